@@ -1,0 +1,1 @@
+//! TODO (engine helper): the hyper accept loop.

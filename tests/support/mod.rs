@@ -1,0 +1,69 @@
+//! Shared helpers for integration tests that drive external clients
+//! (node, python, chromium). Each test file includes it with `mod support;`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The `tests/` folder of the checkout.
+pub fn tests_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+/// Whether CI is running us: missing external tools are then failures, not skips.
+pub fn in_ci() -> bool {
+    std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false)
+}
+
+/// Returns false (after printing why) when the npm packages under `tests/`
+/// are not installed; panics instead in CI, where `.ci/run` installs them.
+pub fn node_modules_ready() -> bool {
+    let ok = tests_dir().join("node_modules/socket.io-client").is_dir()
+        && Command::new("node").arg("--version").output().is_ok();
+    if !ok {
+        let msg = "node or tests/node_modules missing: run `bash tests/setup.sh` first";
+        assert!(!in_ci(), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+    }
+    ok
+}
+
+/// The Python interpreter of the test virtualenv, when installed; panics in
+/// CI when it is missing.
+pub fn python() -> Option<PathBuf> {
+    let py = tests_dir().join(".venv/bin/python");
+    if py.is_file() {
+        return Some(py);
+    }
+    let msg = "tests/.venv missing: run `bash tests/setup.sh` first";
+    assert!(!in_ci(), "{msg}");
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+/// Runs `node tests/js/<script> <args..>` to completion, panicking with its
+/// output when it exits non-zero. Returns its stdout.
+pub async fn run_node(script: &str, args: &[&str]) -> String {
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.current_dir(tests_dir()).arg(format!("js/{script}")).args(args).kill_on_drop(true);
+    finish(cmd, script).await
+}
+
+/// Runs `tests/.venv/bin/python tests/py/<script> <args..>` like [`run_node`].
+pub async fn run_python(python: &Path, script: &str, args: &[&str]) -> String {
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.current_dir(tests_dir()).arg(format!("py/{script}")).args(args).kill_on_drop(true);
+    finish(cmd, script).await
+}
+
+async fn finish(mut cmd: tokio::process::Command, name: &str) -> String {
+    let run = cmd.output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .unwrap_or_else(|_| panic!("{name} did not finish within 120 s"))
+        .unwrap_or_else(|e| panic!("could not start {name}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{name} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    stdout
+}

@@ -1,0 +1,238 @@
+//! The `locus-store` thread: owns the server's SQLite connection, serves
+//! [`Job`]s in order, and runs the write-behind position writer (pending saves,
+//! one transaction per write, retry after failure, health counters). Must not
+//! be called from async code except through the channel in [`super::Store`].
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::time::{Instant, SystemTime};
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::{
+    merge_save, queries, AccountId, HealthCell, Mailbox, PositionSave, StoreConfig, StoreError,
+    StoredPosition, WriteFault,
+};
+
+/// Work for the store thread.
+pub(crate) enum Job {
+    /// Run a closure against the connection (every query); the closure sends
+    /// its own reply.
+    Run(Box<dyn FnOnce(&mut Owner) + Send>),
+    /// The mailbox went from empty to non-empty: pick the saves up and write.
+    SavesQueued,
+    /// Write everything queued now, then reply with the outcome.
+    Flush(oneshot::Sender<Result<(), StoreError>>),
+    /// Final flush, reply, close the connection and end the thread.
+    Close(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// State of the store thread.
+pub(crate) struct Owner {
+    /// The one read-write connection of the server.
+    pub(crate) conn: Connection,
+    /// Limits and timeouts.
+    pub(crate) config: StoreConfig,
+    /// Saves handed over by `Store::save_positions`.
+    mailbox: Arc<Mailbox>,
+    /// Saves picked up but not yet committed (kept after a failed write).
+    pending: HashMap<AccountId, PositionSave>,
+    /// When to retry after a failed write; `None` when nothing failed.
+    retry_at: Option<Instant>,
+    /// Counters shared with `Store::health`.
+    health: Arc<HealthCell>,
+}
+
+impl Owner {
+    pub(crate) fn new(
+        conn: Connection,
+        config: StoreConfig,
+        mailbox: Arc<Mailbox>,
+        health: Arc<HealthCell>,
+    ) -> Owner {
+        Owner {
+            conn,
+            config,
+            mailbox,
+            pending: HashMap::new(),
+            retry_at: None,
+            health,
+        }
+    }
+
+    /// Names busy / full / read-only failures (see [`StoreError::from_sqlite`]).
+    pub(crate) fn map<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        result.map_err(|err| match err {
+            StoreError::Sqlite(err) => StoreError::from_sqlite(err, self.config.busy_timeout),
+            other => other,
+        })
+    }
+
+    /// Serves jobs until `Close` or until every `Store` handle is gone.
+    pub(crate) fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        let close_reply = loop {
+            let job = match self.retry_at {
+                None => jobs.recv().ok(),
+                Some(at) => {
+                    match jobs.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                        Ok(job) => Some(job),
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            let _ = self.write_pending();
+                            continue;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                    }
+                }
+            };
+            match job {
+                Some(Job::Run(f)) => f(&mut self),
+                Some(Job::SavesQueued) => {
+                    self.absorb_mailbox();
+                    // After a failure, wait for the retry time instead of
+                    // hammering a full disk on every batch.
+                    if self.retry_at.is_none_or(|at| Instant::now() >= at) {
+                        let _ = self.write_pending();
+                    }
+                }
+                Some(Job::Flush(reply)) => {
+                    let _ = reply.send(self.write_pending());
+                }
+                Some(Job::Close(reply)) => break Some(reply),
+                None => break None,
+            }
+        };
+        let result = self.write_pending();
+        if let Err(err) = &result {
+            tracing::error!(error = %err, lost = self.pending.len(), "final position flush failed; these saves are lost");
+        }
+        // Close the connection (and let SQLite checkpoint) before replying, so
+        // that a caller awaiting `close` may reopen the file at once.
+        drop(self);
+        if let Some(reply) = close_reply {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Moves the mailbox's saves into `pending`.
+    fn absorb_mailbox(&mut self) {
+        let taken = std::mem::take(&mut *self.mailbox.lock().unwrap_or_else(|e| e.into_inner()));
+        for save in taken.into_values() {
+            merge_save(&mut self.pending, save);
+        }
+        self.publish_pending();
+    }
+
+    fn publish_pending(&self) {
+        let queued = self.mailbox.lock().unwrap_or_else(|e| e.into_inner()).len();
+        self.health
+            .pending_saves
+            .store(self.pending.len() + queued, Ordering::Relaxed);
+    }
+
+    /// Writes every pending save (and what the mailbox holds) in one
+    /// transaction. On failure the saves stay pending and a retry is
+    /// scheduled; the health counters say what happened.
+    fn write_pending(&mut self) -> Result<(), StoreError> {
+        self.absorb_mailbox();
+        if self.pending.is_empty() {
+            self.retry_at = None;
+            return Ok(());
+        }
+        let batch: Vec<PositionSave> = self.pending.values().copied().collect();
+        let started = Instant::now();
+        let result = queries::write_positions(&mut self.conn, &batch, SystemTime::now());
+        let result = self.map(result);
+        let elapsed = started.elapsed();
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let health = &self.health;
+        health.last_flush_micros.store(micros, Ordering::Relaxed);
+        health
+            .flush_micros_total
+            .fetch_add(micros, Ordering::Relaxed);
+        match result {
+            Ok(outcome) => {
+                self.pending.clear();
+                self.retry_at = None;
+                health.flushes_ok.fetch_add(1, Ordering::Relaxed);
+                health
+                    .stale_skipped
+                    .fetch_add(outcome.skipped, Ordering::Relaxed);
+                health.consecutive_failures.store(0, Ordering::Relaxed);
+                *health.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                health.last_flush_ok.store(true, Ordering::Relaxed);
+                tracing::debug!(
+                    written = outcome.written,
+                    skipped = outcome.skipped,
+                    dropped = outcome.dropped,
+                    elapsed_us = micros,
+                    "position batch committed"
+                );
+                self.publish_pending();
+                Ok(())
+            }
+            Err(err) => {
+                self.retry_at = Some(Instant::now() + self.config.retry_interval);
+                health.flushes_failed.fetch_add(1, Ordering::Relaxed);
+                let failures = health.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                *health.last_error.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(err.to_string());
+                health.last_flush_ok.store(false, Ordering::Relaxed);
+                tracing::warn!(
+                    error = %err,
+                    pending = self.pending.len(),
+                    consecutive_failures = failures,
+                    retry_in = ?self.config.retry_interval,
+                    "position batch rolled back; keeping the saves in memory for retry"
+                );
+                self.publish_pending();
+                Err(err)
+            }
+        }
+    }
+
+    /// The stored position, overlaid with a save still waiting in memory.
+    pub(crate) fn load_position(
+        &mut self,
+        account_id: AccountId,
+    ) -> Result<Option<StoredPosition>, StoreError> {
+        let stored = self.map(queries::load_position(&self.conn, account_id))?;
+        let waiting = self.pending.get(&account_id).copied().or_else(|| {
+            self.mailbox
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&account_id)
+                .copied()
+        });
+        Ok(match (stored, waiting) {
+            (Some(row), Some(save)) if save.reset_epoch < row.reset_epoch => Some(row),
+            (Some(_) | None, Some(save)) => Some(StoredPosition {
+                x: save.x,
+                y: save.y,
+                reset_epoch: save.reset_epoch,
+            }),
+            (row, None) => row,
+        })
+    }
+
+    /// See `Store::inject_write_fault`.
+    pub(crate) fn inject_write_fault(&mut self, fault: WriteFault) -> Result<(), StoreError> {
+        // SQLite's ceiling for max_page_count; "no limit" in practice.
+        const NO_PAGE_LIMIT: i64 = 0xFFFF_FFFE;
+        let (max_pages, query_only) = match fault {
+            WriteFault::None => (NO_PAGE_LIMIT, false),
+            WriteFault::DiskFull => {
+                let pages: i64 = self
+                    .conn
+                    .pragma_query_value(None, "page_count", |row| row.get(0))?;
+                (pages, false)
+            }
+            WriteFault::ReadOnly => (NO_PAGE_LIMIT, true),
+        };
+        self.conn
+            .pragma_update(None, "max_page_count", max_pages)?;
+        self.conn.pragma_update(None, "query_only", query_only)?;
+        Ok(())
+    }
+}

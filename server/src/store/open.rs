@@ -176,7 +176,7 @@ fn check_identity(
         }
         if let Some(objects) = schema_objects.filter(|&n| n > 0) {
             return Err(Refusal::Foreign(format!(
-                "it already holds {objects} tables/indexes and no Locus application_id"
+                "it holds {objects} schema objects (tables, indexes...) but not the Locus application_id"
             )));
         }
     }

@@ -48,15 +48,29 @@ fn hash(n: u8) -> [u8; 32] {
 #[tokio::test]
 async fn account_create_lookup_and_duplicate() {
     let f = fixture().await;
-    let id = f.store.create_account("Alice_1", "$argon2id$a").await.unwrap();
+    let id = f
+        .store
+        .create_account("Alice_1", "$argon2id$a")
+        .await
+        .unwrap();
     let other = f.store.create_account("bob", "$argon2id$b").await.unwrap();
     assert_ne!(id, other);
 
-    let found = f.store.account_by_username("alice_1").await.unwrap().unwrap();
+    let found = f
+        .store
+        .account_by_username("alice_1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.id, id);
     assert_eq!(found.username, "Alice_1");
     assert_eq!(found.password_phc, "$argon2id$a");
-    assert!(f.store.account_by_username("nobody").await.unwrap().is_none());
+    assert!(f
+        .store
+        .account_by_username("nobody")
+        .await
+        .unwrap()
+        .is_none());
 
     for taken in ["Alice_1", "ALICE_1", "alice_1"] {
         let err = f.store.create_account(taken, "x").await.unwrap_err();
@@ -72,11 +86,26 @@ async fn sessions_create_lookup_expire_delete() {
     let expires = now + Duration::from_secs(3600);
     f.store.create_session(id, hash(1), expires).await.unwrap();
 
-    let account = f.store.session_account(hash(1), now).await.unwrap().unwrap();
+    let account = f
+        .store
+        .session_account(hash(1), now)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(account.id, id);
-    assert!(f.store.session_account(hash(2), now).await.unwrap().is_none());
+    assert!(f
+        .store
+        .session_account(hash(2), now)
+        .await
+        .unwrap()
+        .is_none());
     // At and after expiry the session is not accepted.
-    assert!(f.store.session_account(hash(1), expires).await.unwrap().is_none());
+    assert!(f
+        .store
+        .session_account(hash(1), expires)
+        .await
+        .unwrap()
+        .is_none());
     assert!(f
         .store
         .session_account(hash(1), expires + Duration::from_secs(1))
@@ -85,7 +114,12 @@ async fn sessions_create_lookup_expire_delete() {
         .is_none());
 
     assert_eq!(f.store.delete_session(hash(1)).await.unwrap(), Some(id));
-    assert!(f.store.session_account(hash(1), now).await.unwrap().is_none());
+    assert!(f
+        .store
+        .session_account(hash(1), now)
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(f.store.delete_session(hash(1)).await.unwrap(), None);
 }
 
@@ -103,7 +137,12 @@ async fn expired_sessions_are_purged() {
         .await
         .unwrap();
     assert_eq!(f.store.purge_expired_sessions(now).await.unwrap(), 1);
-    assert!(f.store.session_account(hash(2), now).await.unwrap().is_some());
+    assert!(f
+        .store
+        .session_account(hash(2), now)
+        .await
+        .unwrap()
+        .is_some());
 }
 
 #[tokio::test]
@@ -114,7 +153,10 @@ async fn session_for_unknown_account_is_refused() {
         .create_session(AccountId(999), hash(1), SystemTime::now())
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::UnknownAccount(AccountId(999))), "{err:?}");
+    assert!(
+        matches!(err, StoreError::UnknownAccount(AccountId(999))),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -152,7 +194,9 @@ async fn positions_save_flush_load_and_survive_reopen() {
     let id = store.create_account("alice", "x").await.unwrap();
     assert_eq!(store.load_position(id).await.unwrap(), None);
 
-    store.save_positions(vec![save(id, 10.5, 20.25, 0)]).unwrap();
+    store
+        .save_positions(vec![save(id, 10.5, 20.25, 0)])
+        .unwrap();
     store.save_positions(vec![save(id, 11.0, 21.0, 0)]).unwrap();
     store.flush().await.unwrap();
     let expected = StoredPosition {
@@ -219,7 +263,9 @@ async fn unstorable_saves_are_dropped_without_poisoning_the_batch() {
 async fn admin_reset_wins_against_a_stale_save() {
     let f = fixture().await;
     let id = f.store.create_account("alice", "x").await.unwrap();
-    f.store.save_positions(vec![save(id, 100.0, 100.0, 0)]).unwrap();
+    f.store
+        .save_positions(vec![save(id, 100.0, 100.0, 0)])
+        .unwrap();
     f.store.flush().await.unwrap();
     let start_epoch = f.store.current_reset_epoch().await.unwrap();
     let loaded = f.store.load_position(id).await.unwrap().unwrap();
@@ -241,7 +287,10 @@ async fn admin_reset_wins_against_a_stale_save() {
     let now = f.store.load_position(id).await.unwrap().unwrap();
     assert_eq!((now.x, now.y), (2048.0, 2048.0));
     assert_eq!(now.reset_epoch, outcome.epoch);
-    assert_eq!(f.store.health().stale_saves_skipped_total, skipped_before + 1);
+    assert_eq!(
+        f.store.health().stale_saves_skipped_total,
+        skipped_before + 1
+    );
 
     // The server learns of the reset by polling...
     let resets = f.store.resets_since(start_epoch).await.unwrap();
@@ -249,7 +298,12 @@ async fn admin_reset_wins_against_a_stale_save() {
     assert_eq!(resets[0].account_id, id);
     assert_eq!((resets[0].x, resets[0].y), (2048.0, 2048.0));
     assert_eq!(resets[0].reset_epoch, outcome.epoch);
-    assert!(f.store.resets_since(outcome.epoch).await.unwrap().is_empty());
+    assert!(f
+        .store
+        .resets_since(outcome.epoch)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(f.store.current_reset_epoch().await.unwrap(), outcome.epoch);
 
     // ...and saves with the new epoch land again.
@@ -307,7 +361,10 @@ async fn reset_of_unknown_user_or_non_finite_point_is_refused() {
     let err = admin
         .reset_position(&ResetTarget::User("ghost".into()), 1.0, 1.0)
         .unwrap_err();
-    assert!(matches!(err, StoreError::UnknownUser(ref n) if n == "ghost"), "{err:?}");
+    assert!(
+        matches!(err, StoreError::UnknownUser(ref n) if n == "ghost"),
+        "{err:?}"
+    );
     let err = admin
         .reset_position(&ResetTarget::All, f64::INFINITY, 1.0)
         .unwrap_err();
@@ -345,7 +402,9 @@ async fn admin_lists_creates_deletes_and_revokes() {
         .create_session(alice, hash(1), now + Duration::from_secs(60))
         .await
         .unwrap();
-    f.store.save_positions(vec![save(alice, 9.0, 9.5, 0)]).unwrap();
+    f.store
+        .save_positions(vec![save(alice, 9.0, 9.5, 0)])
+        .unwrap();
     f.store.flush().await.unwrap();
 
     let mut admin = admin(&f);
@@ -366,7 +425,12 @@ async fn admin_lists_creates_deletes_and_revokes() {
     assert_eq!(users[1].last_seen, None);
 
     assert_eq!(admin.revoke_tokens("alice").unwrap(), 1);
-    assert!(f.store.session_account(hash(1), now).await.unwrap().is_none());
+    assert!(f
+        .store
+        .session_account(hash(1), now)
+        .await
+        .unwrap()
+        .is_none());
     assert!(matches!(
         admin.revoke_tokens("ghost"),
         Err(StoreError::UnknownUser(_))
@@ -377,7 +441,12 @@ async fn admin_lists_creates_deletes_and_revokes() {
         .await
         .unwrap();
     assert_eq!(admin.delete_user("Alice").unwrap(), alice);
-    assert!(f.store.session_account(hash(2), now).await.unwrap().is_none());
+    assert!(f
+        .store
+        .session_account(hash(2), now)
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(f.store.load_position(alice).await.unwrap(), None);
     assert!(matches!(
         admin.delete_user("alice"),
@@ -385,7 +454,9 @@ async fn admin_lists_creates_deletes_and_revokes() {
     ));
 
     // A save for the deleted account is skipped, not an error.
-    f.store.save_positions(vec![save(alice, 1.0, 1.0, 0)]).unwrap();
+    f.store
+        .save_positions(vec![save(alice, 1.0, 1.0, 0)])
+        .unwrap();
     f.store.flush().await.unwrap();
     assert_eq!(f.store.load_position(alice).await.unwrap(), None);
 }
@@ -436,7 +507,12 @@ async fn bots_and_their_tokens_are_created_in_one_transaction() {
         },
     ];
     admin.create_bots(&clash).unwrap_err();
-    assert!(f.store.account_by_username("fresh").await.unwrap().is_none());
+    assert!(f
+        .store
+        .account_by_username("fresh")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]

@@ -67,7 +67,10 @@ async fn store_with_accounts(n: usize) -> (tempfile::TempDir, PathBuf, Store, Ve
 #[tokio::test]
 async fn disk_full_keeps_saves_in_memory_and_retries_until_they_land() {
     let (_dir, path, store, ids) = store_with_accounts(400).await;
-    store.inject_write_fault(WriteFault::DiskFull).await.unwrap();
+    store
+        .inject_write_fault(WriteFault::DiskFull)
+        .await
+        .unwrap();
 
     // First saves of 400 accounts need new pages: the batch cannot fit.
     store
@@ -122,7 +125,10 @@ async fn read_only_database_fails_saves_until_writable_again() {
         .unwrap();
     store.flush().await.unwrap();
 
-    store.inject_write_fault(WriteFault::ReadOnly).await.unwrap();
+    store
+        .inject_write_fault(WriteFault::ReadOnly)
+        .await
+        .unwrap();
     store
         .save_positions(ids.iter().map(|&id| save(id, 2.0, 2.0)).collect())
         .unwrap();
@@ -159,7 +165,10 @@ async fn read_only_database_fails_saves_until_writable_again() {
 #[tokio::test]
 async fn failed_final_flush_is_reported_by_close() {
     let (_dir, _path, store, ids) = store_with_accounts(1).await;
-    store.inject_write_fault(WriteFault::ReadOnly).await.unwrap();
+    store
+        .inject_write_fault(WriteFault::ReadOnly)
+        .await
+        .unwrap();
     store.save_positions(vec![save(ids[0], 1.0, 1.0)]).unwrap();
     let err = store.close().await.unwrap_err();
     assert!(matches!(err, StoreError::ReadOnly(_)), "{err:?}");

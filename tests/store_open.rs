@@ -15,7 +15,10 @@ fn db_path(dir: &tempfile::TempDir) -> PathBuf {
 /// A Locus database with one account, closed cleanly.
 async fn make_locus_db(path: &Path) {
     let store = Store::open(path, StoreConfig::default()).await.unwrap();
-    store.create_account("alice", "$argon2id$fake").await.unwrap();
+    store
+        .create_account("alice", "$argon2id$fake")
+        .await
+        .unwrap();
     store.close().await.unwrap();
 }
 
@@ -40,12 +43,20 @@ async fn assert_refused_untouched(path: &Path, expect: impl Fn(&StoreError) -> b
     let err = Store::open(path, StoreConfig::default()).await.unwrap_err();
     assert!(expect(&err), "unexpected error from Store::open: {err:?}");
     assert!(!err.to_string().is_empty());
-    assert_eq!(fs::read(path).unwrap(), before, "Store::open modified the file");
+    assert_eq!(
+        fs::read(path).unwrap(),
+        before,
+        "Store::open modified the file"
+    );
     assert_eq!(dir_listing(dir), listing, "Store::open left side files");
 
     let err = AdminStore::open_existing(path, &StoreConfig::default()).unwrap_err();
     assert!(expect(&err), "unexpected error from open_existing: {err:?}");
-    assert_eq!(fs::read(path).unwrap(), before, "open_existing modified the file");
+    assert_eq!(
+        fs::read(path).unwrap(),
+        before,
+        "open_existing modified the file"
+    );
     assert_eq!(dir_listing(dir), listing, "open_existing left side files");
 }
 
@@ -138,7 +149,9 @@ async fn refuses_newer_schema_found_only_in_the_wal() {
     assert!(!wal_before.is_empty());
 
     let before = fs::read(&path).unwrap();
-    let err = Store::open(&path, StoreConfig::default()).await.unwrap_err();
+    let err = Store::open(&path, StoreConfig::default())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::SchemaTooNew { found: 42, .. }),
         "{err:?}"
@@ -183,7 +196,10 @@ async fn refuses_file_missing_whole_pages_untouched() {
     assert!(bytes.len() >= 3 * 4096, "expected a multi-page database");
     fs::write(&path, &bytes[..2 * 4096]).unwrap();
     assert_refused_untouched(&path, |e| {
-        matches!(e, StoreError::NotADatabase { .. } | StoreError::Corrupt { .. })
+        matches!(
+            e,
+            StoreError::NotADatabase { .. } | StoreError::Corrupt { .. }
+        )
     })
     .await;
 }
@@ -202,8 +218,10 @@ async fn refuses_foreign_sqlite_database_untouched() {
     let path = db_path(&dir);
     {
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("CREATE TABLE bookmarks (url TEXT); INSERT INTO bookmarks VALUES ('x');")
-            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE bookmarks (url TEXT); INSERT INTO bookmarks VALUES ('x');",
+        )
+        .unwrap();
     }
     assert_refused_untouched(&path, |e| matches!(e, StoreError::ForeignDatabase { .. })).await;
 }
@@ -228,7 +246,8 @@ async fn refuses_database_with_another_application_id_untouched() {
     let path = db_path(&dir);
     {
         let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "application_id", 0x1234_5678).unwrap();
+        conn.pragma_update(None, "application_id", 0x1234_5678)
+            .unwrap();
     }
     assert_refused_untouched(&path, |e| matches!(e, StoreError::ForeignDatabase { .. })).await;
 }
@@ -247,7 +266,10 @@ async fn refuses_corrupt_page_untouched() {
     }
     fs::write(&path, &bytes).unwrap();
     assert_refused_untouched(&path, |e| {
-        matches!(e, StoreError::Corrupt { .. } | StoreError::NotADatabase { .. })
+        matches!(
+            e,
+            StoreError::Corrupt { .. } | StoreError::NotADatabase { .. }
+        )
     })
     .await;
 }
@@ -286,6 +308,8 @@ fn open_existing_refuses_empty_file() {
 async fn open_fails_cleanly_when_the_directory_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no/such/dir/locus.db");
-    let err = Store::open(&path, StoreConfig::default()).await.unwrap_err();
+    let err = Store::open(&path, StoreConfig::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
 }

@@ -83,6 +83,9 @@ mod tests {
 
     #[test]
     fn token_ttl_defaults_to_seven_days() {
-        assert_eq!(AuthConfig::default().token_ttl, Duration::from_secs(604_800));
+        assert_eq!(
+            AuthConfig::default().token_ttl,
+            Duration::from_secs(604_800)
+        );
     }
 }

@@ -326,7 +326,10 @@ mod tests {
         .await
         .unwrap();
         // Hold the only slot.
-        let permit = Arc::clone(&hasher.inner.permits).acquire_owned().await.unwrap();
+        let permit = Arc::clone(&hasher.inner.permits)
+            .acquire_owned()
+            .await
+            .unwrap();
         let waiting = {
             let hasher = hasher.clone();
             tokio::spawn(async move { hasher.verify("password1", None).await })

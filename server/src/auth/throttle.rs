@@ -147,7 +147,10 @@ fn make_room<K: Eq + Hash + Clone, V>(
     if map.len() < cap {
         return;
     }
-    let mut by_age: Vec<(Instant, K)> = map.iter().map(|(k, v)| (last_active(v), k.clone())).collect();
+    let mut by_age: Vec<(Instant, K)> = map
+        .iter()
+        .map(|(k, v)| (last_active(v), k.clone()))
+        .collect();
     by_age.sort_unstable_by_key(|(at, _)| *at);
     let evict = (cap / 8).max(map.len() + 1 - cap);
     for (_, key) in by_age.into_iter().take(evict) {
@@ -326,7 +329,10 @@ mod tests {
         t.check_ip(ip(2), t0).unwrap();
         // Half a refill later: still limited, retry in the other half.
         let half = t0 + Duration::from_millis(500);
-        assert_eq!(retry_after(t.check_ip(ip(1), half)), Duration::from_millis(500));
+        assert_eq!(
+            retry_after(t.check_ip(ip(1), half)),
+            Duration::from_millis(500)
+        );
         // One refill: one attempt.
         let one = t0 + Duration::from_secs(1);
         t.check_ip(ip(1), one).unwrap();
@@ -377,7 +383,9 @@ mod tests {
             assert_eq!(lockout, expected.next().unwrap());
             assert_eq!(retry_after(t.check_account("alice", now)), lockout);
             // Just before the end still locked, at the end free again.
-            assert!(t.check_account("alice", now + lockout - Duration::from_millis(1)).is_err());
+            assert!(t
+                .check_account("alice", now + lockout - Duration::from_millis(1))
+                .is_err());
             now += lockout;
             t.check_account("alice", now).unwrap();
         }
@@ -444,7 +452,9 @@ mod tests {
         }
         // The map is full; a new name evicts the oldest, not the victim.
         t.record_failure("new", now + Duration::from_secs(6));
-        assert!(t.check_account("victim", now + Duration::from_secs(5)).is_err());
+        assert!(t
+            .check_account("victim", now + Duration::from_secs(5))
+            .is_err());
         assert!(t.tracked().0 <= 16);
     }
 

@@ -78,7 +78,15 @@ mod tests {
 
     #[test]
     fn rejects_usernames_with_other_characters() {
-        for bad in ["with space", "dot.name", "émile", "tab\tname", "nul\0x", "semi;colon", "../etc"] {
+        for bad in [
+            "with space",
+            "dot.name",
+            "émile",
+            "tab\tname",
+            "nul\0x",
+            "semi;colon",
+            "../etc",
+        ] {
             let err = username(bad).unwrap_err();
             assert!(matches!(err, AuthError::InvalidUsername(_)), "{bad}");
             assert!(err.to_string().contains("may only contain"), "{bad}: {err}");
@@ -105,7 +113,10 @@ mod tests {
 
     #[test]
     fn rejects_long_passwords() {
-        assert!(password(&"p".repeat(129)).unwrap_err().to_string().contains("at most 128"));
+        assert!(password(&"p".repeat(129))
+            .unwrap_err()
+            .to_string()
+            .contains("at most 128"));
         assert!(password(&"😀".repeat(129)).is_err());
         assert!(password(&"p".repeat(1 << 20)).is_err());
     }

@@ -12,8 +12,7 @@ use rusqlite::Connection;
 
 use super::open::{self, Mode};
 use super::{
-    queries, AccountId, BotAccount, ResetOutcome, ResetTarget, StoreConfig, StoreError,
-    UserSummary,
+    queries, AccountId, BotAccount, ResetOutcome, ResetTarget, StoreConfig, StoreError, UserSummary,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;

@@ -356,11 +356,7 @@ impl Drop for Shared {
     fn drop(&mut self) {
         let (reply, _ignored) = oneshot::channel();
         let _ = self.jobs.send(Job::Close(reply));
-        let handle = self
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(handle) = handle {
             if handle.join().is_err() {
                 tracing::error!("the store thread panicked");
@@ -432,10 +428,7 @@ impl Store {
         let job = Job::Run(Box::new(move |owner: &mut Owner| {
             let _ = reply.send(f(owner));
         }));
-        self.shared
-            .jobs
-            .send(job)
-            .map_err(|_| StoreError::Closed)?;
+        self.shared.jobs.send(job).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -443,20 +436,12 @@ impl Store {
     /// name exists in any ASCII case. The account has no position row yet:
     /// [`Store::load_position`] returns `None` until its first save, and the
     /// game places it at the spawn point.
-    pub async fn create_account(
-        &self,
-        username: &str,
-        password_phc: &str,
-    ) -> Result<AccountId> {
+    pub async fn create_account(&self, username: &str, password_phc: &str) -> Result<AccountId> {
         let username = username.to_owned();
         let password_phc = password_phc.to_owned();
         self.call(move |owner| {
-            let result = queries::create_account(
-                &owner.conn,
-                &username,
-                &password_phc,
-                SystemTime::now(),
-            );
+            let result =
+                queries::create_account(&owner.conn, &username, &password_phc, SystemTime::now());
             owner.map(result)
         })
         .await
@@ -543,7 +528,8 @@ impl Store {
     /// The account's stored position, including saves still waiting in
     /// memory; `None` if never placed.
     pub async fn load_position(&self, account_id: AccountId) -> Result<Option<StoredPosition>> {
-        self.call(move |owner| owner.load_position(account_id)).await
+        self.call(move |owner| owner.load_position(account_id))
+            .await
     }
 
     /// Queues position saves and returns at once (write-behind). The store

@@ -313,12 +313,17 @@ fn configure(conn: &Connection, path: &Path, config: &StoreConfig) -> Result<(),
     }
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(sql)?;
-    conn.pragma_update(None, "foreign_keys", true).map_err(sql)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(sql)?;
     Ok(())
 }
 
 /// Opens the database at `path` as the module docs describe.
-pub(crate) fn open(path: &Path, config: &StoreConfig, mode: Mode) -> Result<Connection, StoreError> {
+pub(crate) fn open(
+    path: &Path,
+    config: &StoreConfig,
+    mode: Mode,
+) -> Result<Connection, StoreError> {
     match inspect(path)? {
         FileState::Missing | FileState::Empty if mode == Mode::ExistingOnly => {
             return Err(StoreError::Missing {
@@ -332,15 +337,14 @@ pub(crate) fn open(path: &Path, config: &StoreConfig, mode: Mode) -> Result<Conn
     if mode == Mode::CreateIfMissing {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
-    let mut conn = Connection::open_with_flags(path, flags).map_err(|err| {
-        match err.sqlite_error_code() {
+    let mut conn =
+        Connection::open_with_flags(path, flags).map_err(|err| match err.sqlite_error_code() {
             Some(ffi::ErrorCode::CannotOpen) => io_error(
                 path,
                 std::io::Error::other(format!("cannot open or create the database file: {err}")),
             ),
             _ => StoreError::from_sqlite(err, config.busy_timeout),
-        }
-    })?;
+        })?;
     // Every write transaction takes the write lock up front: with WAL this
     // avoids SQLITE_BUSY_SNAPSHOT when a read would be upgraded to a write.
     conn.set_transaction_behavior(TransactionBehavior::Immediate);
@@ -394,14 +398,19 @@ mod tests {
     fn rejects_garbage_magic() {
         let mut h = header();
         h[..16].copy_from_slice(b"PK\x03\x04zipfile!!!!!");
-        assert!(matches!(check_header(&h, 4096, false), Err(Refusal::NotADatabase(_))));
+        assert!(matches!(
+            check_header(&h, 4096, false),
+            Err(Refusal::NotADatabase(_))
+        ));
     }
 
     #[test]
     fn rejects_invalid_page_size() {
         let mut h = header();
         h[16..18].copy_from_slice(&1000u16.to_be_bytes());
-        assert!(matches!(check_header(&h, 4096, false), Err(Refusal::NotADatabase(r)) if r.contains("page size")));
+        assert!(
+            matches!(check_header(&h, 4096, false), Err(Refusal::NotADatabase(r)) if r.contains("page size"))
+        );
     }
 
     #[test]
@@ -415,7 +424,10 @@ mod tests {
     fn rejects_unknown_format_version() {
         let mut h = header();
         h[19] = 3;
-        assert!(matches!(check_header(&h, 4096, false), Err(Refusal::NotADatabase(_))));
+        assert!(matches!(
+            check_header(&h, 4096, false),
+            Err(Refusal::NotADatabase(_))
+        ));
     }
 
     #[test]
@@ -449,7 +461,11 @@ mod tests {
 
     #[test]
     fn rejects_newer_schema() {
-        let got = check_header(&with_identity(SCHEMA_VERSION as i32 + 1, APPLICATION_ID), 4096, false);
+        let got = check_header(
+            &with_identity(SCHEMA_VERSION as i32 + 1, APPLICATION_ID),
+            4096,
+            false,
+        );
         assert_eq!(got, Err(Refusal::TooNew(SCHEMA_VERSION as i64 + 1)));
     }
 
@@ -473,7 +489,10 @@ mod tests {
 
     #[test]
     fn rejects_populated_schema_without_application_id() {
-        assert!(matches!(check_identity(0, 0, Some(3)), Err(Refusal::Foreign(_))));
+        assert!(matches!(
+            check_identity(0, 0, Some(3)),
+            Err(Refusal::Foreign(_))
+        ));
         assert_eq!(check_identity(0, 0, Some(0)), Ok(()));
     }
 }

@@ -78,7 +78,12 @@ fn insert_session(
             "INSERT INTO sessions (token_hash, account_id, created_at, expires_at)
              SELECT ?1, id, ?3, ?4 FROM accounts WHERE id = ?2",
         )?
-        .execute(params![&token_hash[..], account_id.0, now, to_millis(expires_at)])?;
+        .execute(params![
+            &token_hash[..],
+            account_id.0,
+            now,
+            to_millis(expires_at)
+        ])?;
     if inserted == 0 {
         return Err(StoreError::UnknownAccount(account_id));
     }
@@ -89,7 +94,11 @@ fn insert_session(
              SELECT token_hash FROM sessions WHERE account_id = ?1
              ORDER BY token_hash = ?2 DESC, created_at DESC LIMIT ?3)",
     )?
-    .execute(params![account_id.0, &token_hash[..], max_per_account.max(1)])?;
+    .execute(params![
+        account_id.0,
+        &token_hash[..],
+        max_per_account.max(1)
+    ])?;
     Ok(())
 }
 
@@ -102,7 +111,14 @@ pub(crate) fn create_session(
     max_per_account: u32,
 ) -> Result<()> {
     let tx = conn.transaction()?;
-    insert_session(&tx, account_id, token_hash, now, expires_at, max_per_account)?;
+    insert_session(
+        &tx,
+        account_id,
+        token_hash,
+        now,
+        expires_at,
+        max_per_account,
+    )?;
     tx.commit()?;
     Ok(())
 }
@@ -122,7 +138,10 @@ pub(crate) fn session_account(
         .optional()?)
 }
 
-pub(crate) fn delete_session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<AccountId>> {
+pub(crate) fn delete_session(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+) -> Result<Option<AccountId>> {
     Ok(conn
         .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1 RETURNING account_id")?
         .query_row([&token_hash[..]], |row| row.get(0))

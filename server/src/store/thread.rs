@@ -75,16 +75,14 @@ impl Owner {
         let close_reply = loop {
             let job = match self.retry_at {
                 None => jobs.recv().ok(),
-                Some(at) => {
-                    match jobs.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                        Ok(job) => Some(job),
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            let _ = self.write_pending();
-                            continue;
-                        }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                Some(at) => match jobs.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(job) => Some(job),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        let _ = self.write_pending();
+                        continue;
                     }
-                }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                },
             };
             match job {
                 Some(Job::Run(f)) => f(&mut self),
@@ -230,8 +228,7 @@ impl Owner {
             }
             WriteFault::ReadOnly => (NO_PAGE_LIMIT, true),
         };
-        self.conn
-            .pragma_update(None, "max_page_count", max_pages)?;
+        self.conn.pragma_update(None, "max_page_count", max_pages)?;
         self.conn.pragma_update(None, "query_only", query_only)?;
         Ok(())
     }

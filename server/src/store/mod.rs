@@ -334,6 +334,8 @@ fn merge_save(map: &mut HashMap<AccountId, PositionSave>, save: PositionSave) {
 
 /// Handle to the store thread. Cheap to clone; the thread stops when
 /// [`Store::close`] is called or the last handle is dropped (both flush).
+/// Dropping the last handle blocks until that final flush is done and the
+/// thread has exited, so async code should `close().await` instead.
 #[derive(Clone)]
 pub struct Store {
     /// Shared by all clones; its `Drop` stops and joins the thread.
@@ -432,7 +434,9 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Registers an account. Fails with [`StoreError::UsernameTaken`] if the
+    /// Registers an account (the caller has validated the name with
+    /// `auth::validate` and hashed the password). Fails with
+    /// [`StoreError::UsernameTaken`] if the
     /// name exists in any ASCII case. The account has no position row yet:
     /// [`Store::load_position`] returns `None` until its first save, and the
     /// game places it at the spawn point.

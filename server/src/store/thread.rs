@@ -85,7 +85,16 @@ impl Owner {
                 },
             };
             match job {
-                Some(Job::Run(f)) => f(&mut self),
+                Some(Job::Run(f)) => {
+                    // A panicking query must not take the store down with it:
+                    // its transaction rolled back while unwinding, and its
+                    // caller sees `Closed` from the dropped reply.
+                    let ran =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut self)));
+                    if ran.is_err() {
+                        tracing::error!("a store request panicked; continuing");
+                    }
+                }
                 Some(Job::SavesQueued) => {
                     self.absorb_mailbox();
                     // After a failure, wait for the retry time instead of

@@ -313,3 +313,20 @@ async fn open_fails_cleanly_when_the_directory_is_missing() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_opens_both_succeed() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db_path(&dir);
+        let (a, b) = tokio::join!(
+            Store::open(&path, StoreConfig::default()),
+            Store::open(&path, StoreConfig::default())
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        a.create_account("alice", "x").await.unwrap();
+        assert!(b.account_by_username("alice").await.unwrap().is_some());
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    }
+}

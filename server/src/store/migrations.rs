@@ -45,7 +45,11 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
             return Err(StoreError::Migration {
                 path: path.to_path_buf(),
                 version: target,
-                detail: err.to_string(),
+                // Not the error's Display: it embeds the whole SQL file.
+                detail: match err {
+                    rusqlite_migration::Error::RusqliteError { err, .. } => err.to_string(),
+                    other => format!("{other:?}").chars().take(500).collect(),
+                },
             });
         }
         tracing::info!(db = %path.display(), version = target, "applied schema migration");

@@ -1,1 +1,202 @@
-//! TODO
+//! Every setting of `locus serve` in one place: each field is a command-line
+//! flag and an environment variable, and its doc comment (shown by
+//! `locus serve --help`) states what it bounds. Defaults follow the wire
+//! contract (`shared/protocol.md`) and the Socket.IO reference server.
+//!
+//! This module only describes settings; the layers turn it into their own
+//! config structs through the `*_config` methods below.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Parses durations such as `25s`, `300ms` or `7days`.
+fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(text)
+}
+
+/// Which Socket.IO packet format the server speaks. Clients must use the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ParserKind {
+    /// The default `socket.io-parser` text format.
+    Json,
+    /// The `socket.io-msgpack-parser` binary format.
+    Msgpack,
+}
+
+/// All settings of the game server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on for HTTP and Socket.IO.
+    #[arg(long, env = "LOCUS_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// SQLite database file; created with its schema on first start.
+    #[arg(long, env = "LOCUS_DB", default_value = "locus.db")]
+    pub db: PathBuf,
+
+    /// Serve the browser client from this folder instead of the copy
+    /// embedded in the binary (for developing the client).
+    #[arg(long, env = "LOCUS_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Width and height of the square world, in units.
+    #[arg(long, env = "LOCUS_WORLD_SIZE", default_value_t = 4096.0, value_parser = parse_positive)]
+    pub world_size: f64,
+
+    /// World ticks (and snapshots) per second.
+    #[arg(long, env = "LOCUS_TICK_HZ", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=120))]
+    pub tick_hz: u32,
+
+    /// Maximum player speed, in units per second.
+    #[arg(long, env = "LOCUS_SPEED", default_value_t = 300.0, value_parser = parse_positive)]
+    pub speed: f64,
+
+    /// A player sees others within this radius.
+    #[arg(long, env = "LOCUS_VIEW_RADIUS", default_value_t = 600.0, value_parser = parse_positive)]
+    pub view_radius: f64,
+
+    /// A player already in view leaves it only beyond view radius plus this
+    /// margin (hysteresis against flapping at the edge).
+    #[arg(long, env = "LOCUS_VIEW_HYSTERESIS", default_value_t = 100.0, value_parser = parse_non_negative)]
+    pub view_hysteresis: f64,
+
+    /// At most this many nearest players are in one player's view, so a
+    /// crowd cannot blow up a tick.
+    #[arg(long, env = "LOCUS_VIEW_MAX", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub view_max: u32,
+
+    /// How often dirty positions are written to the database.
+    #[arg(long, env = "LOCUS_FLUSH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub flush_interval: Duration,
+
+    /// Socket.IO packet format.
+    #[arg(long, env = "LOCUS_PARSER", value_enum, default_value_t = ParserKind::Json)]
+    pub parser: ParserKind,
+
+    /// Origins allowed to open Socket.IO sessions (checked on polling and on
+    /// the WebSocket upgrade), comma-separated. Empty allows any origin.
+    #[arg(long, env = "LOCUS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Interval between Engine.IO pings sent by the server.
+    #[arg(long, env = "LOCUS_PING_INTERVAL", default_value = "25s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// Time a client has to answer a ping before its session is closed.
+    #[arg(long, env = "LOCUS_PING_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub ping_timeout: Duration,
+
+    /// Time a polling session may spend upgrading to WebSocket.
+    #[arg(long, env = "LOCUS_UPGRADE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub upgrade_timeout: Duration,
+
+    /// Time a new Engine.IO session has to join a Socket.IO namespace.
+    #[arg(long, env = "LOCUS_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Largest HTTP body or WebSocket message accepted, in bytes (413 or
+    /// close 1009 above it).
+    #[arg(long, env = "LOCUS_MAX_PAYLOAD", default_value_t = 1_000_000)]
+    pub max_payload: usize,
+
+    /// Binary attachments allowed in one Socket.IO packet.
+    #[arg(long, env = "LOCUS_MAX_ATTACHMENTS", default_value_t = 10)]
+    pub max_attachments: usize,
+
+    /// Packets queued for one connection before sends to it fail (slow
+    /// readers never grow server memory without bound).
+    #[arg(long, env = "LOCUS_MAX_BUFFERED_PACKETS", default_value_t = 256)]
+    pub max_buffered_packets: usize,
+
+    /// Open TCP connections allowed in total.
+    #[arg(long, env = "LOCUS_MAX_CONNECTIONS", default_value_t = 50_000)]
+    pub max_connections: usize,
+
+    /// Open TCP connections allowed from one IP address (0: no limit).
+    #[arg(long, env = "LOCUS_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    pub max_connections_per_ip: usize,
+
+    /// Time a client has to send a complete request head (slowloris guard).
+    #[arg(long, env = "LOCUS_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Largest request head (request line plus headers), in bytes.
+    #[arg(long, env = "LOCUS_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Most headers allowed in one request.
+    #[arg(long, env = "LOCUS_MAX_HEADERS", default_value_t = 64)]
+    pub max_headers: usize,
+
+    /// Lifetime of a login token.
+    #[arg(long, env = "LOCUS_TOKEN_TTL", default_value = "7days", value_parser = parse_duration)]
+    pub token_ttl: Duration,
+
+    /// Password hashes computed at once (each takes 19 MiB for argon2id).
+    #[arg(long, env = "LOCUS_HASH_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub hash_concurrency: u32,
+
+    /// Sustained `position` events per second a socket may send before it
+    /// is kicked.
+    #[arg(long, env = "LOCUS_POSITION_RATE", default_value_t = 60.0, value_parser = parse_positive)]
+    pub position_rate: f64,
+
+    /// Sustained `chat` messages per second a socket may send; extra
+    /// messages are dropped.
+    #[arg(long, env = "LOCUS_CHAT_RATE", default_value_t = 2.0, value_parser = parse_positive)]
+    pub chat_rate: f64,
+
+    /// Time allowed for a graceful shutdown before the process exits anyway.
+    #[arg(long, env = "LOCUS_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+fn parse_positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{text}` is not a positive number")),
+    }
+}
+
+fn parse_non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{text}` is not a number >= 0")),
+    }
+}
+
+impl Default for Config {
+    /// The flags' defaults (environment variables included, as for the flags).
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Wrapper as clap::Parser>::try_parse_from(["locus"])
+            .map(|w| w.config)
+            .unwrap_or_else(|e| unreachable!("built-in defaults parse: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::default();
+        assert_eq!(c.listen, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(c.db, PathBuf::from("locus.db"));
+        assert_eq!(c.world_size, 4096.0);
+        assert_eq!(c.tick_hz, 20);
+        assert_eq!(c.speed, 300.0);
+        assert_eq!(c.view_radius, 600.0);
+        assert_eq!(c.view_radius + c.view_hysteresis, 700.0);
+        assert_eq!(c.view_max, 128);
+        assert_eq!(c.parser, ParserKind::Json);
+        assert_eq!(c.ping_interval, Duration::from_secs(25));
+        assert_eq!(c.token_ttl, Duration::from_secs(7 * 24 * 3600));
+    }
+}

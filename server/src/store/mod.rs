@@ -90,6 +90,20 @@ pub struct StoreConfig {
     /// Sessions (tokens) kept per account; creating one more deletes that
     /// account's oldest. Bounds the table under a login loop. Default: 16.
     pub max_sessions_per_account: u32,
+    /// Told of every position write attempt (its duration and whether it
+    /// committed), on the store thread; for metrics. Default: none.
+    pub on_flush: Option<FlushObserver>,
+}
+
+/// A callback told of each position write: `(duration, committed)`. Must be
+/// quick and must not block: it runs on the store thread.
+#[derive(Clone)]
+pub struct FlushObserver(pub Arc<dyn Fn(Duration, bool) + Send + Sync>);
+
+impl std::fmt::Debug for FlushObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlushObserver")
+    }
 }
 
 impl Default for StoreConfig {
@@ -100,6 +114,7 @@ impl Default for StoreConfig {
             statement_cache_capacity: 32,
             check_integrity_on_open: true,
             max_sessions_per_account: 16,
+            on_flush: None,
         }
     }
 }

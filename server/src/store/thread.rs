@@ -153,6 +153,9 @@ impl Owner {
         let result = self.map(result);
         let elapsed = started.elapsed();
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        if let Some(observer) = &self.config.on_flush {
+            (observer.0)(elapsed, result.is_ok());
+        }
         let health = &self.health;
         health.last_flush_micros.store(micros, Ordering::Relaxed);
         health

@@ -1,0 +1,324 @@
+//! The game's Socket.IO events on namespace `/`, per the wire contract:
+//! token authentication on connect, `welcome`, duplicate logins, `position`
+//! and `chat` inputs with their validation and rate limits, and leaving the
+//! world on disconnect. Inputs are checked here and forwarded to the tick
+//! thread; nothing here touches world state directly.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use glam::DVec2;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::metrics::EventKind;
+use super::players::kick;
+use super::state::AppState;
+use super::world_link::saved;
+use crate::auth;
+use crate::game::tick_loop::WorldCommand;
+use crate::game::PlayerId;
+use crate::protocol::socketio::Args;
+use crate::socketio::{ConnectError, DisconnectReason, Socket, SocketIo};
+
+/// Longest chat message, in characters.
+const CHAT_MAX_CHARS: usize = 200;
+/// Malformed inputs a socket may send per second, sustained.
+const GARBAGE_RATE: f64 = 5.0;
+/// Malformed inputs a socket may send in a burst.
+const GARBAGE_BURST: f64 = 20.0;
+/// Seconds of `position` events at the sustained rate a burst may hold.
+const POSITION_BURST_SECONDS: f64 = 2.0;
+/// Chat messages a burst may hold.
+const CHAT_BURST: f64 = 5.0;
+
+/// A token bucket: `capacity` tokens, refilled at `rate` per second.
+#[derive(Debug)]
+struct TokenBucket {
+    capacity: f64,
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, capacity: f64, now: Instant) -> Self {
+        Self { capacity, rate, tokens: capacity, last: now }
+    }
+
+    /// Takes one token; false when the bucket is empty.
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Rate limits of one socket's inputs.
+#[derive(Debug)]
+struct InputLimits {
+    /// `position` events: running dry means a sustained flood (kick).
+    positions: TokenBucket,
+    /// Malformed inputs: running dry means a garbage stream (kick).
+    garbage: TokenBucket,
+    /// `chat` messages: extra ones are dropped.
+    chat: TokenBucket,
+}
+
+/// What the server keeps on each playing socket.
+#[derive(Debug)]
+pub struct PlayerSession {
+    /// The account (and player) id.
+    pub id: PlayerId,
+    /// The account's name.
+    pub name: String,
+    /// Input rate limits; locked only inside one event handler.
+    limits: Mutex<InputLimits>,
+}
+
+/// `welcome`, the first event of every connection.
+#[derive(Serialize)]
+struct Welcome<'a> {
+    id: PlayerId,
+    name: &'a str,
+    x: f64,
+    y: f64,
+    world: WorldSize,
+    tick_rate: u32,
+    speed: f64,
+    view_radius: f64,
+}
+
+#[derive(Serialize)]
+struct WorldSize {
+    width: f64,
+    height: f64,
+}
+
+/// Registers the game's handlers on namespace `/`.
+pub fn register(io: &SocketIo, app: Arc<AppState>) {
+    let ns = io.namespace("/");
+    let state = app.clone();
+    ns.on_connect(move |socket, auth| {
+        let app = state.clone();
+        async move { connect(&app, socket, auth).await }
+    });
+    let state = app.clone();
+    ns.on("position", move |socket: &Socket, args: Args, _ack| on_position(&state, socket, &args));
+    let state = app.clone();
+    ns.on("chat", move |socket: &Socket, args: Args, _ack| on_chat(&state, socket, &args));
+    let state = app.clone();
+    ns.on_any(move |socket: &Socket, event: &str, _args: Args, _ack| {
+        tracing::debug!(socket = socket.id(), event, "unknown event ignored");
+        garbage(&state, socket, "unknown_event");
+    });
+    let state = app;
+    ns.on_disconnect(move |socket: &Socket, reason| on_disconnect(&state, socket, reason));
+}
+
+fn unauthorized() -> ConnectError {
+    ConnectError::new("unauthorized")
+}
+
+/// Authenticates the token, brings the player into the world at its stored
+/// position (or takes over the world entity of an older connection of the
+/// same account), and sends `welcome`.
+async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(), ConnectError> {
+    let token = auth.get("token").and_then(Value::as_str).ok_or_else(unauthorized)?;
+    let token_hash = auth::token::hash_presented(token).ok_or_else(unauthorized)?;
+    let account = match app.store.session_account(token_hash, SystemTime::now()).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return Err(unauthorized()),
+        Err(error) => {
+            tracing::error!(%error, "token lookup failed");
+            return Err(ConnectError::new("server unavailable, try again"));
+        }
+    };
+    let id = account.id.0 as PlayerId;
+    let _account_lock = app.players.lock_account(id).await;
+
+    let previous = app.players.socket(id);
+    let stored = if previous.is_some() {
+        None
+    } else {
+        app.store.load_position(account.id).await.map_err(|error| {
+            tracing::error!(%error, "position lookup failed");
+            ConnectError::new("server unavailable, try again")
+        })?
+    };
+    let (pos, epoch) = match stored {
+        Some(p) => (Some(DVec2::new(p.x, p.y)), p.reset_epoch),
+        None => (None, 0),
+    };
+    let name = account.username.clone();
+    // A rejoin of an online player keeps its world position (pos = None).
+    let start = app
+        .world
+        .request(|reply| WorldCommand::Join { id, name: name.clone(), pos, reset_epoch: epoch, reply })
+        .await
+        .map_err(|e| ConnectError::new(e.to_string()))?;
+    if let Some(old) = previous {
+        app.metrics.kicked("logged in elsewhere");
+        kick(&old, "logged in elsewhere");
+    }
+
+    let now = Instant::now();
+    let config = &app.config;
+    let limits = InputLimits {
+        positions: TokenBucket::new(config.position_rate, config.position_rate * POSITION_BURST_SECONDS, now),
+        garbage: TokenBucket::new(GARBAGE_RATE, GARBAGE_BURST, now),
+        chat: TokenBucket::new(config.chat_rate, CHAT_BURST, now),
+    };
+    socket.set_data(PlayerSession { id, name: name.clone(), limits: Mutex::new(limits) });
+    let welcome = Welcome {
+        id,
+        name: &name,
+        x: start.x,
+        y: start.y,
+        world: WorldSize { width: config.world_size, height: config.world_size },
+        tick_rate: config.tick_hz,
+        speed: config.speed,
+        view_radius: config.view_radius,
+    };
+    socket.emit("welcome", &welcome).map_err(|e| ConnectError::new(e.to_string()))?;
+    app.metrics.event_out(EventKind::welcome, 1);
+    app.players.bind(id, socket);
+    Ok(())
+}
+
+/// Counts a malformed input; kicks a socket that keeps sending them.
+fn garbage(app: &AppState, socket: &Socket, reason: &str) {
+    app.metrics.input_dropped(reason);
+    let Some(session) = socket.data::<PlayerSession>() else { return };
+    let exhausted = !session.limits.lock().unwrap_or_else(|e| e.into_inner()).garbage.take(Instant::now());
+    if exhausted {
+        app.metrics.kicked("malformed input");
+        kick(socket, "too much malformed input");
+    }
+}
+
+/// `position {"x","y","seq"}`: finite numbers and a non-negative integer seq.
+fn parse_position(args: &Args) -> Option<(f64, f64, u64)> {
+    let body = args.get(0)?.as_object()?;
+    let x = body.get("x")?.as_f64()?;
+    let y = body.get("y")?.as_f64()?;
+    let seq = body.get("seq")?.as_u64()?;
+    (x.is_finite() && y.is_finite()).then_some((x, y, seq))
+}
+
+fn on_position(app: &AppState, socket: &Socket, args: &Args) {
+    app.metrics.event_in(EventKind::position);
+    let Some(session) = socket.data::<PlayerSession>() else { return };
+    let flooding = !session.limits.lock().unwrap_or_else(|e| e.into_inner()).positions.take(Instant::now());
+    if flooding {
+        app.metrics.kicked("flooding");
+        kick(socket, "too many position events");
+        return;
+    }
+    let Some((x, y, seq)) = parse_position(args) else {
+        return garbage(app, socket, "malformed_position");
+    };
+    if app.world.send(WorldCommand::Target { id: session.id, x, y, seq }).is_err() {
+        app.metrics.input_dropped("overload");
+    }
+}
+
+/// `chat {"text"}`: 1-200 characters, not only white space.
+fn parse_chat(args: &Args) -> Option<String> {
+    let text = args.get(0)?.as_object()?.get("text")?.as_str()?;
+    let chars = text.chars().count();
+    ((1..=CHAT_MAX_CHARS).contains(&chars) && !text.trim().is_empty()).then(|| text.to_owned())
+}
+
+fn on_chat(app: &AppState, socket: &Socket, args: &Args) {
+    app.metrics.event_in(EventKind::chat);
+    let Some(session) = socket.data::<PlayerSession>() else { return };
+    let Some(text) = parse_chat(args) else {
+        return garbage(app, socket, "malformed_chat");
+    };
+    if !session.limits.lock().unwrap_or_else(|e| e.into_inner()).chat.take(Instant::now()) {
+        app.metrics.input_dropped("chat_rate");
+        return;
+    }
+    if app.world.send(WorldCommand::Chat { id: session.id, text }).is_err() {
+        app.metrics.input_dropped("overload");
+    }
+}
+
+/// Takes the player out of the world and saves its final position, unless a
+/// newer connection of the same account took over.
+fn on_disconnect(app: &Arc<AppState>, socket: &Socket, reason: DisconnectReason) {
+    let Some(session) = socket.data::<PlayerSession>() else { return };
+    tracing::debug!(player = session.id, %reason, "player disconnected");
+    let app = app.clone();
+    let socket_id = socket.id().to_owned();
+    tokio::spawn(async move {
+        let _account_lock = app.players.lock_account(session.id).await;
+        if !app.players.unbind_if(session.id, &socket_id) {
+            return; // a newer connection plays this account now
+        }
+        match app.world.request(|reply| WorldCommand::Leave { id: session.id, reply }).await {
+            Ok(Some(last)) => {
+                if let Err(error) = app.store.save_positions(vec![saved(session.id, DVec2::new(last.x, last.y), last.reset_epoch)]) {
+                    tracing::warn!(%error, player = session.id, "final position not queued for saving");
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::debug!(%error, "world gone while a player left"),
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn args(v: Value) -> Args {
+        Args::from_parts(vec![v], Vec::new())
+    }
+
+    #[test]
+    fn position_shape_is_strict() {
+        assert_eq!(parse_position(&args(json!({"x": 1.5, "y": 2, "seq": 3}))), Some((1.5, 2.0, 3)));
+        for bad in [
+            json!({"x": "1", "y": 2, "seq": 3}),
+            json!({"x": 1, "y": 2}),
+            json!({"x": 1, "y": 2, "seq": -1}),
+            json!({"x": 1, "y": 2, "seq": 1.5}),
+            json!([1, 2, 3]),
+            json!(null),
+        ] {
+            assert_eq!(parse_position(&args(bad.clone())), None, "{bad}");
+        }
+        assert_eq!(parse_position(&Args::new()), None);
+    }
+
+    #[test]
+    fn chat_text_is_bounded() {
+        assert_eq!(parse_chat(&args(json!({"text": "hi"}))).as_deref(), Some("hi"));
+        assert_eq!(parse_chat(&args(json!({"text": "é".repeat(200)}))).map(|t| t.chars().count()), Some(200));
+        for bad in [json!({"text": ""}), json!({"text": "   "}), json!({"text": "x".repeat(201)}), json!({"text": 5}), json!("hi")] {
+            assert_eq!(parse_chat(&args(bad.clone())), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn token_bucket_allows_bursts_then_the_sustained_rate() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(60.0, 120.0, t0);
+        assert!((0..120).all(|_| bucket.take(t0)));
+        assert!(!bucket.take(t0));
+        // One second later, 60 more.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!((0..60).all(|_| bucket.take(t1)));
+        assert!(!bucket.take(t1));
+    }
+}

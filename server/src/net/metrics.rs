@@ -1,0 +1,195 @@
+//! The server's Prometheus metrics, served at `GET /metrics` in the
+//! OpenMetrics text format. Owns the registry; every other module only
+//! increments the handles kept here.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// The Content-Type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Which game event a counter counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum EventKind {
+    /// Client `position`.
+    position,
+    /// `chat`, either way.
+    chat,
+    /// Server `welcome`.
+    welcome,
+    /// Server `snapshot`.
+    snapshot,
+    /// Server `teleport`.
+    teleport,
+    /// Server `kicked`.
+    kicked,
+}
+
+/// Label set of the event counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// The event name.
+    pub event: EventKind,
+}
+
+/// Why a client input was dropped or a client kicked.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// A short machine-friendly reason, e.g. `malformed`, `flood`.
+    pub reason: String,
+}
+
+/// Every metric of the server.
+pub struct Metrics {
+    /// Owns the descriptions; read by [`Metrics::render`].
+    registry: Registry,
+    /// Players currently in the world.
+    pub players_online: Gauge,
+    /// Duration of each world tick, in seconds.
+    pub tick_duration: Histogram,
+    /// Game events received from clients, by event.
+    pub events_in: Family<EventLabels, Counter>,
+    /// Game events sent to clients, by event.
+    pub events_out: Family<EventLabels, Counter>,
+    /// Bytes of Socket.IO payload received.
+    pub bytes_in: Counter,
+    /// Bytes of Socket.IO payload sent (a broadcast counts once per recipient).
+    pub bytes_out: Counter,
+    /// Duration of each persistence flush, in seconds.
+    pub flush_duration: Histogram,
+    /// Persistence flushes that failed (and will be retried).
+    pub flush_failures: Counter,
+    /// 1 while the last persistence flush failed, else 0.
+    pub persistence_failing: Gauge,
+    /// Failed logins (wrong password, unknown user, throttled).
+    pub login_failures: Counter,
+    /// Client inputs dropped, by reason.
+    pub inputs_dropped: Family<ReasonLabels, Counter>,
+    /// Sockets kicked, by reason.
+    pub kicks: Family<ReasonLabels, Counter>,
+}
+
+impl Metrics {
+    /// Registers every metric under the `locus_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("locus");
+        let players_online = Gauge::default();
+        registry.register("players_online", "Players currently in the world", players_online.clone());
+        // 0.1 ms .. ~1.6 s
+        let tick_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 15));
+        registry.register("tick_duration_seconds", "Duration of one world tick", tick_duration.clone());
+        let events_in = Family::<EventLabels, Counter>::default();
+        registry.register("events_in", "Game events received from clients", events_in.clone());
+        let events_out = Family::<EventLabels, Counter>::default();
+        registry.register("events_out", "Game events sent to clients", events_out.clone());
+        let bytes_in = Counter::default();
+        registry.register("bytes_in", "Bytes of Socket.IO payload received", bytes_in.clone());
+        let bytes_out = Counter::default();
+        registry.register("bytes_out", "Bytes of Socket.IO payload sent", bytes_out.clone());
+        let flush_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "persistence_flush_duration_seconds",
+            "Duration of one batched position write",
+            flush_duration.clone(),
+        );
+        let flush_failures = Counter::default();
+        registry.register("persistence_flush_failures", "Position writes that failed", flush_failures.clone());
+        let persistence_failing = Gauge::default();
+        registry.register(
+            "persistence_failing",
+            "1 while position writes fail (disk full, read-only), else 0",
+            persistence_failing.clone(),
+        );
+        let login_failures = Counter::default();
+        registry.register("login_failures", "Failed or throttled logins", login_failures.clone());
+        let inputs_dropped = Family::<ReasonLabels, Counter>::default();
+        registry.register("inputs_dropped", "Client inputs dropped", inputs_dropped.clone());
+        let kicks = Family::<ReasonLabels, Counter>::default();
+        registry.register("kicks", "Sockets kicked by the server", kicks.clone());
+        Self {
+            registry,
+            players_online,
+            tick_duration,
+            events_in,
+            events_out,
+            bytes_in,
+            bytes_out,
+            flush_duration,
+            flush_failures,
+            persistence_failing,
+            login_failures,
+            inputs_dropped,
+            kicks,
+        }
+    }
+
+    /// Counts one received game event.
+    pub fn event_in(&self, event: EventKind) {
+        self.events_in.get_or_create(&EventLabels { event }).inc();
+    }
+
+    /// Counts sent game events.
+    pub fn event_out(&self, event: EventKind, count: u64) {
+        self.events_out.get_or_create(&EventLabels { event }).inc_by(count);
+    }
+
+    /// Counts one dropped input.
+    pub fn input_dropped(&self, reason: &str) {
+        self.inputs_dropped.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
+    }
+
+    /// Counts one kick.
+    pub fn kicked(&self, reason: &str) {
+        self.kicks.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family() {
+        let m = Metrics::new();
+        m.players_online.set(3);
+        m.tick_duration.observe(0.002);
+        m.event_in(EventKind::position);
+        m.login_failures.inc();
+        let text = m.render();
+        for name in [
+            "locus_players_online 3",
+            "locus_tick_duration_seconds_count 1",
+            "locus_events_in_total{event=\"position\"} 1",
+            "locus_login_failures_total 1",
+            "locus_persistence_flush_duration_seconds",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+}

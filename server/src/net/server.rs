@@ -1,0 +1,221 @@
+//! Starting and stopping the whole server: opens the database, starts the
+//! world's tick thread, builds the HTTP routes (API, metrics, Socket.IO,
+//! static client), serves them, and on shutdown closes every session,
+//! writes every position and closes the database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{Method, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{any, get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::api::{self, ApiError};
+use super::game_events;
+use super::listener;
+use super::metrics::Metrics;
+use super::players::Players;
+use super::resets;
+use super::state::AppState;
+use super::static_files::StaticFiles;
+use super::world_link::{save_of, SocketOutbox, WorldHandle};
+use crate::auth::{LoginThrottle, PasswordHasher};
+use crate::config::Config;
+use crate::game::tick_loop::{TickStats, WorldCommand};
+use crate::game::World;
+use crate::socketio::SocketIo;
+use crate::store::{FlushObserver, Store};
+
+/// Why the server could not start or stopped uncleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A setting is out of range.
+    #[error("invalid settings: {0}")]
+    Config(String),
+    /// The database could not be opened or migrated.
+    #[error("database {path}: {source}")]
+    Store {
+        /// The database file.
+        path: String,
+        /// What went wrong.
+        source: crate::store::StoreError,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Another start-up step failed.
+    #[error("{0}")]
+    Startup(String),
+    /// The final save of positions failed; they may be lost.
+    #[error("final save of positions failed: {0}")]
+    FinalSave(crate::store::StoreError),
+}
+
+/// A server started by [`start`], running in the background.
+pub struct RunningServer {
+    /// Where it listens.
+    addr: SocketAddr,
+    /// Tells it to shut down.
+    stop: CancellationToken,
+    /// Resolves when it has shut down.
+    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shuts the server down gracefully and waits for it.
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        self.stop.cancel();
+        self.task.await.map_err(|e| ServeError::Startup(format!("server task failed: {e}")))?
+    }
+}
+
+/// Starts the server in the background (tests and embedding); the listen
+/// address may use port 0.
+pub async fn start(config: Config) -> Result<RunningServer, ServeError> {
+    let prepared = Prepared::new(config).await?;
+    let addr = prepared.addr;
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    let task = tokio::spawn(prepared.serve(async move { signal.cancelled().await }));
+    Ok(RunningServer { addr, stop, task })
+}
+
+/// Runs the server until `shutdown` resolves, then stops it gracefully.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    Prepared::new(config).await?.serve(shutdown).await
+}
+
+/// A server with everything opened and bound, not yet serving.
+struct Prepared {
+    addr: SocketAddr,
+    listener: TcpListener,
+    app: Arc<AppState>,
+    io: SocketIo,
+    world_thread: std::thread::JoinHandle<World>,
+    static_files: StaticFiles,
+}
+
+impl Prepared {
+    async fn new(config: Config) -> Result<Self, ServeError> {
+        let world_config = config.world_config();
+        let world = World::new(world_config).map_err(|e| ServeError::Config(e.to_string()))?;
+        let metrics = Arc::new(Metrics::new());
+
+        let mut store_config = config.store_config();
+        let observed = metrics.clone();
+        store_config.on_flush = Some(FlushObserver(Arc::new(move |took: Duration, committed: bool| {
+            observed.flush_duration.observe(took.as_secs_f64());
+            if !committed {
+                observed.flush_failures.inc();
+            }
+        })));
+        let store = Store::open(&config.db, store_config)
+            .await
+            .map_err(|source| ServeError::Store { path: config.db.display().to_string(), source })?;
+
+        let auth = config.auth_config();
+        let passwords = PasswordHasher::new(&auth.password).await.map_err(|e| ServeError::Startup(e.to_string()))?;
+        let throttle = LoginThrottle::new(auth.throttle.clone());
+
+        let listener = TcpListener::bind(config.listen).await.map_err(|source| ServeError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.listen, source })?;
+
+        let players = Arc::new(Players::default());
+        let stats = Arc::new(TickStats::new(metrics.tick_duration.clone()));
+        let outbox = SocketOutbox::new(players.clone(), store.clone(), metrics.clone(), config.parser);
+        let (world_handle, world_thread) =
+            WorldHandle::spawn(world, outbox, stats).map_err(|e| ServeError::Startup(format!("cannot start the world thread: {e}")))?;
+
+        let static_files = StaticFiles::new(config.static_dir.as_deref());
+        let io = SocketIo::new(config.socketio_config());
+        let app = Arc::new(AppState { config, store, passwords, throttle, metrics, players, world: world_handle });
+        game_events::register(&io, app.clone());
+        Ok(Self { addr, listener, app, io, world_thread, static_files })
+    }
+
+    async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        let Prepared { addr, listener, app, io, world_thread, static_files } = self;
+        let router = routes(app.clone(), io.clone(), static_files);
+        let stop = CancellationToken::new();
+        let resets = tokio::spawn(resets::watch(app.clone(), stop.clone()));
+        let limits = app.config.http_limits();
+        let mut http = tokio::spawn(listener::serve(listener, router, limits, stop.clone().cancelled_owned()));
+        tracing::info!("listening on http://{addr}");
+
+        tokio::select! {
+            () = shutdown => {}
+            result = &mut http => {
+                tracing::error!(?result, "the HTTP listener stopped by itself");
+            }
+        }
+        let grace = app.config.shutdown_grace;
+        tracing::info!("closing every session");
+        stop.cancel();
+        io.close_within(grace).await;
+        if !http.is_finished() {
+            let _ = tokio::time::timeout(grace, &mut http).await;
+        }
+        let _ = resets.await;
+
+        // Every position, online players included, then the database.
+        let final_positions = app.world.request(|reply| WorldCommand::Shutdown { reply }).await.unwrap_or_default();
+        let saved = final_positions.len();
+        let _ = tokio::task::spawn_blocking(move || world_thread.join()).await;
+        let store = app.store.clone();
+        if let Err(error) = store.save_positions(final_positions.iter().map(save_of).collect()) {
+            return Err(ServeError::FinalSave(error));
+        }
+        store.flush().await.map_err(ServeError::FinalSave)?;
+        tracing::info!(positions = saved, "positions saved; stopped");
+        Ok(())
+    }
+}
+
+/// The HTTP routes: the JSON API, metrics, Socket.IO, and the static client.
+fn routes(app: Arc<AppState>, io: SocketIo, static_files: StaticFiles) -> Router {
+    let socketio = any(move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request| {
+        let io = io.clone();
+        async move { io.handle(request, Some(peer)).await.map(Body::new) }
+    });
+    Router::new()
+        .route("/api/register", post(api::register))
+        .route("/api/login", post(api::login))
+        .route("/api/logout", post(api::logout))
+        .route("/api/health", get(api::health))
+        .route("/metrics", get(api::metrics))
+        .route("/socket.io", socketio.clone())
+        .route("/socket.io/", socketio)
+        .fallback(move |State(_): State<Arc<AppState>>, method: Method, uri: Uri| {
+            let files = static_files.clone();
+            async move {
+                if uri.path().starts_with("/api/") {
+                    return if method == Method::GET || method == Method::POST {
+                        ApiError::NotFound.into_response()
+                    } else {
+                        ApiError::MethodNotAllowed.into_response()
+                    };
+                }
+                files.serve(method, uri).await
+            }
+        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(app)
+}

@@ -274,7 +274,7 @@ export const DEFAULT_BACKOFF = Object.freeze({ base: 300, factor: 1.8, max: 5000
  */
 export function backoffDelay(attempt, opts = DEFAULT_BACKOFF, random = Math.random) {
   const { base, factor, max, jitter } = { ...DEFAULT_BACKOFF, ...opts };
-  const n = Math.max(0, Math.floor(attempt));
+  const n = attempt === Infinity ? 64 : Number.isFinite(attempt) ? Math.max(0, Math.floor(attempt)) : 0;
   // Math.min before pow would not stop overflow to Infinity, so cap the exponent.
   const raw = base * Math.pow(factor, Math.min(n, 64));
   const capped = Math.min(max, raw);

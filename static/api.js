@@ -23,13 +23,19 @@ export class ApiError extends Error {
   }
 }
 
-/** Reads the server's `{"error"}` body if there is one. */
+/** Reads the server's `{"error"}` body if there is one, as a sentence. */
 async function errorMessage(res) {
   try {
     const body = await res.json();
-    if (body && typeof body.error === 'string' && body.error) return body.error;
+    if (body && typeof body.error === 'string' && body.error.trim()) return sentence(body.error.trim());
   } catch { /* not JSON */ }
   return null;
+}
+
+/** "invalid credentials" -> "Invalid credentials." */
+export function sentence(text) {
+  const s = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(s) ? s : `${s}.`;
 }
 
 async function call(method, path, { body, token } = {}) {
@@ -62,7 +68,7 @@ async function call(method, path, { body, token } = {}) {
     const msg = wait
       ? `Too many attempts. Try again in ${wait} s.`
       : `Too many attempts. Wait a moment and try again.`;
-    throw new ApiError(serverSays ? `${msg} (${serverSays})` : msg, 429, wait);
+    throw new ApiError(serverSays && !/too many/i.test(serverSays) ? `${msg} ${serverSays}` : msg, 429, wait);
   }
   throw new ApiError(serverSays || `The server answered ${res.status}.`, res.status);
 }

@@ -352,7 +352,10 @@ $('chat-form').addEventListener('submit', (e) => {
     return;
   }
   inputEl.value = '';
+  inputEl.blur(); // back to walking; Enter opens the chat again
 });
+
+if (window.matchMedia?.('(pointer: coarse)').matches) $('chat-input').placeholder = 'Tap to chat';
 
 window.addEventListener('keydown', (e) => {
   const inputEl = $('chat-input');

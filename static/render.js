@@ -136,6 +136,7 @@ export class Renderer {
     if (scene.me) this.drawPlayer(scene.me, true, scene.time);
     for (const p of others) if (p.bubble) this.drawBubble(p, p.bubble, false);
     if (scene.me && scene.myBubble) this.drawBubble(scene.me, scene.myBubble, true);
+    this.drawVignette();
     this.drawEdgeMarkers(others);
     if (scene.showMinimap) this.drawMinimap(scene);
   }
@@ -369,6 +370,22 @@ export class Renderer {
     ctx.textAlign = 'left';
     ctx.textBaseline = 'top';
     lines.forEach((l, i) => ctx.fillText(l, x + 9, y + 5 + i * lh));
+  }
+
+  /** Darkens the screen corners a little: depth, and keeps the eye on the centre. */
+  drawVignette() {
+    const { ctx } = this;
+    const key = `${this.width}x${this.height}`;
+    if (this.vignetteKey !== key) {
+      const r = Math.hypot(this.width, this.height) / 2;
+      const g = ctx.createRadialGradient(this.width / 2, this.height / 2, r * 0.45, this.width / 2, this.height / 2, r);
+      g.addColorStop(0, 'rgba(4, 8, 16, 0)');
+      g.addColorStop(1, 'rgba(4, 8, 16, 0.55)');
+      this.vignette = g;
+      this.vignetteKey = key;
+    }
+    ctx.fillStyle = this.vignette;
+    ctx.fillRect(0, 0, this.width, this.height);
   }
 
   /** Little arrows at the screen edge for players in view but off screen. */

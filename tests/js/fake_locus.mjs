@@ -41,7 +41,7 @@ function parseArgs(argv) {
 
 const args = parseArgs(process.argv.slice(2));
 if (args.cmd !== 'serve') {
-  console.error('usage: fake_locus.mjs serve [--listen 127.0.0.1:3000] [--db locus.json] [--static DIR] [--bots N] [--tick-hz 20] [--speed 300] [--world-size 4096] [--view-radius 600]');
+  console.error('usage: fake_locus.mjs serve [--listen 127.0.0.1:3000] [--db locus.json] [--static DIR] [--bots N] [--tick-hz 20] [--speed 300] [--transports polling,websocket] [--world-size 4096] [--view-radius 600]');
   process.exit(2);
 }
 const listen = args.listen || process.env.LOCUS_LISTEN || '127.0.0.1:3000';
@@ -249,7 +249,8 @@ function step() {
 // ------------------------------------------------------------ sockets
 
 const http = createServer(handleHttp);
-const io = new Server(http, { path: '/socket.io/', serveClient: false });
+// `--transports polling` refuses WebSocket handshakes, to watch the client fall back.
+const io = new Server(http, { path: '/socket.io/', serveClient: false, transports: (args.transports || 'polling,websocket').split(',') });
 
 io.use((socket, next) => {
   const token = socket.handshake.auth && socket.handshake.auth.token;

@@ -14,7 +14,9 @@
 //   4. reloading A reconnects with the stored token (no form) at the same x,y;
 //   5. stopping the server shows "reconnecting" on the page; after a restart
 //      both pages reconnect by themselves and A is where it was;
-//   6. B logs out: the form is back and the token is gone.
+//   6. logging in as A in a third context kicks A's page (notice, no
+//      reconnect); the new page continues at A's position;
+//   7. B logs out: the form is back and the token is gone.
 // Exits 0 on success, 1 with "FAIL: <step>: <why>" (plus screenshots and the
 // server log tail in --out) on failure. Without /usr/bin/chromium it prints
 // "SKIPPED" and exits 0, unless the CI environment variable is set.
@@ -287,6 +289,26 @@ try {
       `position after restart (${after.x}, ${after.y}) differs from before (${beforeStop.serverX}, ${beforeStop.serverY})`);
     await waitIn(pages.b, 'B sees A again after the restart', (id) => id in window.locus.players, idA);
     await pages.a.screenshot({ path: join(outDir, 'page-a-recovered.png') });
+  });
+
+  await step('logging in as A elsewhere kicks the old page, which stays off; the new one continues at the same place', async () => {
+    const before = (await locusState(pages.a)).me;
+    const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+    pages.c = await context.newPage();
+    pages.c.on('pageerror', (e) => pageErrors.push(`second ${names.a}: ${e.message}`));
+    await pages.c.goto(baseUrl);
+    await pages.c.waitForSelector('#auth:not([hidden])', { timeout: TIMEOUT });
+    await pages.c.fill('#username', names.a);
+    await pages.c.fill('#password', password);
+    await pages.c.click('#auth-submit');
+    await waitIn(pages.c, 'the second page of A to connect', () => window.locus.state === 'connected' && window.locus.me !== null);
+    await waitIn(pages.a, 'the first page of A to be kicked', () => window.locus.state === 'kicked');
+    check(await pages.a.isVisible('#notice'), 'the kicked page shows no notice');
+    const c = (await locusState(pages.c)).me;
+    check(Math.abs(c.x - before.serverX) <= POSITION_TOLERANCE && Math.abs(c.y - before.serverY) <= POSITION_TOLERANCE,
+      `the new session starts at (${c.x}, ${c.y}), not where A was (${before.serverX}, ${before.serverY})`);
+    await pages.a.screenshot({ path: join(outDir, 'page-a-kicked.png') });
+    check((await pages.c.evaluate(() => window.locus.state)) === 'connected', 'the new page lost its connection: the old one fought back');
   });
 
   await step('B logs out: the form is back and the token is gone', async () => {

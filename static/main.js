@@ -166,6 +166,7 @@ function startGame(token, username) {
   $('notice').hidden = true;
   $('hud').hidden = false;
   $('me-name').textContent = username;
+  document.activeElement?.blur?.(); // keys go to the game, not to a hidden form button
   const socket = new SocketClient({
     url: location.origin,
     auth: () => ({ token: game.token }),
@@ -294,7 +295,7 @@ function onSnapshot(s) {
 
 function onTeleport(t) {
   if (!t || !game.me || !Number.isFinite(t.x) || !Number.isFinite(t.y)) return;
-  game.me.reset(t.x, t.y, performance.now());
+  game.me.teleport(t.x, t.y, performance.now());
   game.camera = { x: t.x, y: t.y };
   const why = t.reason === 'admin_reset' ? 'An admin moved you.' : 'The server corrected your position.';
   flashBanner(why);

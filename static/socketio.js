@@ -154,8 +154,12 @@ export class PollingTransport {
     this.closed = false;
     this.started = false;
     this.early = [];
-    /** aborts every request of this transport on close */
-    this.abort = new AbortController();
+    /** aborts the pending GET (stop receiving) */
+    this.pollAbort = new AbortController();
+    /** aborts POSTs too (only when the session is abandoned, not on a polite close) */
+    this.sendAbort = new AbortController();
+    /** a polite close is in progress: the outbox (ending in `1`) is still being posted */
+    this.closing = false;
     this.requestCount = 0;
   }
 
@@ -166,14 +170,15 @@ export class PollingTransport {
     return `${this.url}${this.sid ? `&sid=${encodeURIComponent(this.sid)}` : ''}&t=${t}`;
   }
 
-  async request(method, body) {
+  async request(method, body, { keepalive = false } = {}) {
     const res = await this.env.fetch(this.requestUrl(), {
       method,
       body,
       cache: 'no-store',
       credentials: 'same-origin',
       headers: body !== undefined ? { 'Content-Type': 'text/plain;charset=UTF-8' } : undefined,
-      signal: this.abort.signal,
+      signal: method === 'GET' ? this.pollAbort.signal : this.sendAbort.signal,
+      keepalive,
     });
     const text = await res.text();
     if (res.status !== 200) throw new Error(`polling ${method} answered ${res.status}`);
@@ -235,13 +240,14 @@ export class PollingTransport {
 
   /** @param {string[]} packets encoded Engine.IO packets */
   send(packets) {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
     this.outbox.push(...packets);
     this.flush();
   }
 
+  /** Posts the outbox, one POST at a time (a second concurrent POST is a protocol error). */
   async flush() {
-    if (this.posting || this.closed || this.outbox.length === 0) return;
+    if (this.posting || (this.closed && !this.closing) || this.outbox.length === 0) return;
     this.posting = true;
     // Take as many packets as fit in the server's maxPayload (at least one).
     const batch = [];
@@ -252,14 +258,18 @@ export class PollingTransport {
       batch.push(this.outbox.shift());
       bytes += size;
     }
+    const last = batch[batch.length - 1] === encodeEnginePacket('close');
     try {
-      await this.request('POST', encodePollingPayload(batch));
+      // keepalive lets the goodbye survive the page unloading
+      await this.request('POST', encodePollingPayload(batch), { keepalive: last });
     } catch {
+      this.closing = false;
       this.finish('transport error');
       return;
     } finally {
       this.posting = false;
     }
+    if (last) { this.closing = false; return; }
     this.flush();
   }
 
@@ -269,17 +279,22 @@ export class PollingTransport {
     this.env.onClose(reason);
   }
 
+  /** Abandons the session: every request is aborted, nothing more is sent. */
   closeQuietly() {
     this.closed = true;
-    this.abort.abort();
+    this.closing = false;
+    this.pollAbort.abort();
+    this.sendAbort.abort();
   }
 
+  /** Polite close: stop polling, post what is queued followed by `1` (close), then stop. */
   close() {
     if (this.closed || !this.sid) { this.closeQuietly(); return; }
-    // Tell the server we are leaving, then drop everything in flight.
-    const url = this.requestUrl();
-    this.closeQuietly();
-    this.env.fetch(url, { method: 'POST', body: encodeEnginePacket('close'), keepalive: true }).catch(() => {});
+    this.closed = true;
+    this.closing = true;
+    this.pollAbort.abort();
+    this.outbox.push(encodeEnginePacket('close'));
+    this.flush();
   }
 }
 

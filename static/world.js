@@ -244,6 +244,16 @@ export class OwnPlayer {
     this.target = null;
   }
 
+  /**
+   * The server moved us (`teleport`). Like reset, but the new position is
+   * also sent once: the server's movement target is still the last position
+   * we sent (or one in flight), and it would walk us back there.
+   */
+  teleport(x, y, now = 0) {
+    this.reset(x, y, now);
+    this.forgetLastSent();
+  }
+
   /** A new connection: seq and ack start again from 0 (protocol.md: ack is 0 before any). */
   newSession(x, y, now = 0) {
     this.seq = 0;

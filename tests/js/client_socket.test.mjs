@@ -139,6 +139,25 @@ for (const transport of ['websocket', 'polling']) {
       c.close();
     });
 
+  it('close() leaves the namespace and does not come back', async () => {
+    let reason;
+    let gotReason;
+    const left = new Promise((r) => { gotReason = r; });
+    const srv = await startServer((io) => {
+      io.on('connection', (socket) => socket.on('disconnect', (why) => { reason = why; gotReason(); }));
+    });
+    const c = makeClient(srv.url, { WebSocket: WebSocketImpl });
+    const up = nextStatus(c, 'connected');
+    c.open();
+    await up;
+    c.close('bye');
+    await left;
+    assert.equal(reason, 'client namespace disconnect', 'the DISCONNECT packet reached the server before the transport closed');
+    assert.equal(c.state, 'closed');
+    assert.equal(c.timers.retry, null);
+    assert.equal(c.emit('position', {}), false, 'emit while closed sends nothing');
+  });
+
     it('reconnects by itself after the server drops the connection', async () => {
       let connections = 0;
       const srv = await startServer((io) => {
@@ -219,25 +238,6 @@ describe('lifecycle', () => {
     await nextStatus(c, 'connected');
     assert.equal(n, 2);
     c.close();
-  });
-
-  it('close() leaves the namespace and does not come back', async () => {
-    let reason;
-    let gotReason;
-    const left = new Promise((r) => { gotReason = r; });
-    const srv = await startServer((io) => {
-      io.on('connection', (socket) => socket.on('disconnect', (why) => { reason = why; gotReason(); }));
-    });
-    const c = makeClient(srv.url);
-    const up = nextStatus(c, 'connected');
-    c.open();
-    await up;
-    c.close('bye');
-    await left;
-    assert.equal(reason, 'client namespace disconnect');
-    assert.equal(c.state, 'closed');
-    assert.equal(c.timers.retry, null);
-    assert.equal(c.emit('position', {}), false, 'emit while closed sends nothing');
   });
 
   it('answers a server event that asks for an ack', async () => {

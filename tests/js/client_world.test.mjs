@@ -362,7 +362,7 @@ describe('OwnPlayer prediction', () => {
     assert.equal(p.takeOutgoing(120).seq, 1);
   });
 
-  it('teleport (reset) drops in-flight input and does not send the new position back', () => {
+  it('reset drops in-flight input and does not send the new position back', () => {
     const p = make();
     p.advance(50, { x: 1, y: 0 });
     p.takeOutgoing(50);
@@ -370,6 +370,16 @@ describe('OwnPlayer prediction', () => {
     assert.equal(p.pending.length, 0);
     assert.equal(p.takeOutgoing(70), null);
     assert.equal(p.reconcile(1, 2063, 2048, 80), 'ok', 'the stale ack has no target to compare');
+  });
+
+  it('teleport sends the new position once so the server stops walking to the old target', () => {
+    const p = make();
+    p.advance(50, { x: 1, y: 0 });
+    p.takeOutgoing(50);
+    p.teleport(10, 20, 60);
+    assert.deepEqual([p.x, p.y, p.pending.length], [10, 20, 0]);
+    assert.deepEqual(p.takeOutgoing(70), { x: 10, y: 20, seq: 2 });
+    assert.equal(p.takeOutgoing(120), null);
   });
 
   /**

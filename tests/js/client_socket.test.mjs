@@ -210,7 +210,11 @@ describe('connect errors', () => {
   });
 
   it('retries when nothing listens', async () => {
-    const c = makeClient('http://127.0.0.1:9', { transports: ['websocket', 'polling'] });
+    const probe = createServer();
+    await new Promise((r) => probe.listen(0, '127.0.0.1', r));
+    const { port } = probe.address();
+    await new Promise((r) => probe.close(r)); // now nothing listens there
+    const c = makeClient(`http://127.0.0.1:${port}`, { transports: ['websocket', 'polling'] });
     const s1 = nextStatus(c, 'reconnecting', (s) => s.attempt === 1);
     const s2 = nextStatus(c, 'reconnecting', (s) => s.attempt === 2);
     c.open();

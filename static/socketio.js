@@ -298,15 +298,10 @@ export class PollingTransport {
   }
 }
 
+const encoder = new TextEncoder();
+/** Bytes of `s` in UTF-8: maxPayload counts bytes, not UTF-16 units. */
 function utf8Length(s) {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c < 0xdc00) { n += 4; i += 1; } else n += 3;
-  }
-  return n;
+  return encoder.encode(s).length;
 }
 
 // ---------------------------------------------------------------- client

@@ -1,0 +1,283 @@
+// Locus client: pure Engine.IO v4 / Socket.IO v5 codecs and the reconnect
+// backoff schedule.
+//
+// Owns: turning wire text into packet objects and back (Engine.IO packets,
+// HTTP long-polling payloads, the Engine.IO handshake, Socket.IO packets with
+// the default JSON parser), and the reconnect delay formula.
+// Must not touch: sockets, timers, the DOM, or any global state. Every function
+// here is pure so node's test runner can import this file as is.
+//
+// Written from the protocol descriptions (engine.io-protocol and
+// socket.io-protocol READMEs); no code from the official client.
+
+/** Thrown for any input that breaks the protocol; the caller closes the connection. */
+export class ProtocolError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+// ---------------------------------------------------------------- Engine.IO
+
+/** Engine.IO packet type names, indexed by their one-digit wire code. */
+export const ENGINE_TYPES = Object.freeze(['open', 'close', 'ping', 'pong', 'message', 'upgrade', 'noop']);
+
+/** Separator between packets in an HTTP long-polling body (ASCII record separator). */
+export const RECORD_SEPARATOR = '\x1e';
+
+/**
+ * Encodes one Engine.IO text packet, e.g. ('message', '2["x"]') -> '42["x"]'.
+ * @param {string} type one of ENGINE_TYPES
+ * @param {string} [data]
+ */
+export function encodeEnginePacket(type, data = '') {
+  const code = ENGINE_TYPES.indexOf(type);
+  if (code < 0) throw new ProtocolError(`unknown engine.io packet type ${type}`);
+  if (typeof data !== 'string') throw new ProtocolError('engine.io text packets carry string data');
+  return String(code) + data;
+}
+
+/**
+ * Decodes one Engine.IO text packet as it arrives in a WebSocket text frame.
+ * @param {string} text
+ * @returns {{type: string, data: string}}
+ */
+export function decodeEnginePacket(text) {
+  if (typeof text !== 'string' || text.length === 0) {
+    throw new ProtocolError('empty engine.io packet');
+  }
+  const code = text.charCodeAt(0) - 48;
+  if (!(code >= 0 && code < ENGINE_TYPES.length)) {
+    throw new ProtocolError(`unknown engine.io packet type ${JSON.stringify(text[0])}`);
+  }
+  return { type: ENGINE_TYPES[code], data: text.slice(1) };
+}
+
+/**
+ * Joins encoded packets into one long-polling POST body.
+ * Text packets cannot contain \x1e themselves: our Socket.IO layer only emits
+ * JSON, and JSON.stringify escapes every control character.
+ * @param {string[]} packets already encoded Engine.IO packets
+ */
+export function encodePollingPayload(packets) {
+  if (!Array.isArray(packets) || packets.length === 0) {
+    throw new ProtocolError('a polling payload holds at least one packet');
+  }
+  for (const p of packets) {
+    if (typeof p !== 'string' || p.length === 0) throw new ProtocolError('empty packet in payload');
+    if (p.includes(RECORD_SEPARATOR)) throw new ProtocolError('packet contains the record separator');
+  }
+  return packets.join(RECORD_SEPARATOR);
+}
+
+/**
+ * Splits a long-polling GET body into Engine.IO packets. A `b` + base64 entry
+ * is a binary message and comes back as {type:'message', data: Uint8Array}.
+ * @param {string} body
+ * @returns {{type: string, data: string | Uint8Array}[]}
+ */
+export function decodePollingPayload(body) {
+  if (typeof body !== 'string' || body.length === 0) {
+    throw new ProtocolError('empty polling payload');
+  }
+  return body.split(RECORD_SEPARATOR).map((part) => {
+    if (part.length > 0 && part[0] === 'b') {
+      return { type: 'message', data: base64ToBytes(part.slice(1)) };
+    }
+    return decodeEnginePacket(part);
+  });
+}
+
+/**
+ * Validates the JSON of an Engine.IO `open` packet.
+ * @param {string} data the packet data (without the leading 0)
+ * @returns {{sid: string, upgrades: string[], pingInterval: number, pingTimeout: number, maxPayload: number}}
+ */
+export function parseHandshake(data) {
+  let h;
+  try {
+    h = JSON.parse(data);
+  } catch {
+    throw new ProtocolError('handshake is not JSON');
+  }
+  if (h === null || typeof h !== 'object' || Array.isArray(h)) throw new ProtocolError('handshake is not an object');
+  if (typeof h.sid !== 'string' || h.sid.length === 0) throw new ProtocolError('handshake without sid');
+  for (const key of ['pingInterval', 'pingTimeout']) {
+    if (!Number.isFinite(h[key]) || h[key] <= 0) throw new ProtocolError(`handshake ${key} is not a positive number`);
+  }
+  const upgrades = Array.isArray(h.upgrades) ? h.upgrades.filter((u) => typeof u === 'string') : [];
+  const maxPayload = Number.isFinite(h.maxPayload) && h.maxPayload > 0 ? h.maxPayload : 1e6;
+  return { sid: h.sid, upgrades, pingInterval: h.pingInterval, pingTimeout: h.pingTimeout, maxPayload };
+}
+
+function base64ToBytes(b64) {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 === 1) {
+    throw new ProtocolError('binary packet is not base64');
+  }
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+// ---------------------------------------------------------------- Socket.IO
+
+/** Socket.IO packet type codes. */
+export const SocketType = Object.freeze({
+  CONNECT: 0,
+  DISCONNECT: 1,
+  EVENT: 2,
+  ACK: 3,
+  CONNECT_ERROR: 4,
+  BINARY_EVENT: 5,
+  BINARY_ACK: 6,
+});
+
+/** Event names a peer may not emit (they collide with the client's own lifecycle events). */
+export const RESERVED_EVENTS = Object.freeze([
+  'connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener',
+]);
+
+/**
+ * Encodes a Socket.IO packet with the default (JSON) parser.
+ * Binary packets are not supported by this client.
+ * @param {{type: number, nsp?: string, id?: number, data?: any}} packet
+ */
+export function encodeSocketPacket({ type, nsp = '/', id, data }) {
+  if (!Number.isInteger(type) || type < 0 || type > 4) {
+    throw new ProtocolError(`cannot encode socket.io packet type ${type}`);
+  }
+  let out = String(type);
+  if (nsp !== '/') {
+    if (typeof nsp !== 'string' || nsp[0] !== '/' || nsp.includes(',')) throw new ProtocolError('bad namespace');
+    out += nsp + ',';
+  }
+  if (id !== undefined) {
+    if (!Number.isSafeInteger(id) || id < 0) throw new ProtocolError('bad ack id');
+    out += String(id);
+  }
+  if (data !== undefined) out += JSON.stringify(data);
+  return out;
+}
+
+/** Convenience: the Socket.IO EVENT text for `emit(name, ...args)` on namespace `/`. */
+export function encodeEvent(name, ...args) {
+  if (typeof name !== 'string' || RESERVED_EVENTS.includes(name)) throw new ProtocolError(`bad event name ${name}`);
+  return encodeSocketPacket({ type: SocketType.EVENT, data: [name, ...args] });
+}
+
+/**
+ * Decodes a Socket.IO packet (default parser), with the same validity rules
+ * as the reference decoder: known type, integer attachment count, namespace
+ * up to `,` or end, decimal ack id, valid JSON of the right shape.
+ * @param {string} text the Engine.IO message data
+ * @returns {{type: number, nsp: string, id?: number, data?: any, attachments?: number}}
+ */
+export function decodeSocketPacket(text) {
+  if (typeof text !== 'string' || text.length === 0) throw new ProtocolError('empty socket.io packet');
+  const type = text.charCodeAt(0) - 48;
+  if (!(type >= 0 && type <= 6)) throw new ProtocolError(`unknown socket.io packet type ${JSON.stringify(text[0])}`);
+  let i = 1;
+  const packet = { type, nsp: '/' };
+
+  if (type === SocketType.BINARY_EVENT || type === SocketType.BINARY_ACK) {
+    const dash = text.indexOf('-', i);
+    const count = dash < 0 ? '' : text.slice(i, dash);
+    if (!/^\d{1,4}$/.test(count)) throw new ProtocolError('bad attachment count');
+    packet.attachments = Number(count);
+    i = dash + 1;
+  }
+
+  if (text[i] === '/') {
+    const comma = text.indexOf(',', i);
+    const end = comma < 0 ? text.length : comma;
+    packet.nsp = text.slice(i, end);
+    i = comma < 0 ? end : end + 1;
+  }
+
+  let digits = '';
+  while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) digits += text[i++];
+  if (digits) {
+    const id = Number(digits);
+    if (!Number.isSafeInteger(id)) throw new ProtocolError('ack id too large');
+    packet.id = id;
+  }
+
+  if (i < text.length) {
+    try {
+      packet.data = JSON.parse(text.slice(i));
+    } catch {
+      throw new ProtocolError('socket.io payload is not JSON');
+    }
+  }
+  checkPayloadShape(packet);
+  return packet;
+}
+
+function isPlainObject(v) {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function checkPayloadShape({ type, data, id }) {
+  switch (type) {
+    case SocketType.CONNECT:
+      if (data !== undefined && !isPlainObject(data)) throw new ProtocolError('CONNECT payload must be an object');
+      break;
+    case SocketType.DISCONNECT:
+      if (data !== undefined) throw new ProtocolError('DISCONNECT carries no payload');
+      break;
+    case SocketType.CONNECT_ERROR:
+      if (typeof data !== 'string' && !isPlainObject(data)) throw new ProtocolError('CONNECT_ERROR payload must be a string or object');
+      break;
+    case SocketType.EVENT:
+    case SocketType.BINARY_EVENT: {
+      if (!Array.isArray(data) || data.length === 0) throw new ProtocolError('EVENT payload must be a non-empty array');
+      const name = data[0];
+      if (typeof name === 'string') {
+        if (RESERVED_EVENTS.includes(name)) throw new ProtocolError(`reserved event name ${name}`);
+      } else if (typeof name !== 'number') {
+        throw new ProtocolError('event name must be a string');
+      }
+      break;
+    }
+    case SocketType.ACK:
+    case SocketType.BINARY_ACK:
+      if (!Array.isArray(data)) throw new ProtocolError('ACK payload must be an array');
+      if (id === undefined) throw new ProtocolError('ACK without id');
+      break;
+    default:
+      break;
+  }
+}
+
+/** Normalizes a CONNECT_ERROR payload (an object from Node, a bare string from python-socketio). */
+export function connectErrorMessage(data) {
+  if (typeof data === 'string') return data;
+  if (isPlainObject(data) && typeof data.message === 'string') return data.message;
+  return 'connect error';
+}
+
+// ---------------------------------------------------------------- backoff
+
+/** Default reconnect schedule: quick first retry, capped so a restarted server is found within seconds. */
+export const DEFAULT_BACKOFF = Object.freeze({ base: 300, factor: 1.8, max: 5000, jitter: 0.5 });
+
+/**
+ * Delay before reconnect attempt `attempt` (0 = first retry after a drop).
+ * Exponential growth capped at `max`, then "equal jitter": a random share
+ * `jitter` of the delay is removed so clients dropped together do not all
+ * come back in the same millisecond. Result is in [d*(1-jitter), d].
+ * @param {number} attempt
+ * @param {{base:number,factor:number,max:number,jitter:number}} [opts]
+ * @param {() => number} [random] returns [0,1)
+ */
+export function backoffDelay(attempt, opts = DEFAULT_BACKOFF, random = Math.random) {
+  const { base, factor, max, jitter } = { ...DEFAULT_BACKOFF, ...opts };
+  const n = attempt === Infinity ? 64 : Number.isFinite(attempt) ? Math.max(0, Math.floor(attempt)) : 0;
+  // Math.min before pow would not stop overflow to Infinity, so cap the exponent.
+  const raw = base * Math.pow(factor, Math.min(n, 64));
+  const capped = Math.min(max, raw);
+  const r = Math.min(Math.max(random(), 0), 1);
+  return Math.round(capped * (1 - jitter * r));
+}

@@ -1,0 +1,359 @@
+#!/usr/bin/env node
+// Browser end-to-end test of the bundled client (static/) against a real
+// `locus serve`, driven through Debian's headless Chromium with playwright-core.
+//
+//   node tests/e2e/browser.mjs --locus target/debug/locus --out tests/output/e2e
+//
+// It starts `<locus> serve --listen 127.0.0.1:<free port> --db <tmp>/locus.db`
+// itself, and stops (SIGTERM) and restarts it on the same port and database.
+// Scenario:
+//   1. two browser contexts register two users through the page's form;
+//   2. both see each other; A holds the right arrow, B's window.locus shows A
+//      moving (several distinct positions), then A's chat line reaches B;
+//   3. a screenshot of each page goes to --out;
+//   4. reloading A reconnects with the stored token (no form) at the same x,y;
+//   5. stopping the server shows "reconnecting" on the page; after a restart
+//      both pages reconnect by themselves and A is where it was;
+//   6. logging in as A in a third context kicks A's page (notice, no
+//      reconnect); the new page continues at A's position;
+//   7. B logs out: the form is back and the token is gone.
+// Exits 0 on success, 1 with "FAIL: <step>: <why>" (plus screenshots and the
+// server log tail in --out) on failure. Without /usr/bin/chromium it prints
+// "SKIPPED" and exits 0, unless the CI environment variable is set.
+//
+// Options: --locus PATH (required; may be any executable with the same CLI,
+// e.g. tests/js/fake_locus.mjs), --out DIR (default tests/output/e2e),
+// --chromium PATH (default /usr/bin/chromium), --stop-signal SIGTERM|SIGKILL.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: opts } = parseArgs({
+  options: {
+    locus: { type: 'string' },
+    out: { type: 'string', default: 'tests/output/e2e' },
+    chromium: { type: 'string', default: '/usr/bin/chromium' },
+    'stop-signal': { type: 'string', default: 'SIGTERM' },
+  },
+});
+
+const TIMEOUT = 20_000; // generous: CI is a noisy 2-core machine
+const POSITION_TOLERANCE = 1.0; // world units; positions are rounded to 0.01 on the wire
+
+function die(message) {
+  console.error(`FAIL: ${message}`);
+  process.exit(1);
+}
+
+if (!existsSync(opts.chromium)) {
+  if (process.env.CI) die(`chromium not installed at ${opts.chromium} (CI is set, so this is a failure)`);
+  console.log('='.repeat(72));
+  console.log(`SKIPPED: chromium not installed (${opts.chromium}); install Debian's chromium to run this test`);
+  console.log('='.repeat(72));
+  process.exit(0);
+}
+if (!opts.locus) die('usage: node tests/e2e/browser.mjs --locus <path to locus binary> [--out DIR]');
+const locusBin = resolve(opts.locus);
+if (!existsSync(locusBin)) die(`--locus ${locusBin} does not exist (build it with cargo build)`);
+
+let chromium;
+try {
+  const require = createRequire(new URL('../package.json', import.meta.url));
+  ({ chromium } = require('playwright-core'));
+} catch {
+  if (process.env.CI) die('playwright-core is missing: run tests/setup.sh (npm ci in tests/)');
+  console.log('SKIPPED: playwright-core not installed; run tests/setup.sh (npm ci in tests/)');
+  process.exit(0);
+}
+
+const outDir = resolve(opts.out);
+mkdirSync(outDir, { recursive: true });
+const work = mkdtempSync(join(tmpdir(), 'locus-e2e-'));
+const dbPath = join(work, 'locus.db');
+const serverLog = join(outDir, 'server.log');
+
+// ------------------------------------------------------------ server process
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+let server = null;
+let serverExited = null;
+const port = await freePort();
+const baseUrl = `http://127.0.0.1:${port}`;
+
+async function startServer() {
+  const log = openSync(serverLog, 'a');
+  const child = spawn(locusBin, ['serve', '--listen', `127.0.0.1:${port}`, '--db', dbPath], {
+    stdio: ['ignore', log, log],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
+  });
+  server = child;
+  serverExited = new Promise((res) => child.once('exit', (code, sig) => res({ code, sig })));
+  child.once('error', (e) => console.error(`cannot start ${locusBin}: ${e.message}`));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`server exited during start-up (code ${child.exitCode}, signal ${child.signalCode}); see ${serverLog}`);
+    }
+    try {
+      const r = await fetch(`${baseUrl}/api/health`);
+      if (r.status === 200) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server did not answer GET /api/health within 30 s; see ${serverLog}`);
+}
+
+async function stopServer(signal = opts['stop-signal']) {
+  if (!server || server.exitCode !== null || server.signalCode !== null) return;
+  server.kill(signal);
+  const timer = setTimeout(() => server.kill('SIGKILL'), 10_000);
+  await serverExited;
+  clearTimeout(timer);
+}
+
+// ------------------------------------------------------------ helpers
+
+const pageErrors = [];
+let currentStep = 'start-up';
+const pages = {};
+
+async function step(name, fn) {
+  currentStep = name;
+  const t0 = Date.now();
+  process.stdout.write(`- ${name} ... `);
+  await fn();
+  console.log(`ok (${Date.now() - t0} ms)`);
+}
+
+function check(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+/** Waits until `fn(arg)` is truthy in the page; the error says what we waited for. */
+async function waitIn(page, what, fn, arg, timeout = TIMEOUT) {
+  try {
+    return await (await page.waitForFunction(fn, arg, { timeout, polling: 50 })).jsonValue();
+  } catch (e) {
+    const state = await page.evaluate(() => ({ state: window.locus?.state, me: window.locus?.me, reason: window.locus?.lastReason })).catch(() => ({}));
+    throw new Error(`timed out after ${timeout} ms waiting for ${what} (page state: ${JSON.stringify(state)})`);
+  }
+}
+
+const locusState = (page) => page.evaluate(() => ({
+  state: window.locus.state,
+  me: window.locus.me,
+  players: window.locus.players,
+  chat: window.locus.chat,
+}));
+
+async function openAndRegister(browser, username, password) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(`${username}: ${e.message}`));
+  // Console errors count, except the browser's own network noise while the server is down on purpose.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/net::ERR_|Failed to load resource/.test(m.text())) pageErrors.push(`${username} console: ${m.text()}`);
+  });
+  await page.goto(baseUrl);
+  await page.waitForSelector('#auth:not([hidden])', { timeout: TIMEOUT });
+  await page.click('#tab-register');
+  await page.fill('#username', username);
+  await page.fill('#password', password);
+  await page.click('#auth-submit');
+  await connectedOrFormError(page, username);
+  return page;
+}
+
+/** Waits for the game, but fails at once with the form's message (e.g. a 429) if one appears. */
+async function connectedOrFormError(page, who) {
+  const outcome = await waitIn(page, `${who} to be connected`, () => {
+    const err = document.getElementById('auth-error');
+    if (err && !err.hidden && err.textContent) return `form error: ${err.textContent}`;
+    return window.locus.state === 'connected' && window.locus.me !== null && 'connected';
+  });
+  if (outcome !== 'connected') throw new Error(`${who} could not log in: ${outcome}`);
+}
+
+// ------------------------------------------------------------ scenario
+
+let browser;
+let failed = null;
+try {
+  await step(`start ${locusBin} on ${baseUrl}`, startServer);
+
+  await step('launch chromium', async () => {
+    browser = await chromium.launch({
+      executablePath: opts.chromium,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  const suffix = Math.random().toString(36).slice(2, 8);
+  const names = { a: `e2e_a_${suffix}`, b: `e2e_b_${suffix}` };
+  const password = 'correct horse battery';
+
+  await step('register and log in two users through the form', async () => {
+    pages.a = await openAndRegister(browser, names.a, password);
+    pages.b = await openAndRegister(browser, names.b, password);
+  });
+
+  const a0 = await locusState(pages.a);
+  const idA = String(a0.me.id);
+  const idB = String((await locusState(pages.b)).me.id);
+
+  await step('each page sees the other player', async () => {
+    await waitIn(pages.b, `${names.a} in B's view`, (id) => id in window.locus.players, idA);
+    await waitIn(pages.a, `${names.b} in A's view`, (id) => id in window.locus.players, idB);
+    const seen = (await locusState(pages.b)).players[idA];
+    check(seen.name === names.a, `B shows A as ${JSON.stringify(seen.name)}, expected ${names.a}`);
+  });
+
+  await step("A holds the right arrow; B's window.locus shows A moving", async () => {
+    const start = (await locusState(pages.b)).players[idA].x;
+    // Sample inside page B, so a slow test process cannot miss positions.
+    await pages.b.evaluate((id) => {
+      window.__e2eSeen = new Set();
+      window.__e2eTimer = setInterval(() => { const p = window.locus.players[id]; if (p) window.__e2eSeen.add(p.x); }, 10);
+    }, idA);
+    await pages.a.bringToFront();
+    await pages.a.keyboard.down('ArrowRight');
+    await new Promise((r) => setTimeout(r, 1200));
+    await pages.a.keyboard.up('ArrowRight');
+    const moved = await waitIn(pages.b, 'A to have moved at least 100 units right on B',
+      ([id, x0]) => window.locus.players[id] && window.locus.players[id].x - x0 >= 100 && window.locus.players[id].x, [idA, start]);
+    const seenXs = await pages.b.evaluate(() => { clearInterval(window.__e2eTimer); return [...window.__e2eSeen]; });
+    check(seenXs.length >= 5, `B saw only ${seenXs.length} distinct x positions of A while it moved (snapshots not streaming?)`);
+    const aMe = (await locusState(pages.a)).me;
+    check(aMe.seq > 0, 'A never sent a position event');
+    console.log(`\n    A moved from x=${start} to x=${moved} on B's screen (${seenXs.length} distinct positions seen)`);
+  });
+
+  let settled;
+  await step('A settles: prediction, server position and B agree', async () => {
+    settled = await waitIn(pages.a, "A's prediction to match its server position",
+      () => {
+        const m = window.locus.me;
+        return m && m.pending === 0 && Math.abs(m.x - m.serverX) < 0.05 && Math.abs(m.y - m.serverY) < 0.05 && m;
+      });
+    await waitIn(pages.b, "B's copy of A to match A's server position",
+      ([id, x, y]) => { const p = window.locus.players[id]; return p && Math.abs(p.x - x) < 0.05 && Math.abs(p.y - y) < 0.05; },
+      [idA, settled.serverX, settled.serverY]);
+  });
+
+  await step("A's chat line reaches B with A's name", async () => {
+    await pages.a.keyboard.press('Enter');
+    await pages.a.keyboard.type('hello from A');
+    await pages.a.keyboard.press('Enter');
+    await waitIn(pages.b, 'the chat line on B', (name) => window.locus.chat.some((c) => c.name === name && c.text === 'hello from A'), names.a);
+  });
+
+  await step(`screenshots of both pages in ${outDir}`, async () => {
+    await pages.a.screenshot({ path: join(outDir, 'page-a.png') });
+    await pages.b.screenshot({ path: join(outDir, 'page-b.png') });
+  });
+
+  await step('reloading A reconnects with the stored token at the same position', async () => {
+    const before = (await locusState(pages.a)).me;
+    await pages.a.reload();
+    await waitIn(pages.a, 'A connected again after reload', () => window.locus.state === 'connected' && window.locus.me !== null);
+    check(await pages.a.isHidden('#auth'), 'the login form is showing after a reload although a token was stored');
+    const after = (await locusState(pages.a)).me;
+    check(Math.abs(after.x - before.serverX) <= POSITION_TOLERANCE && Math.abs(after.y - before.serverY) <= POSITION_TOLERANCE,
+      `position after reload (${after.x}, ${after.y}) differs from before (${before.serverX}, ${before.serverY})`);
+    await waitIn(pages.b, 'B still sees A after the reload', (id) => id in window.locus.players, idA);
+  });
+
+  let beforeStop;
+  await step('stopping the server shows "reconnecting" on both pages', async () => {
+    beforeStop = (await locusState(pages.a)).me;
+    await stopServer();
+    for (const key of ['a', 'b']) {
+      await waitIn(pages[key], `page ${key} state "reconnecting"`, () => window.locus.state === 'reconnecting');
+      const text = await pages[key].textContent('#status-text');
+      check(/reconnecting/i.test(text), `page ${key} status reads ${JSON.stringify(text)}, expected "reconnecting…"`);
+    }
+    await pages.a.screenshot({ path: join(outDir, 'page-a-reconnecting.png') });
+  });
+
+  await step('after a restart both pages recover by themselves; A is where it was', async () => {
+    await startServer();
+    for (const key of ['a', 'b']) {
+      await waitIn(pages[key], `page ${key} connected again`, () => window.locus.state === 'connected' && window.locus.me !== null, undefined, 45_000);
+    }
+    const after = (await locusState(pages.a)).me;
+    check(Math.abs(after.x - beforeStop.serverX) <= POSITION_TOLERANCE && Math.abs(after.y - beforeStop.serverY) <= POSITION_TOLERANCE,
+      `position after restart (${after.x}, ${after.y}) differs from before (${beforeStop.serverX}, ${beforeStop.serverY})`);
+    await waitIn(pages.b, 'B sees A again after the restart', (id) => id in window.locus.players, idA);
+    await pages.a.screenshot({ path: join(outDir, 'page-a-recovered.png') });
+  });
+
+  await step('logging in as A elsewhere kicks the old page, which stays off; the new one continues at the same place', async () => {
+    const before = (await locusState(pages.a)).me;
+    const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+    pages.c = await context.newPage();
+    pages.c.on('pageerror', (e) => pageErrors.push(`second ${names.a}: ${e.message}`));
+    await pages.c.goto(baseUrl);
+    await pages.c.waitForSelector('#auth:not([hidden])', { timeout: TIMEOUT });
+    await pages.c.fill('#username', names.a);
+    await pages.c.fill('#password', password);
+    await pages.c.click('#auth-submit');
+    await connectedOrFormError(pages.c, `${names.a} (second page)`);
+    await waitIn(pages.a, 'the first page of A to be kicked', () => window.locus.state === 'kicked');
+    check(await pages.a.isVisible('#notice'), 'the kicked page shows no notice');
+    const c = (await locusState(pages.c)).me;
+    check(Math.abs(c.x - before.serverX) <= POSITION_TOLERANCE && Math.abs(c.y - before.serverY) <= POSITION_TOLERANCE,
+      `the new session starts at (${c.x}, ${c.y}), not where A was (${before.serverX}, ${before.serverY})`);
+    await pages.a.screenshot({ path: join(outDir, 'page-a-kicked.png') });
+    check((await pages.c.evaluate(() => window.locus.state)) === 'connected', 'the new page lost its connection: the old one fought back');
+  });
+
+  await step('B logs out: the form is back and the token is gone', async () => {
+    await pages.b.click('#logout');
+    await pages.b.waitForSelector('#auth:not([hidden])', { timeout: TIMEOUT });
+    const token = await pages.b.evaluate(() => localStorage.getItem('locus.token'));
+    check(token === null, 'the token is still in localStorage after logout');
+    check((await pages.b.evaluate(() => window.locus.state)) === 'logged-out', 'state is not logged-out');
+  });
+
+  check(pageErrors.length === 0, `errors in the pages:\n  ${pageErrors.join('\n  ')}`);
+} catch (e) {
+  failed = e;
+}
+
+// ------------------------------------------------------------ report and clean up
+
+if (failed) {
+  console.log('');
+  for (const [key, page] of Object.entries(pages)) {
+    await page.screenshot({ path: join(outDir, `failure-page-${key}.png`) }).catch(() => {});
+  }
+}
+await browser?.close().catch(() => {});
+await stopServer('SIGTERM').catch(() => {});
+rmSync(work, { recursive: true, force: true });
+
+if (failed) {
+  let tail = '';
+  try { tail = readFileSync(serverLog, 'utf8').split('\n').slice(-25).join('\n'); } catch { /* no log */ }
+  console.error(`FAIL: ${currentStep}: ${failed.message}`);
+  if (pageErrors.length) console.error(`page errors:\n  ${pageErrors.join('\n  ')}`);
+  console.error(`screenshots in ${outDir}; server log tail (${serverLog}):\n${tail}`);
+  process.exit(1);
+}
+console.log(`PASS: browser end-to-end (screenshots in ${outDir})`);

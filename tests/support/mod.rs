@@ -49,6 +49,13 @@ pub async fn run_node(script: &str, args: &[&str]) -> String {
     finish(cmd, script).await
 }
 
+/// Runs `node tests/<path> <args..>` like [`run_node`] (for scripts outside `tests/js/`).
+pub async fn run_node_file(path: &str, args: &[&str]) -> String {
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.current_dir(tests_dir()).arg(path).args(args).kill_on_drop(true);
+    finish(cmd, path).await
+}
+
 /// Runs `tests/.venv/bin/python tests/py/<script> <args..>` like [`run_node`].
 pub async fn run_python(python: &Path, script: &str, args: &[&str]) -> String {
     let mut cmd = tokio::process::Command::new(python);
@@ -58,9 +65,9 @@ pub async fn run_python(python: &Path, script: &str, args: &[&str]) -> String {
 
 async fn finish(mut cmd: tokio::process::Command, name: &str) -> String {
     let run = cmd.output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+    let out = tokio::time::timeout(std::time::Duration::from_secs(300), run)
         .await
-        .unwrap_or_else(|_| panic!("{name} did not finish within 120 s"))
+        .unwrap_or_else(|_| panic!("{name} did not finish within 300 s"))
         .unwrap_or_else(|e| panic!("could not start {name}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);

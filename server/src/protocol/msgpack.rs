@@ -367,46 +367,43 @@ fn attach(data: Bytes, attachments: &mut Vec<Bytes>) -> Value {
 /// packet's attachments become inline `bin` values.
 pub fn encode(packet: &Packet) -> Vec<u8> {
     let mut out = Vec::new();
-    let (data, id): (Option<&dyn Fn(&mut Vec<u8>)>, Option<u64>) = match &packet.body {
-        PacketBody::Connect(None) | PacketBody::Disconnect => (None, None),
-        PacketBody::Connect(Some(map)) => {
-            (Some(&|out: &mut Vec<u8>| write_map(out, map, &[])), None)
-        }
-        PacketBody::ConnectError(value) => (
-            Some(&|out: &mut Vec<u8>| write_value(out, value, &[])),
-            None,
-        ),
-        PacketBody::Event { name, args, ack } => (
-            Some(&|out: &mut Vec<u8>| {
-                let _ = rmp::encode::write_array_len(out, len32(args.len() + 1));
-                let _ = rmp::encode::write_str(out, name);
-                for value in args.values() {
-                    write_value(out, value, args.attachments());
-                }
-            }),
-            *ack,
-        ),
-        PacketBody::Ack { id, args } => (
-            Some(&|out: &mut Vec<u8>| {
-                let _ = rmp::encode::write_array_len(out, len32(args.len()));
-                for value in args.values() {
-                    write_value(out, value, args.attachments());
-                }
-            }),
-            Some(*id),
-        ),
+    let id = match &packet.body {
+        PacketBody::Event { ack, .. } => *ack,
+        PacketBody::Ack { id, .. } => Some(*id),
+        _ => None,
     };
+    let has_data = !matches!(
+        packet.body,
+        PacketBody::Connect(None) | PacketBody::Disconnect
+    );
     let kind = match packet.packet_type() {
         PacketType::BinaryEvent => PacketType::Event,
         PacketType::BinaryAck => PacketType::Ack,
         other => other,
     };
-    let entries = 2 + u32::from(data.is_some()) + u32::from(id.is_some());
+    let entries = 2 + u32::from(has_data) + u32::from(id.is_some());
     let _ = rmp::encode::write_map_len(&mut out, entries);
     write_key_uint(&mut out, "type", kind as u64);
-    if let Some(write_data) = data {
+    if has_data {
         let _ = rmp::encode::write_str(&mut out, "data");
-        write_data(&mut out);
+        match &packet.body {
+            PacketBody::Connect(Some(map)) => write_map(&mut out, map, &[]),
+            PacketBody::ConnectError(value) => write_value(&mut out, value, &[]),
+            PacketBody::Event { name, args, .. } => {
+                let _ = rmp::encode::write_array_len(&mut out, len32(args.len() + 1));
+                let _ = rmp::encode::write_str(&mut out, name);
+                for value in args.values() {
+                    write_value(&mut out, value, args.attachments());
+                }
+            }
+            PacketBody::Ack { args, .. } => {
+                let _ = rmp::encode::write_array_len(&mut out, len32(args.len()));
+                for value in args.values() {
+                    write_value(&mut out, value, args.attachments());
+                }
+            }
+            PacketBody::Connect(None) | PacketBody::Disconnect => {}
+        }
     }
     let _ = rmp::encode::write_str(&mut out, "nsp");
     let _ = rmp::encode::write_str(&mut out, &packet.nsp);

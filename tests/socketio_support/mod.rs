@@ -160,7 +160,12 @@ impl WsClient {
             .await
             .expect("no frame within the wait");
         match next {
-            None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => Frame::Closed,
+            None | Some(Err(_)) => Frame::Closed,
+            Some(Ok(WsMessage::Close(_))) => {
+                // Complete the closing handshake as a real client does.
+                let _ = self.ws.flush().await;
+                Frame::Closed
+            }
             Some(Ok(WsMessage::Text(text))) => Frame::Text(text.to_string()),
             Some(Ok(WsMessage::Binary(data))) => Frame::Binary(data.to_vec()),
             Some(Ok(_)) => Box::pin(self.recv()).await,

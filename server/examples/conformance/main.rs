@@ -1,7 +1,82 @@
-//! The conformance example server expected by the Socket.IO project's
-//! protocol test suites (see the Socket.IO core issue). TODO(engine helper).
+//! The conformance example server expected by the official Engine.IO and
+//! Socket.IO protocol test suites (`test-suite.js` in
+//! socketio/engine.io-protocol and socketio/socket.io-protocol).
+//!
+//! `cargo run --release --example conformance -- --layer engineio|socketio [--port 3000]`
+//!
+//! Only parses arguments, binds 127.0.0.1 and waits for Ctrl-C / SIGTERM;
+//! each layer's server lives in its own file.
 
 mod engineio_echo;
 mod socketio_echo;
 
-fn main() {}
+use std::future::Future;
+
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use tokio::net::TcpListener;
+
+/// Command line of the conformance server.
+#[derive(Debug, Parser)]
+#[command(about = "Echo server for the official Engine.IO / Socket.IO protocol test suites")]
+struct Args {
+    /// Which protocol layer to serve.
+    #[arg(long, value_enum)]
+    layer: Layer,
+    /// TCP port on 127.0.0.1.
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+}
+
+/// The protocol layers the suites test.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Layer {
+    /// Plain Engine.IO at `/engine.io/`, echoing every message.
+    Engineio,
+    /// Socket.IO at `/socket.io/` with namespaces `/` and `/custom`.
+    Socketio,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
+    let args = Args::parse();
+    let listener = TcpListener::bind(("127.0.0.1", args.port)).await.with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
+    tracing::info!(layer = ?args.layer, addr = %listener.local_addr()?, "conformance server listening");
+    match args.layer {
+        Layer::Engineio => engineio_echo::serve(listener, shutdown_signal()).await?,
+        Layer::Socketio => socketio_echo::serve(listener, shutdown_signal()).await?,
+    }
+    tracing::info!("conformance server stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    async {
+        let ctrl_c = async {
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                tracing::error!(%error, "cannot listen for Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {}
+            () = terminate => {}
+        }
+    }
+}

@@ -4,60 +4,49 @@
 //!
 //! Owns every Engine.IO session and its transport. Knows nothing of
 //! Socket.IO: the layer above plugs in through [`EngineHandler`] and sends
-//! through [`EngineSocket`].
+//! through [`EngineSocket`]. Packet bytes come from
+//! [`crate::protocol::engineio`]; accepting TCP connections is
+//! `crate::net::listener`'s job.
 //!
-//! INTERFACE STUB written by the lead: the public items below are the
-//! contract the Socket.IO layer codes against. Bodies are to be implemented;
-//! signatures may grow (new methods, new config fields) but not change
-//! without telling the Socket.IO layer's owner.
+//! # Files
+//!
+//! * `config`: [`EngineConfig`] and its defaults.
+//! * `errors`: [`EngineError`] and its HTTP answers.
+//! * `handshake`: [`Handshake`], query parameters, origin/CORS, upgrade headers.
+//! * `socket`: [`EngineSocket`], [`OutboundMessage`], the shared session state.
+//! * `session`: the per-session driver task and the heartbeat.
+//! * `polling`: long-polling GET/POST.
+//! * `websocket`: WebSocket sessions, the upgrade probe, the connection loop.
 
+mod config;
+mod errors;
+mod handshake;
+mod polling;
+mod session;
+mod socket;
+mod websocket;
+
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, Uri};
+use http::{Method, Request, Response};
 use http_body_util::Full;
+use rand::RngCore;
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-/// Engine.IO server settings. Every field documents its default.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// Path prefix the engine answers on, e.g. `/socket.io/` or `/engine.io/`
-    /// (matched with and without the trailing slash). Defaults to `/socket.io/`.
-    pub path: String,
-    /// Interval between server pings. Defaults to 25 s.
-    pub ping_interval: Duration,
-    /// How long the client has to answer a ping. Defaults to 20 s.
-    pub ping_timeout: Duration,
-    /// How long an upgrade may stay between probe and `5`. Defaults to 10 s.
-    pub upgrade_timeout: Duration,
-    /// Largest HTTP body and WebSocket message accepted, in bytes (413 / close
-    /// 1009 above it). Advertised as `maxPayload`. Defaults to 1,000,000.
-    pub max_payload: usize,
-    /// Outbound queue bound per session, in queued items (a batch sent with
-    /// [`EngineSocket::send_all`] counts as one). Defaults to 256.
-    pub max_buffered_packets: usize,
-    /// Allowed `Origin`s, checked on polling and on the WebSocket upgrade.
-    /// `None` allows any origin. Defaults to `None`.
-    pub allowed_origins: Option<Vec<String>>,
-    /// Whether polling sessions may upgrade to WebSocket. Defaults to true.
-    pub allow_upgrades: bool,
-}
+pub use config::EngineConfig;
+pub use errors::EngineError;
+pub use handshake::Handshake;
+pub use socket::{EngineSocket, OutboundMessage};
 
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            path: "/socket.io/".to_owned(),
-            ping_interval: Duration::from_secs(25),
-            ping_timeout: Duration::from_secs(20),
-            upgrade_timeout: Duration::from_secs(10),
-            max_payload: 1_000_000,
-            max_buffered_packets: 256,
-            allowed_origins: None,
-            allow_upgrades: true,
-        }
-    }
-}
+use handshake::{EngineQuery, OriginVerdict, RequestedTransport};
 
 /// One application message received through Engine.IO (a `message` packet),
 /// without the Engine.IO type prefix.
@@ -67,27 +56,6 @@ pub enum Message {
     Text(String),
     /// A binary message.
     Binary(Bytes),
-}
-
-/// A `message` packet encoded once for the wire and shared by every
-/// recipient: cloning it copies no payload bytes.
-#[derive(Debug, Clone)]
-pub struct OutboundMessage {
-    _todo: (),
-}
-
-impl OutboundMessage {
-    /// A text message; `payload` excludes the Engine.IO `4` prefix.
-    pub fn text(payload: &str) -> Self {
-        let _ = payload;
-        todo!()
-    }
-
-    /// A binary message.
-    pub fn binary(payload: Bytes) -> Self {
-        let _ = payload;
-        todo!()
-    }
 }
 
 /// Why a session ended.
@@ -127,25 +95,6 @@ pub enum TransportKind {
     WebSocket,
 }
 
-/// The HTTP request that opened a session.
-#[derive(Debug, Clone)]
-pub struct Handshake {
-    /// Request URI, with its query string.
-    pub uri: Uri,
-    /// Request headers.
-    pub headers: HeaderMap,
-    /// Peer address, when known.
-    pub remote_addr: Option<SocketAddr>,
-}
-
-impl Handshake {
-    /// The first value of query parameter `name`, percent-decoded.
-    pub fn query(&self, name: &str) -> Option<String> {
-        let _ = name;
-        todo!()
-    }
-}
-
 /// The layer above Engine.IO (Socket.IO, or the conformance echo server).
 ///
 /// Calls for one session never overlap and arrive in order: `on_open`, then
@@ -162,77 +111,71 @@ pub trait EngineHandler: Send + Sync + 'static {
     fn on_close(&self, socket: &Arc<EngineSocket<Self::Data>>, reason: CloseReason);
 }
 
-/// One Engine.IO session, as seen by the layer above.
-pub struct EngineSocket<D> {
-    data: D,
-}
-
-impl<D> EngineSocket<D> {
-    /// The Engine.IO session id (`sid`).
-    pub fn id(&self) -> &str {
-        todo!()
-    }
-
-    /// The layer above's per-session state.
-    pub fn data(&self) -> &D {
-        &self.data
-    }
-
-    /// The request that opened the session.
-    pub fn handshake(&self) -> &Handshake {
-        todo!()
-    }
-
-    /// The current transport.
-    pub fn transport(&self) -> TransportKind {
-        todo!()
-    }
-
-    /// Queues one message without waiting. Fails with [`SendError::Full`]
-    /// when the outbound queue is at its bound: never blocks, never grows
-    /// memory past the bound.
-    pub fn send(&self, message: OutboundMessage) -> Result<(), SendError> {
-        let _ = message;
-        todo!()
-    }
-
-    /// Queues several messages that must reach the wire adjacent and in
-    /// order (a Socket.IO binary packet and its attachments). All or none.
-    pub fn send_all(&self, messages: Vec<OutboundMessage>) -> Result<(), SendError> {
-        let _ = messages;
-        todo!()
-    }
-
-    /// Closes the session; `on_close` follows with `reason`.
-    pub fn close(&self, reason: CloseReason) {
-        let _ = reason;
-        todo!()
-    }
-
-    /// Whether the session has ended.
-    pub fn is_closed(&self) -> bool {
-        todo!()
-    }
-}
-
 /// The HTTP response body type the engine answers with.
 pub type EngineBody = Full<Bytes>;
 
+/// The open sessions, by sid.
+type SessionMap<D> = HashMap<Box<str>, Arc<EngineSocket<D>>>;
+
 /// The Engine.IO server: routes requests under its path to sessions.
 pub struct Engine<H: EngineHandler> {
+    /// Limits, timeouts and path.
+    config: EngineConfig,
+    /// tungstenite settings derived once from `config`.
+    ws_config: WebSocketConfig,
+    /// The layer above.
     handler: Arc<H>,
+    /// Every session from handshake until its driver ends.
+    sessions: Mutex<SessionMap<H::Data>>,
+    /// Signalled whenever a session leaves `sessions` (for `close_all`).
+    session_removed: Notify,
+    /// Set by `close_all`: no new sessions.
+    shutting_down: AtomicBool,
 }
 
 impl<H: EngineHandler> Engine<H> {
     /// Creates an engine that calls `handler` for its sessions.
     pub fn new(config: EngineConfig, handler: Arc<H>) -> Arc<Self> {
-        let _ = config;
-        Arc::new(Self { handler })
+        Arc::new(Self {
+            ws_config: config.websocket(),
+            config,
+            handler,
+            sessions: Mutex::new(HashMap::new()),
+            session_removed: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+        })
     }
 
     /// The handler given to [`Engine::new`].
     pub fn handler(&self) -> &Arc<H> {
         &self.handler
+    }
+
+    /// The settings given to [`Engine::new`].
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// An axum router answering on the engine's path, with and without the
+    /// trailing slash. The peer address comes from
+    /// [`axum::extract::ConnectInfo`] when the server provides it (as
+    /// `crate::net::listener::serve` does).
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        let engine = self.clone();
+        let endpoint = move |request: axum::extract::Request| {
+            let engine = engine.clone();
+            async move {
+                let peer = request.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().map(|info| info.0);
+                engine.handle(request, peer).await
+            }
+        };
+        let bare = self.config.path.trim_end_matches('/');
+        if bare.is_empty() {
+            return axum::Router::new().route("/", axum::routing::any(endpoint));
+        }
+        axum::Router::new()
+            .route(bare, axum::routing::any(endpoint.clone()))
+            .route(&format!("{bare}/"), axum::routing::any(endpoint))
     }
 
     /// Answers one HTTP request under the engine's path: handshake, poll,
@@ -242,20 +185,190 @@ impl<H: EngineHandler> Engine<H> {
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let _ = (request, remote_addr);
-        todo!()
+        if !self.config.matches_path(request.uri().path()) {
+            return EngineError::NotFound.into_response();
+        }
+        if request.method() == Method::OPTIONS {
+            return match handshake::check_origin(&self.config, request.headers()) {
+                Ok(verdict) => handshake::preflight(&verdict, request.headers()),
+                Err(error) => error.into_response(),
+            };
+        }
+        let mut verdict = None;
+        let result = self.route(request, remote_addr, &mut verdict).await;
+        let mut response = result.unwrap_or_else(|error| {
+            tracing::debug!(%error, peer = ?remote_addr, "engine.io request refused");
+            error.into_response()
+        });
+        if let Some(verdict) = verdict {
+            if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+                handshake::apply_cors(&verdict, response.headers_mut());
+            }
+        }
+        response
+    }
+
+    /// Validates a request in the reference server's order and hands it to
+    /// its transport. `verdict` receives the origin check's outcome once made.
+    async fn route<B>(self: &Arc<Self>, request: Request<B>, remote_addr: Option<SocketAddr>, verdict: &mut Option<OriginVerdict>) -> Result<Response<EngineBody>, EngineError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let query = EngineQuery::parse(request.uri())?;
+        *verdict = Some(handshake::check_origin(&self.config, request.headers())?);
+        let upgrade = handshake::wants_upgrade(request.headers());
+
+        if let Some(sid) = &query.sid {
+            let socket = self.session(sid).ok_or(EngineError::UnknownSid)?;
+            return match (query.transport, upgrade) {
+                (RequestedTransport::WebSocket, true) => websocket::upgrade(self, socket, request),
+                (RequestedTransport::Polling, false) => match *request.method() {
+                    Method::GET => polling::poll(&socket).await,
+                    Method::POST => polling::post(self, &socket, request).await,
+                    _ => Err(EngineError::BadRequest("polling method")),
+                },
+                _ => Err(EngineError::BadRequest("transport mismatch")),
+            };
+        }
+
+        if request.method() != Method::GET {
+            return Err(EngineError::BadHandshakeMethod);
+        }
+        if query.transport == RequestedTransport::WebSocket && !upgrade {
+            return Err(EngineError::BadRequest("websocket handshake without upgrade"));
+        }
+        if !query.eio4 {
+            return Err(EngineError::UnsupportedProtocolVersion);
+        }
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(EngineError::ShuttingDown);
+        }
+        match query.transport {
+            RequestedTransport::WebSocket => websocket::handshake(self, request, remote_addr),
+            RequestedTransport::Polling if upgrade => Err(EngineError::BadRequest("upgrade on polling transport")),
+            RequestedTransport::Polling => {
+                let (parts, _body) = request.into_parts();
+                let handshake = Handshake { uri: parts.uri, headers: parts.headers, remote_addr };
+                polling::handshake(self, handshake)
+            }
+        }
     }
 
     /// Number of open sessions.
     pub fn session_count(&self) -> usize {
-        todo!()
+        self.lock_sessions().len()
+    }
+
+    /// The open session with id `sid`.
+    pub fn session(&self, sid: &str) -> Option<Arc<EngineSocket<H::Data>>> {
+        self.lock_sessions().get(sid).cloned()
     }
 
     /// Closes every session with [`CloseReason::ServerShutdown`] (polling
     /// clients receive `1`, WebSocket clients a close frame) and waits until
-    /// they are gone or `deadline` passes.
+    /// they are gone or `deadline` passes. No session opens afterwards.
     pub async fn close_all(&self, deadline: Duration) {
-        let _ = deadline;
-        todo!()
+        self.shutting_down.store(true, Ordering::Release);
+        let sockets: Vec<_> = self.lock_sessions().values().cloned().collect();
+        for socket in &sockets {
+            socket.close(CloseReason::ServerShutdown);
+        }
+        drop(sockets);
+        let all_gone = async {
+            loop {
+                let removed = self.session_removed.notified();
+                if self.session_count() == 0 {
+                    return;
+                }
+                removed.await;
+            }
+        };
+        if tokio::time::timeout(deadline, all_gone).await.is_err() {
+            tracing::warn!(left = self.session_count(), "engine.io sessions still open after the shutdown deadline");
+        }
     }
+
+    fn lock_sessions(&self) -> MutexGuard<'_, SessionMap<H::Data>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn ws_config(&self) -> WebSocketConfig {
+        self.ws_config
+    }
+
+    /// Registers a new session under a fresh, hard-to-guess sid.
+    pub(crate) fn create_session(&self, handshake: Handshake, transport: TransportKind) -> Result<Arc<EngineSocket<H::Data>>, EngineError> {
+        let mut sessions = self.lock_sessions();
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(EngineError::ShuttingDown);
+        }
+        let sid = loop {
+            let sid = new_sid();
+            if !sessions.contains_key(sid.as_str()) {
+                break sid;
+            }
+        };
+        let socket = Arc::new(EngineSocket::new(sid.clone(), handshake, H::Data::default(), self.config.max_buffered_packets, transport));
+        sessions.insert(sid.into_boxed_str(), socket.clone());
+        tracing::debug!(sid = socket.id(), ?transport, "engine.io session opened");
+        Ok(socket)
+    }
+
+    pub(crate) fn remove_session(&self, sid: &str) {
+        if self.lock_sessions().remove(sid).is_some() {
+            self.session_removed.notify_waiters();
+        }
+    }
+
+    /// The open packet (`0{...}`) for a new session, keys in the reference order.
+    pub(crate) fn open_packet(&self, sid: &str, transport: TransportKind) -> String {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Open<'a> {
+            sid: &'a str,
+            upgrades: &'a [&'a str],
+            ping_interval: u128,
+            ping_timeout: u128,
+            max_payload: usize,
+        }
+        let upgrades: &[&str] = if transport == TransportKind::Polling && self.config.allow_upgrades { &["websocket"] } else { &[] };
+        let open = Open {
+            sid,
+            upgrades,
+            ping_interval: self.config.ping_interval.as_millis(),
+            ping_timeout: self.config.ping_timeout.as_millis(),
+            max_payload: self.config.max_payload,
+        };
+        let json = serde_json::to_string(&open).unwrap_or_default();
+        format!("0{json}")
+    }
+
+    pub(crate) fn dispatch_open(&self, socket: &Arc<EngineSocket<H::Data>>) {
+        let gate = socket.lock_gate();
+        if !gate.closed {
+            self.handler.on_open(socket);
+        }
+    }
+
+    pub(crate) fn dispatch_message(&self, socket: &Arc<EngineSocket<H::Data>>, message: Message) {
+        let gate = socket.lock_gate();
+        if !gate.closed && !socket.is_closed() {
+            self.handler.on_message(socket, message);
+        }
+    }
+
+    pub(crate) fn dispatch_close(&self, socket: &Arc<EngineSocket<H::Data>>, reason: CloseReason) {
+        let mut gate = socket.lock_gate();
+        if !std::mem::replace(&mut gate.closed, true) {
+            self.handler.on_close(socket, reason);
+        }
+    }
+}
+
+/// A session id: 15 random bytes from a CSPRNG, base64url (20 characters).
+fn new_sid() -> String {
+    let mut bytes = [0u8; 15];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -1,0 +1,204 @@
+//! The session driver: the one task that owns a session's lifetime. It runs
+//! the server heartbeat, carries the session from polling to WebSocket when
+//! an upgrade completes, calls `on_close` exactly once, says goodbye on the
+//! transport, and removes the session from the engine.
+//!
+//! Does not parse HTTP (see `polling`) or WebSocket frames (see `websocket`);
+//! it only sequences them.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+use super::socket::Phase;
+use super::websocket::{self, WsStream};
+use super::{polling, CloseReason, Engine, EngineHandler, EngineSocket};
+
+/// The server-driven heartbeat of one session (Engine.IO v4: the server
+/// pings, the client answers).
+#[derive(Debug)]
+pub(crate) struct Heartbeat {
+    /// Time between a pong and the next ping.
+    interval: Duration,
+    /// Time the client has to answer a ping.
+    timeout: Duration,
+    /// When the next ping goes out; `None` while one is unanswered.
+    next_ping: Option<Instant>,
+    /// When the unanswered ping expires; `None` when none is outstanding.
+    pong_deadline: Option<Instant>,
+}
+
+/// What a heartbeat timer expiry calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Beat {
+    /// Nothing yet (the timer fired early or was already handled).
+    Idle,
+    /// Queue a ping now.
+    Ping,
+    /// The client missed its pong.
+    TimedOut,
+}
+
+impl Heartbeat {
+    /// The first ping is due one interval after the handshake.
+    pub fn new(opened_at: Instant, interval: Duration, timeout: Duration) -> Self {
+        Self { interval, timeout, next_ping: Some(opened_at + interval), pong_deadline: None }
+    }
+
+    /// When the heartbeat next needs attention.
+    pub fn deadline(&self) -> Instant {
+        match (self.next_ping, self.pong_deadline) {
+            (_, Some(deadline)) => deadline,
+            (Some(ping), None) => ping,
+            // Unreachable by construction; a far deadline keeps timers sane.
+            (None, None) => Instant::now() + self.interval,
+        }
+    }
+
+    /// Advances the heartbeat to `now`. A ping's pong deadline starts when
+    /// it is queued, not when a poll carries it out.
+    pub fn on_timer(&mut self, now: Instant) -> Beat {
+        if self.pong_deadline.is_some_and(|deadline| now >= deadline) {
+            return Beat::TimedOut;
+        }
+        if self.next_ping.is_some_and(|ping| now >= ping) {
+            self.next_ping = None;
+            self.pong_deadline = Some(now + self.timeout);
+            return Beat::Ping;
+        }
+        Beat::Idle
+    }
+
+    /// A pong arrived: the next ping is one interval away. A pong nobody
+    /// asked for changes nothing, so a pong flood cannot delay pings.
+    pub fn on_pong(&mut self, now: Instant) {
+        if self.pong_deadline.take().is_some() {
+            self.next_ping = Some(now + self.interval);
+        }
+    }
+}
+
+/// Applies a heartbeat timer expiry to the session and re-arms the timer.
+pub(crate) fn on_heartbeat_timer<D>(socket: &EngineSocket<D>, heartbeat: &mut Heartbeat, sleep: Pin<&mut Sleep>) {
+    match heartbeat.on_timer(Instant::now()) {
+        Beat::Idle => {}
+        Beat::Ping => {
+            let mut state = socket.lock();
+            state.ping_due = true;
+            if let Some(waker) = state.wakers.poll.take() {
+                waker.wake();
+            }
+        }
+        Beat::TimedOut => socket.close(CloseReason::PingTimeout),
+    }
+    sleep.reset(heartbeat.deadline());
+}
+
+/// How the session's last transport ended.
+enum LastTransport {
+    Polling,
+    WebSocket(Box<WsStream>, websocket::WsEnd),
+}
+
+/// Removes the session from the engine however the driver ends, a panic in
+/// the layer above included.
+struct Registration<'a, H: EngineHandler> {
+    engine: &'a Engine<H>,
+    socket: &'a Arc<EngineSocket<H::Data>>,
+}
+
+impl<H: EngineHandler> Drop for Registration<'_, H> {
+    fn drop(&mut self) {
+        self.socket.close(CloseReason::TransportError);
+        self.engine.remove_session(self.socket.id());
+    }
+}
+
+/// Runs one session from its handshake to its removal. `ws` is the
+/// WebSocket of a session opened directly on WebSocket (its open packet
+/// already sent, `on_open` already called).
+pub(crate) async fn drive<H: EngineHandler>(engine: Arc<Engine<H>>, socket: Arc<EngineSocket<H::Data>>, ws: Option<Box<WsStream>>, opened_at: Instant) {
+    let _registration = Registration { engine: &engine, socket: &socket };
+    let config = engine.config();
+    let mut heartbeat = Heartbeat::new(opened_at, config.ping_interval, config.ping_timeout);
+    let sleep = tokio::time::sleep_until(heartbeat.deadline());
+    tokio::pin!(sleep);
+
+    let mut ws = ws;
+    let last = loop {
+        match ws.take() {
+            Some(mut stream) => {
+                let end = websocket::run(&engine, &socket, &mut stream, &mut heartbeat, sleep.as_mut()).await;
+                break LastTransport::WebSocket(stream, end);
+            }
+            None => match polling::wait(&socket, &mut heartbeat, sleep.as_mut()).await {
+                polling::DriverEvent::Upgraded(stream) => ws = Some(stream),
+                polling::DriverEvent::Closed => break LastTransport::Polling,
+            },
+        }
+    };
+
+    let reason = match socket.lock().phase {
+        Phase::Closed(reason) => reason,
+        _ => CloseReason::TransportError,
+    };
+    tracing::debug!(sid = socket.id(), ?reason, "engine.io session closed");
+    engine.dispatch_close(&socket, reason);
+
+    match last {
+        LastTransport::WebSocket(stream, end) => websocket::finish(stream, end, config.close_timeout).await,
+        LastTransport::Polling => {
+            if reason.flushes_queue() {
+                polling::linger(&socket, config.close_timeout).await;
+            }
+            // A probe still attached sees the close and ends itself.
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn first_ping_after_one_interval() {
+        let start = Instant::now();
+        let mut heartbeat = Heartbeat::new(start, 10 * SECOND, 5 * SECOND);
+        assert_eq!(heartbeat.deadline(), start + 10 * SECOND);
+        assert_eq!(heartbeat.on_timer(start + 9 * SECOND), Beat::Idle);
+        assert_eq!(heartbeat.on_timer(start + 10 * SECOND), Beat::Ping);
+        // Exactly one ping per interval, however often the timer fires.
+        assert_eq!(heartbeat.on_timer(start + 10 * SECOND), Beat::Idle);
+        assert_eq!(heartbeat.deadline(), start + 15 * SECOND);
+    }
+
+    #[test]
+    fn pong_schedules_next_ping() {
+        let start = Instant::now();
+        let mut heartbeat = Heartbeat::new(start, 10 * SECOND, 5 * SECOND);
+        heartbeat.on_timer(start + 10 * SECOND);
+        heartbeat.on_pong(start + 12 * SECOND);
+        assert_eq!(heartbeat.deadline(), start + 22 * SECOND);
+        assert_eq!(heartbeat.on_timer(start + 16 * SECOND), Beat::Idle);
+    }
+
+    #[test]
+    fn missing_pong_times_out() {
+        let start = Instant::now();
+        let mut heartbeat = Heartbeat::new(start, 10 * SECOND, 5 * SECOND);
+        heartbeat.on_timer(start + 10 * SECOND);
+        assert_eq!(heartbeat.on_timer(start + 15 * SECOND), Beat::TimedOut);
+    }
+
+    #[test]
+    fn unsolicited_pong_does_not_delay_pings() {
+        let start = Instant::now();
+        let mut heartbeat = Heartbeat::new(start, 10 * SECOND, 5 * SECOND);
+        heartbeat.on_pong(start + 9 * SECOND);
+        assert_eq!(heartbeat.deadline(), start + 10 * SECOND);
+    }
+}

@@ -1,0 +1,342 @@
+//! One Engine.IO session as the layer above sees it ([`EngineSocket`]) and
+//! the shared state its transports work on: the phase (polling, upgrading,
+//! websocket, closed), the bounded outbound queue with its ping slot, and
+//! the wakers of whoever waits on it.
+//!
+//! Owns no task and does no I/O: the session driver, the polling handlers
+//! and the WebSocket probe read and change this state under its lock, which
+//! is only ever held for short, non-async sections.
+
+use std::collections::VecDeque;
+use std::mem;
+use std::sync::{Mutex, MutexGuard};
+use std::task::Waker;
+
+use bytes::Bytes;
+use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
+
+use super::websocket::WsStream;
+use super::{CloseReason, Handshake, SendError, TransportKind};
+
+/// A `message` packet encoded once for the wire and shared by every
+/// recipient: cloning it copies no payload bytes.
+#[derive(Debug, Clone)]
+pub struct OutboundMessage(pub(crate) Frame);
+
+/// An encoded packet: what a WebSocket frame carries, and what a polling
+/// payload is built from.
+#[derive(Debug, Clone)]
+pub(crate) enum Frame {
+    /// A text packet, type digit included (`4hello`, `2`).
+    Text(Utf8Bytes),
+    /// A binary message, raw.
+    Binary(Bytes),
+}
+
+impl Frame {
+    /// The WebSocket frame for this packet.
+    pub fn into_ws(self) -> WsMessage {
+        match self {
+            Self::Text(text) => WsMessage::Text(text),
+            Self::Binary(data) => WsMessage::Binary(data),
+        }
+    }
+}
+
+impl OutboundMessage {
+    /// A text message; `payload` excludes the Engine.IO `4` prefix.
+    pub fn text(payload: &str) -> Self {
+        let mut packet = String::with_capacity(1 + payload.len());
+        packet.push('4');
+        packet.push_str(payload);
+        Self(Frame::Text(Utf8Bytes::from(packet)))
+    }
+
+    /// A binary message.
+    pub fn binary(payload: Bytes) -> Self {
+        Self(Frame::Binary(payload))
+    }
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Long-polling; a probe WebSocket may be attached but has not probed.
+    Polling,
+    /// The probe WebSocket answered `3probe`: every poll gets `6` until the
+    /// client sends `5` or the upgrade is abandoned.
+    Upgrading,
+    /// On WebSocket, for good.
+    WebSocket,
+    /// Ended (the driver finishes the transport and calls `on_close`).
+    Closed(CloseReason),
+}
+
+/// Who to wake when the state changes.
+#[derive(Debug, Default)]
+pub(crate) struct Wakers {
+    /// The pending polling GET.
+    pub poll: Option<Waker>,
+    /// The session driver task.
+    pub driver: Option<Waker>,
+    /// The task probing an upgrade WebSocket.
+    pub probe: Option<Waker>,
+}
+
+impl Wakers {
+    /// Stores `waker` in `slot` unless it already holds one that wakes the same task.
+    pub fn register(slot: &mut Option<Waker>, waker: &Waker) {
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    fn wake_all(&mut self) {
+        for waker in [self.poll.take(), self.driver.take(), self.probe.take()].into_iter().flatten() {
+            waker.wake();
+        }
+    }
+}
+
+/// The mutable part of a session.
+pub(crate) struct State {
+    /// Lifecycle phase.
+    pub phase: Phase,
+    /// The transport messages currently flow on.
+    pub transport: TransportKind,
+    /// Outbound messages not yet handed to a transport.
+    pub queue: VecDeque<OutboundMessage>,
+    /// Items in `queue`, a `send_all` group counting once: the bound.
+    pub queued_items: usize,
+    /// A ping is due and not yet written: kept apart from `queue` so pings
+    /// never wait behind data.
+    pub ping_due: bool,
+    /// A pong arrived over polling; the driver consumes it.
+    pub pong_received: bool,
+    /// A polling GET is being served.
+    pub poll_active: bool,
+    /// A polling POST is being served.
+    pub post_active: bool,
+    /// A probe WebSocket is attached (only one at a time).
+    pub probe_attached: bool,
+    /// The `1` of a server close reached the client over polling.
+    pub farewell_sent: bool,
+    /// The probed WebSocket, handed from the probe task to the driver on `5`.
+    pub upgraded: Option<Box<WsStream>>,
+    /// Tasks waiting on this state.
+    pub wakers: Wakers,
+}
+
+/// Serializes calls into the layer above for one session.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    /// `on_close` has run: no further calls.
+    pub closed: bool,
+}
+
+/// One Engine.IO session, as seen by the layer above.
+pub struct EngineSocket<D> {
+    /// The session id (`sid`).
+    id: Box<str>,
+    /// The request that opened the session.
+    handshake: Handshake,
+    /// The layer above's per-session state.
+    data: D,
+    /// Outbound queue bound (`max_buffered_packets`).
+    max_buffered: usize,
+    /// Phase, queue and wakers.
+    state: Mutex<State>,
+    /// Held while calling the handler, so its calls never overlap.
+    gate: Mutex<Gate>,
+}
+
+impl<D> EngineSocket<D> {
+    pub(crate) fn new(id: String, handshake: Handshake, data: D, max_buffered: usize, transport: TransportKind) -> Self {
+        let phase = match transport {
+            TransportKind::Polling => Phase::Polling,
+            TransportKind::WebSocket => Phase::WebSocket,
+        };
+        Self {
+            id: id.into_boxed_str(),
+            handshake,
+            data,
+            max_buffered,
+            state: Mutex::new(State {
+                phase,
+                transport,
+                queue: VecDeque::new(),
+                queued_items: 0,
+                ping_due: false,
+                pong_received: false,
+                poll_active: false,
+                post_active: false,
+                probe_attached: false,
+                farewell_sent: false,
+                upgraded: None,
+                wakers: Wakers::default(),
+            }),
+            gate: Mutex::new(Gate::default()),
+        }
+    }
+
+    /// Locks the session state. A panic elsewhere cannot poison it for good:
+    /// every section leaves the state consistent.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks the handler gate.
+    pub(crate) fn lock_gate(&self) -> MutexGuard<'_, Gate> {
+        self.gate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes every task waiting on the state.
+    pub(crate) fn wake(state: &mut State) {
+        state.wakers.wake_all();
+    }
+
+    /// The Engine.IO session id (`sid`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The layer above's per-session state.
+    pub fn data(&self) -> &D {
+        &self.data
+    }
+
+    /// The request that opened the session.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// The current transport.
+    pub fn transport(&self) -> TransportKind {
+        self.lock().transport
+    }
+
+    /// Queues one message without waiting. Fails with [`SendError::Full`]
+    /// when the outbound queue is at its bound: never blocks, never grows
+    /// memory past the bound.
+    pub fn send(&self, message: OutboundMessage) -> Result<(), SendError> {
+        let mut state = self.lock();
+        self.admit(&state)?;
+        state.queue.push_back(message);
+        state.queued_items += 1;
+        Self::wake_writer(&mut state);
+        Ok(())
+    }
+
+    /// Queues several messages that must reach the wire adjacent and in
+    /// order (a Socket.IO binary packet and its attachments). All or none.
+    pub fn send_all(&self, messages: Vec<OutboundMessage>) -> Result<(), SendError> {
+        let mut state = self.lock();
+        self.admit(&state)?;
+        if messages.is_empty() {
+            return Ok(());
+        }
+        state.queue.extend(messages);
+        state.queued_items += 1;
+        Self::wake_writer(&mut state);
+        Ok(())
+    }
+
+    fn admit(&self, state: &State) -> Result<(), SendError> {
+        if matches!(state.phase, Phase::Closed(_)) {
+            Err(SendError::Closed)
+        } else if state.queued_items >= self.max_buffered {
+            Err(SendError::Full)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Wakes whichever task writes queued messages: the pending poll, or the
+    /// driver on WebSocket.
+    fn wake_writer(state: &mut State) {
+        let waker = match state.phase {
+            Phase::WebSocket => state.wakers.driver.take(),
+            _ => state.wakers.poll.take(),
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Closes the session; `on_close` follows with `reason`.
+    pub fn close(&self, reason: CloseReason) {
+        let mut state = self.lock();
+        if matches!(state.phase, Phase::Closed(_)) {
+            return;
+        }
+        state.phase = Phase::Closed(reason);
+        if !reason.flushes_queue() {
+            state.queue = VecDeque::new();
+            state.queued_items = 0;
+        }
+        Self::wake(&mut state);
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.lock().phase, Phase::Closed(_))
+    }
+
+}
+
+impl State {
+    /// Takes every queued message (the caller writes them out).
+    pub fn take_queue(&mut self) -> VecDeque<OutboundMessage> {
+        self.queued_items = 0;
+        mem::take(&mut self.queue)
+    }
+}
+
+impl CloseReason {
+    /// Whether messages queued before this close still go out first.
+    pub(crate) fn flushes_queue(self) -> bool {
+        matches!(self, Self::ServerClose | Self::ServerShutdown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn socket(max: usize) -> EngineSocket<()> {
+        let handshake = Handshake { uri: "/".parse().unwrap(), headers: Default::default(), remote_addr: None };
+        EngineSocket::new("sid".into(), handshake, (), max, TransportKind::Polling)
+    }
+
+    #[test]
+    fn send_refuses_when_queue_full() {
+        let socket = socket(2);
+        socket.send(OutboundMessage::text("a")).unwrap();
+        socket.send_all(vec![OutboundMessage::text("b"), OutboundMessage::text("c")]).unwrap();
+        assert_eq!(socket.send(OutboundMessage::text("d")), Err(SendError::Full));
+        assert_eq!(socket.send_all(vec![OutboundMessage::text("d")]), Err(SendError::Full));
+        assert_eq!(socket.lock().queue.len(), 3);
+    }
+
+    #[test]
+    fn send_refuses_after_close() {
+        let socket = socket(2);
+        socket.close(CloseReason::ClientClose);
+        assert!(socket.is_closed());
+        assert_eq!(socket.send(OutboundMessage::text("a")), Err(SendError::Closed));
+    }
+
+    #[test]
+    fn first_close_reason_wins() {
+        let socket = socket(2);
+        socket.close(CloseReason::PingTimeout);
+        socket.close(CloseReason::ServerClose);
+        assert_eq!(socket.lock().phase, Phase::Closed(CloseReason::PingTimeout));
+    }
+
+    #[test]
+    fn outbound_text_carries_message_prefix() {
+        let OutboundMessage(Frame::Text(text)) = OutboundMessage::text("hé") else { panic!("not text") };
+        assert_eq!(text.as_str(), "4hé");
+    }
+}

@@ -1,0 +1,391 @@
+//! The WebSocket transport: the upgrade answer (101 with the accept key),
+//! sessions opened directly on WebSocket, the probe that upgrades a polling
+//! session (`2probe` / `3probe` / `5`), refusing a second WebSocket for a
+//! session, and the connection loop that reads frames, writes queued
+//! packets in batches (one flush per batch) and runs the heartbeat.
+//!
+//! One task per connection does all of that, so an idle connection costs a
+//! task, a small read buffer and the session. Frames are size-capped by
+//! tungstenite at `max_payload` (close 1009 above it).
+
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio::time::{Instant, Sleep};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use super::errors::EngineError;
+use super::session::{self, Heartbeat};
+use super::socket::{Frame, Phase, Wakers};
+use super::{CloseReason, Engine, EngineBody, EngineHandler, EngineSocket, Handshake, Message, OutboundMessage, TransportKind};
+use crate::protocol::engineio::{decode_text_packet, Packet};
+
+/// A server-side WebSocket over an upgraded hyper connection.
+pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+
+/// How a WebSocket connection loop ended.
+pub(crate) enum WsEnd {
+    /// Say goodbye: write `leftover` (a server close flushes what was
+    /// queued), then this close frame.
+    Close { frame: CloseFrame, leftover: VecDeque<OutboundMessage> },
+    /// The peer closed or vanished: only flush a pending close reply.
+    Gone,
+}
+
+/// Answers a WebSocket upgrade request with `101 Switching Protocols`.
+fn switching_protocols(key: &HeaderValue) -> Result<Response<EngineBody>, EngineError> {
+    let accept = HeaderValue::try_from(derive_accept_key(key.as_bytes())).map_err(|_| EngineError::BadRequest("websocket key"))?;
+    let mut response = Response::new(EngineBody::default());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    Ok(response)
+}
+
+/// Opens a session directly on WebSocket: answers 101 now, then (in its
+/// own task) sends the open packet and runs the session.
+pub(crate) fn handshake<H, B>(engine: &Arc<Engine<H>>, mut request: Request<B>, remote_addr: Option<std::net::SocketAddr>) -> Result<Response<EngineBody>, EngineError>
+where
+    H: EngineHandler,
+{
+    let key = super::handshake::websocket_key(request.method(), request.headers())?;
+    let response = switching_protocols(&key)?;
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let handshake = Handshake { uri: request.uri().clone(), headers: request.headers().clone(), remote_addr };
+    tokio::spawn(open_session(engine.clone(), on_upgrade, handshake));
+    Ok(response)
+}
+
+/// A WebSocket for an existing session: the upgrade probe of a polling
+/// session, or an extra connection that is accepted and closed at once.
+pub(crate) fn upgrade<H, B>(engine: &Arc<Engine<H>>, socket: Arc<EngineSocket<H::Data>>, mut request: Request<B>) -> Result<Response<EngineBody>, EngineError>
+where
+    H: EngineHandler,
+{
+    let key = super::handshake::websocket_key(request.method(), request.headers())?;
+    let response = switching_protocols(&key)?;
+    let probe_it = {
+        let mut state = socket.lock();
+        match state.phase {
+            Phase::Closed(_) => return Err(EngineError::UnknownSid),
+            Phase::Polling if !engine.config().allow_upgrades => return Err(EngineError::BadRequest("upgrades disabled")),
+            Phase::Polling if !state.probe_attached => {
+                state.probe_attached = true;
+                true
+            }
+            Phase::Polling | Phase::Upgrading | Phase::WebSocket => false,
+        }
+    };
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    if probe_it {
+        tokio::spawn(probe(engine.clone(), socket, on_upgrade));
+    } else {
+        tracing::debug!(sid = socket.id(), "closing a second websocket for one session");
+        tokio::spawn(refuse(on_upgrade, engine.ws_config(), engine.config().close_timeout));
+    }
+    Ok(response)
+}
+
+/// Waits for the upgraded connection (bounded) and wraps it as a WebSocket.
+async fn accept(on_upgrade: OnUpgrade, config: WebSocketConfig, deadline: Instant) -> Option<WsStream> {
+    let upgraded = tokio::time::timeout_at(deadline, on_upgrade).await.ok()?.ok()?;
+    Some(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await)
+}
+
+async fn open_session<H: EngineHandler>(engine: Arc<Engine<H>>, on_upgrade: OnUpgrade, handshake: Handshake) {
+    let opened_at = Instant::now();
+    let Some(mut ws) = accept(on_upgrade, engine.ws_config(), opened_at + engine.config().upgrade_timeout).await else {
+        return;
+    };
+    let Ok(socket) = engine.create_session(handshake, TransportKind::WebSocket) else {
+        let frame = CloseFrame { code: CloseCode::Away, reason: Utf8Bytes::from_static("shutting down") };
+        let _ = tokio::time::timeout(engine.config().close_timeout, ws.close(Some(frame))).await;
+        return;
+    };
+    let open = engine.open_packet(socket.id(), TransportKind::WebSocket);
+    if ws.send(WsMessage::Text(open.into())).await.is_err() {
+        // Gone before the handshake completed: the layer above never saw it.
+        engine.remove_session(socket.id());
+        return;
+    }
+    engine.dispatch_open(&socket);
+    session::drive(engine, socket, Some(Box::new(ws)), opened_at).await;
+}
+
+/// Runs the upgrade probe of a polling session, bounded by `upgrade_timeout`.
+async fn probe<H: EngineHandler>(engine: Arc<Engine<H>>, socket: Arc<EngineSocket<H::Data>>, on_upgrade: OnUpgrade) {
+    let config = engine.config();
+    let deadline = Instant::now() + config.upgrade_timeout;
+    let Some(mut ws) = accept(on_upgrade, engine.ws_config(), deadline).await else {
+        detach_probe(&socket);
+        return;
+    };
+    let outcome = tokio::time::timeout_at(deadline, probe_exchange(&socket, &mut ws)).await;
+    if let Ok(ProbeOutcome::Upgrade) = outcome {
+        let mut state = socket.lock();
+        state.probe_attached = false;
+        if !matches!(state.phase, Phase::Closed(_)) {
+            state.phase = Phase::WebSocket;
+            state.transport = TransportKind::WebSocket;
+            state.upgraded = Some(Box::new(ws));
+            EngineSocket::<H::Data>::wake(&mut state);
+            tracing::debug!(sid = socket.id(), "engine.io session upgraded to websocket");
+            return;
+        }
+    } else {
+        tracing::debug!(sid = socket.id(), timed_out = outcome.is_err(), "engine.io upgrade abandoned");
+        detach_probe(&socket);
+    }
+    let frame = CloseFrame { code: CloseCode::Normal, reason: Utf8Bytes::from_static("upgrade abandoned") };
+    close_quietly(&mut ws, frame, config.close_timeout).await;
+}
+
+/// Forgets a probe that did not complete: the session keeps polling.
+fn detach_probe<D>(socket: &EngineSocket<D>) {
+    let mut state = socket.lock();
+    state.probe_attached = false;
+    if state.phase == Phase::Upgrading {
+        state.phase = Phase::Polling;
+    }
+}
+
+enum ProbeOutcome {
+    Upgrade,
+    Abandon,
+}
+
+/// Answers `2probe` with `3probe` (from then on polls get `6`) until the
+/// client sends `5`. Anything else abandons the upgrade, as in the reference.
+async fn probe_exchange<D>(socket: &EngineSocket<D>, ws: &mut WsStream) -> ProbeOutcome {
+    loop {
+        let next = poll_fn(|cx| {
+            {
+                let mut state = socket.lock();
+                if matches!(state.phase, Phase::Closed(_)) {
+                    return Poll::Ready(None);
+                }
+                Wakers::register(&mut state.wakers.probe, cx.waker());
+            }
+            ws.poll_next_unpin(cx).map(Some)
+        })
+        .await;
+        let Some(Some(Ok(message))) = next else {
+            return ProbeOutcome::Abandon;
+        };
+        match message {
+            WsMessage::Text(text) => match decode_text_packet(&text) {
+                Ok(Packet::Ping(data)) if data == "probe" => {
+                    if ws.send(WsMessage::Text(Utf8Bytes::from_static("3probe"))).await.is_err() {
+                        return ProbeOutcome::Abandon;
+                    }
+                    let mut state = socket.lock();
+                    if state.phase == Phase::Polling {
+                        state.phase = Phase::Upgrading;
+                        if let Some(waker) = state.wakers.poll.take() {
+                            waker.wake();
+                        }
+                    }
+                }
+                Ok(Packet::Upgrade) => return ProbeOutcome::Upgrade,
+                _ => return ProbeOutcome::Abandon,
+            },
+            WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => {}
+            WsMessage::Binary(_) | WsMessage::Close(_) => return ProbeOutcome::Abandon,
+        }
+    }
+}
+
+/// Accepts a WebSocket only to close it: a session has one WebSocket.
+async fn refuse(on_upgrade: OnUpgrade, config: WebSocketConfig, close_timeout: Duration) {
+    if let Some(mut ws) = accept(on_upgrade, config, Instant::now() + close_timeout).await {
+        let frame = CloseFrame { code: CloseCode::Policy, reason: Utf8Bytes::from_static("session already has a websocket") };
+        close_quietly(&mut ws, frame, close_timeout).await;
+    }
+}
+
+/// Sends a close frame and waits (bounded) for the peer's answer.
+async fn close_quietly(ws: &mut WsStream, frame: CloseFrame, timeout: Duration) {
+    let close = async {
+        ws.close(Some(frame)).await?;
+        while let Some(Ok(_)) = ws.next().await {}
+        Ok::<(), WsError>(())
+    };
+    let _ = tokio::time::timeout(timeout, close).await;
+}
+
+/// What woke the connection loop.
+enum Event {
+    Closed(CloseReason),
+    WriteFailed,
+    Inbound(Option<Result<WsMessage, WsError>>),
+    Timer,
+}
+
+/// The WebSocket connection loop of a session: until the session closes,
+/// writes queued packets (pings first, one flush per batch), reads client
+/// packets in order, and runs the heartbeat.
+pub(crate) async fn run<H: EngineHandler>(engine: &Engine<H>, socket: &Arc<EngineSocket<H::Data>>, ws: &mut WsStream, heartbeat: &mut Heartbeat, mut sleep: Pin<&mut Sleep>) -> WsEnd {
+    let mut batch: VecDeque<OutboundMessage> = VecDeque::new();
+    let mut unflushed = false;
+    loop {
+        let event = poll_fn(|cx| {
+            {
+                let mut state = socket.lock();
+                if let Phase::Closed(reason) = state.phase {
+                    return Poll::Ready(Event::Closed(reason));
+                }
+                if std::mem::take(&mut state.ping_due) {
+                    batch.push_front(OutboundMessage(Frame::Text(Utf8Bytes::from_static("2"))));
+                }
+                if batch.is_empty() {
+                    batch = state.take_queue();
+                }
+                Wakers::register(&mut state.wakers.driver, cx.waker());
+            }
+            while !batch.is_empty() {
+                match ws.poll_ready_unpin(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return Poll::Ready(Event::WriteFailed),
+                    Poll::Pending => break,
+                }
+                let Some(OutboundMessage(frame)) = batch.pop_front() else { break };
+                if ws.start_send_unpin(frame.into_ws()).is_err() {
+                    return Poll::Ready(Event::WriteFailed);
+                }
+                unflushed = true;
+            }
+            if batch.is_empty() {
+                // Keep no capacity from a burst on an idle connection.
+                batch = VecDeque::new();
+                if unflushed {
+                    match ws.poll_flush_unpin(cx) {
+                        Poll::Ready(Ok(())) => unflushed = false,
+                        Poll::Ready(Err(_)) => return Poll::Ready(Event::WriteFailed),
+                        Poll::Pending => {}
+                    }
+                }
+            }
+            if let Poll::Ready(item) = ws.poll_next_unpin(cx) {
+                return Poll::Ready(Event::Inbound(item));
+            }
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Timer);
+            }
+            Poll::Pending
+        })
+        .await;
+
+        match event {
+            Event::Closed(reason) => {
+                let leftover = if reason.flushes_queue() {
+                    batch.extend(socket.lock().take_queue());
+                    batch
+                } else {
+                    VecDeque::new()
+                };
+                return WsEnd::Close { frame: close_frame(reason), leftover };
+            }
+            Event::WriteFailed => {
+                socket.close(CloseReason::TransportClose);
+                return WsEnd::Gone;
+            }
+            Event::Timer => session::on_heartbeat_timer(socket.as_ref(), heartbeat, sleep.as_mut()),
+            Event::Inbound(None) => {
+                socket.close(CloseReason::TransportClose);
+                return WsEnd::Gone;
+            }
+            Event::Inbound(Some(Err(error))) => {
+                tracing::debug!(sid = socket.id(), %error, "websocket read failed");
+                return match error_close_code(&error) {
+                    Some(code) => {
+                        socket.close(CloseReason::TransportError);
+                        WsEnd::Close { frame: CloseFrame { code, reason: Utf8Bytes::from_static("") }, leftover: VecDeque::new() }
+                    }
+                    None => {
+                        socket.close(CloseReason::TransportClose);
+                        WsEnd::Gone
+                    }
+                };
+            }
+            Event::Inbound(Some(Ok(message))) => match message {
+                WsMessage::Text(text) => match decode_text_packet(&text) {
+                    Ok(Packet::Message(text)) => engine.dispatch_message(socket, Message::Text(text)),
+                    Ok(Packet::Pong(_)) => {
+                        heartbeat.on_pong(Instant::now());
+                        sleep.as_mut().reset(heartbeat.deadline());
+                    }
+                    Ok(Packet::Close) => socket.close(CloseReason::ClientClose),
+                    Ok(Packet::Open(_) | Packet::Upgrade | Packet::Noop) => {}
+                    // A client ping is a protocol error in v4, like bad framing.
+                    Ok(Packet::Ping(_) | Packet::Binary(_)) | Err(_) => {
+                        tracing::debug!(sid = socket.id(), "invalid engine.io packet on websocket");
+                        socket.close(CloseReason::TransportError);
+                        let frame = CloseFrame { code: CloseCode::Protocol, reason: Utf8Bytes::from_static("invalid packet") };
+                        return WsEnd::Close { frame, leftover: VecDeque::new() };
+                    }
+                },
+                WsMessage::Binary(data) => engine.dispatch_message(socket, Message::Binary(data)),
+                WsMessage::Close(_) => {
+                    socket.close(CloseReason::TransportClose);
+                    return WsEnd::Gone;
+                }
+                WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => {}
+            },
+        }
+    }
+}
+
+/// The close frame that ends a session closed for `reason`.
+fn close_frame(reason: CloseReason) -> CloseFrame {
+    let (code, text) = match reason {
+        CloseReason::ServerShutdown => (CloseCode::Away, "server shutting down"),
+        CloseReason::PingTimeout => (CloseCode::Normal, "ping timeout"),
+        CloseReason::TransportError => (CloseCode::Protocol, "transport error"),
+        CloseReason::ServerClose | CloseReason::ClientClose | CloseReason::TransportClose => (CloseCode::Normal, ""),
+    };
+    CloseFrame { code, reason: Utf8Bytes::from_static(text) }
+}
+
+/// The close code for a failed read, or `None` when the connection itself is gone.
+fn error_close_code(error: &WsError) -> Option<CloseCode> {
+    match error {
+        WsError::Capacity(_) => Some(CloseCode::Size),
+        WsError::Utf8(_) => Some(CloseCode::Invalid),
+        WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_) => None,
+        WsError::Protocol(tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => None,
+        _ => Some(CloseCode::Protocol),
+    }
+}
+
+/// Says goodbye on a WebSocket whose session ended, then waits (at most
+/// `timeout`) for the peer to close, and drops the connection.
+pub(crate) async fn finish(mut ws: Box<WsStream>, end: WsEnd, timeout: Duration) {
+    let farewell = async {
+        match end {
+            WsEnd::Close { frame, leftover } => {
+                for OutboundMessage(message) in leftover {
+                    ws.feed(message.into_ws()).await?;
+                }
+                WsStream::close(&mut ws, Some(frame)).await?;
+            }
+            WsEnd::Gone => ws.flush().await?,
+        }
+        while let Some(Ok(_)) = ws.next().await {}
+        Ok::<(), WsError>(())
+    };
+    let _ = tokio::time::timeout(timeout, farewell).await;
+}

@@ -1,0 +1,166 @@
+//! Turns Socket.IO packets into Engine.IO messages for the configured parser,
+//! once per packet: a broadcast shares the result among all recipients.
+//!
+//! Owns [`EncodedPacket`] and the per-thread scratch buffers the encoders
+//! write into, so a typed emit allocates only the message the engine keeps.
+//! Knows nothing of sockets or namespaces.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::error::EmitError;
+use super::Parser;
+use crate::engineio::OutboundMessage;
+use crate::protocol::socketio::{is_reserved_event, Packet, PacketBody};
+use crate::protocol::{msgpack, socketio as text};
+
+/// A packet encoded for the wire: one Engine.IO message, or a binary packet's
+/// header followed by its attachments. Cloning shares the bytes.
+#[derive(Debug, Clone)]
+pub struct EncodedPacket(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
+    /// The common case: a single message.
+    Single(OutboundMessage),
+    /// A header and its attachments, to be sent adjacent and in order.
+    Multi(Arc<[OutboundMessage]>),
+}
+
+impl EncodedPacket {
+    fn single(message: OutboundMessage) -> Self {
+        Self(Repr::Single(message))
+    }
+
+    /// The Engine.IO messages, in wire order.
+    pub fn messages(&self) -> &[OutboundMessage] {
+        match &self.0 {
+            Repr::Single(message) => std::slice::from_ref(message),
+            Repr::Multi(messages) => messages,
+        }
+    }
+
+    /// The single message when the packet is not split in several.
+    pub(crate) fn as_single(&self) -> Option<&OutboundMessage> {
+        match &self.0 {
+            Repr::Single(message) => Some(message),
+            Repr::Multi(_) => None,
+        }
+    }
+}
+
+/// Upper bound on the capacity a scratch buffer keeps between uses.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+}
+
+/// Runs `f` on this thread's cleared scratch buffer (a fresh one if `f`
+/// re-enters).
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let result = f(&mut buf);
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::with_capacity(1024);
+            }
+            result
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+fn text_message(buf: &[u8]) -> Result<OutboundMessage, EmitError> {
+    let text = std::str::from_utf8(buf).map_err(|e| EmitError::Serialize(e.to_string()))?;
+    Ok(OutboundMessage::text(text))
+}
+
+/// Checks an event name the server is about to emit.
+pub(crate) fn check_event(event: &str) -> Result<(), EmitError> {
+    if is_reserved_event(event) {
+        return Err(EmitError::ReservedEvent(event.to_owned()));
+    }
+    Ok(())
+}
+
+/// Encodes an EVENT whose arguments come from `data` (a JSON array or a
+/// tuple spreads into several arguments).
+pub(crate) fn event<T: Serialize + ?Sized>(
+    parser: Parser,
+    nsp: &str,
+    event: &str,
+    ack: Option<u64>,
+    data: &T,
+) -> Result<EncodedPacket, EmitError> {
+    check_event(event)?;
+    let message = match parser {
+        Parser::Json => with_scratch(|buf| {
+            text::write_event(buf, nsp, event, ack, data)
+                .map_err(|e| EmitError::Serialize(e.to_string()))?;
+            text_message(buf)
+        })?,
+        Parser::MsgPack => {
+            let mut buf = Vec::new();
+            msgpack::write_event(&mut buf, nsp, event, ack, data)
+                .map_err(|e| EmitError::Serialize(e.to_string()))?;
+            OutboundMessage::binary(Bytes::from(buf))
+        }
+    };
+    Ok(EncodedPacket::single(message))
+}
+
+/// Encodes an ACK whose arguments come from `data`, as [`event`] does.
+pub(crate) fn ack<T: Serialize + ?Sized>(
+    parser: Parser,
+    nsp: &str,
+    id: u64,
+    data: &T,
+) -> Result<EncodedPacket, EmitError> {
+    let message = match parser {
+        Parser::Json => with_scratch(|buf| {
+            text::write_ack(buf, nsp, id, data).map_err(|e| EmitError::Serialize(e.to_string()))?;
+            text_message(buf)
+        })?,
+        Parser::MsgPack => {
+            let mut buf = Vec::new();
+            msgpack::write_ack(&mut buf, nsp, id, data)
+                .map_err(|e| EmitError::Serialize(e.to_string()))?;
+            OutboundMessage::binary(Bytes::from(buf))
+        }
+    };
+    Ok(EncodedPacket::single(message))
+}
+
+/// Encodes any packet (the value path: binaries as attachments).
+pub(crate) fn packet(parser: Parser, packet: &Packet) -> EncodedPacket {
+    match parser {
+        Parser::MsgPack => EncodedPacket::single(OutboundMessage::binary(Bytes::from(
+            msgpack::encode(packet),
+        ))),
+        Parser::Json => {
+            let head = with_scratch(|buf| {
+                let mut text = String::from_utf8(std::mem::take(buf)).unwrap_or_default();
+                text::write_packet(&mut text, packet);
+                let message = OutboundMessage::text(&text);
+                *buf = text.into_bytes();
+                message
+            });
+            let attachments = match &packet.body {
+                PacketBody::Event { args, .. } | PacketBody::Ack { args, .. } => args.attachments(),
+                _ => &[],
+            };
+            if attachments.is_empty() {
+                return EncodedPacket::single(head);
+            }
+            let mut messages = Vec::with_capacity(1 + attachments.len());
+            messages.push(head);
+            messages.extend(attachments.iter().cloned().map(OutboundMessage::binary));
+            EncodedPacket(Repr::Multi(messages.into()))
+        }
+    }
+}

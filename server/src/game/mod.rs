@@ -33,7 +33,8 @@ pub use snapshot::{
     TeleportReason,
 };
 
-pub use world::{TargetOutcome, World};
+pub use tick_loop::{apply, run, Pacer, TickStats, TickTiming, WorldCommand};
+pub use world::{TargetOutcome, World, TOO_SLOW};
 
 /// A player's identity in the world: the account id from the store.
 pub type PlayerId = u64;
@@ -73,4 +74,22 @@ pub trait Outbox {
     /// Tell the player why it is disconnected and disconnect it; the world has
     /// already removed it.
     fn kick(&mut self, player: PlayerId, reason: &str);
+}
+
+impl<T: Outbox + ?Sized> Outbox for &mut T {
+    fn snapshot(&mut self, to: PlayerId, snapshot: &Snapshot<'_>) -> Delivery {
+        (**self).snapshot(to, snapshot)
+    }
+    fn teleport(&mut self, to: PlayerId, teleport: &Teleport) {
+        (**self).teleport(to, teleport)
+    }
+    fn chat(&mut self, to: &[PlayerId], message: &ChatMessage) {
+        (**self).chat(to, message)
+    }
+    fn persist(&mut self, positions: &[SavedPosition]) {
+        (**self).persist(positions)
+    }
+    fn kick(&mut self, player: PlayerId, reason: &str) {
+        (**self).kick(player, reason)
+    }
 }

@@ -25,6 +25,8 @@ pub mod snapshot;
 pub mod tick_loop;
 mod view;
 mod world;
+#[cfg(test)]
+mod world_tests;
 
 pub use config::{WorldConfig, WorldConfigError};
 pub use grid::{GridEntry, InterestGrid};

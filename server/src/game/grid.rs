@@ -81,6 +81,11 @@ impl InterestGrid {
         self.entries.len()
     }
 
+    /// Every entry, grouped by cell (positions as of the last rebuild).
+    pub fn entries(&self) -> &[GridEntry] {
+        &self.entries
+    }
+
     /// Whether the grid holds no entry.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

@@ -84,7 +84,9 @@ struct Player {
     name: String,
     /// Online. A departed slot keeps id and position while reserved.
     present: bool,
-    /// While departed: the tick from which the slot may be reused.
+    /// While departed: the tick from which the slot may be reused; 0 when
+    /// online or already free (a slot may be queued several times when a
+    /// player leaves, rejoins and leaves again; only the latest entry counts).
     free_at: u64,
     /// Authoritative position, always inside the world.
     pos: DVec2,
@@ -326,6 +328,7 @@ impl World {
             }
             self.index.remove(&p.id);
             p.name = String::new();
+            p.free_at = 0;
             self.free.push(slot);
         }
     }
@@ -429,6 +432,13 @@ impl World {
     /// A player's authoritative position, if online.
     pub fn position(&self, id: PlayerId) -> Option<DVec2> {
         self.online_slot(id).map(|s| self.players[s as usize].pos)
+    }
+
+    /// The interest grid: every player that took part in the last tick, at
+    /// the position its views were computed from (including players removed
+    /// at the end of that tick).
+    pub fn grid(&self) -> &InterestGrid {
+        &self.grid
     }
 
     /// Number of online players.

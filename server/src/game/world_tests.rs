@@ -660,3 +660,28 @@ fn departed_slots_are_reused_only_after_the_reservation() {
     c.sync(&out, 1, &mut at);
     assert_eq!(c.ids().into_iter().filter(|&id| id < 100).collect::<Vec<_>>(), vec![3]);
 }
+
+#[test]
+fn a_slot_queued_twice_is_freed_once() {
+    let mut w = World::new(WorldConfig {
+        max_unsent_ticks: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut out = Rec::default();
+    // Leave, rejoin and leave again before the reservation ends.
+    w.join(10, "a", v(100.0, 100.0));
+    w.leave(10);
+    w.join(10, "a", v(100.0, 100.0));
+    w.leave(10);
+    for _ in 0..6 {
+        w.tick(&mut out);
+    }
+    w.join(2, "b", v(1000.0, 1000.0));
+    w.join(3, "c", v(3000.0, 3000.0));
+    w.set_target(2, 1010.0, 1000.0, 1);
+    w.tick(&mut out);
+    assert_eq!(w.position(2), Some(v(1010.0, 1000.0)));
+    assert_eq!(w.position(3), Some(v(3000.0, 3000.0)));
+    assert_eq!(w.player_count(), 2);
+}

@@ -1,0 +1,551 @@
+//! The world's runner: a dedicated OS thread (not a tokio task) that applies
+//! [`WorldCommand`]s as they arrive and calls [`World::tick`] at a fixed rate,
+//! plus the [`TickStats`] it records for `/metrics` and `/api/health`.
+//!
+//! Channels: commands arrive on a `std::sync::mpsc` receiver. Create it with
+//! `std::sync::mpsc::sync_channel(capacity)` and use `try_send` from async
+//! code (never blocks; a full channel is back-pressure to count and drop).
+//! Replies go back on `tokio::sync::oneshot` senders, which async callers
+//! await; sending on them never blocks the tick thread.
+//!
+//! Pacing ([`Pacer`]): deadlines are `start + k * period`. After an overrun
+//! the next tick runs at the first future deadline: no drift, and no burst of
+//! catch-up ticks. The pacer is pure (it is given the time), so tests need no
+//! sleeping; [`run`] is a thin loop around it and [`apply`].
+//!
+//! Must not do I/O itself: everything outgoing goes through the [`Outbox`].
+
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use glam::DVec2;
+use tokio::sync::oneshot;
+
+use super::snapshot::{SavedPosition, TeleportReason};
+use super::world::{TargetOutcome, World};
+use super::{Outbox, PlayerId};
+
+/// A request to the world, applied on the tick thread between ticks.
+#[derive(Debug)]
+pub enum WorldCommand {
+    /// Bring a player online at its stored position ([`World::join`]).
+    Join {
+        /// Account id.
+        id: PlayerId,
+        /// Display name.
+        name: String,
+        /// Stored position.
+        pos: DVec2,
+        /// Gets the position the player actually starts at (for `welcome`).
+        reply: oneshot::Sender<DVec2>,
+    },
+    /// Take a player offline ([`World::leave`]).
+    Leave {
+        /// Account id.
+        id: PlayerId,
+        /// Gets the final position to persist (`None` if not online).
+        reply: oneshot::Sender<Option<DVec2>>,
+    },
+    /// A `position` input ([`World::set_target`]).
+    Target {
+        /// Account id.
+        id: PlayerId,
+        /// Desired x.
+        x: f64,
+        /// Desired y.
+        y: f64,
+        /// The client's sequence number.
+        seq: u64,
+    },
+    /// Move a player by server decision ([`World::teleport`]).
+    Teleport {
+        /// Account id.
+        id: PlayerId,
+        /// Where to.
+        pos: DVec2,
+        /// Why (an admin reset, usually).
+        reason: TeleportReason,
+    },
+    /// A chat line to relay ([`World::chat`]).
+    Chat {
+        /// Sender's account id.
+        id: PlayerId,
+        /// The validated text.
+        text: String,
+    },
+    /// Stop the loop; the reply gets every position to persist.
+    Shutdown {
+        /// Gets every online position plus anything unsaved.
+        reply: oneshot::Sender<Vec<SavedPosition>>,
+    },
+}
+
+/// Fixed-rate deadlines without drift or catch-up bursts.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    /// Time between ticks.
+    period: Duration,
+    /// When the next tick is due.
+    next: Instant,
+}
+
+/// When a tick actually started relative to its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickTiming {
+    /// How late the tick started.
+    pub late: Duration,
+    /// Deadlines skipped because the loop fell more than a period behind.
+    pub skipped: u64,
+}
+
+impl Pacer {
+    /// First tick due one period after `start`.
+    pub fn new(start: Instant, period: Duration) -> Self {
+        let period = period.max(Duration::from_nanos(1));
+        Self {
+            period,
+            next: start + period,
+        }
+    }
+
+    /// When the next tick is due.
+    pub fn deadline(&self) -> Instant {
+        self.next
+    }
+
+    /// Starts the tick due at [`Pacer::deadline`] at time `now` and schedules
+    /// the next one: the previous deadline plus one period, or, if `now` is
+    /// already past that, the first deadline after `now`.
+    pub fn start_tick(&mut self, now: Instant) -> TickTiming {
+        let due = self.next;
+        let late = now.saturating_duration_since(due);
+        let period = self.period.as_nanos();
+        let skipped = (late.as_nanos() / period) as u64;
+        let ahead = period.saturating_mul(u128::from(skipped) + 1);
+        self.next = due + Duration::from_nanos(u64::try_from(ahead).unwrap_or(u64::MAX));
+        TickTiming { late, skipped }
+    }
+}
+
+/// Upper bounds (seconds) of the duration histogram buckets; a last `+Inf`
+/// bucket is implied.
+pub const DURATION_BUCKETS: [f64; 11] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// A lock-free Prometheus-style histogram of durations.
+#[derive(Debug)]
+pub struct DurationHistogram {
+    /// Non-cumulative counts per bucket of [`DURATION_BUCKETS`], plus `+Inf`.
+    buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
+    /// Sum of observations in nanoseconds.
+    sum_nanos: AtomicU64,
+    /// Number of observations.
+    count: AtomicU64,
+}
+
+impl Default for DurationHistogram {
+    fn default() -> Self {
+        Self {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_nanos: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl DurationHistogram {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = DURATION_BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(DURATION_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bucket (`le` = [`DURATION_BUCKETS`], then
+    /// `+Inf`), the sum in seconds and the count.
+    pub fn read(&self) -> (Vec<u64>, f64, u64) {
+        let mut acc = 0;
+        let cumulative = self
+            .buckets
+            .iter()
+            .map(|b| {
+                acc += b.load(Ordering::Relaxed);
+                acc
+            })
+            .collect();
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        (cumulative, sum, self.count.load(Ordering::Relaxed))
+    }
+
+    /// Appends this histogram in the Prometheus text format.
+    pub fn write_prometheus(&self, name: &str, help: &str, out: &mut String) {
+        use std::fmt::Write;
+        let (cumulative, sum, count) = self.read();
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (i, c) in cumulative.iter().enumerate() {
+            match DURATION_BUCKETS.get(i) {
+                Some(le) => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {c}");
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {c}");
+                }
+            }
+        }
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+/// What the tick thread measures, shared (in an `Arc`) with `/metrics` and
+/// `/api/health`. All fields are atomics; readers never block the tick.
+#[derive(Debug, Default)]
+pub struct TickStats {
+    /// Time spent in [`World::tick`].
+    pub tick_duration: DurationHistogram,
+    /// How late each tick started after its deadline (jitter).
+    pub tick_lateness: DurationHistogram,
+    /// Deadlines skipped after overruns.
+    pub ticks_skipped: AtomicU64,
+    /// Completed ticks ([`World::tick_number`]).
+    pub tick: AtomicU64,
+    /// Online players ([`World::player_count`]).
+    pub players_online: AtomicU64,
+    /// `position` inputs that were clamped or too far and got a correction.
+    pub corrections: AtomicU64,
+    /// `position` inputs dropped: stale seq, non-finite, after a teleport, or
+    /// for a player not online.
+    pub inputs_dropped: AtomicU64,
+}
+
+impl TickStats {
+    /// Appends every metric in the Prometheus text format.
+    pub fn write_prometheus(&self, out: &mut String) {
+        use std::fmt::Write;
+        self.tick_duration.write_prometheus(
+            "locus_tick_duration_seconds",
+            "Time spent computing one world tick.",
+            out,
+        );
+        self.tick_lateness.write_prometheus(
+            "locus_tick_lateness_seconds",
+            "How late each tick started after its deadline.",
+            out,
+        );
+        let counters = [
+            (
+                "locus_ticks_skipped_total",
+                "counter",
+                "Tick deadlines skipped after overruns.",
+                &self.ticks_skipped,
+            ),
+            (
+                "locus_tick",
+                "gauge",
+                "Completed world ticks.",
+                &self.tick,
+            ),
+            (
+                "locus_players_online",
+                "gauge",
+                "Players in the world.",
+                &self.players_online,
+            ),
+            (
+                "locus_position_corrections_total",
+                "counter",
+                "Position inputs answered with a correction teleport.",
+                &self.corrections,
+            ),
+            (
+                "locus_position_inputs_dropped_total",
+                "counter",
+                "Position inputs ignored (stale, non-finite, after a teleport, offline).",
+                &self.inputs_dropped,
+            ),
+        ];
+        for (name, kind, help, value) in counters {
+            let v = value.load(Ordering::Relaxed);
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        }
+    }
+
+    fn publish(&self, world: &World) {
+        self.tick.store(world.tick_number(), Ordering::Relaxed);
+        self.players_online
+            .store(world.player_count() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Applies one command to the world. `Break` means stop (after `Shutdown`).
+pub fn apply(
+    world: &mut World,
+    command: WorldCommand,
+    outbox: &mut impl Outbox,
+    stats: &TickStats,
+) -> ControlFlow<()> {
+    match command {
+        WorldCommand::Join {
+            id,
+            name,
+            pos,
+            reply,
+        } => {
+            let pos = world.join(id, &name, pos);
+            let _ = reply.send(pos); // the requester may have given up
+        }
+        WorldCommand::Leave { id, reply } => {
+            let _ = reply.send(world.leave(id));
+        }
+        WorldCommand::Target { id, x, y, seq } => match world.set_target(id, x, y, seq) {
+            TargetOutcome::Accepted => {}
+            TargetOutcome::Clamped | TargetOutcome::TooFar => {
+                stats.corrections.fetch_add(1, Ordering::Relaxed);
+            }
+            TargetOutcome::Stale
+            | TargetOutcome::NonFinite
+            | TargetOutcome::DroppedAfterTeleport
+            | TargetOutcome::UnknownPlayer => {
+                stats.inputs_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        },
+        WorldCommand::Teleport { id, pos, reason } => {
+            world.teleport(id, pos, reason);
+        }
+        WorldCommand::Chat { id, text } => {
+            world.chat(id, &text, outbox);
+        }
+        WorldCommand::Shutdown { reply } => {
+            let _ = reply.send(world.all_positions());
+            stats.publish(world);
+            return ControlFlow::Break(());
+        }
+    }
+    stats.publish(world);
+    ControlFlow::Continue(())
+}
+
+/// Runs the world at `world.config().tick_hz` until a `Shutdown` command or
+/// until every command sender is dropped, then returns it (call
+/// [`World::all_positions`] on it if no `Shutdown` reply saved them).
+/// Commands are applied as they arrive between ticks. Call it on a dedicated
+/// thread: `std::thread::Builder::new().name("world".into()).spawn(...)`.
+pub fn run(
+    mut world: World,
+    commands: Receiver<WorldCommand>,
+    mut outbox: impl Outbox,
+    stats: &TickStats,
+) -> World {
+    let mut pacer = Pacer::new(Instant::now(), world.config().tick_period());
+    loop {
+        loop {
+            let now = Instant::now();
+            let deadline = pacer.deadline();
+            if now >= deadline {
+                break;
+            }
+            match commands.recv_timeout(deadline - now) {
+                Ok(command) => {
+                    if apply(&mut world, command, &mut outbox, stats).is_break() {
+                        return world;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return world,
+            }
+        }
+        let started = Instant::now();
+        let timing = pacer.start_tick(started);
+        world.tick(&mut outbox);
+        stats.tick_duration.observe(started.elapsed());
+        stats.tick_lateness.observe(timing.late);
+        stats
+            .ticks_skipped
+            .fetch_add(timing.skipped, Ordering::Relaxed);
+        stats.publish(&world);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::game::{ChatMessage, Delivery, Snapshot, Teleport, WorldConfig};
+    use std::sync::mpsc::sync_channel;
+
+    #[test]
+    fn pacer_keeps_a_fixed_grid_without_drift() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut p = Pacer::new(t0, ms(50));
+        assert_eq!(p.deadline(), t0 + ms(50));
+        // Slightly late starts do not shift later deadlines.
+        assert_eq!(p.start_tick(t0 + ms(53)).late, ms(3));
+        assert_eq!(p.deadline(), t0 + ms(100));
+        let t = p.start_tick(t0 + ms(100));
+        assert_eq!((t.late, t.skipped), (ms(0), 0));
+        assert_eq!(p.deadline(), t0 + ms(150));
+    }
+
+    #[test]
+    fn pacer_skips_missed_deadlines_instead_of_bursting() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut p = Pacer::new(t0, ms(50));
+        // The tick due at 50 starts at 180: deadlines 100 and 150 are skipped.
+        let t = p.start_tick(t0 + ms(180));
+        assert_eq!((t.late, t.skipped), (ms(130), 2));
+        assert_eq!(p.deadline(), t0 + ms(200));
+        // Exactly on a later deadline: that one is skipped too, next is future.
+        let mut p = Pacer::new(t0, ms(50));
+        let t = p.start_tick(t0 + ms(100));
+        assert_eq!(t.skipped, 1);
+        assert_eq!(p.deadline(), t0 + ms(150));
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let h = DurationHistogram::default();
+        h.observe(Duration::from_micros(300));
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_secs(5));
+        let (c, sum, n) = h.read();
+        assert_eq!(n, 3);
+        assert_eq!(c[0], 1); // <= 0.5 ms
+        assert_eq!(c[3], 2); // <= 5 ms
+        assert_eq!(*c.last().unwrap(), 3); // +Inf
+        assert!((sum - 5.0033).abs() < 1e-9);
+        let mut text = String::new();
+        TickStats::default().write_prometheus(&mut text);
+        assert!(text.contains("locus_tick_duration_seconds_bucket{le=\"+Inf\"} 0"));
+        assert!(text.contains("# TYPE locus_players_online gauge"));
+    }
+
+    #[derive(Default)]
+    struct Recorder {
+        snapshots: Vec<(PlayerId, u64)>,
+        persisted: usize,
+    }
+
+    impl Outbox for Recorder {
+        fn snapshot(&mut self, to: PlayerId, snapshot: &Snapshot<'_>) -> Delivery {
+            self.snapshots.push((to, snapshot.tick()));
+            Delivery::Sent
+        }
+        fn teleport(&mut self, _: PlayerId, _: &Teleport) {}
+        fn chat(&mut self, _: &[PlayerId], _: &ChatMessage) {}
+        fn persist(&mut self, positions: &[SavedPosition]) {
+            self.persisted += positions.len();
+        }
+        fn kick(&mut self, _: PlayerId, _: &str) {}
+    }
+
+    #[test]
+    fn apply_answers_join_leave_and_shutdown() {
+        let mut world = World::new(WorldConfig::default()).unwrap();
+        let stats = TickStats::default();
+        let mut out = Recorder::default();
+        let (tx, mut rx) = oneshot::channel();
+        let cmd = WorldCommand::Join {
+            id: 1,
+            name: "a".into(),
+            pos: DVec2::new(-5.0, 10.0),
+            reply: tx,
+        };
+        assert!(apply(&mut world, cmd, &mut out, &stats).is_continue());
+        assert_eq!(rx.try_recv().unwrap(), DVec2::new(0.0, 10.0));
+        assert_eq!(stats.players_online.load(Ordering::Relaxed), 1);
+        let cmd = WorldCommand::Target {
+            id: 1,
+            x: f64::NAN,
+            y: 0.0,
+            seq: 1,
+        };
+        let _ = apply(&mut world, cmd, &mut out, &stats);
+        assert_eq!(stats.inputs_dropped.load(Ordering::Relaxed), 1);
+        let (tx, mut rx) = oneshot::channel();
+        let flow = apply(&mut world, WorldCommand::Shutdown { reply: tx }, &mut out, &stats);
+        assert!(flow.is_break());
+        let all = rx.try_recv().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!((all[0].id, all[0].x, all[0].y), (1, 0.0, 10.0));
+        let (tx, mut rx) = oneshot::channel();
+        let _ = apply(&mut world, WorldCommand::Leave { id: 1, reply: tx }, &mut out, &stats);
+        assert_eq!(rx.try_recv().unwrap(), Some(DVec2::new(0.0, 10.0)));
+        assert_eq!(stats.players_online.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn run_ticks_and_stops_on_shutdown() {
+        // A fast tick rate keeps this short; nothing here asserts on timing.
+        let config = WorldConfig {
+            tick_hz: 1000,
+            ..Default::default()
+        };
+        let world = World::new(config).unwrap();
+        let (tx, rx) = sync_channel(16);
+        let stats = std::sync::Arc::new(TickStats::default());
+        let thread_stats = stats.clone();
+        let handle = std::thread::spawn(move || {
+            let mut out = Recorder::default();
+            let world = run(world, rx, &mut out, &thread_stats);
+            (world, out)
+        });
+        let (jtx, jrx) = oneshot::channel();
+        tx.send(WorldCommand::Join {
+            id: 7,
+            name: "x".into(),
+            pos: DVec2::new(100.0, 100.0),
+            reply: jtx,
+        })
+        .unwrap();
+        assert_eq!(jrx.blocking_recv().unwrap(), DVec2::new(100.0, 100.0));
+        tx.send(WorldCommand::Target {
+            id: 7,
+            x: 100.25,
+            y: 100.0,
+            seq: 1,
+        })
+        .unwrap();
+        // Commands are applied in order: once this join is answered, the
+        // target is applied. Then wait (on the world's own progress, not the
+        // clock) for one more tick to move the player.
+        let (jtx, jrx) = oneshot::channel();
+        tx.send(WorldCommand::Join {
+            id: 8,
+            name: "y".into(),
+            pos: DVec2::new(3000.0, 3000.0),
+            reply: jtx,
+        })
+        .unwrap();
+        jrx.blocking_recv().unwrap();
+        let applied_at = stats.tick.load(Ordering::Relaxed);
+        while stats.tick.load(Ordering::Relaxed) <= applied_at {
+            std::thread::yield_now();
+        }
+        let (stx, srx) = oneshot::channel();
+        tx.send(WorldCommand::Shutdown { reply: stx }).unwrap();
+        let saved = srx.blocking_recv().unwrap();
+        let mine = saved.iter().find(|s| s.id == 7).unwrap();
+        assert_eq!((mine.x, mine.y), (100.25, 100.0));
+        let (world, out) = handle.join().unwrap();
+        assert!(world.tick_number() > applied_at);
+        assert!(out.snapshots.iter().any(|&(to, _)| to == 7));
+    }
+
+    #[test]
+    fn run_returns_when_all_senders_are_gone() {
+        let world = World::new(WorldConfig::default()).unwrap();
+        let (tx, rx) = sync_channel::<WorldCommand>(1);
+        drop(tx);
+        let world = run(world, rx, Recorder::default(), &TickStats::default());
+        assert_eq!(world.player_count(), 0);
+    }
+}

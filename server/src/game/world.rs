@@ -1,0 +1,672 @@
+//! [`World`]: the authoritative state of every online player and the one
+//! fixed step ([`World::tick`]) that moves them, rebuilds the interest grid,
+//! emits teleports and per-player delta snapshots, and hands dirty positions
+//! to persistence. One owner (the tick thread); no sockets, no SQL, no clock:
+//! time is counted in ticks.
+//!
+//! # Movement rules
+//!
+//! * A `position` target is the latest desired position; each tick the
+//!   player moves toward it by at most `speed * dt`, inside the world.
+//! * Non-finite targets are rejected; a `seq` not above the last one seen is
+//!   ignored.
+//! * A target outside the world (beyond `bounds_tolerance`) is clamped and
+//!   the client gets a `correction` teleport.
+//! * A target farther from the authoritative position than one tick of
+//!   movement plus `correction_slack` (at `speed`) is still only approached at
+//!   `speed`, and the client gets a `correction` teleport.
+//! * Stale moves after a teleport: a server teleport to point P at tick T
+//!   arms a guard. While it is armed, a target farther from P than
+//!   `speed * dt * (ticks since T + 1) + speed * teleport_slack` is dropped
+//!   (it was sent before the client saw the teleport: the client snaps to P
+//!   and moves from there at most at `speed`). The first target within that
+//!   bound disarms the guard. A move sent before an admin reset therefore
+//!   never pulls the player back, except by at most the slack when the old
+//!   and new positions were that close anyway.
+//!
+//! # Slots
+//!
+//! Players live in a table of slots; views refer to slots. A departed
+//! player's slot keeps its id for `max_unsent_ticks + 3` ticks, longer than
+//! any baseline can name it, and an id that rejoins meanwhile gets the same
+//! slot back. So within views a slot always stands for one player id.
+
+use std::collections::{HashMap, VecDeque};
+
+use glam::DVec2;
+
+use super::config::{WorldConfig, WorldConfigError};
+use super::grid::{GridEntry, InterestGrid};
+use super::movement::{clamp_to_world, step_toward};
+use super::snapshot::{
+    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveEntry, MoveFragments,
+    SavedPosition, Snapshot, Teleport, TeleportReason,
+};
+use super::view::{ViewRule, ViewScratch, ViewState};
+use super::{Delivery, Outbox, PlayerId};
+
+/// What [`World::set_target`] did with a `position` input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetOutcome {
+    /// The target is the player's new desired position.
+    Accepted,
+    /// The target was outside the world: clamped and accepted, and a
+    /// `correction` teleport is queued.
+    Clamped,
+    /// The target is farther than speed and slack allow: accepted (it is only
+    /// approached at `speed`), and a `correction` teleport is queued.
+    TooFar,
+    /// `seq` was not above the last one seen: ignored.
+    Stale,
+    /// A coordinate was NaN or infinite: rejected (count it as garbage).
+    NonFinite,
+    /// Sent before the client saw a server teleport: dropped.
+    DroppedAfterTeleport,
+    /// No such player online: ignored.
+    UnknownPlayer,
+}
+
+/// A server teleport's stale-move guard.
+#[derive(Debug, Clone, Copy)]
+struct TeleportGuard {
+    /// Where the player was teleported to.
+    point: DVec2,
+    /// The tick of the teleport.
+    tick: u64,
+}
+
+/// One slot of the player table.
+#[derive(Debug)]
+struct Player {
+    /// Account id.
+    id: PlayerId,
+    /// Display name, sent in `enter` and `chat`.
+    name: String,
+    /// Online. A departed slot keeps id and position while reserved.
+    present: bool,
+    /// While departed: the tick from which the slot may be reused; 0 when
+    /// online or already free (a slot may be queued several times when a
+    /// player leaves, rejoins and leaves again; only the latest entry counts).
+    free_at: u64,
+    /// Authoritative position, always inside the world.
+    pos: DVec2,
+    /// Latest accepted desired position; `None` once reached or cleared.
+    target: Option<DVec2>,
+    /// Highest `seq` seen (for ordering), whether applied or dropped.
+    last_seq: Option<u64>,
+    /// Highest `seq` applied: the snapshot's `ack`.
+    ack: u64,
+    /// Armed by a server teleport; drops stale targets.
+    guard: Option<TeleportGuard>,
+    /// Teleport to emit at the next tick (an admin reset wins over a
+    /// correction).
+    pending_teleport: Option<TeleportReason>,
+    /// Position changed since it was last handed to persistence.
+    dirty: bool,
+    /// What this player sees and was sent.
+    view: ViewState,
+}
+
+/// Why the tick removes a player.
+#[derive(Debug, Clone, Copy)]
+enum Removal {
+    /// Outbox full for too long: kick with a reason.
+    TooSlow,
+    /// Outbox says the client is gone.
+    Gone,
+}
+
+/// The reason given to a player kicked for reading too slowly.
+pub const TOO_SLOW: &str = "too slow";
+
+/// The authoritative world. See the module docs for the rules.
+#[derive(Debug)]
+pub struct World {
+    /// The rules.
+    config: WorldConfig,
+    /// World size as a vector (clamping).
+    size: DVec2,
+    /// Max distance moved per tick: `speed * dt`.
+    max_step: f64,
+    /// `correction_slack` in units.
+    correction_slack: f64,
+    /// `teleport_slack` in units.
+    teleport_slack: f64,
+    /// Ticks between persistence flushes.
+    flush_every: u64,
+    /// Ticks a departed slot stays reserved.
+    reserve_ticks: u64,
+    /// Number of completed ticks.
+    tick: u64,
+    /// The player table.
+    players: Vec<Player>,
+    /// Id to slot, for online and reserved players.
+    index: HashMap<PlayerId, u32>,
+    /// Slots ready for reuse.
+    free: Vec<u32>,
+    /// Departed slots in order of `free_at`.
+    departed: VecDeque<(u64, u32)>,
+    /// Online players.
+    online: usize,
+    /// Dirty positions of slots freed before a flush saved them.
+    orphaned: Vec<SavedPosition>,
+    /// Positions at the last tick, for neighbour queries.
+    grid: InterestGrid,
+    /// View computation buffers.
+    scratch: ViewScratch,
+    /// Per-tick encoded move entries.
+    fragments: MoveFragments,
+    /// Reused snapshot buffers.
+    buffers: SnapshotBuffers,
+    /// Players to remove at the end of the tick.
+    removals: Vec<(u32, Removal)>,
+}
+
+/// Reused vectors of the snapshot under construction.
+#[derive(Debug, Default)]
+struct SnapshotBuffers {
+    enter: Vec<EnterEntry>,
+    moves: Vec<MoveEntry>,
+    leave: Vec<PlayerId>,
+    spans: Vec<(u32, u32)>,
+}
+
+fn saved(id: PlayerId, pos: DVec2) -> SavedPosition {
+    SavedPosition {
+        id,
+        x: round_wire(pos.x),
+        y: round_wire(pos.y),
+    }
+}
+
+impl World {
+    /// A world with no players, or the reason the config cannot run one.
+    pub fn new(config: WorldConfig) -> Result<Self, WorldConfigError> {
+        config.validate()?;
+        let dt = config.dt();
+        let grid = InterestGrid::new(
+            config.width,
+            config.height,
+            config.view_leave_radius / 4.0,
+        );
+        Ok(Self {
+            size: DVec2::new(config.width, config.height),
+            max_step: config.speed * dt,
+            correction_slack: config.speed * config.correction_slack.as_secs_f64(),
+            teleport_slack: config.speed * config.teleport_slack.as_secs_f64(),
+            flush_every: config.flush_every_ticks(),
+            reserve_ticks: u64::from(config.max_unsent_ticks) + 3,
+            tick: 0,
+            players: Vec::new(),
+            index: HashMap::new(),
+            free: Vec::new(),
+            departed: VecDeque::new(),
+            online: 0,
+            orphaned: Vec::new(),
+            grid,
+            scratch: ViewScratch::default(),
+            fragments: MoveFragments::default(),
+            buffers: SnapshotBuffers::default(),
+            removals: Vec::new(),
+            config,
+        })
+    }
+
+    /// The rules this world runs.
+    pub fn config(&self) -> &WorldConfig {
+        &self.config
+    }
+
+    /// The spawn point: the world centre.
+    pub fn spawn_point(&self) -> DVec2 {
+        self.size / 2.0
+    }
+
+    /// Brings a player online and returns its position (send it in
+    /// `welcome`, rounded with [`round_wire`]).
+    ///
+    /// `pos` is the stored position; a non-finite one becomes the spawn
+    /// point, and it is clamped into the world (the clamped position is then
+    /// persisted). The world's own position wins when it is newer than the
+    /// store's: when the id is online (a rejoin: the new connection continues
+    /// from the same position and gets a fresh view, ack and seq) or recently
+    /// left with a position not yet persisted.
+    pub fn join(&mut self, id: PlayerId, name: &str, pos: DVec2) -> DVec2 {
+        let given = if pos.is_finite() {
+            clamp_to_world(pos, self.size)
+        } else {
+            self.spawn_point()
+        };
+        let clamped = given != pos;
+        let fresh = |pos: DVec2, dirty: bool| Player {
+            id,
+            name: name.to_owned(),
+            present: true,
+            free_at: 0,
+            pos,
+            target: None,
+            last_seq: None,
+            ack: 0,
+            guard: None,
+            pending_teleport: None,
+            dirty,
+            view: ViewState::default(),
+        };
+        if let Some(&slot) = self.index.get(&id) {
+            let p = &mut self.players[slot as usize];
+            let (pos, dirty) = if p.present || p.dirty {
+                (p.pos, p.dirty)
+            } else {
+                (given, clamped)
+            };
+            if !p.present {
+                self.online += 1;
+            }
+            *p = fresh(pos, dirty);
+            return pos;
+        }
+        let player = fresh(given, clamped);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.players[slot as usize] = player;
+                slot
+            }
+            None => {
+                self.players.push(player);
+                (self.players.len() - 1) as u32
+            }
+        };
+        self.index.insert(id, slot);
+        self.online += 1;
+        given
+    }
+
+    /// Takes a player offline and returns its final position, which the
+    /// caller persists (it is no longer dirty here). Others get it in `leave`
+    /// at the next tick. `None` if it was not online.
+    pub fn leave(&mut self, id: PlayerId) -> Option<DVec2> {
+        let slot = self.online_slot(id)?;
+        let pos = self.players[slot as usize].pos;
+        self.depart(slot);
+        self.players[slot as usize].dirty = false;
+        Some(pos)
+    }
+
+    fn online_slot(&self, id: PlayerId) -> Option<u32> {
+        let slot = *self.index.get(&id)?;
+        self.players[slot as usize].present.then_some(slot)
+    }
+
+    /// Marks a slot departed and reserves it; keeps id, position and dirty.
+    fn depart(&mut self, slot: u32) {
+        let free_at = self.tick + self.reserve_ticks;
+        let p = &mut self.players[slot as usize];
+        p.present = false;
+        p.free_at = free_at;
+        p.target = None;
+        p.guard = None;
+        p.pending_teleport = None;
+        p.view = ViewState::default();
+        self.online -= 1;
+        self.departed.push_back((free_at, slot));
+    }
+
+    /// Frees reserved slots whose time has come.
+    fn release_departed(&mut self) {
+        while let Some(&(free_at, slot)) = self.departed.front() {
+            if free_at > self.tick {
+                break;
+            }
+            self.departed.pop_front();
+            let p = &mut self.players[slot as usize];
+            if p.present || p.free_at != free_at {
+                continue; // rejoined (and maybe departed again) since
+            }
+            if p.dirty {
+                self.orphaned.push(saved(p.id, p.pos));
+                p.dirty = false;
+            }
+            self.index.remove(&p.id);
+            p.name = String::new();
+            p.free_at = 0;
+            self.free.push(slot);
+        }
+    }
+
+    /// Records a `position` input: the player's latest desired position.
+    /// See the module docs for the rules.
+    pub fn set_target(&mut self, id: PlayerId, x: f64, y: f64, seq: u64) -> TargetOutcome {
+        let Some(slot) = self.online_slot(id) else {
+            return TargetOutcome::UnknownPlayer;
+        };
+        if !x.is_finite() || !y.is_finite() {
+            return TargetOutcome::NonFinite;
+        }
+        let p = &mut self.players[slot as usize];
+        if p.last_seq.is_some_and(|last| seq <= last) {
+            return TargetOutcome::Stale;
+        }
+        p.last_seq = Some(seq);
+        let wanted = DVec2::new(x, y);
+        let target = clamp_to_world(wanted, self.size);
+        if let Some(guard) = p.guard {
+            let ticks = self.tick.saturating_sub(guard.tick) + 1;
+            let reach = self.max_step * ticks as f64 + self.teleport_slack;
+            if target.distance(guard.point) > reach {
+                return TargetOutcome::DroppedAfterTeleport;
+            }
+            p.guard = None;
+        }
+        p.ack = seq;
+        p.target = Some(target);
+        let outcome = if wanted.distance(target) > self.config.bounds_tolerance {
+            TargetOutcome::Clamped
+        } else if target.distance(p.pos) > self.max_step + self.correction_slack {
+            TargetOutcome::TooFar
+        } else {
+            return TargetOutcome::Accepted;
+        };
+        p.pending_teleport.get_or_insert(TeleportReason::Correction);
+        outcome
+    }
+
+    /// Moves a player itself (admin reset): position set (clamped), target
+    /// cleared, a `teleport` queued for the next tick, and stale targets
+    /// dropped until the client catches up. Returns false if the player is
+    /// not online; a recently departed player's unsaved position is then
+    /// replaced too, so no later save of the old position overwrites the
+    /// reset.
+    pub fn teleport(&mut self, id: PlayerId, pos: DVec2, reason: TeleportReason) -> bool {
+        let Some(&slot) = self.index.get(&id) else {
+            return false;
+        };
+        let pos = if pos.is_finite() {
+            clamp_to_world(pos, self.size)
+        } else {
+            self.spawn_point()
+        };
+        let tick = self.tick;
+        let p = &mut self.players[slot as usize];
+        p.pos = pos;
+        if !p.present {
+            // The caller wrote the store; the world has nothing newer.
+            p.dirty = false;
+            return false;
+        }
+        p.dirty = true;
+        p.target = None;
+        p.guard = Some(TeleportGuard { point: pos, tick });
+        if reason == TeleportReason::AdminReset || p.pending_teleport.is_none() {
+            p.pending_teleport = Some(reason);
+        }
+        true
+    }
+
+    /// Relays `text` from `from` to every online player within view radius
+    /// of the sender, the sender included; returns the number of recipients
+    /// (0 if the sender is not online). Recipients are found in the grid of
+    /// the last tick (what clients were last shown); the text is validated by
+    /// the caller.
+    pub fn chat(&mut self, from: PlayerId, text: &str, out: &mut impl Outbox) -> usize {
+        let Some(slot) = self.online_slot(from) else {
+            return 0;
+        };
+        let sender = &self.players[slot as usize];
+        let mut to = vec![from];
+        let players = &self.players;
+        self.grid
+            .for_each_within(sender.pos, self.config.view_radius, |e| {
+                if e.slot != slot && players[e.slot as usize].present {
+                    to.push(e.id);
+                }
+            });
+        let message = ChatMessage {
+            id: from,
+            name: sender.name.clone(),
+            text: text.to_owned(),
+        };
+        out.chat(&to, &message);
+        to.len()
+    }
+
+    /// A player's authoritative position, if online.
+    pub fn position(&self, id: PlayerId) -> Option<DVec2> {
+        self.online_slot(id).map(|s| self.players[s as usize].pos)
+    }
+
+    /// The interest grid: every player that took part in the last tick, at
+    /// the position its views were computed from (including players removed
+    /// at the end of that tick).
+    pub fn grid(&self) -> &InterestGrid {
+        &self.grid
+    }
+
+    /// Number of online players.
+    pub fn player_count(&self) -> usize {
+        self.online
+    }
+
+    /// Number of completed ticks.
+    pub fn tick_number(&self) -> u64 {
+        self.tick
+    }
+
+    /// Ids of all online players.
+    pub fn player_ids(&self) -> Vec<PlayerId> {
+        self.players
+            .iter()
+            .filter(|p| p.present)
+            .map(|p| p.id)
+            .collect()
+    }
+
+    /// Drains every position not yet handed to persistence (online players
+    /// and recently departed ones), e.g. at shutdown.
+    pub fn dirty_positions(&mut self) -> Vec<SavedPosition> {
+        let mut out = std::mem::take(&mut self.orphaned);
+        for p in &mut self.players {
+            if p.dirty {
+                p.dirty = false;
+                out.push(saved(p.id, p.pos));
+            }
+        }
+        out
+    }
+
+    /// Every online player's position plus anything else unsaved: what to
+    /// persist at shutdown.
+    pub fn all_positions(&mut self) -> Vec<SavedPosition> {
+        let mut out = self.dirty_positions();
+        let dirty: std::collections::HashSet<PlayerId> = out.iter().map(|s| s.id).collect();
+        out.extend(
+            self.players
+                .iter()
+                .filter(|p| p.present && !dirty.contains(&p.id))
+                .map(|p| saved(p.id, p.pos)),
+        );
+        out
+    }
+
+    /// One fixed step: release reserved slots, move every player toward its
+    /// target, rebuild the grid, emit teleports, compute views and deliver
+    /// delta snapshots, remove kicked and gone players, and every
+    /// `flush_interval` hand dirty positions to [`Outbox::persist`].
+    pub fn tick(&mut self, out: &mut impl Outbox) {
+        self.tick += 1;
+        self.release_departed();
+        self.apply_movement();
+        let players = &self.players;
+        self.grid.rebuild(
+            players
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.present)
+                .map(|(slot, p)| GridEntry {
+                    pos: p.pos,
+                    id: p.id,
+                    slot: slot as u32,
+                }),
+        );
+        self.emit_teleports(out);
+        self.send_snapshots(out);
+        self.apply_removals(out);
+        if self.tick % self.flush_every == 0 {
+            let positions = self.dirty_positions();
+            if !positions.is_empty() {
+                out.persist(&positions);
+            }
+        }
+    }
+
+    fn apply_movement(&mut self) {
+        for p in &mut self.players {
+            let Some(target) = p.target else { continue };
+            if !p.present {
+                continue;
+            }
+            let (pos, arrived) = step_toward(p.pos, target, self.max_step);
+            let pos = clamp_to_world(pos, self.size);
+            if pos != p.pos {
+                p.pos = pos;
+                p.dirty = true;
+            }
+            if arrived {
+                p.target = None;
+            }
+        }
+    }
+
+    fn emit_teleports(&mut self, out: &mut impl Outbox) {
+        let tick = self.tick;
+        for p in &mut self.players {
+            let Some(reason) = p.pending_teleport.take() else {
+                continue;
+            };
+            p.guard = Some(TeleportGuard { point: p.pos, tick });
+            out.teleport(
+                p.id,
+                &Teleport {
+                    x: round_wire(p.pos.x),
+                    y: round_wire(p.pos.y),
+                    reason,
+                },
+            );
+        }
+    }
+
+    fn send_snapshots(&mut self, out: &mut impl Outbox) {
+        let rule = ViewRule {
+            radius: self.config.view_radius,
+            leave_radius: self.config.view_leave_radius,
+            max: self.config.view_max,
+        };
+        let slots = self.players.len();
+        self.fragments.begin(self.tick, slots);
+        for slot in 0..slots {
+            let viewer = &self.players[slot];
+            if !viewer.present {
+                continue;
+            }
+            self.scratch.compute(
+                &self.grid,
+                slots,
+                slot as u32,
+                viewer.pos,
+                &viewer.view,
+                rule,
+            );
+            let own = (to_cents(viewer.pos.x), to_cents(viewer.pos.y), viewer.ack);
+            if !self.scratch.has_delta() && viewer.view.sent_own == Some(own) {
+                let view = &mut self.players[slot].view;
+                self.scratch.store_members(&mut view.members);
+                view.unsent_ticks = 0;
+                continue;
+            }
+            let delivery = self.deliver(slot, own, out);
+            let view = &mut self.players[slot].view;
+            self.scratch.store_members(&mut view.members);
+            match delivery {
+                Delivery::Sent => {
+                    self.scratch.store_sent(&mut view.sent);
+                    view.sent_own = Some(own);
+                    view.unsent_ticks = 0;
+                }
+                Delivery::Full => {
+                    view.unsent_ticks += 1;
+                    if view.unsent_ticks > self.config.max_unsent_ticks {
+                        self.removals.push((slot as u32, Removal::TooSlow));
+                    }
+                }
+                Delivery::Gone => self.removals.push((slot as u32, Removal::Gone)),
+            }
+        }
+    }
+
+    /// Builds the snapshot for `slot` from the computed delta and hands it to
+    /// the outbox.
+    fn deliver(&mut self, slot: usize, own: (i32, i32, u64), out: &mut impl Outbox) -> Delivery {
+        let b = &mut self.buffers;
+        let (mut enter, mut moves, mut leave, mut spans) = (
+            std::mem::take(&mut b.enter),
+            std::mem::take(&mut b.moves),
+            std::mem::take(&mut b.leave),
+            std::mem::take(&mut b.spans),
+        );
+        let scratch = &self.scratch;
+        let viewer = &self.players[slot];
+        for &ci in &scratch.enter {
+            let c = &scratch.candidates[ci as usize];
+            enter.push(EnterEntry {
+                id: c.id,
+                name: self.players[c.slot as usize].name.clone(),
+                x: from_cents(c.cx),
+                y: from_cents(c.cy),
+            });
+        }
+        for &ci in &scratch.moves {
+            let c = &scratch.candidates[ci as usize];
+            let entry = (c.id, from_cents(c.cx), from_cents(c.cy));
+            spans.push(self.fragments.span(c.slot, &entry));
+            moves.push(entry);
+        }
+        leave.extend(scratch.leave.iter().map(|&i| viewer.view.sent[i as usize].id));
+        let snapshot = Snapshot::with_encoded_moves(
+            self.tick,
+            own.2,
+            from_cents(own.0),
+            from_cents(own.1),
+            enter,
+            moves,
+            leave,
+            self.fragments.bytes(),
+            spans,
+        );
+        let delivery = out.snapshot(viewer.id, &snapshot);
+        let (mut enter, mut moves, mut leave, mut spans) = snapshot.into_buffers();
+        enter.clear();
+        moves.clear();
+        leave.clear();
+        spans.clear();
+        self.buffers = SnapshotBuffers {
+            enter,
+            moves,
+            leave,
+            spans,
+        };
+        delivery
+    }
+
+    fn apply_removals(&mut self, out: &mut impl Outbox) {
+        let removals = std::mem::take(&mut self.removals);
+        for &(slot, why) in &removals {
+            let id = self.players[slot as usize].id;
+            if let Removal::TooSlow = why {
+                out.kick(id, TOO_SLOW);
+            }
+            tracing::debug!(player = id, reason = ?why, "removed by the world");
+            self.depart(slot);
+        }
+        self.removals = removals;
+        self.removals.clear();
+    }
+}

@@ -10,6 +10,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::AuthConfig;
+use crate::engineio::EngineConfig;
+use crate::game::WorldConfig;
+use crate::net::listener::HttpLimits;
+use crate::socketio::{Parser, SocketIoConfig};
+use crate::store::StoreConfig;
+
 /// Parses durations such as `25s`, `300ms` or `7days`.
 fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
     humantime::parse_duration(text)
@@ -113,8 +120,9 @@ pub struct Config {
     #[arg(long, env = "LOCUS_MAX_CONNECTIONS", default_value_t = 50_000)]
     pub max_connections: usize,
 
-    /// Open TCP connections allowed from one IP address (0: no limit).
-    #[arg(long, env = "LOCUS_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    /// Open TCP connections allowed from one IP address (0: no limit; raise
+    /// it for load tests that connect from one address).
+    #[arg(long, env = "LOCUS_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
     pub max_connections_per_ip: usize,
 
     /// Time a client has to send a complete request head (slowloris guard).
@@ -150,6 +158,71 @@ pub struct Config {
     /// Time allowed for a graceful shutdown before the process exits anyway.
     #[arg(long, env = "LOCUS_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// The world's rules.
+    pub fn world_config(&self) -> WorldConfig {
+        WorldConfig {
+            width: self.world_size,
+            height: self.world_size,
+            tick_hz: self.tick_hz,
+            speed: self.speed,
+            view_radius: self.view_radius,
+            view_leave_radius: self.view_radius + self.view_hysteresis,
+            view_max: self.view_max as usize,
+            flush_interval: self.flush_interval,
+            ..WorldConfig::default()
+        }
+    }
+
+    /// The database's settings.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig { retry_interval: self.flush_interval, ..StoreConfig::default() }
+    }
+
+    /// Password hashing, tokens and login throttling.
+    pub fn auth_config(&self) -> AuthConfig {
+        let mut auth = AuthConfig { token_ttl: self.token_ttl, ..AuthConfig::default() };
+        auth.password.concurrency = self.hash_concurrency as usize;
+        auth
+    }
+
+    /// The Socket.IO and Engine.IO layers' settings.
+    pub fn socketio_config(&self) -> SocketIoConfig {
+        let engine = EngineConfig {
+            path: "/socket.io/".to_owned(),
+            ping_interval: self.ping_interval,
+            ping_timeout: self.ping_timeout,
+            upgrade_timeout: self.upgrade_timeout,
+            max_payload: self.max_payload,
+            max_buffered_packets: self.max_buffered_packets,
+            allowed_origins: (!self.allowed_origins.is_empty()).then(|| self.allowed_origins.clone()),
+            ..EngineConfig::default()
+        };
+        SocketIoConfig {
+            engine,
+            parser: match self.parser {
+                ParserKind::Json => Parser::Json,
+                ParserKind::Msgpack => Parser::MsgPack,
+            },
+            connect_timeout: self.connect_timeout,
+            max_attachments: self.max_attachments,
+            ..SocketIoConfig::default()
+        }
+    }
+
+    /// The HTTP listener's limits.
+    pub fn http_limits(&self) -> HttpLimits {
+        HttpLimits {
+            max_connections: self.max_connections,
+            max_connections_per_ip: if self.max_connections_per_ip == 0 { usize::MAX } else { self.max_connections_per_ip },
+            header_read_timeout: self.header_read_timeout,
+            max_request_head_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+            shutdown_grace: self.shutdown_grace,
+        }
+    }
 }
 
 fn parse_positive(text: &str) -> Result<f64, String> {

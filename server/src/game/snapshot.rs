@@ -332,6 +332,9 @@ pub struct SavedPosition {
     pub x: f64,
     /// Position y, rounded to 0.01.
     pub y: f64,
+    /// The store's admin-reset epoch the position descends from (opaque to
+    /// the world): the store skips a save older than the latest reset.
+    pub reset_epoch: i64,
 }
 
 #[cfg(test)]

@@ -16,14 +16,17 @@
 //! Must not do I/O itself: everything outgoing goes through the [`Outbox`].
 
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use glam::DVec2;
 use tokio::sync::oneshot;
 
-use super::snapshot::{SavedPosition, TeleportReason};
+use super::snapshot::{round_wire, SavedPosition, TeleportReason};
 use super::world::{TargetOutcome, World};
 use super::{Outbox, PlayerId};
 
@@ -38,6 +41,8 @@ pub enum WorldCommand {
         name: String,
         /// Stored position.
         pos: DVec2,
+        /// The store's reset epoch of `pos` (see [`SavedPosition::reset_epoch`]).
+        reset_epoch: i64,
         /// Gets the position the player actually starts at (for `welcome`).
         reply: oneshot::Sender<DVec2>,
     },
@@ -46,7 +51,7 @@ pub enum WorldCommand {
         /// Account id.
         id: PlayerId,
         /// Gets the final position to persist (`None` if not online).
-        reply: oneshot::Sender<Option<DVec2>>,
+        reply: oneshot::Sender<Option<SavedPosition>>,
     },
     /// A `position` input ([`World::set_target`]).
     Target {
@@ -67,6 +72,8 @@ pub enum WorldCommand {
         pos: DVec2,
         /// Why (an admin reset, usually).
         reason: TeleportReason,
+        /// For an admin reset, the store's epoch of the reset.
+        reset_epoch: i64,
     },
     /// A chat line to relay ([`World::chat`]).
     Chat {
@@ -135,153 +142,91 @@ pub const DURATION_BUCKETS: [f64; 11] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 
-/// A lock-free Prometheus-style histogram of durations.
-#[derive(Debug)]
-pub struct DurationHistogram {
-    /// Non-cumulative counts per bucket of [`DURATION_BUCKETS`], plus `+Inf`.
-    buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
-    /// Sum of observations in nanoseconds.
-    sum_nanos: AtomicU64,
-    /// Number of observations.
-    count: AtomicU64,
-}
-
-impl Default for DurationHistogram {
-    fn default() -> Self {
-        Self {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum_nanos: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-        }
-    }
-}
-
-impl DurationHistogram {
-    /// Records one observation.
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = DURATION_BUCKETS
-            .iter()
-            .position(|&b| secs <= b)
-            .unwrap_or(DURATION_BUCKETS.len());
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Cumulative counts per bucket (`le` = [`DURATION_BUCKETS`], then
-    /// `+Inf`), the sum in seconds and the count.
-    pub fn read(&self) -> (Vec<u64>, f64, u64) {
-        let mut acc = 0;
-        let cumulative = self
-            .buckets
-            .iter()
-            .map(|b| {
-                acc += b.load(Ordering::Relaxed);
-                acc
-            })
-            .collect();
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        (cumulative, sum, self.count.load(Ordering::Relaxed))
-    }
-
-    /// Appends this histogram in the Prometheus text format.
-    pub fn write_prometheus(&self, name: &str, help: &str, out: &mut String) {
-        use std::fmt::Write;
-        let (cumulative, sum, count) = self.read();
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for (i, c) in cumulative.iter().enumerate() {
-            match DURATION_BUCKETS.get(i) {
-                Some(le) => {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {c}");
-                }
-                None => {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {c}");
-                }
-            }
-        }
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
-    }
-}
-
 /// What the tick thread measures, shared (in an `Arc`) with `/metrics` and
-/// `/api/health`. All fields are atomics; readers never block the tick.
-#[derive(Debug, Default)]
+/// `/api/health`. Readers never block the tick for long: counters and gauges
+/// are atomics, histograms take a short lock per observation.
+#[derive(Debug)]
 pub struct TickStats {
-    /// Time spent in [`World::tick`].
-    pub tick_duration: DurationHistogram,
-    /// How late each tick started after its deadline (jitter).
-    pub tick_lateness: DurationHistogram,
+    /// Time spent in [`World::tick`], in seconds.
+    pub tick_duration: Histogram,
+    /// How late each tick started after its deadline (jitter), in seconds.
+    pub tick_lateness: Histogram,
     /// Deadlines skipped after overruns.
-    pub ticks_skipped: AtomicU64,
+    pub ticks_skipped: Counter,
     /// Completed ticks ([`World::tick_number`]).
-    pub tick: AtomicU64,
+    pub tick: Gauge,
     /// Online players ([`World::player_count`]).
-    pub players_online: AtomicU64,
+    pub players_online: Gauge,
     /// `position` inputs that were clamped or too far and got a correction.
-    pub corrections: AtomicU64,
+    pub corrections: Counter,
     /// `position` inputs dropped: stale seq, non-finite, after a teleport, or
     /// for a player not online.
-    pub inputs_dropped: AtomicU64,
+    pub inputs_dropped: Counter,
+}
+
+impl Default for TickStats {
+    fn default() -> Self {
+        Self {
+            tick_duration: Histogram::new(DURATION_BUCKETS),
+            tick_lateness: Histogram::new(DURATION_BUCKETS),
+            ticks_skipped: Counter::default(),
+            tick: Gauge::default(),
+            players_online: Gauge::default(),
+            corrections: Counter::default(),
+            inputs_dropped: Counter::default(),
+        }
+    }
 }
 
 impl TickStats {
-    /// Appends every metric in the Prometheus text format.
-    pub fn write_prometheus(&self, out: &mut String) {
-        use std::fmt::Write;
-        self.tick_duration.write_prometheus(
-            "locus_tick_duration_seconds",
-            "Time spent computing one world tick.",
-            out,
+    /// Adds every metric to `registry` (which prefixes the names).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "tick_duration_seconds",
+            "Time spent computing one world tick",
+            self.tick_duration.clone(),
         );
-        self.tick_lateness.write_prometheus(
-            "locus_tick_lateness_seconds",
-            "How late each tick started after its deadline.",
-            out,
+        registry.register(
+            "tick_lateness_seconds",
+            "How late each tick started after its deadline",
+            self.tick_lateness.clone(),
         );
-        let counters = [
-            (
-                "locus_ticks_skipped_total",
-                "counter",
-                "Tick deadlines skipped after overruns.",
-                &self.ticks_skipped,
-            ),
-            (
-                "locus_tick",
-                "gauge",
-                "Completed world ticks.",
-                &self.tick,
-            ),
-            (
-                "locus_players_online",
-                "gauge",
-                "Players in the world.",
-                &self.players_online,
-            ),
-            (
-                "locus_position_corrections_total",
-                "counter",
-                "Position inputs answered with a correction teleport.",
-                &self.corrections,
-            ),
-            (
-                "locus_position_inputs_dropped_total",
-                "counter",
-                "Position inputs ignored (stale, non-finite, after a teleport, offline).",
-                &self.inputs_dropped,
-            ),
-        ];
-        for (name, kind, help, value) in counters {
-            let v = value.load(Ordering::Relaxed);
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
-        }
+        registry.register(
+            "ticks_skipped",
+            "Tick deadlines skipped after overruns",
+            self.ticks_skipped.clone(),
+        );
+        registry.register("tick", "Completed world ticks", self.tick.clone());
+        registry.register(
+            "players_online",
+            "Players in the world",
+            self.players_online.clone(),
+        );
+        registry.register(
+            "position_corrections",
+            "Position inputs answered with a correction teleport",
+            self.corrections.clone(),
+        );
+        registry.register(
+            "position_inputs_rejected",
+            "Position inputs ignored by the world (stale, non-finite, after a teleport, offline)",
+            self.inputs_dropped.clone(),
+        );
+    }
+
+    /// Completed ticks.
+    pub fn tick(&self) -> u64 {
+        self.tick.get().max(0) as u64
+    }
+
+    /// Players in the world.
+    pub fn players_online(&self) -> u64 {
+        self.players_online.get().max(0) as u64
     }
 
     fn publish(&self, world: &World) {
-        self.tick.store(world.tick_number(), Ordering::Relaxed);
-        self.players_online
-            .store(world.player_count() as u64, Ordering::Relaxed);
+        self.tick.set(world.tick_number() as i64);
+        self.players_online.set(world.player_count() as i64);
     }
 }
 
@@ -297,28 +242,45 @@ pub fn apply(
             id,
             name,
             pos,
+            reset_epoch,
             reply,
         } => {
-            let pos = world.join(id, &name, pos);
+            let pos = world.join_at_epoch(id, &name, pos, reset_epoch);
             let _ = reply.send(pos); // the requester may have given up
         }
         WorldCommand::Leave { id, reply } => {
-            let _ = reply.send(world.leave(id));
+            let reset_epoch = world.reset_epoch(id).unwrap_or(0);
+            let last = world.leave(id).map(|pos| SavedPosition {
+                id,
+                x: round_wire(pos.x),
+                y: round_wire(pos.y),
+                reset_epoch,
+            });
+            let _ = reply.send(last);
         }
         WorldCommand::Target { id, x, y, seq } => match world.set_target(id, x, y, seq) {
             TargetOutcome::Accepted => {}
             TargetOutcome::Clamped | TargetOutcome::TooFar => {
-                stats.corrections.fetch_add(1, Ordering::Relaxed);
+                stats.corrections.inc();
             }
             TargetOutcome::Stale
             | TargetOutcome::NonFinite
             | TargetOutcome::DroppedAfterTeleport
             | TargetOutcome::UnknownPlayer => {
-                stats.inputs_dropped.fetch_add(1, Ordering::Relaxed);
+                stats.inputs_dropped.inc();
             }
         },
-        WorldCommand::Teleport { id, pos, reason } => {
-            world.teleport(id, pos, reason);
+        WorldCommand::Teleport {
+            id,
+            pos,
+            reason,
+            reset_epoch,
+        } => {
+            if reason == TeleportReason::AdminReset {
+                world.admin_reset(id, pos, reset_epoch);
+            } else {
+                world.teleport(id, pos, reason);
+            }
         }
         WorldCommand::Chat { id, text } => {
             world.chat(id, &text, outbox);
@@ -365,11 +327,9 @@ pub fn run(
         let started = Instant::now();
         let timing = pacer.start_tick(started);
         world.tick(&mut outbox);
-        stats.tick_duration.observe(started.elapsed());
-        stats.tick_lateness.observe(timing.late);
-        stats
-            .ticks_skipped
-            .fetch_add(timing.skipped, Ordering::Relaxed);
+        stats.tick_duration.observe(started.elapsed().as_secs_f64());
+        stats.tick_lateness.observe(timing.late.as_secs_f64());
+        stats.ticks_skipped.inc_by(timing.skipped);
         stats.publish(&world);
     }
 }
@@ -411,21 +371,17 @@ mod tests {
     }
 
     #[test]
-    fn histogram_buckets_are_cumulative() {
-        let h = DurationHistogram::default();
-        h.observe(Duration::from_micros(300));
-        h.observe(Duration::from_millis(3));
-        h.observe(Duration::from_secs(5));
-        let (c, sum, n) = h.read();
-        assert_eq!(n, 3);
-        assert_eq!(c[0], 1); // <= 0.5 ms
-        assert_eq!(c[3], 2); // <= 5 ms
-        assert_eq!(*c.last().unwrap(), 3); // +Inf
-        assert!((sum - 5.0033).abs() < 1e-9);
+    fn stats_register_under_the_prefix() {
+        let stats = TickStats::default();
+        stats.tick_duration.observe(0.003);
+        stats.players_online.set(2);
+        let mut registry = Registry::with_prefix("locus");
+        stats.register(&mut registry);
         let mut text = String::new();
-        TickStats::default().write_prometheus(&mut text);
-        assert!(text.contains("locus_tick_duration_seconds_bucket{le=\"+Inf\"} 0"));
-        assert!(text.contains("# TYPE locus_players_online gauge"));
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(text.contains("locus_tick_duration_seconds_count 1"), "{text}");
+        assert!(text.contains("locus_tick_duration_seconds_bucket{le=\"0.005\"} 1"), "{text}");
+        assert!(text.contains("locus_players_online 2"), "{text}");
     }
 
     #[derive(Default)]
@@ -457,11 +413,12 @@ mod tests {
             id: 1,
             name: "a".into(),
             pos: DVec2::new(-5.0, 10.0),
+            reset_epoch: 0,
             reply: tx,
         };
         assert!(apply(&mut world, cmd, &mut out, &stats).is_continue());
         assert_eq!(rx.try_recv().unwrap(), DVec2::new(0.0, 10.0));
-        assert_eq!(stats.players_online.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.players_online(), 1);
         let cmd = WorldCommand::Target {
             id: 1,
             x: f64::NAN,
@@ -469,7 +426,7 @@ mod tests {
             seq: 1,
         };
         let _ = apply(&mut world, cmd, &mut out, &stats);
-        assert_eq!(stats.inputs_dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.inputs_dropped.get(), 1);
         let (tx, mut rx) = oneshot::channel();
         let flow = apply(&mut world, WorldCommand::Shutdown { reply: tx }, &mut out, &stats);
         assert!(flow.is_break());
@@ -478,8 +435,11 @@ mod tests {
         assert_eq!((all[0].id, all[0].x, all[0].y), (1, 0.0, 10.0));
         let (tx, mut rx) = oneshot::channel();
         let _ = apply(&mut world, WorldCommand::Leave { id: 1, reply: tx }, &mut out, &stats);
-        assert_eq!(rx.try_recv().unwrap(), Some(DVec2::new(0.0, 10.0)));
-        assert_eq!(stats.players_online.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            rx.try_recv().unwrap().map(|s| (s.x, s.y, s.reset_epoch)),
+            Some((0.0, 10.0, 0))
+        );
+        assert_eq!(stats.players_online(), 0);
     }
 
     #[test]
@@ -503,6 +463,7 @@ mod tests {
             id: 7,
             name: "x".into(),
             pos: DVec2::new(100.0, 100.0),
+            reset_epoch: 0,
             reply: jtx,
         })
         .unwrap();
@@ -522,12 +483,13 @@ mod tests {
             id: 8,
             name: "y".into(),
             pos: DVec2::new(3000.0, 3000.0),
+            reset_epoch: 0,
             reply: jtx,
         })
         .unwrap();
         jrx.blocking_recv().unwrap();
-        let applied_at = stats.tick.load(Ordering::Relaxed);
-        while stats.tick.load(Ordering::Relaxed) <= applied_at {
+        let applied_at = stats.tick();
+        while stats.tick() <= applied_at {
             std::thread::yield_now();
         }
         let (stx, srx) = oneshot::channel();

@@ -103,6 +103,9 @@ struct Player {
     pending_teleport: Option<TeleportReason>,
     /// Position changed since it was last handed to persistence.
     dirty: bool,
+    /// The store's admin-reset epoch this position descends from; saved
+    /// with it so that a later admin reset wins over a stale save.
+    reset_epoch: i64,
     /// What this player sees and was sent.
     view: ViewState,
 }
@@ -171,11 +174,12 @@ struct SnapshotBuffers {
     spans: Vec<(u32, u32)>,
 }
 
-fn saved(id: PlayerId, pos: DVec2) -> SavedPosition {
+fn saved(p: &Player) -> SavedPosition {
     SavedPosition {
-        id,
-        x: round_wire(pos.x),
-        y: round_wire(pos.y),
+        id: p.id,
+        x: round_wire(p.pos.x),
+        y: round_wire(p.pos.y),
+        reset_epoch: p.reset_epoch,
     }
 }
 
@@ -232,13 +236,20 @@ impl World {
     /// from the same position and gets a fresh view, ack and seq) or recently
     /// left with a position not yet persisted.
     pub fn join(&mut self, id: PlayerId, name: &str, pos: DVec2) -> DVec2 {
+        self.join_at_epoch(id, name, pos, 0)
+    }
+
+    /// [`World::join`] with the store's reset epoch of `pos`, carried into
+    /// every [`SavedPosition`] of the player (the world's own position, when
+    /// it wins, keeps its own epoch).
+    pub fn join_at_epoch(&mut self, id: PlayerId, name: &str, pos: DVec2, reset_epoch: i64) -> DVec2 {
         let given = if pos.is_finite() {
             clamp_to_world(pos, self.size)
         } else {
             self.spawn_point()
         };
         let clamped = given != pos;
-        let fresh = |pos: DVec2, dirty: bool| Player {
+        let fresh = |pos: DVec2, dirty: bool, reset_epoch: i64| Player {
             id,
             name: name.to_owned(),
             present: true,
@@ -250,22 +261,23 @@ impl World {
             guard: None,
             pending_teleport: None,
             dirty,
+            reset_epoch,
             view: ViewState::default(),
         };
         if let Some(&slot) = self.index.get(&id) {
             let p = &mut self.players[slot as usize];
-            let (pos, dirty) = if p.present || p.dirty {
-                (p.pos, p.dirty)
+            let (pos, dirty, epoch) = if p.present || p.dirty {
+                (p.pos, p.dirty, p.reset_epoch)
             } else {
-                (given, clamped)
+                (given, clamped, reset_epoch)
             };
             if !p.present {
                 self.online += 1;
             }
-            *p = fresh(pos, dirty);
+            *p = fresh(pos, dirty, epoch);
             return pos;
         }
-        let player = fresh(given, clamped);
+        let player = fresh(given, clamped, reset_epoch);
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.players[slot as usize] = player;
@@ -323,7 +335,7 @@ impl World {
                 continue; // rejoined (and maybe departed again) since
             }
             if p.dirty {
-                self.orphaned.push(saved(p.id, p.pos));
+                self.orphaned.push(saved(p));
                 p.dirty = false;
             }
             self.index.remove(&p.id);
@@ -402,6 +414,22 @@ impl World {
         true
     }
 
+    /// An admin reset written to the store under `reset_epoch`: teleports the
+    /// player (see [`World::teleport`]) and saves it under that epoch from now
+    /// on. Returns whether the player was online.
+    pub fn admin_reset(&mut self, id: PlayerId, pos: DVec2, reset_epoch: i64) -> bool {
+        if let Some(&slot) = self.index.get(&id) {
+            let p = &mut self.players[slot as usize];
+            p.reset_epoch = p.reset_epoch.max(reset_epoch);
+        }
+        self.teleport(id, pos, TeleportReason::AdminReset)
+    }
+
+    /// The reset epoch of a known player (online or recently left).
+    pub fn reset_epoch(&self, id: PlayerId) -> Option<i64> {
+        self.index.get(&id).map(|&slot| self.players[slot as usize].reset_epoch)
+    }
+
     /// Relays `text` from `from` to every online player within view radius
     /// of the sender, the sender included; returns the number of recipients
     /// (0 if the sender is not online). Recipients are found in the grid of
@@ -467,7 +495,7 @@ impl World {
         for p in &mut self.players {
             if p.dirty {
                 p.dirty = false;
-                out.push(saved(p.id, p.pos));
+                out.push(saved(p));
             }
         }
         out
@@ -482,7 +510,7 @@ impl World {
             self.players
                 .iter()
                 .filter(|p| p.present && !dirty.contains(&p.id))
-                .map(|p| saved(p.id, p.pos)),
+                .map(saved),
         );
         out
     }

@@ -495,7 +495,8 @@ fn gone_delivery_removes_the_player_and_keeps_its_position_for_persistence() {
         vec![SavedPosition {
             id: 1,
             x: 1010.0,
-            y: 1000.0
+            y: 1000.0,
+            reset_epoch: 0,
         }]
     );
 }
@@ -624,7 +625,8 @@ fn persists_dirty_positions_once_per_flush_interval() {
         vec![vec![SavedPosition {
             id: 1,
             x: 1000.0,
-            y: 1000.0
+            y: 1000.0,
+            reset_epoch: 0,
         }]]
     );
     for _ in 0..20 {

@@ -136,11 +136,16 @@ struct LoggedIn {
     expires_in: u64,
 }
 
+/// Body of `GET /api/health`.
 #[derive(Serialize)]
-struct Health {
+pub struct Health {
+    /// Always `"ok"` while the server answers.
     status: &'static str,
+    /// Players in the world.
     players_online: usize,
+    /// The world's tick number.
     tick: u64,
+    /// `"ok"`, or `"failing"` while position writes fail (they are retried).
     persistence: &'static str,
 }
 
@@ -168,14 +173,18 @@ pub async fn login(
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let now = Instant::now();
-    state.throttle.check_ip(peer.ip(), now).inspect_err(|_| state.metrics.login_failures.inc())?;
+    state.throttle.check_ip(peer.ip(), now).inspect_err(|_| {
+        state.metrics.login_failures.inc();
+    })?;
     let Json(creds) = body?;
     // Input that breaks the rules cannot match an account: no hashing spent.
     if validate::credentials(&creds.username, &creds.password).is_err() {
         state.metrics.login_failures.inc();
         return Err(ApiError::InvalidCredentials);
     }
-    state.throttle.check_account(&creds.username, now).inspect_err(|_| state.metrics.login_failures.inc())?;
+    state.throttle.check_account(&creds.username, now).inspect_err(|_| {
+        state.metrics.login_failures.inc();
+    })?;
     let account = state.store.account_by_username(&creds.username).await?;
     let verified = state.passwords.verify(&creds.password, account.as_ref().map(|a| a.password_phc.as_str())).await?;
     let Some(account) = account.filter(|_| verified) else {

@@ -152,12 +152,13 @@ async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(),
             ConnectError::new("server unavailable, try again")
         })?
     };
+    // Never placed: a non-finite position makes the world use its spawn
+    // point. An online (or just departed) player keeps its world position.
     let (pos, epoch) = match stored {
-        Some(p) => (Some(DVec2::new(p.x, p.y)), p.reset_epoch),
-        None => (None, 0),
+        Some(p) => (DVec2::new(p.x, p.y), p.reset_epoch),
+        None => (DVec2::NAN, 0),
     };
     let name = account.username.clone();
-    // A rejoin of an online player keeps its world position (pos = None).
     let start = app
         .world
         .request(|reply| WorldCommand::Join { id, name: name.clone(), pos, reset_epoch: epoch, reply })

@@ -10,6 +10,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::game::TickStats;
+
 /// The Content-Type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -49,10 +51,6 @@ pub struct ReasonLabels {
 pub struct Metrics {
     /// Owns the descriptions; read by [`Metrics::render`].
     registry: Registry,
-    /// Players currently in the world.
-    pub players_online: Gauge,
-    /// Duration of each world tick, in seconds.
-    pub tick_duration: Histogram,
     /// Game events received from clients, by event.
     pub events_in: Family<EventLabels, Counter>,
     /// Game events sent to clients, by event.
@@ -76,14 +74,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric under the `locus_` prefix.
-    pub fn new() -> Self {
+    /// Registers every metric under the `locus_` prefix, the world's tick
+    /// statistics included.
+    pub fn new(world: &TickStats) -> Self {
         let mut registry = Registry::with_prefix("locus");
-        let players_online = Gauge::default();
-        registry.register("players_online", "Players currently in the world", players_online.clone());
-        // 0.1 ms .. ~1.6 s
-        let tick_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 15));
-        registry.register("tick_duration_seconds", "Duration of one world tick", tick_duration.clone());
+        world.register(&mut registry);
         let events_in = Family::<EventLabels, Counter>::default();
         registry.register("events_in", "Game events received from clients", events_in.clone());
         let events_out = Family::<EventLabels, Counter>::default();
@@ -114,8 +109,6 @@ impl Metrics {
         registry.register("kicks", "Sockets kicked by the server", kicks.clone());
         Self {
             registry,
-            players_online,
-            tick_duration,
             events_in,
             events_out,
             bytes_in,
@@ -158,12 +151,6 @@ impl Metrics {
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
@@ -176,9 +163,10 @@ mod tests {
 
     #[test]
     fn renders_every_family() {
-        let m = Metrics::new();
-        m.players_online.set(3);
-        m.tick_duration.observe(0.002);
+        let world = TickStats::default();
+        let m = Metrics::new(&world);
+        world.players_online.set(3);
+        world.tick_duration.observe(0.002);
         m.event_in(EventKind::position);
         m.login_failures.inc();
         let text = m.render();

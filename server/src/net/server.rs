@@ -117,7 +117,8 @@ impl Prepared {
     async fn new(config: Config) -> Result<Self, ServeError> {
         let world_config = config.world_config();
         let world = World::new(world_config).map_err(|e| ServeError::Config(e.to_string()))?;
-        let metrics = Arc::new(Metrics::new());
+        let stats = Arc::new(TickStats::default());
+        let metrics = Arc::new(Metrics::new(&stats));
 
         let mut store_config = config.store_config();
         let observed = metrics.clone();
@@ -139,7 +140,6 @@ impl Prepared {
         let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.listen, source })?;
 
         let players = Arc::new(Players::default());
-        let stats = Arc::new(TickStats::new(metrics.tick_duration.clone()));
         let outbox = SocketOutbox::new(players.clone(), store.clone(), metrics.clone(), config.parser);
         let (world_handle, world_thread) =
             WorldHandle::spawn(world, outbox, stats).map_err(|e| ServeError::Startup(format!("cannot start the world thread: {e}")))?;

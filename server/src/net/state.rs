@@ -31,7 +31,6 @@ impl AppState {
     /// Copies the values other threads publish into the metric gauges, just
     /// before `/metrics` is rendered.
     pub fn refresh_gauges(&self) {
-        self.metrics.players_online.set(self.world.player_count() as i64);
         let health = self.store.health();
         self.metrics.persistence_failing.set(i64::from(!health.last_flush_ok));
     }

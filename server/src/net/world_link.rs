@@ -14,6 +14,7 @@ use super::metrics::{EventKind, Metrics};
 use super::players::{kick, Players};
 use crate::game::tick_loop::{self, TickStats, WorldCommand};
 use crate::game::{ChatMessage, Delivery, Outbox, PlayerId, SavedPosition, Snapshot, Teleport, World};
+use crate::config::ParserKind;
 use crate::socketio::EmitError;
 use crate::store::{AccountId, PositionSave, Store};
 
@@ -91,14 +92,18 @@ pub struct SocketOutbox {
     pub store: Store,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The packet format: JSON snapshots are written by the world's own
+    /// encoder (move entries encoded once per tick and shared), msgpack ones
+    /// through serde.
+    parser: ParserKind,
     /// Reused buffer for encoding one snapshot.
     buffer: Vec<u8>,
 }
 
 impl SocketOutbox {
     /// An outbox delivering to `players` and saving to `store`.
-    pub fn new(players: Arc<Players>, store: Store, metrics: Arc<Metrics>) -> Self {
-        Self { players, store, metrics, buffer: Vec::with_capacity(4096) }
+    pub fn new(players: Arc<Players>, store: Store, metrics: Arc<Metrics>, parser: ParserKind) -> Self {
+        Self { players, store, metrics, parser, buffer: Vec::with_capacity(4096) }
     }
 
     fn emit<T: Serialize + ?Sized>(&self, to: PlayerId, event: &str, data: &T) -> Result<(), EmitError> {
@@ -116,15 +121,24 @@ impl Outbox for SocketOutbox {
             // leaving: keep the baseline so nothing is lost either way.
             return Delivery::Full;
         };
-        self.buffer.clear();
-        snapshot.write_json(&mut self.buffer);
-        let Ok(json) = serde_json::value::RawValue::from_string(String::from_utf8_lossy(&self.buffer).into_owned()) else {
-            return Delivery::Full;
+        let sent = match self.parser {
+            ParserKind::Json => {
+                self.buffer.clear();
+                snapshot.write_json(&mut self.buffer);
+                let text = String::from_utf8_lossy(&self.buffer).into_owned();
+                match serde_json::value::RawValue::from_string(text) {
+                    Ok(json) => socket.emit("snapshot", &json),
+                    Err(error) => {
+                        tracing::error!(%error, "snapshot encoder wrote invalid JSON");
+                        return Delivery::Full;
+                    }
+                }
+            }
+            ParserKind::Msgpack => socket.emit("snapshot", snapshot),
         };
-        match socket.emit("snapshot", &json) {
+        match sent {
             Ok(()) => {
                 self.metrics.event_out(EventKind::snapshot, 1);
-                self.metrics.bytes_out.inc_by(self.buffer.len() as u64);
                 Delivery::Sent
             }
             Err(EmitError::Full) => Delivery::Full,

@@ -195,10 +195,18 @@ impl<H: EngineHandler> Engine<H> {
             };
         }
         let mut verdict = None;
+        let upgrade = handshake::wants_upgrade(request.headers());
         let result = self.route(request, remote_addr, &mut verdict).await;
         let mut response = result.unwrap_or_else(|error| {
             tracing::debug!(%error, peer = ?remote_addr, "engine.io request refused");
-            error.into_response()
+            let end_connection = upgrade || matches!(error, EngineError::PayloadTooLarge { .. });
+            let mut response = error.into_response();
+            if end_connection {
+                // Like the reference: a refused upgrade (or an unread body)
+                // ends the connection.
+                response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
+            response
         });
         if let Some(verdict) = verdict {
             if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {

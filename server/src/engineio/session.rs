@@ -112,16 +112,24 @@ enum LastTransport {
 }
 
 /// Removes the session from the engine however the driver ends, a panic in
-/// the layer above included.
+/// the layer above included, and counts the driver as running meanwhile.
 struct Registration<'a, H: EngineHandler> {
     engine: &'a Engine<H>,
     socket: &'a Arc<EngineSocket<H::Data>>,
+}
+
+impl<'a, H: EngineHandler> Registration<'a, H> {
+    fn new(engine: &'a Engine<H>, socket: &'a Arc<EngineSocket<H::Data>>) -> Self {
+        engine.driver_started();
+        Self { engine, socket }
+    }
 }
 
 impl<H: EngineHandler> Drop for Registration<'_, H> {
     fn drop(&mut self) {
         self.socket.close(CloseReason::TransportError);
         self.engine.remove_session(self.socket.id());
+        self.engine.driver_finished();
     }
 }
 
@@ -129,7 +137,7 @@ impl<H: EngineHandler> Drop for Registration<'_, H> {
 /// WebSocket of a session opened directly on WebSocket (its open packet
 /// already sent, `on_open` already called).
 pub(crate) async fn drive<H: EngineHandler>(engine: Arc<Engine<H>>, socket: Arc<EngineSocket<H::Data>>, ws: Option<Box<WsStream>>, opened_at: Instant) {
-    let _registration = Registration { engine: &engine, socket: &socket };
+    let _registration = Registration::new(&engine, &socket);
     let config = engine.config();
     let mut heartbeat = Heartbeat::new(opened_at, config.ping_interval, config.ping_timeout);
     let sleep = tokio::time::sleep_until(heartbeat.deadline());
@@ -157,7 +165,11 @@ pub(crate) async fn drive<H: EngineHandler>(engine: Arc<Engine<H>>, socket: Arc<
     engine.dispatch_close(&socket, reason);
 
     match last {
-        LastTransport::WebSocket(stream, end) => websocket::finish(stream, end, config.close_timeout).await,
+        LastTransport::WebSocket(stream, end) => {
+            // The session is over; only the connection's goodbye remains.
+            engine.remove_session(socket.id());
+            websocket::finish(stream, end, config.close_timeout).await;
+        }
         LastTransport::Polling => {
             if reason.flushes_queue() {
                 polling::linger(&socket, config.close_timeout).await;

@@ -241,11 +241,16 @@ pub async fn next_text(ws: &mut Ws) -> String {
     }
 }
 
-/// The close code the server ends the WebSocket with (skipping data frames).
+/// The close code the server ends the WebSocket with (skipping data
+/// frames); answers the close handshake like a real client.
 pub async fn close_code(ws: &mut Ws) -> Option<u16> {
     loop {
         match next_ws(ws).await {
-            Some(WsMessage::Close(frame)) => return frame.map(|f| f.code.into()),
+            Some(WsMessage::Close(frame)) => {
+                // Reading on flushes our reply and sees the end.
+                while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, ws.next()).await {}
+                return frame.map(|f| f.code.into());
+            }
             Some(_) => continue,
             None => return None,
         }

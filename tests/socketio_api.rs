@@ -981,3 +981,31 @@ async fn get_socket_and_counts_follow_the_sockets() {
     assert_eq!(socket.emit("x", &NO_ARGS), Err(EmitError::Closed));
     assert_eq!(fx.io().socket_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_broadcast_reaches_hundreds_of_sockets_once_each() {
+    let mut fx = Fixture::new().await;
+    const CLIENTS: usize = 300;
+    let mut clients = Vec::with_capacity(CLIENTS);
+    for i in 0..CLIENTS {
+        let (mut client, _) = fx.joined().await;
+        if i % 2 == 0 {
+            client.send(r#"421["join","even"]"#).await;
+            assert_eq!(client.next_text().await, "431[]");
+        }
+        clients.push(client);
+    }
+    let ns = fx.io().namespace("/");
+    let report = ns.to("even").emit("tick", &json!({"n": 1})).unwrap();
+    assert_eq!(
+        (report.delivered, report.full.len(), report.closed),
+        (CLIENTS / 2, 0, 0)
+    );
+    ns.emit("tick", &json!({"n": 2})).unwrap();
+    for (i, client) in clients.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!(client.next_text().await, r#"42["tick",{"n":1}]"#);
+        }
+        assert_eq!(client.next_text().await, r#"42["tick",{"n":2}]"#);
+    }
+}

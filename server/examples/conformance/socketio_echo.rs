@@ -51,7 +51,9 @@ pub fn build(config: SocketIoConfig) -> SocketIo {
         });
     }
     let main = io.namespace("/");
-    main.on("message", |socket, args, _ack| socket.emit_args("message-back", args));
+    main.on("message", |socket, args, _ack| {
+        socket.emit_args("message-back", args)
+    });
     main.on("message-with-ack", |_socket, args, ack| match ack {
         Some(ack) => ack.send_args(args),
         None => Ok(()),
@@ -61,7 +63,10 @@ pub fn build(config: SocketIoConfig) -> SocketIo {
 
 /// Serves the conformance server (default JSON parser) on `listener` until
 /// `shutdown` completes.
-pub async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     serve_with_parser(listener, Parser::Json, shutdown).await
 }
 

@@ -28,7 +28,7 @@ mod websocket;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -127,7 +127,10 @@ pub struct Engine<H: EngineHandler> {
     handler: Arc<H>,
     /// Every session from handshake until its driver ends.
     sessions: Mutex<SessionMap<H::Data>>,
-    /// Signalled whenever a session leaves `sessions` (for `close_all`).
+    /// Session drivers still running (a closed session's driver may still
+    /// be saying goodbye on its connection).
+    drivers: AtomicUsize,
+    /// Signalled whenever a session leaves `sessions` or a driver ends (for `close_all`).
     session_removed: Notify,
     /// Set by `close_all`: no new sessions.
     shutting_down: AtomicBool,
@@ -141,6 +144,7 @@ impl<H: EngineHandler> Engine<H> {
             config,
             handler,
             sessions: Mutex::new(HashMap::new()),
+            drivers: AtomicUsize::new(0),
             session_removed: Notify::new(),
             shutting_down: AtomicBool::new(false),
         })
@@ -195,10 +199,18 @@ impl<H: EngineHandler> Engine<H> {
             };
         }
         let mut verdict = None;
+        let upgrade = handshake::wants_upgrade(request.headers());
         let result = self.route(request, remote_addr, &mut verdict).await;
         let mut response = result.unwrap_or_else(|error| {
             tracing::debug!(%error, peer = ?remote_addr, "engine.io request refused");
-            error.into_response()
+            let end_connection = upgrade || matches!(error, EngineError::PayloadTooLarge { .. });
+            let mut response = error.into_response();
+            if end_connection {
+                // Like the reference: a refused upgrade (or an unread body)
+                // ends the connection.
+                response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
+            response
         });
         if let Some(verdict) = verdict {
             if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
@@ -267,7 +279,8 @@ impl<H: EngineHandler> Engine<H> {
 
     /// Closes every session with [`CloseReason::ServerShutdown`] (polling
     /// clients receive `1`, WebSocket clients a close frame) and waits until
-    /// they are gone or `deadline` passes. No session opens afterwards.
+    /// they are gone, their goodbyes included, or `deadline` passes. No
+    /// session opens afterwards.
     pub async fn close_all(&self, deadline: Duration) {
         self.shutting_down.store(true, Ordering::Release);
         let sockets: Vec<_> = self.lock_sessions().values().cloned().collect();
@@ -278,7 +291,7 @@ impl<H: EngineHandler> Engine<H> {
         let all_gone = async {
             loop {
                 let removed = self.session_removed.notified();
-                if self.session_count() == 0 {
+                if self.session_count() == 0 && self.drivers.load(Ordering::Acquire) == 0 {
                     return;
                 }
                 removed.await;
@@ -313,6 +326,15 @@ impl<H: EngineHandler> Engine<H> {
         sessions.insert(sid.into_boxed_str(), socket.clone());
         tracing::debug!(sid = socket.id(), ?transport, "engine.io session opened");
         Ok(socket)
+    }
+
+    pub(crate) fn driver_started(&self) {
+        self.drivers.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn driver_finished(&self) {
+        self.drivers.fetch_sub(1, Ordering::AcqRel);
+        self.session_removed.notify_waiters();
     }
 
     pub(crate) fn remove_session(&self, sid: &str) {

@@ -42,6 +42,11 @@ pub(crate) fn handshake<H: EngineHandler>(engine: &Arc<Engine<H>>, handshake: Ha
 pub(crate) async fn poll<D>(socket: &Arc<EngineSocket<D>>) -> Result<Response<EngineBody>, EngineError> {
     {
         let mut state = socket.lock();
+        if state.phase == Phase::Polling && state.ping_expired() {
+            drop(state);
+            socket.close(CloseReason::PingTimeout);
+            return Err(EngineError::UnknownSid);
+        }
         match state.phase {
             Phase::Polling => {}
             // Every poll during an upgrade is released at once (not only the
@@ -91,6 +96,11 @@ where
 {
     {
         let mut state = socket.lock();
+        if state.phase == Phase::Polling && state.ping_expired() {
+            drop(state);
+            socket.close(CloseReason::PingTimeout);
+            return Err(EngineError::UnknownSid);
+        }
         match state.phase {
             Phase::Polling | Phase::Upgrading => {}
             Phase::WebSocket => return Err(EngineError::BadRequest("polling on an upgraded session")),
@@ -181,6 +191,7 @@ pub(crate) async fn wait<D>(socket: &EngineSocket<D>, heartbeat: &mut Heartbeat,
                 return Poll::Ready(Some(DriverEvent::Closed));
             }
             if std::mem::take(&mut state.pong_received) {
+                state.pong_deadline = None;
                 heartbeat.on_pong(Instant::now());
                 sleep.as_mut().reset(heartbeat.deadline());
             }

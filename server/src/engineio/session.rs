@@ -47,6 +47,11 @@ impl Heartbeat {
         Self { interval, timeout, next_ping: Some(opened_at + interval), pong_deadline: None }
     }
 
+    /// When the outstanding ping expires, if one is outstanding.
+    pub fn pong_deadline(&self) -> Option<Instant> {
+        self.pong_deadline
+    }
+
     /// When the heartbeat next needs attention.
     pub fn deadline(&self) -> Instant {
         match (self.next_ping, self.pong_deadline) {
@@ -63,9 +68,12 @@ impl Heartbeat {
         if self.pong_deadline.is_some_and(|deadline| now >= deadline) {
             return Beat::TimedOut;
         }
-        if self.next_ping.is_some_and(|ping| now >= ping) {
+        if let Some(due) = self.next_ping.filter(|due| now >= *due) {
             self.next_ping = None;
-            self.pong_deadline = Some(now + self.timeout);
+            // Counted from when the ping was due, so a late timer does not
+            // stretch the session's life; but never less than half the
+            // timeout from now.
+            self.pong_deadline = Some((due + self.timeout).max(now + self.timeout / 2));
             return Beat::Ping;
         }
         Beat::Idle
@@ -87,6 +95,7 @@ pub(crate) fn on_heartbeat_timer<D>(socket: &EngineSocket<D>, heartbeat: &mut He
         Beat::Ping => {
             let mut state = socket.lock();
             state.ping_due = true;
+            state.pong_deadline = heartbeat.pong_deadline();
             if let Some(waker) = state.wakers.poll.take() {
                 waker.wake();
             }
@@ -103,16 +112,24 @@ enum LastTransport {
 }
 
 /// Removes the session from the engine however the driver ends, a panic in
-/// the layer above included.
+/// the layer above included, and counts the driver as running meanwhile.
 struct Registration<'a, H: EngineHandler> {
     engine: &'a Engine<H>,
     socket: &'a Arc<EngineSocket<H::Data>>,
+}
+
+impl<'a, H: EngineHandler> Registration<'a, H> {
+    fn new(engine: &'a Engine<H>, socket: &'a Arc<EngineSocket<H::Data>>) -> Self {
+        engine.driver_started();
+        Self { engine, socket }
+    }
 }
 
 impl<H: EngineHandler> Drop for Registration<'_, H> {
     fn drop(&mut self) {
         self.socket.close(CloseReason::TransportError);
         self.engine.remove_session(self.socket.id());
+        self.engine.driver_finished();
     }
 }
 
@@ -120,7 +137,7 @@ impl<H: EngineHandler> Drop for Registration<'_, H> {
 /// WebSocket of a session opened directly on WebSocket (its open packet
 /// already sent, `on_open` already called).
 pub(crate) async fn drive<H: EngineHandler>(engine: Arc<Engine<H>>, socket: Arc<EngineSocket<H::Data>>, ws: Option<Box<WsStream>>, opened_at: Instant) {
-    let _registration = Registration { engine: &engine, socket: &socket };
+    let _registration = Registration::new(&engine, &socket);
     let config = engine.config();
     let mut heartbeat = Heartbeat::new(opened_at, config.ping_interval, config.ping_timeout);
     let sleep = tokio::time::sleep_until(heartbeat.deadline());
@@ -148,7 +165,11 @@ pub(crate) async fn drive<H: EngineHandler>(engine: Arc<Engine<H>>, socket: Arc<
     engine.dispatch_close(&socket, reason);
 
     match last {
-        LastTransport::WebSocket(stream, end) => websocket::finish(stream, end, config.close_timeout).await,
+        LastTransport::WebSocket(stream, end) => {
+            // The session is over; only the connection's goodbye remains.
+            engine.remove_session(socket.id());
+            websocket::finish(stream, end, config.close_timeout).await;
+        }
         LastTransport::Polling => {
             if reason.flushes_queue() {
                 polling::linger(&socket, config.close_timeout).await;
@@ -192,6 +213,17 @@ mod tests {
         let mut heartbeat = Heartbeat::new(start, 10 * SECOND, 5 * SECOND);
         heartbeat.on_timer(start + 10 * SECOND);
         assert_eq!(heartbeat.on_timer(start + 15 * SECOND), Beat::TimedOut);
+    }
+
+    #[test]
+    fn late_timer_does_not_extend_pong_deadline() {
+        let start = Instant::now();
+        let mut heartbeat = Heartbeat::new(start, 10 * SECOND, 4 * SECOND);
+        assert_eq!(heartbeat.on_timer(start + 11 * SECOND), Beat::Ping);
+        assert_eq!(heartbeat.pong_deadline(), Some(start + 14 * SECOND));
+        heartbeat.on_pong(start + 12 * SECOND);
+        assert_eq!(heartbeat.on_timer(start + 40 * SECOND), Beat::Ping);
+        assert_eq!(heartbeat.pong_deadline(), Some(start + 42 * SECOND));
     }
 
     #[test]

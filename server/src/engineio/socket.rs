@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
 use super::websocket::WsStream;
@@ -113,6 +114,10 @@ pub(crate) struct State {
     pub ping_due: bool,
     /// A pong arrived over polling; the driver consumes it.
     pub pong_received: bool,
+    /// When the outstanding ping expires, mirrored from the driver's
+    /// heartbeat so a request can see an expired session even if the
+    /// driver's timer fires late.
+    pub pong_deadline: Option<Instant>,
     /// A polling GET is being served.
     pub poll_active: bool,
     /// A polling POST is being served.
@@ -168,6 +173,7 @@ impl<D> EngineSocket<D> {
                 queued_items: 0,
                 ping_due: false,
                 pong_received: false,
+                pong_deadline: None,
                 poll_active: false,
                 post_active: false,
                 probe_attached: false,
@@ -285,6 +291,11 @@ impl<D> EngineSocket<D> {
 }
 
 impl State {
+    /// Whether the client let a ping expire (its pong is overdue).
+    pub fn ping_expired(&self) -> bool {
+        !self.pong_received && self.pong_deadline.is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
     /// Takes every queued message (the caller writes them out).
     pub fn take_queue(&mut self) -> VecDeque<OutboundMessage> {
         self.queued_items = 0;

@@ -325,6 +325,7 @@ pub(crate) async fn run<H: EngineHandler>(engine: &Engine<H>, socket: &Arc<Engin
                 WsMessage::Text(text) => match decode_text_packet(&text) {
                     Ok(Packet::Message(text)) => engine.dispatch_message(socket, Message::Text(text)),
                     Ok(Packet::Pong(_)) => {
+                        socket.lock().pong_deadline = None;
                         heartbeat.on_pong(Instant::now());
                         sleep.as_mut().reset(heartbeat.deadline());
                     }

@@ -103,7 +103,8 @@ pub struct SocketIoConfig {
     pub max_queued_while_connecting: usize,
     /// Packets the server may emit to a socket while its connect handler
     /// runs (sent after the CONNECT reply); past it emits fail with
-    /// [`EmitError::Full`]. Defaults to 64.
+    /// [`EmitError::Full`]. Capped below `engine.max_buffered_packets`.
+    /// Defaults to 64.
     pub max_early_packets: usize,
 }
 
@@ -174,7 +175,11 @@ impl SocketIo {
             parser: config.parser,
             ack_timeout: config.ack_timeout,
             max_pending_acks: config.max_pending_acks,
-            max_early_packets: config.max_early_packets,
+            // Early packets are flushed right after the CONNECT reply: they
+            // must fit in the engine's queue beside it.
+            max_early_packets: config
+                .max_early_packets
+                .min(config.engine.max_buffered_packets.saturating_sub(1)),
         });
         let server = Arc::new(ServerInner {
             config: config.clone(),

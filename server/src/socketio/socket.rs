@@ -325,29 +325,34 @@ impl Socket {
     /// The connection itself stays open. Called from a connect handler, takes
     /// effect right after the CONNECT reply.
     pub fn disconnect(&self) {
-        match self.inner.state.load(Ordering::Acquire) {
-            CONNECTING => {
-                self.inner
-                    .disconnect_requested
-                    .store(true, Ordering::Release);
-                // Re-check: the reply may have gone out meanwhile.
-                if self.inner.state.load(Ordering::Acquire) != CONNECTED {
-                    return;
-                }
+        if self.inner.state.load(Ordering::Acquire) == CONNECTING {
+            self.inner
+                .disconnect_requested
+                .store(true, Ordering::Release);
+            // Re-check: the reply may have gone out meanwhile.
+            if self.inner.state.load(Ordering::Acquire) != CONNECTED {
+                return;
             }
-            CLOSED => return,
-            _ => {}
+        }
+        // Claim the socket first, so concurrent calls send one DISCONNECT.
+        if self
+            .inner
+            .state
+            .compare_exchange(CONNECTED, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
         }
         let packet = encode::packet(
             self.parser(),
             &Packet::new(&*self.inner.ns.name, PacketBody::Disconnect),
         );
-        let _ = self.send_encoded(&packet);
+        let _ = self.send_now(&packet);
         self.inner
             .conn
             .data()
             .forget(&self.inner.ns.name, &self.inner.id);
-        self.close(DisconnectReason::ServerNamespaceDisconnect);
+        self.finish_close(CONNECTED, DisconnectReason::ServerNamespaceDisconnect);
     }
 
     /// Closes the whole connection (every namespace of this client); the
@@ -439,9 +444,13 @@ impl Socket {
     /// pending acks. Sends nothing.
     pub(crate) fn close(&self, reason: DisconnectReason) {
         let previous = self.inner.state.swap(CLOSED, Ordering::AcqRel);
-        if previous == CLOSED {
-            return;
+        if previous != CLOSED {
+            self.finish_close(previous, reason);
         }
+    }
+
+    /// The rest of [`Socket::close`], once the state was CLOSED by this call.
+    fn finish_close(&self, previous: u8, reason: DisconnectReason) {
         if previous == CONNECTED {
             self.inner.ns.unregister(self);
             self.inner.ns.run_disconnect_handler(self, reason);

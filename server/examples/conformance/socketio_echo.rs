@@ -8,7 +8,10 @@
 use std::future::Future;
 
 /// Not built yet: fails at once.
-pub async fn serve(listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     drop((listener, shutdown));
     Err(std::io::Error::other("socketio layer not built yet"))
 }

@@ -90,7 +90,10 @@ mod tests {
 
     #[test]
     fn path_matches_with_and_without_trailing_slash() {
-        let config = EngineConfig { path: "/engine.io/".into(), ..EngineConfig::default() };
+        let config = EngineConfig {
+            path: "/engine.io/".into(),
+            ..EngineConfig::default()
+        };
         assert!(config.matches_path("/engine.io/"));
         assert!(config.matches_path("/engine.io"));
         assert!(!config.matches_path("/engine.io//"));

@@ -389,6 +389,30 @@ async fn any_origin_gets_wildcard_cors() {
 }
 
 #[tokio::test]
+async fn error_answers_carry_cors_headers() {
+    let server = TestServer::start(config()).await;
+    let response = server
+        .http
+        .get(server.url("EIO=4&transport=abc"))
+        .header("origin", "http://anywhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn unknown_transport_is_reported_before_forbidden_origin() {
+    let server = TestServer::start(with_allowlist()).await;
+    let request = server
+        .http
+        .get(server.url("EIO=4&transport=abc"))
+        .header("origin", "http://evil.example");
+    expect_error(&server, request, 400, 0, "Transport unknown").await;
+}
+
+#[tokio::test]
 async fn answers_cors_preflight() {
     let server = TestServer::start(with_allowlist()).await;
     let response = server

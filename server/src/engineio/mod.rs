@@ -199,15 +199,17 @@ impl<H: EngineHandler> Engine<H> {
         if !self.config.matches_path(request.uri().path()) {
             return EngineError::NotFound.into_response();
         }
+        let origin = handshake::check_origin(&self.config, request.headers());
         if request.method() == Method::OPTIONS {
-            return match handshake::check_origin(&self.config, request.headers()) {
+            return match origin {
                 Ok(verdict) => handshake::preflight(&verdict, request.headers()),
                 Err(error) => error.into_response(),
             };
         }
-        let mut verdict = None;
         let upgrade = handshake::wants_upgrade(request.headers());
-        let result = self.route(request, remote_addr, &mut verdict).await;
+        let result = self
+            .route(request, remote_addr, origin.as_ref().map_err(Clone::clone))
+            .await;
         let mut response = result.unwrap_or_else(|error| {
             tracing::debug!(%error, peer = ?remote_addr, "engine.io request refused");
             let end_connection = upgrade || matches!(error, EngineError::PayloadTooLarge { .. });
@@ -222,28 +224,29 @@ impl<H: EngineHandler> Engine<H> {
             }
             response
         });
-        if let Some(verdict) = verdict {
+        if let Ok(verdict) = &origin {
             if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
-                handshake::apply_cors(&verdict, response.headers_mut());
+                handshake::apply_cors(verdict, response.headers_mut());
             }
         }
         response
     }
 
-    /// Validates a request in the reference server's order and hands it to
-    /// its transport. `verdict` receives the origin check's outcome once made.
+    /// Validates a request in the reference server's order (transport,
+    /// origin, session, method, protocol version) and hands it to its
+    /// transport.
     async fn route<B>(
         self: &Arc<Self>,
         request: Request<B>,
         remote_addr: Option<SocketAddr>,
-        verdict: &mut Option<OriginVerdict>,
+        origin: Result<&OriginVerdict, EngineError>,
     ) -> Result<Response<EngineBody>, EngineError>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let query = EngineQuery::parse(request.uri())?;
-        *verdict = Some(handshake::check_origin(&self.config, request.headers())?);
+        origin?;
         let upgrade = handshake::wants_upgrade(request.headers());
 
         if let Some(sid) = &query.sid {

@@ -24,7 +24,15 @@ async fn serves_handshake_with_default_limits() {
 
 #[tokio::test]
 async fn too_many_headers_get_431() {
-    let server = TestServer::start_with(config(), HttpLimits { max_headers: 8, ..HttpLimits::default() }, true).await;
+    let server = TestServer::start_with(
+        config(),
+        HttpLimits {
+            max_headers: 8,
+            ..HttpLimits::default()
+        },
+        true,
+    )
+    .await;
     let headers: String = (0..20).map(|i| format!("X-Filler-{i}: {i}\r\n")).collect();
     let answer = raw_exchange(server.addr, handshake_request(&server, &headers).as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
@@ -33,25 +41,51 @@ async fn too_many_headers_get_431() {
 
 #[tokio::test]
 async fn oversized_request_head_gets_431() {
-    let server = TestServer::start_with(config(), HttpLimits { max_request_head_bytes: 8 * 1024, ..HttpLimits::default() }, true).await;
+    let server = TestServer::start_with(
+        config(),
+        HttpLimits {
+            max_request_head_bytes: 8 * 1024,
+            ..HttpLimits::default()
+        },
+        true,
+    )
+    .await;
     let header = format!("X-Huge: {}\r\n", "h".repeat(64 * 1024));
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     // The server may stop reading (and close) before the whole head is sent.
-    let _ = stream.write_all(handshake_request(&server, &header).as_bytes()).await;
+    let _ = stream
+        .write_all(handshake_request(&server, &header).as_bytes())
+        .await;
     let answer = read_until_close(&mut stream).await;
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
     assert_eq!(server.engine.session_count(), 0);
 }
 
 #[tokio::test]
 async fn slow_request_head_is_cut_off_by_header_timeout() {
-    let server = TestServer::start_with(config(), HttpLimits { header_read_timeout: Duration::from_millis(100), ..HttpLimits::default() }, true).await;
+    let server = TestServer::start_with(
+        config(),
+        HttpLimits {
+            header_read_timeout: Duration::from_millis(100),
+            ..HttpLimits::default()
+        },
+        true,
+    )
+    .await;
     let mut slow = TcpStream::connect(server.addr).await.unwrap();
-    slow.write_all(b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    slow.write_all(b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     // The head never completes: the server hangs up on its own.
     let mut buf = [0u8; 1024];
     loop {
-        match tokio::time::timeout(PATIENCE, slow.read(&mut buf)).await.expect("server closed the slow connection") {
+        match tokio::time::timeout(PATIENCE, slow.read(&mut buf))
+            .await
+            .expect("server closed the slow connection")
+        {
             Ok(0) | Err(_) => break,
             Ok(_) => continue,
         }
@@ -63,19 +97,42 @@ async fn slow_request_head_is_cut_off_by_header_timeout() {
 
 #[tokio::test]
 async fn per_ip_limit_closes_extra_connections() {
-    let server = TestServer::start_with(config(), HttpLimits { max_connections_per_ip: 2, ..HttpLimits::default() }, true).await;
-    let mut held = vec![TcpStream::connect(server.addr).await.unwrap(), TcpStream::connect(server.addr).await.unwrap()];
+    let server = TestServer::start_with(
+        config(),
+        HttpLimits {
+            max_connections_per_ip: 2,
+            ..HttpLimits::default()
+        },
+        true,
+    )
+    .await;
+    let mut held = vec![
+        TcpStream::connect(server.addr).await.unwrap(),
+        TcpStream::connect(server.addr).await.unwrap(),
+    ];
     // Prove both are accepted and served (keep-alive keeps them open).
     for stream in &mut held {
-        let request = format!("GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr);
+        let request = format!(
+            "GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {}\r\n\r\n",
+            server.addr
+        );
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut buf = [0u8; 512];
-        let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
     }
     let mut third = TcpStream::connect(server.addr).await.unwrap();
-    let _ = third.write_all(handshake_request(&server, "").as_bytes()).await;
-    assert_eq!(read_until_close(&mut third).await, "", "a third connection from one address was served");
+    let _ = third
+        .write_all(handshake_request(&server, "").as_bytes())
+        .await;
+    assert_eq!(
+        read_until_close(&mut third).await,
+        "",
+        "a third connection from one address was served"
+    );
     drop(held.pop());
     // The freed slot is reusable (the server notices the close asynchronously).
     wait_until_served(&server).await;
@@ -95,17 +152,38 @@ async fn wait_until_served(server: &TestServer) {
 
 #[tokio::test]
 async fn total_connection_limit_holds_new_connections_until_one_closes() {
-    let server = TestServer::start_with(config(), HttpLimits { max_connections: 1, ..HttpLimits::default() }, true).await;
+    let server = TestServer::start_with(
+        config(),
+        HttpLimits {
+            max_connections: 1,
+            ..HttpLimits::default()
+        },
+        true,
+    )
+    .await;
     let mut first = TcpStream::connect(server.addr).await.unwrap();
-    let request = format!("GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr);
+    let request = format!(
+        "GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {}\r\n\r\n",
+        server.addr
+    );
     first.write_all(request.as_bytes()).await.unwrap();
     let mut buf = [0u8; 512];
-    assert!(tokio::time::timeout(PATIENCE, first.read(&mut buf)).await.unwrap().unwrap() > 0);
+    assert!(
+        tokio::time::timeout(PATIENCE, first.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap()
+            > 0
+    );
     let request = handshake_request(&server, "");
     let second = raw_exchange(server.addr, request.as_bytes());
     tokio::pin!(second);
     // While the only slot is taken the second request gets no answer...
-    assert!(tokio::time::timeout(Duration::from_millis(200), &mut second).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut second)
+            .await
+            .is_err()
+    );
     // ...and is served once it frees up.
     drop(first);
     let answer = tokio::time::timeout(PATIENCE, second).await.unwrap();
@@ -116,7 +194,11 @@ async fn total_connection_limit_holds_new_connections_until_one_closes() {
 async fn handlers_see_the_peer_address() {
     let mut server = TestServer::start(config()).await;
     let (_ws, sid) = server.open_websocket().await;
-    let peer = server.socket(&sid).handshake().remote_addr.expect("peer address");
+    let peer = server
+        .socket(&sid)
+        .handshake()
+        .remote_addr
+        .expect("peer address");
     assert!(peer.ip().is_loopback());
     let sid = server.open_polling().await;
     assert!(server.socket(&sid).handshake().remote_addr.is_some());
@@ -126,7 +208,9 @@ async fn handlers_see_the_peer_address() {
 #[tokio::test]
 async fn handshake_query_is_exposed_percent_decoded() {
     let server = TestServer::start(config()).await;
-    let (_, body) = server.get_url(&server.url("EIO=4&transport=polling&token=a%20b%2Bc&name=x+y")).await;
+    let (_, body) = server
+        .get_url(&server.url("EIO=4&transport=polling&token=a%20b%2Bc&name=x+y"))
+        .await;
     let sid = open_packet_sid(&body);
     let handshake = server.socket(&sid).handshake().clone();
     assert_eq!(handshake.query("token").as_deref(), Some("a b+c"));
@@ -141,5 +225,8 @@ async fn shutdown_closes_websockets_and_stops_accepting() {
     let (mut ws, _sid) = server.open_websocket().await;
     let (code, ()) = tokio::join!(close_code(&mut ws), server.shutdown());
     assert_eq!(code, Some(1001));
-    assert!(TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
 }

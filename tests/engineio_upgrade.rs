@@ -15,7 +15,9 @@ const BAD_REQUEST: &str = r#"{"code":3,"message":"Bad request"}"#;
 /// Opens a polling session and a probe WebSocket for it, past `3probe`.
 async fn probed(server: &TestServer) -> (String, Ws) {
     let sid = server.open_polling().await;
-    let mut ws = server.ws(&format!("EIO=4&transport=websocket&sid={sid}")).await;
+    let mut ws = server
+        .ws(&format!("EIO=4&transport=websocket&sid={sid}"))
+        .await;
     send_text(&mut ws, "2probe").await;
     assert_eq!(next_text(&mut ws).await, "3probe");
     (sid, ws)
@@ -27,7 +29,10 @@ async fn upgrade_switches_transport_and_flushes_buffered_messages() {
     let (sid, mut ws) = probed(&server).await;
     assert_eq!(server.poll(&sid).await, (200, "6".to_owned()));
     // Queued while upgrading: neither polled out nor lost.
-    server.socket(&sid).send(OutboundMessage::text("buffered")).unwrap();
+    server
+        .socket(&sid)
+        .send(OutboundMessage::text("buffered"))
+        .unwrap();
     assert_eq!(server.poll(&sid).await, (200, "6".to_owned()));
     send_text(&mut ws, "5").await;
     assert_eq!(next_text(&mut ws).await, "4buffered");
@@ -45,7 +50,12 @@ async fn every_poll_during_upgrade_gets_noop() {
         assert_eq!(server.poll(&sid).await, (200, "6".to_owned()));
     }
     let concurrent = futures_util::future::join_all((0..5).map(|_| server.poll(&sid))).await;
-    assert!(concurrent.iter().all(|answer| *answer == (200, "6".to_owned())), "{concurrent:?}");
+    assert!(
+        concurrent
+            .iter()
+            .all(|answer| *answer == (200, "6".to_owned())),
+        "{concurrent:?}"
+    );
     send_text(&mut ws, "5").await;
     send_text(&mut ws, "4still alive").await;
     assert_eq!(next_text(&mut ws).await, "4still alive");
@@ -57,7 +67,9 @@ async fn pending_poll_is_released_by_the_probe() {
     let sid = server.open_polling().await;
     let pending = server.poll(&sid);
     let probe = async {
-        let mut ws = server.ws(&format!("EIO=4&transport=websocket&sid={sid}")).await;
+        let mut ws = server
+            .ws(&format!("EIO=4&transport=websocket&sid={sid}"))
+            .await;
         send_text(&mut ws, "2probe").await;
         assert_eq!(next_text(&mut ws).await, "3probe");
         ws
@@ -86,7 +98,9 @@ async fn second_websocket_after_upgrade_is_closed() {
     let server = TestServer::start(config()).await;
     let (sid, mut ws) = probed(&server).await;
     send_text(&mut ws, "5").await;
-    let mut second = server.ws(&format!("EIO=4&transport=websocket&sid={sid}")).await;
+    let mut second = server
+        .ws(&format!("EIO=4&transport=websocket&sid={sid}"))
+        .await;
     assert!(close_code(&mut second).await.is_some());
     send_text(&mut ws, "4hello").await;
     assert_eq!(next_text(&mut ws).await, "4hello");
@@ -96,7 +110,9 @@ async fn second_websocket_after_upgrade_is_closed() {
 async fn second_websocket_during_probe_is_closed() {
     let server = TestServer::start(config()).await;
     let (sid, mut ws) = probed(&server).await;
-    let mut second = server.ws(&format!("EIO=4&transport=websocket&sid={sid}")).await;
+    let mut second = server
+        .ws(&format!("EIO=4&transport=websocket&sid={sid}"))
+        .await;
     assert!(close_code(&mut second).await.is_some());
     send_text(&mut ws, "5").await;
     send_text(&mut ws, "4hello").await;
@@ -107,7 +123,9 @@ async fn second_websocket_during_probe_is_closed() {
 async fn websocket_for_websocket_session_is_closed() {
     let server = TestServer::start(config()).await;
     let (mut ws, sid) = server.open_websocket().await;
-    let mut second = server.ws(&format!("EIO=4&transport=websocket&sid={sid}")).await;
+    let mut second = server
+        .ws(&format!("EIO=4&transport=websocket&sid={sid}"))
+        .await;
     assert!(close_code(&mut second).await.is_some());
     send_text(&mut ws, "4first still works").await;
     assert_eq!(next_text(&mut ws).await, "4first still works");
@@ -115,16 +133,25 @@ async fn websocket_for_websocket_session_is_closed() {
 
 #[tokio::test]
 async fn abandoned_upgrade_is_reclaimed_after_upgrade_timeout() {
-    let mut server = TestServer::start(EngineConfig { upgrade_timeout: Duration::from_millis(100), ..config() }).await;
+    let mut server = TestServer::start(EngineConfig {
+        upgrade_timeout: Duration::from_millis(100),
+        ..config()
+    })
+    .await;
     let (sid, mut ws) = probed(&server).await;
     // No `5`: the server gives up on the probe and closes it.
     assert_eq!(close_code(&mut ws).await, Some(1000));
     // The session carries on over polling.
     assert_eq!(server.socket(&sid).transport(), TransportKind::Polling);
-    server.socket(&sid).send(OutboundMessage::text("still polling")).unwrap();
+    server
+        .socket(&sid)
+        .send(OutboundMessage::text("still polling"))
+        .unwrap();
     assert_eq!(server.poll(&sid).await, (200, "4still polling".to_owned()));
     // And may try again.
-    let mut retry = server.ws(&format!("EIO=4&transport=websocket&sid={sid}")).await;
+    let mut retry = server
+        .ws(&format!("EIO=4&transport=websocket&sid={sid}"))
+        .await;
     send_text(&mut retry, "2probe").await;
     assert_eq!(next_text(&mut retry).await, "3probe");
     send_text(&mut retry, "5").await;
@@ -159,7 +186,9 @@ async fn dropped_probe_frees_the_session_for_another_upgrade() {
     loop {
         attempts += 1;
         assert!(attempts < 200, "the dropped probe was never detached");
-        retry = server.ws(&format!("EIO=4&transport=websocket&sid={sid}")).await;
+        retry = server
+            .ws(&format!("EIO=4&transport=websocket&sid={sid}"))
+            .await;
         send_text(&mut retry, "2probe").await;
         match next_ws(&mut retry).await {
             Some(WsMessage::Text(text)) if text == "3probe" => break,
@@ -176,19 +205,36 @@ async fn dropped_probe_frees_the_session_for_another_upgrade() {
 async fn unexpected_packet_on_probe_abandons_upgrade() {
     let server = TestServer::start(config()).await;
     let sid = server.open_polling().await;
-    let mut ws = server.ws(&format!("EIO=4&transport=websocket&sid={sid}")).await;
+    let mut ws = server
+        .ws(&format!("EIO=4&transport=websocket&sid={sid}"))
+        .await;
     send_text(&mut ws, "4too early").await;
     assert!(close_code(&mut ws).await.is_some());
-    assert_eq!(server.post(&sid, "4polling still works").await, (200, "ok".to_owned()));
-    assert_eq!(server.poll(&sid).await, (200, "4polling still works".to_owned()));
+    assert_eq!(
+        server.post(&sid, "4polling still works").await,
+        (200, "ok".to_owned())
+    );
+    assert_eq!(
+        server.poll(&sid).await,
+        (200, "4polling still works".to_owned())
+    );
 }
 
 #[tokio::test]
 async fn upgrade_refused_when_upgrades_disabled() {
-    let server = TestServer::start(EngineConfig { allow_upgrades: false, ..config() }).await;
+    let server = TestServer::start(EngineConfig {
+        allow_upgrades: false,
+        ..config()
+    })
+    .await;
     let sid = server.open_polling().await;
-    match server.ws_with_origin(&format!("EIO=4&transport=websocket&sid={sid}"), "http://x").await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 400),
+    match server
+        .ws_with_origin(&format!("EIO=4&transport=websocket&sid={sid}"), "http://x")
+        .await
+    {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400)
+        }
         other => panic!("upgrade was not refused: {:?}", other.map(|_| ())),
     }
     assert_eq!(server.post(&sid, "4x").await.0, 200);
@@ -196,7 +242,11 @@ async fn upgrade_refused_when_upgrades_disabled() {
 
 #[tokio::test]
 async fn heartbeat_continues_on_websocket_after_upgrade() {
-    let config = EngineConfig { ping_interval: Duration::from_millis(50), ping_timeout: Duration::from_secs(5), ..config() };
+    let config = EngineConfig {
+        ping_interval: Duration::from_millis(50),
+        ping_timeout: Duration::from_secs(5),
+        ..config()
+    };
     let server = TestServer::start(config).await;
     let (sid, mut ws) = probed(&server).await;
     // Polls during the upgrade only ever get noops, pings included.

@@ -19,12 +19,20 @@ async fn websocket_echoes_text_and_binary() {
     assert_eq!(server.socket(&sid).transport(), TransportKind::WebSocket);
     send_text(&mut ws, "4hello").await;
     assert_eq!(next_text(&mut ws).await, "4hello");
-    ws.send(WsMessage::Binary(vec![1, 2, 3, 4].into())).await.unwrap();
-    assert_eq!(next_ws(&mut ws).await, Some(WsMessage::Binary(vec![1, 2, 3, 4].into())));
+    ws.send(WsMessage::Binary(vec![1, 2, 3, 4].into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_ws(&mut ws).await,
+        Some(WsMessage::Binary(vec![1, 2, 3, 4].into()))
+    );
     send_text(&mut ws, "4").await;
     assert_eq!(next_text(&mut ws).await, "4");
     assert_eq!(server.message(&sid).await, Message::Text("hello".into()));
-    assert_eq!(server.message(&sid).await, Message::Binary(vec![1, 2, 3, 4].into()));
+    assert_eq!(
+        server.message(&sid).await,
+        Message::Binary(vec![1, 2, 3, 4].into())
+    );
 }
 
 #[tokio::test]
@@ -32,15 +40,23 @@ async fn websocket_delivers_messages_in_order() {
     let mut server = TestServer::start_with(config(), Default::default(), false).await;
     let (mut ws, sid) = server.open_websocket().await;
     for i in 0..200 {
-        ws.feed(WsMessage::Text(format!("4m{i}").into())).await.unwrap();
+        ws.feed(WsMessage::Text(format!("4m{i}").into()))
+            .await
+            .unwrap();
     }
     ws.flush().await.unwrap();
     send_text(&mut ws, "1").await;
     assert_eq!(server.next_event().await, Event::Open(sid.clone()));
     for i in 0..200 {
-        assert_eq!(server.next_event().await, Event::Message(sid.clone(), Message::Text(format!("m{i}"))));
+        assert_eq!(
+            server.next_event().await,
+            Event::Message(sid.clone(), Message::Text(format!("m{i}")))
+        );
     }
-    assert_eq!(server.next_event().await, Event::Close(sid, CloseReason::ClientClose));
+    assert_eq!(
+        server.next_event().await,
+        Event::Close(sid, CloseReason::ClientClose)
+    );
 }
 
 #[tokio::test]
@@ -76,7 +92,10 @@ async fn websocket_closes_with_1007_on_invalid_utf8_text() {
 
 #[tokio::test]
 async fn websocket_closes_with_1009_on_oversize_message() {
-    let config = EngineConfig { max_payload: 1_000, ..config() };
+    let config = EngineConfig {
+        max_payload: 1_000,
+        ..config()
+    };
     let mut server = TestServer::start(config.clone()).await;
     let (mut ws, sid) = server.open_websocket().await;
     send_text(&mut ws, &format!("4{}", "x".repeat(999))).await;
@@ -86,17 +105,35 @@ async fn websocket_closes_with_1009_on_oversize_message() {
     assert_eq!(server.closed(&sid).await, CloseReason::TransportError);
 
     let (mut ws, sid) = server.open_websocket().await;
-    ws.send(WsMessage::Binary(vec![0u8; 5_000].into())).await.unwrap();
+    ws.send(WsMessage::Binary(vec![0u8; 5_000].into()))
+        .await
+        .unwrap();
     assert_eq!(close_code(&mut ws).await, Some(1009));
     assert_eq!(server.closed(&sid).await, CloseReason::TransportError);
 }
 
 #[tokio::test]
 async fn websocket_closes_with_1009_on_fragmented_oversize_message() {
-    let mut server = TestServer::start(EngineConfig { max_payload: 1_000, ..config() }).await;
+    let mut server = TestServer::start(EngineConfig {
+        max_payload: 1_000,
+        ..config()
+    })
+    .await;
     let (mut ws, sid) = server.open_websocket().await;
-    ws.feed(WsMessage::Frame(Frame::message(vec![b'4'; 600], OpCode::Data(Data::Text), false))).await.unwrap();
-    ws.feed(WsMessage::Frame(Frame::message(vec![b'x'; 600], OpCode::Data(Data::Continue), true))).await.unwrap();
+    ws.feed(WsMessage::Frame(Frame::message(
+        vec![b'4'; 600],
+        OpCode::Data(Data::Text),
+        false,
+    )))
+    .await
+    .unwrap();
+    ws.feed(WsMessage::Frame(Frame::message(
+        vec![b'x'; 600],
+        OpCode::Data(Data::Continue),
+        true,
+    )))
+    .await
+    .unwrap();
     ws.flush().await.unwrap();
     assert_eq!(close_code(&mut ws).await, Some(1009));
     assert_eq!(server.closed(&sid).await, CloseReason::TransportError);
@@ -104,7 +141,12 @@ async fn websocket_closes_with_1009_on_fragmented_oversize_message() {
 
 #[tokio::test]
 async fn websocket_heartbeat_pings_and_accepts_pongs() {
-    let server = TestServer::start(EngineConfig { ping_interval: Duration::from_millis(50), ping_timeout: Duration::from_secs(5), ..config() }).await;
+    let server = TestServer::start(EngineConfig {
+        ping_interval: Duration::from_millis(50),
+        ping_timeout: Duration::from_secs(5),
+        ..config()
+    })
+    .await;
     let (mut ws, _sid) = server.open_websocket().await;
     for _ in 0..3 {
         assert_eq!(next_text(&mut ws).await, "2");
@@ -115,7 +157,12 @@ async fn websocket_heartbeat_pings_and_accepts_pongs() {
 
 #[tokio::test]
 async fn websocket_session_closes_on_ping_timeout() {
-    let mut server = TestServer::start(EngineConfig { ping_interval: Duration::from_millis(50), ping_timeout: Duration::from_millis(50), ..config() }).await;
+    let mut server = TestServer::start(EngineConfig {
+        ping_interval: Duration::from_millis(50),
+        ping_timeout: Duration::from_millis(50),
+        ..config()
+    })
+    .await;
     let (mut ws, sid) = server.open_websocket().await;
     assert_eq!(next_text(&mut ws).await, "2");
     assert_eq!(close_code(&mut ws).await, Some(1000));
@@ -157,10 +204,15 @@ async fn websocket_server_close_flushes_queue_then_sends_close_frame() {
     let (mut ws, sid) = server.open_websocket().await;
     let socket = server.socket(&sid);
     socket.send(OutboundMessage::text("last words")).unwrap();
-    socket.send(OutboundMessage::binary(vec![9].into())).unwrap();
+    socket
+        .send(OutboundMessage::binary(vec![9].into()))
+        .unwrap();
     socket.close(CloseReason::ServerClose);
     assert_eq!(next_text(&mut ws).await, "4last words");
-    assert_eq!(next_ws(&mut ws).await, Some(WsMessage::Binary(vec![9].into())));
+    assert_eq!(
+        next_ws(&mut ws).await,
+        Some(WsMessage::Binary(vec![9].into()))
+    );
     assert_eq!(close_code(&mut ws).await, Some(1000));
     assert_eq!(server.closed(&sid).await, CloseReason::ServerClose);
     server.no_sessions_left().await;
@@ -171,10 +223,21 @@ async fn websocket_send_all_group_arrives_adjacent_and_in_order() {
     let server = TestServer::start(config()).await;
     let (mut ws, sid) = server.open_websocket().await;
     let socket = server.socket(&sid);
-    socket.send_all(vec![OutboundMessage::text(r#"51-["x",{"_placeholder":true,"num":0}]"#), OutboundMessage::binary(vec![1, 2].into())]).unwrap();
+    socket
+        .send_all(vec![
+            OutboundMessage::text(r#"51-["x",{"_placeholder":true,"num":0}]"#),
+            OutboundMessage::binary(vec![1, 2].into()),
+        ])
+        .unwrap();
     socket.send(OutboundMessage::text("after")).unwrap();
-    assert_eq!(next_text(&mut ws).await, r#"451-["x",{"_placeholder":true,"num":0}]"#);
-    assert_eq!(next_ws(&mut ws).await, Some(WsMessage::Binary(vec![1, 2].into())));
+    assert_eq!(
+        next_text(&mut ws).await,
+        r#"451-["x",{"_placeholder":true,"num":0}]"#
+    );
+    assert_eq!(
+        next_ws(&mut ws).await,
+        Some(WsMessage::Binary(vec![1, 2].into()))
+    );
     assert_eq!(next_text(&mut ws).await, "4after");
 }
 

@@ -17,32 +17,44 @@ async fn run_official_client(mode: &str) -> Option<(TestServer, String)> {
         return None;
     }
     // Short pings so the client answers a few within the run.
-    let config = EngineConfig { ping_interval: Duration::from_millis(100), ping_timeout: Duration::from_secs(5), ..config() };
+    let config = EngineConfig {
+        ping_interval: Duration::from_millis(100),
+        ping_timeout: Duration::from_secs(5),
+        ..config()
+    };
     let mut server = TestServer::start(config).await;
     let url = format!("http://{}", server.addr);
     let output = support::run_node("engineio_interop.mjs", &[&url, mode]).await;
     assert!(output.contains(&format!("ok {mode}")), "{output}");
-    let Event::Open(sid) = server.next_event().await else { panic!("no session opened") };
+    let Event::Open(sid) = server.next_event().await else {
+        panic!("no session opened")
+    };
     Some((server, sid))
 }
 
 #[tokio::test]
 async fn official_client_over_websocket_only() {
-    let Some((mut server, sid)) = run_official_client("websocket").await else { return };
+    let Some((mut server, sid)) = run_official_client("websocket").await else {
+        return;
+    };
     assert_eq!(server.closed(&sid).await, CloseReason::TransportClose);
     server.no_sessions_left().await;
 }
 
 #[tokio::test]
 async fn official_client_over_polling_only() {
-    let Some((mut server, sid)) = run_official_client("polling").await else { return };
+    let Some((mut server, sid)) = run_official_client("polling").await else {
+        return;
+    };
     assert_eq!(server.closed(&sid).await, CloseReason::ClientClose);
     server.no_sessions_left().await;
 }
 
 #[tokio::test]
 async fn official_client_upgrades_from_polling_to_websocket() {
-    let Some((mut server, sid)) = run_official_client("upgrade").await else { return };
+    let Some((mut server, sid)) = run_official_client("upgrade").await else {
+        return;
+    };
     let session = server.engine.session(&sid);
     if let Some(session) = session {
         assert_eq!(session.transport(), TransportKind::WebSocket);

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use locus::engineio::{CloseReason, Engine, EngineConfig, EngineHandler, EngineSocket, Message, OutboundMessage};
+use locus::engineio::{
+    CloseReason, Engine, EngineConfig, EngineHandler, EngineSocket, Message, OutboundMessage,
+};
 use locus::net::listener::{self, HttpLimits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -52,11 +54,15 @@ impl EngineHandler for Recorder {
             };
             let _ = socket.send(reply);
         }
-        let _ = self.events.send(Event::Message(socket.id().to_owned(), message));
+        let _ = self
+            .events
+            .send(Event::Message(socket.id().to_owned(), message));
     }
 
     fn on_close(&self, socket: &Arc<EngineSocket<()>>, reason: CloseReason) {
-        let _ = self.events.send(Event::Close(socket.id().to_owned(), reason));
+        let _ = self
+            .events
+            .send(Event::Close(socket.id().to_owned(), reason));
     }
 }
 
@@ -90,7 +96,13 @@ impl TestServer {
 
     pub async fn start_with(config: EngineConfig, limits: HttpLimits, echo: bool) -> Self {
         let (events_tx, events) = mpsc::unbounded_channel();
-        let engine = Engine::new(config, Arc::new(Recorder { echo, events: events_tx }));
+        let engine = Engine::new(
+            config,
+            Arc::new(Recorder {
+                echo,
+                events: events_tx,
+            }),
+        );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -100,15 +112,29 @@ impl TestServer {
             closing.close_all(Duration::from_secs(2)).await;
         };
         let task = tokio::spawn(listener::serve(listener, engine.router(), limits, shutdown));
-        let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-        Self { addr, engine, events, http, stop: Some(stop), task: Some(task) }
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        Self {
+            addr,
+            engine,
+            events,
+            http,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// Stops the server (close_all, then graceful HTTP shutdown) and waits for `serve` to return.
     pub async fn shutdown(mut self) {
         let _ = self.stop.take().unwrap().send(());
         let task = self.task.take().unwrap();
-        tokio::time::timeout(PATIENCE, task).await.expect("serve returned").unwrap().unwrap();
+        tokio::time::timeout(PATIENCE, task)
+            .await
+            .expect("serve returned")
+            .unwrap()
+            .unwrap();
     }
 
     pub fn url(&self, query: &str) -> String {
@@ -127,36 +153,62 @@ impl TestServer {
     }
 
     pub async fn get_url(&self, url: &str) -> (u16, String) {
-        let response = tokio::time::timeout(PATIENCE, self.http.get(url).send()).await.expect("GET answered").unwrap();
+        let response = tokio::time::timeout(PATIENCE, self.http.get(url).send())
+            .await
+            .expect("GET answered")
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.text().await.unwrap())
     }
 
     /// A polling GET on `sid`.
     pub async fn poll(&self, sid: &str) -> (u16, String) {
-        self.get_url(&self.url(&format!("EIO=4&transport=polling&sid={sid}"))).await
+        self.get_url(&self.url(&format!("EIO=4&transport=polling&sid={sid}")))
+            .await
     }
 
     /// A polling POST on `sid`.
     pub async fn post(&self, sid: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
-        let request = self.http.post(self.url(&format!("EIO=4&transport=polling&sid={sid}"))).body(body).send();
-        let response = tokio::time::timeout(PATIENCE, request).await.expect("POST answered").unwrap();
+        let request = self
+            .http
+            .post(self.url(&format!("EIO=4&transport=polling&sid={sid}")))
+            .body(body)
+            .send();
+        let response = tokio::time::timeout(PATIENCE, request)
+            .await
+            .expect("POST answered")
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.text().await.unwrap())
     }
 
     /// Opens a WebSocket (any query) and returns it.
     pub async fn ws(&self, query: &str) -> Ws {
-        let (ws, response) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(self.ws_url(query))).await.expect("websocket connected").unwrap();
+        let (ws, response) = tokio::time::timeout(
+            PATIENCE,
+            tokio_tungstenite::connect_async(self.ws_url(query)),
+        )
+        .await
+        .expect("websocket connected")
+        .unwrap();
         assert_eq!(response.status(), 101);
         ws
     }
 
     /// A WebSocket with an `Origin` header; the raw result, for refusals.
-    pub async fn ws_with_origin(&self, query: &str, origin: &str) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    pub async fn ws_with_origin(
+        &self,
+        query: &str,
+        origin: &str,
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         let mut request = self.ws_url(query).into_client_request().unwrap();
-        request.headers_mut().insert("origin", origin.parse().unwrap());
-        tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(request)).await.expect("websocket answered").map(|(ws, _)| ws)
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+        tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(request))
+            .await
+            .expect("websocket answered")
+            .map(|(ws, _)| ws)
     }
 
     /// Opens a WebSocket session and returns it with its sid.
@@ -174,7 +226,10 @@ impl TestServer {
 
     /// The next handler event.
     pub async fn next_event(&mut self) -> Event {
-        tokio::time::timeout(PATIENCE, self.events.recv()).await.expect("handler event").expect("engine alive")
+        tokio::time::timeout(PATIENCE, self.events.recv())
+            .await
+            .expect("handler event")
+            .expect("engine alive")
     }
 
     /// Skips events until `sid` closes; returns the reason.
@@ -209,7 +264,10 @@ impl TestServer {
 pub async fn wait_until(mut condition: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "condition not reached in time");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached in time"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -225,7 +283,10 @@ pub fn open_packet_sid(body: &str) -> String {
 /// The next WebSocket message, skipping WS-level pings/pongs.
 pub async fn next_ws(ws: &mut Ws) -> Option<WsMessage> {
     loop {
-        match tokio::time::timeout(PATIENCE, ws.next()).await.expect("websocket event") {
+        match tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("websocket event")
+        {
             Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
             Some(Ok(message)) => return Some(message),
             Some(Err(_)) | None => return None,

@@ -7,7 +7,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use locus::engineio::{CloseReason, Engine, EngineConfig, EngineHandler, EngineSocket, Message, OutboundMessage};
+use locus::engineio::{
+    CloseReason, Engine, EngineConfig, EngineHandler, EngineSocket, Message, OutboundMessage,
+};
 use locus::net::listener::{self, HttpLimits};
 use tokio::net::TcpListener;
 
@@ -48,7 +50,10 @@ pub fn config() -> EngineConfig {
 }
 
 /// Serves the echo engine on `listener` until `shutdown` completes.
-pub async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let engine = Engine::new(config(), Arc::new(Echo));
     let app = engine.router();
     let closing = engine.clone();

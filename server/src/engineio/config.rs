@@ -22,7 +22,10 @@ pub struct EngineConfig {
     /// 1009 above it). Advertised as `maxPayload`. Defaults to 1,000,000.
     pub max_payload: usize,
     /// Outbound queue bound per session, in queued items (a batch sent with
-    /// [`EngineSocket::send_all`](super::EngineSocket::send_all) counts as one). Defaults to 256.
+    /// [`EngineSocket::send_all`](super::EngineSocket::send_all) counts as one);
+    /// sends beyond it fail with `SendError::Full`. A WebSocket connection
+    /// also holds the one batch it is writing, so at most twice this many
+    /// items wait for a slow client. Defaults to 256.
     pub max_buffered_packets: usize,
     /// Allowed `Origin`s, checked on polling and on the WebSocket upgrade.
     /// `None` allows any origin. Defaults to `None`.
@@ -90,7 +93,10 @@ mod tests {
 
     #[test]
     fn path_matches_with_and_without_trailing_slash() {
-        let config = EngineConfig { path: "/engine.io/".into(), ..EngineConfig::default() };
+        let config = EngineConfig {
+            path: "/engine.io/".into(),
+            ..EngineConfig::default()
+        };
         assert!(config.matches_path("/engine.io/"));
         assert!(config.matches_path("/engine.io"));
         assert!(!config.matches_path("/engine.io//"));

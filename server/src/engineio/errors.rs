@@ -77,7 +77,10 @@ impl EngineError {
             Some((code, message)) => {
                 let body = serde_json::json!({ "code": code, "message": message }).to_string();
                 let mut response = Response::new(Full::new(Bytes::from(body)));
-                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
                 response
             }
             None => Response::new(Full::new(Bytes::new())),
@@ -103,16 +106,25 @@ mod tests {
         let response = EngineError::UnknownSid.into_response();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
-        assert_eq!(body_of(response).await, r#"{"code":1,"message":"Session ID unknown"}"#);
+        assert_eq!(
+            body_of(response).await,
+            r#"{"code":1,"message":"Session ID unknown"}"#
+        );
         let response = EngineError::BadRequest("transport mismatch").into_response();
-        assert_eq!(body_of(response).await, r#"{"code":3,"message":"Bad request"}"#);
+        assert_eq!(
+            body_of(response).await,
+            r#"{"code":3,"message":"Bad request"}"#
+        );
     }
 
     #[tokio::test]
     async fn forbidden_is_403_with_code_4() {
         let response = EngineError::Forbidden.into_response();
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        assert_eq!(body_of(response).await, r#"{"code":4,"message":"Forbidden"}"#);
+        assert_eq!(
+            body_of(response).await,
+            r#"{"code":4,"message":"Forbidden"}"#
+        );
     }
 
     #[tokio::test]

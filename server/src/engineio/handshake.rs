@@ -74,7 +74,11 @@ impl EngineQuery {
         };
         let sid = query_param(query, "sid").filter(|sid| !sid.is_empty());
         let eio4 = query_param(query, "EIO").as_deref() == Some("4");
-        Ok(Self { transport, sid, eio4 })
+        Ok(Self {
+            transport,
+            sid,
+            eio4,
+        })
     }
 }
 
@@ -91,7 +95,10 @@ pub(crate) enum OriginVerdict {
 }
 
 /// Checks the `Origin` header against the allowlist.
-pub(crate) fn check_origin(config: &EngineConfig, headers: &HeaderMap) -> Result<OriginVerdict, EngineError> {
+pub(crate) fn check_origin(
+    config: &EngineConfig,
+    headers: &HeaderMap,
+) -> Result<OriginVerdict, EngineError> {
     let origin = headers.get(header::ORIGIN);
     if let Some(origin) = origin {
         // Only visible ASCII makes an origin (hyper already refuses control
@@ -106,7 +113,9 @@ pub(crate) fn check_origin(config: &EngineConfig, headers: &HeaderMap) -> Result
     };
     match origin {
         None => Ok(OriginVerdict::NoOrigin),
-        Some(origin) if allowed.iter().any(|a| a.as_bytes() == origin.as_bytes()) => Ok(OriginVerdict::Listed(origin.clone())),
+        Some(origin) if allowed.iter().any(|a| a.as_bytes() == origin.as_bytes()) => {
+            Ok(OriginVerdict::Listed(origin.clone()))
+        }
         Some(_) => Err(EngineError::Forbidden),
     }
 }
@@ -115,11 +124,17 @@ pub(crate) fn check_origin(config: &EngineConfig, headers: &HeaderMap) -> Result
 pub(crate) fn apply_cors(verdict: &OriginVerdict, headers: &mut HeaderMap) {
     match verdict {
         OriginVerdict::AnyOrigin => {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
         }
         OriginVerdict::Listed(origin) => {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
             headers.append(header::VARY, HeaderValue::from_static("Origin"));
         }
         OriginVerdict::NoOrigin => {}
@@ -127,15 +142,24 @@ pub(crate) fn apply_cors(verdict: &OriginVerdict, headers: &mut HeaderMap) {
 }
 
 /// The answer to a CORS preflight (`OPTIONS`).
-pub(crate) fn preflight(verdict: &OriginVerdict, request_headers: &HeaderMap) -> Response<EngineBody> {
+pub(crate) fn preflight(
+    verdict: &OriginVerdict,
+    request_headers: &HeaderMap,
+) -> Response<EngineBody> {
     let mut response = Response::new(EngineBody::default());
     *response.status_mut() = StatusCode::NO_CONTENT;
     let headers = response.headers_mut();
     apply_cors(verdict, headers);
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
     if let Some(asked) = request_headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
-        headers.append(header::VARY, HeaderValue::from_static("Access-Control-Request-Headers"));
+        headers.append(
+            header::VARY,
+            HeaderValue::from_static("Access-Control-Request-Headers"),
+        );
     }
     response
 }
@@ -146,13 +170,18 @@ pub(crate) fn wants_upgrade(headers: &HeaderMap) -> bool {
 }
 
 /// Validates a WebSocket upgrade request and returns its `Sec-WebSocket-Key`.
-pub(crate) fn websocket_key(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, EngineError> {
+pub(crate) fn websocket_key(
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<HeaderValue, EngineError> {
     if method != Method::GET {
         return Err(EngineError::BadRequest("websocket upgrade must be a GET"));
     }
     let has_token = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|value| {
-            value.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+            value
+                .to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
     };
     if !has_token(header::UPGRADE, "websocket") {
@@ -161,10 +190,16 @@ pub(crate) fn websocket_key(method: &Method, headers: &HeaderMap) -> Result<Head
     if !has_token(header::CONNECTION, "upgrade") {
         return Err(EngineError::BadRequest("connection header lacks upgrade"));
     }
-    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
         return Err(EngineError::BadRequest("unsupported websocket version"));
     }
-    let key = headers.get(header::SEC_WEBSOCKET_KEY).ok_or(EngineError::BadRequest("missing websocket key"))?;
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or(EngineError::BadRequest("missing websocket key"))?;
     // RFC 6455: the key is 16 random bytes in base64, i.e. 24 characters.
     if key.len() != 24 {
         return Err(EngineError::BadRequest("malformed websocket key"));
@@ -192,9 +227,18 @@ mod tests {
     #[test]
     fn rejects_missing_or_unknown_transport() {
         assert_eq!(parse("EIO=4").unwrap_err(), EngineError::UnknownTransport);
-        assert_eq!(parse("EIO=4&transport=abc").unwrap_err(), EngineError::UnknownTransport);
-        assert_eq!(parse("EIO=4&transport=__proto__").unwrap_err(), EngineError::UnknownTransport);
-        assert_eq!(parse("EIO=4&transport=flashsocket").unwrap_err(), EngineError::UnknownTransport);
+        assert_eq!(
+            parse("EIO=4&transport=abc").unwrap_err(),
+            EngineError::UnknownTransport
+        );
+        assert_eq!(
+            parse("EIO=4&transport=__proto__").unwrap_err(),
+            EngineError::UnknownTransport
+        );
+        assert_eq!(
+            parse("EIO=4&transport=flashsocket").unwrap_err(),
+            EngineError::UnknownTransport
+        );
     }
 
     #[test]
@@ -210,25 +254,49 @@ mod tests {
     }
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (k.clone(), HeaderValue::from_str(v).unwrap())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), HeaderValue::from_str(v).unwrap()))
+            .collect()
     }
 
     #[test]
     fn rejects_origin_not_on_allowlist() {
-        let config = EngineConfig { allowed_origins: Some(vec!["http://good".into()]), ..EngineConfig::default() };
+        let config = EngineConfig {
+            allowed_origins: Some(vec!["http://good".into()]),
+            ..EngineConfig::default()
+        };
         let bad = headers(&[(header::ORIGIN, "http://evil")]);
-        assert_eq!(check_origin(&config, &bad).unwrap_err(), EngineError::Forbidden);
+        assert_eq!(
+            check_origin(&config, &bad).unwrap_err(),
+            EngineError::Forbidden
+        );
         let good = headers(&[(header::ORIGIN, "http://good")]);
-        assert!(matches!(check_origin(&config, &good), Ok(OriginVerdict::Listed(_))));
-        assert!(matches!(check_origin(&config, &HeaderMap::new()), Ok(OriginVerdict::NoOrigin)));
-        assert!(matches!(check_origin(&EngineConfig::default(), &bad), Ok(OriginVerdict::AnyOrigin)));
+        assert!(matches!(
+            check_origin(&config, &good),
+            Ok(OriginVerdict::Listed(_))
+        ));
+        assert!(matches!(
+            check_origin(&config, &HeaderMap::new()),
+            Ok(OriginVerdict::NoOrigin)
+        ));
+        assert!(matches!(
+            check_origin(&EngineConfig::default(), &bad),
+            Ok(OriginVerdict::AnyOrigin)
+        ));
     }
 
     #[test]
     fn rejects_origin_with_non_ascii_bytes() {
         let mut map = HeaderMap::new();
-        map.insert(header::ORIGIN, HeaderValue::from_bytes(b"http://a\xffb").unwrap());
-        assert!(matches!(check_origin(&EngineConfig::default(), &map), Err(EngineError::BadRequest(_))));
+        map.insert(
+            header::ORIGIN,
+            HeaderValue::from_bytes(b"http://a\xffb").unwrap(),
+        );
+        assert!(matches!(
+            check_origin(&EngineConfig::default(), &map),
+            Err(EngineError::BadRequest(_))
+        ));
     }
 
     fn upgrade_headers() -> Vec<(header::HeaderName, &'static str)> {

@@ -169,7 +169,10 @@ impl<H: EngineHandler> Engine<H> {
         let endpoint = move |request: axum::extract::Request| {
             let engine = engine.clone();
             async move {
-                let peer = request.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().map(|info| info.0);
+                let peer = request
+                    .extensions()
+                    .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                    .map(|info| info.0);
                 engine.handle(request, peer).await
             }
         };
@@ -184,7 +187,11 @@ impl<H: EngineHandler> Engine<H> {
 
     /// Answers one HTTP request under the engine's path: handshake, poll,
     /// post, or WebSocket upgrade (via `hyper::upgrade::on`).
-    pub async fn handle<B>(self: &Arc<Self>, request: Request<B>, remote_addr: Option<SocketAddr>) -> Response<EngineBody>
+    pub async fn handle<B>(
+        self: &Arc<Self>,
+        request: Request<B>,
+        remote_addr: Option<SocketAddr>,
+    ) -> Response<EngineBody>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -192,15 +199,17 @@ impl<H: EngineHandler> Engine<H> {
         if !self.config.matches_path(request.uri().path()) {
             return EngineError::NotFound.into_response();
         }
+        let origin = handshake::check_origin(&self.config, request.headers());
         if request.method() == Method::OPTIONS {
-            return match handshake::check_origin(&self.config, request.headers()) {
+            return match origin {
                 Ok(verdict) => handshake::preflight(&verdict, request.headers()),
                 Err(error) => error.into_response(),
             };
         }
-        let mut verdict = None;
         let upgrade = handshake::wants_upgrade(request.headers());
-        let result = self.route(request, remote_addr, &mut verdict).await;
+        let result = self
+            .route(request, remote_addr, origin.as_ref().map_err(Clone::clone))
+            .await;
         let mut response = result.unwrap_or_else(|error| {
             tracing::debug!(%error, peer = ?remote_addr, "engine.io request refused");
             let end_connection = upgrade || matches!(error, EngineError::PayloadTooLarge { .. });
@@ -208,27 +217,36 @@ impl<H: EngineHandler> Engine<H> {
             if end_connection {
                 // Like the reference: a refused upgrade (or an unread body)
                 // ends the connection.
-                response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
             }
             response
         });
-        if let Some(verdict) = verdict {
+        if let Ok(verdict) = &origin {
             if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
-                handshake::apply_cors(&verdict, response.headers_mut());
+                handshake::apply_cors(verdict, response.headers_mut());
             }
         }
         response
     }
 
-    /// Validates a request in the reference server's order and hands it to
-    /// its transport. `verdict` receives the origin check's outcome once made.
-    async fn route<B>(self: &Arc<Self>, request: Request<B>, remote_addr: Option<SocketAddr>, verdict: &mut Option<OriginVerdict>) -> Result<Response<EngineBody>, EngineError>
+    /// Validates a request in the reference server's order (transport,
+    /// origin, session, method, protocol version) and hands it to its
+    /// transport.
+    async fn route<B>(
+        self: &Arc<Self>,
+        request: Request<B>,
+        remote_addr: Option<SocketAddr>,
+        origin: Result<&OriginVerdict, EngineError>,
+    ) -> Result<Response<EngineBody>, EngineError>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let query = EngineQuery::parse(request.uri())?;
-        *verdict = Some(handshake::check_origin(&self.config, request.headers())?);
+        origin?;
         let upgrade = handshake::wants_upgrade(request.headers());
 
         if let Some(sid) = &query.sid {
@@ -248,7 +266,9 @@ impl<H: EngineHandler> Engine<H> {
             return Err(EngineError::BadHandshakeMethod);
         }
         if query.transport == RequestedTransport::WebSocket && !upgrade {
-            return Err(EngineError::BadRequest("websocket handshake without upgrade"));
+            return Err(EngineError::BadRequest(
+                "websocket handshake without upgrade",
+            ));
         }
         if !query.eio4 {
             return Err(EngineError::UnsupportedProtocolVersion);
@@ -258,10 +278,16 @@ impl<H: EngineHandler> Engine<H> {
         }
         match query.transport {
             RequestedTransport::WebSocket => websocket::handshake(self, request, remote_addr),
-            RequestedTransport::Polling if upgrade => Err(EngineError::BadRequest("upgrade on polling transport")),
+            RequestedTransport::Polling if upgrade => {
+                Err(EngineError::BadRequest("upgrade on polling transport"))
+            }
             RequestedTransport::Polling => {
                 let (parts, _body) = request.into_parts();
-                let handshake = Handshake { uri: parts.uri, headers: parts.headers, remote_addr };
+                let handshake = Handshake {
+                    uri: parts.uri,
+                    headers: parts.headers,
+                    remote_addr,
+                };
                 polling::handshake(self, handshake)
             }
         }
@@ -298,7 +324,10 @@ impl<H: EngineHandler> Engine<H> {
             }
         };
         if tokio::time::timeout(deadline, all_gone).await.is_err() {
-            tracing::warn!(left = self.session_count(), "engine.io sessions still open after the shutdown deadline");
+            tracing::warn!(
+                left = self.session_count(),
+                "engine.io sessions still open after the shutdown deadline"
+            );
         }
     }
 
@@ -311,7 +340,11 @@ impl<H: EngineHandler> Engine<H> {
     }
 
     /// Registers a new session under a fresh, hard-to-guess sid.
-    pub(crate) fn create_session(&self, handshake: Handshake, transport: TransportKind) -> Result<Arc<EngineSocket<H::Data>>, EngineError> {
+    pub(crate) fn create_session(
+        &self,
+        handshake: Handshake,
+        transport: TransportKind,
+    ) -> Result<Arc<EngineSocket<H::Data>>, EngineError> {
         let mut sessions = self.lock_sessions();
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(EngineError::ShuttingDown);
@@ -322,7 +355,13 @@ impl<H: EngineHandler> Engine<H> {
                 break sid;
             }
         };
-        let socket = Arc::new(EngineSocket::new(sid.clone(), handshake, H::Data::default(), self.config.max_buffered_packets, transport));
+        let socket = Arc::new(EngineSocket::new(
+            sid.clone(),
+            handshake,
+            H::Data::default(),
+            self.config.max_buffered_packets,
+            transport,
+        ));
         sessions.insert(sid.into_boxed_str(), socket.clone());
         tracing::debug!(sid = socket.id(), ?transport, "engine.io session opened");
         Ok(socket)
@@ -354,7 +393,12 @@ impl<H: EngineHandler> Engine<H> {
             ping_timeout: u128,
             max_payload: usize,
         }
-        let upgrades: &[&str] = if transport == TransportKind::Polling && self.config.allow_upgrades { &["websocket"] } else { &[] };
+        let upgrades: &[&str] = if transport == TransportKind::Polling && self.config.allow_upgrades
+        {
+            &["websocket"]
+        } else {
+            &[]
+        };
         let open = Open {
             sid,
             upgrades,

@@ -21,25 +21,33 @@ use super::errors::EngineError;
 use super::session::{self, Heartbeat};
 use super::socket::{Frame, Phase, State, Wakers};
 use super::websocket::WsStream;
-use super::{CloseReason, Engine, EngineBody, EngineHandler, EngineSocket, Handshake, Message, TransportKind};
+use super::{
+    CloseReason, Engine, EngineBody, EngineHandler, EngineSocket, Handshake, Message, TransportKind,
+};
 use crate::protocol::engineio::{decode_payload, encode_payload, Packet, PayloadItem};
 
 /// Opens a polling session: answers the handshake GET with the open packet
 /// (followed by whatever `on_open` queued) and starts the session driver.
-pub(crate) fn handshake<H: EngineHandler>(engine: &Arc<Engine<H>>, handshake: Handshake) -> Result<Response<EngineBody>, EngineError> {
+pub(crate) fn handshake<H: EngineHandler>(
+    engine: &Arc<Engine<H>>,
+    handshake: Handshake,
+) -> Result<Response<EngineBody>, EngineError> {
     let opened_at = Instant::now();
     let socket = engine.create_session(handshake, TransportKind::Polling)?;
     engine.dispatch_open(&socket);
     let open = engine.open_packet(socket.id(), TransportKind::Polling);
     let queued = socket.lock().take_queue();
-    let items = std::iter::once(PayloadItem::Text(&open)).chain(queued.iter().map(|m| payload_item(&m.0)));
+    let items =
+        std::iter::once(PayloadItem::Text(&open)).chain(queued.iter().map(|m| payload_item(&m.0)));
     let body = encode_payload(items);
     tokio::spawn(session::drive(engine.clone(), socket, None, opened_at));
     Ok(payload_response(body))
 }
 
 /// Serves a polling GET: waits until there is something to deliver.
-pub(crate) async fn poll<D>(socket: &Arc<EngineSocket<D>>) -> Result<Response<EngineBody>, EngineError> {
+pub(crate) async fn poll<D>(
+    socket: &Arc<EngineSocket<D>>,
+) -> Result<Response<EngineBody>, EngineError> {
     {
         let mut state = socket.lock();
         if state.phase == Phase::Polling && state.ping_expired() {
@@ -52,8 +60,14 @@ pub(crate) async fn poll<D>(socket: &Arc<EngineSocket<D>>) -> Result<Response<En
             // Every poll during an upgrade is released at once (not only the
             // first: socketioxide #479/#497).
             Phase::Upgrading => return Ok(payload_response("6".to_owned())),
-            Phase::WebSocket => return Err(EngineError::BadRequest("polling on an upgraded session")),
-            Phase::Closed(reason) if reason.flushes_queue() && !state.farewell_sent && state.transport == TransportKind::Polling => {
+            Phase::WebSocket => {
+                return Err(EngineError::BadRequest("polling on an upgraded session"))
+            }
+            Phase::Closed(reason)
+                if reason.flushes_queue()
+                    && !state.farewell_sent
+                    && state.transport == TransportKind::Polling =>
+            {
                 return Ok(payload_response(farewell(&mut state)));
             }
             Phase::Closed(_) => return Err(EngineError::UnknownSid),
@@ -65,7 +79,10 @@ pub(crate) async fn poll<D>(socket: &Arc<EngineSocket<D>>) -> Result<Response<En
         }
         state.poll_active = true;
     }
-    let _active = Active { socket: socket.as_ref(), post: false };
+    let _active = Active {
+        socket: socket.as_ref(),
+        post: false,
+    };
     let body = poll_fn(|cx| {
         let mut state = socket.lock();
         let body = match state.phase {
@@ -88,7 +105,11 @@ pub(crate) async fn poll<D>(socket: &Arc<EngineSocket<D>>) -> Result<Response<En
 
 /// Serves a polling POST: reads the bounded body, decodes it, hands the
 /// messages to the layer above in order.
-pub(crate) async fn post<H, B>(engine: &Engine<H>, socket: &Arc<EngineSocket<H::Data>>, request: Request<B>) -> Result<Response<EngineBody>, EngineError>
+pub(crate) async fn post<H, B>(
+    engine: &Engine<H>,
+    socket: &Arc<EngineSocket<H::Data>>,
+    request: Request<B>,
+) -> Result<Response<EngineBody>, EngineError>
 where
     H: EngineHandler,
     B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
@@ -103,7 +124,9 @@ where
         }
         match state.phase {
             Phase::Polling | Phase::Upgrading => {}
-            Phase::WebSocket => return Err(EngineError::BadRequest("polling on an upgraded session")),
+            Phase::WebSocket => {
+                return Err(EngineError::BadRequest("polling on an upgraded session"))
+            }
             Phase::Closed(_) => return Err(EngineError::UnknownSid),
         }
         if state.post_active {
@@ -113,7 +136,10 @@ where
         }
         state.post_active = true;
     }
-    let _active = Active { socket: socket.as_ref(), post: true };
+    let _active = Active {
+        socket: socket.as_ref(),
+        post: true,
+    };
     let fail = |error: EngineError| {
         tracing::debug!(sid = socket.id(), %error, "closing engine.io session after a bad post");
         socket.close(CloseReason::TransportError);
@@ -123,13 +149,18 @@ where
     let config = engine.config();
     let max = config.max_payload;
     let headers = request.headers();
-    if headers.get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"application/octet-stream")) {
+    if headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/octet-stream"))
+    {
         // Engine.IO v4 carries binary in base64 over polling.
         return fail(EngineError::BadRequest("binary polling body"));
     }
     if let Some(length) = headers.get(header::CONTENT_LENGTH) {
         match length.to_str().ok().and_then(|l| l.parse::<u64>().ok()) {
-            Some(length) if length > max as u64 => return fail(EngineError::PayloadTooLarge { max }),
+            Some(length) if length > max as u64 => {
+                return fail(EngineError::PayloadTooLarge { max })
+            }
             Some(_) => {}
             None => return fail(EngineError::BadRequest("bad content-length")),
         }
@@ -137,7 +168,9 @@ where
     let read = Limited::new(request.into_body(), max).collect();
     let body = match tokio::time::timeout(config.body_read_timeout, read).await {
         Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => return fail(EngineError::PayloadTooLarge { max }),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            return fail(EngineError::PayloadTooLarge { max })
+        }
         Ok(Err(_)) => return fail(EngineError::BadRequest("body read failed")),
         Err(_) => return fail(EngineError::BadRequest("body read timed out")),
     };
@@ -166,7 +199,9 @@ where
         }
     }
     let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     Ok(response)
 }
 
@@ -180,7 +215,11 @@ pub(crate) enum DriverEvent {
 
 /// The driver's wait while the session is on polling: runs the heartbeat
 /// until the session closes or completes an upgrade.
-pub(crate) async fn wait<D>(socket: &EngineSocket<D>, heartbeat: &mut Heartbeat, mut sleep: Pin<&mut Sleep>) -> DriverEvent {
+pub(crate) async fn wait<D>(
+    socket: &EngineSocket<D>,
+    heartbeat: &mut Heartbeat,
+    mut sleep: Pin<&mut Sleep>,
+) -> DriverEvent {
     loop {
         let event = poll_fn(|cx| {
             let mut state = socket.lock();
@@ -254,7 +293,10 @@ fn payload_item(frame: &Frame) -> PayloadItem<'_> {
 fn drain(state: &mut State) -> String {
     let ping = std::mem::take(&mut state.ping_due).then_some(PayloadItem::Text("2"));
     let queued = state.take_queue();
-    encode_payload(ping.into_iter().chain(queued.iter().map(|m| payload_item(&m.0))))
+    encode_payload(
+        ping.into_iter()
+            .chain(queued.iter().map(|m| payload_item(&m.0))),
+    )
 }
 
 /// The last payload of a session the server closed: what was still queued,
@@ -262,7 +304,12 @@ fn drain(state: &mut State) -> String {
 fn farewell(state: &mut State) -> String {
     state.farewell_sent = true;
     let queued = state.take_queue();
-    let body = encode_payload(queued.iter().map(|m| payload_item(&m.0)).chain([PayloadItem::Text("1")]));
+    let body = encode_payload(
+        queued
+            .iter()
+            .map(|m| payload_item(&m.0))
+            .chain([PayloadItem::Text("1")]),
+    );
     if let Some(waker) = state.wakers.driver.take() {
         waker.wake();
     }
@@ -273,7 +320,10 @@ fn farewell(state: &mut State) -> String {
 fn payload_response(body: String) -> Response<EngineBody> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=UTF-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

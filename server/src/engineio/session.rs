@@ -44,7 +44,12 @@ pub(crate) enum Beat {
 impl Heartbeat {
     /// The first ping is due one interval after the handshake.
     pub fn new(opened_at: Instant, interval: Duration, timeout: Duration) -> Self {
-        Self { interval, timeout, next_ping: Some(opened_at + interval), pong_deadline: None }
+        Self {
+            interval,
+            timeout,
+            next_ping: Some(opened_at + interval),
+            pong_deadline: None,
+        }
     }
 
     /// When the outstanding ping expires, if one is outstanding.
@@ -89,7 +94,11 @@ impl Heartbeat {
 }
 
 /// Applies a heartbeat timer expiry to the session and re-arms the timer.
-pub(crate) fn on_heartbeat_timer<D>(socket: &EngineSocket<D>, heartbeat: &mut Heartbeat, sleep: Pin<&mut Sleep>) {
+pub(crate) fn on_heartbeat_timer<D>(
+    socket: &EngineSocket<D>,
+    heartbeat: &mut Heartbeat,
+    sleep: Pin<&mut Sleep>,
+) {
     match heartbeat.on_timer(Instant::now()) {
         Beat::Idle => {}
         Beat::Ping => {
@@ -136,7 +145,12 @@ impl<H: EngineHandler> Drop for Registration<'_, H> {
 /// Runs one session from its handshake to its removal. `ws` is the
 /// WebSocket of a session opened directly on WebSocket (its open packet
 /// already sent, `on_open` already called).
-pub(crate) async fn drive<H: EngineHandler>(engine: Arc<Engine<H>>, socket: Arc<EngineSocket<H::Data>>, ws: Option<Box<WsStream>>, opened_at: Instant) {
+pub(crate) async fn drive<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    socket: Arc<EngineSocket<H::Data>>,
+    ws: Option<Box<WsStream>>,
+    opened_at: Instant,
+) {
     let _registration = Registration::new(&engine, &socket);
     let config = engine.config();
     let mut heartbeat = Heartbeat::new(opened_at, config.ping_interval, config.ping_timeout);
@@ -147,7 +161,14 @@ pub(crate) async fn drive<H: EngineHandler>(engine: Arc<Engine<H>>, socket: Arc<
     let last = loop {
         match ws.take() {
             Some(mut stream) => {
-                let end = websocket::run(&engine, &socket, &mut stream, &mut heartbeat, sleep.as_mut()).await;
+                let end = websocket::run(
+                    &engine,
+                    &socket,
+                    &mut stream,
+                    &mut heartbeat,
+                    sleep.as_mut(),
+                )
+                .await;
                 break LastTransport::WebSocket(stream, end);
             }
             None => match polling::wait(&socket, &mut heartbeat, sleep.as_mut()).await {

@@ -93,7 +93,10 @@ impl Wakers {
     }
 
     fn wake_all(&mut self) {
-        for waker in [self.poll.take(), self.driver.take(), self.probe.take()].into_iter().flatten() {
+        for waker in [self.poll.take(), self.driver.take(), self.probe.take()]
+            .into_iter()
+            .flatten()
+        {
             waker.wake();
         }
     }
@@ -156,7 +159,13 @@ pub struct EngineSocket<D> {
 }
 
 impl<D> EngineSocket<D> {
-    pub(crate) fn new(id: String, handshake: Handshake, data: D, max_buffered: usize, transport: TransportKind) -> Self {
+    pub(crate) fn new(
+        id: String,
+        handshake: Handshake,
+        data: D,
+        max_buffered: usize,
+        transport: TransportKind,
+    ) -> Self {
         let phase = match transport {
             TransportKind::Polling => Phase::Polling,
             TransportKind::WebSocket => Phase::WebSocket,
@@ -287,13 +296,15 @@ impl<D> EngineSocket<D> {
     pub fn is_closed(&self) -> bool {
         matches!(self.lock().phase, Phase::Closed(_))
     }
-
 }
 
 impl State {
     /// Whether the client let a ping expire (its pong is overdue).
     pub fn ping_expired(&self) -> bool {
-        !self.pong_received && self.pong_deadline.is_some_and(|deadline| Instant::now() >= deadline)
+        !self.pong_received
+            && self
+                .pong_deadline
+                .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
     /// Takes every queued message (the caller writes them out).
@@ -315,7 +326,11 @@ mod tests {
     use super::*;
 
     fn socket(max: usize) -> EngineSocket<()> {
-        let handshake = Handshake { uri: "/".parse().unwrap(), headers: Default::default(), remote_addr: None };
+        let handshake = Handshake {
+            uri: "/".parse().unwrap(),
+            headers: Default::default(),
+            remote_addr: None,
+        };
         EngineSocket::new("sid".into(), handshake, (), max, TransportKind::Polling)
     }
 
@@ -323,9 +338,17 @@ mod tests {
     fn send_refuses_when_queue_full() {
         let socket = socket(2);
         socket.send(OutboundMessage::text("a")).unwrap();
-        socket.send_all(vec![OutboundMessage::text("b"), OutboundMessage::text("c")]).unwrap();
-        assert_eq!(socket.send(OutboundMessage::text("d")), Err(SendError::Full));
-        assert_eq!(socket.send_all(vec![OutboundMessage::text("d")]), Err(SendError::Full));
+        socket
+            .send_all(vec![OutboundMessage::text("b"), OutboundMessage::text("c")])
+            .unwrap();
+        assert_eq!(
+            socket.send(OutboundMessage::text("d")),
+            Err(SendError::Full)
+        );
+        assert_eq!(
+            socket.send_all(vec![OutboundMessage::text("d")]),
+            Err(SendError::Full)
+        );
         assert_eq!(socket.lock().queue.len(), 3);
     }
 
@@ -334,7 +357,10 @@ mod tests {
         let socket = socket(2);
         socket.close(CloseReason::ClientClose);
         assert!(socket.is_closed());
-        assert_eq!(socket.send(OutboundMessage::text("a")), Err(SendError::Closed));
+        assert_eq!(
+            socket.send(OutboundMessage::text("a")),
+            Err(SendError::Closed)
+        );
     }
 
     #[test]
@@ -347,7 +373,9 @@ mod tests {
 
     #[test]
     fn outbound_text_carries_message_prefix() {
-        let OutboundMessage(Frame::Text(text)) = OutboundMessage::text("hé") else { panic!("not text") };
+        let OutboundMessage(Frame::Text(text)) = OutboundMessage::text("hé") else {
+            panic!("not text")
+        };
         assert_eq!(text.as_str(), "4hé");
     }
 }

@@ -29,7 +29,10 @@ use tokio_tungstenite::WebSocketStream;
 use super::errors::EngineError;
 use super::session::{self, Heartbeat};
 use super::socket::{Frame, Phase, Wakers};
-use super::{CloseReason, Engine, EngineBody, EngineHandler, EngineSocket, Handshake, Message, OutboundMessage, TransportKind};
+use super::{
+    CloseReason, Engine, EngineBody, EngineHandler, EngineSocket, Handshake, Message,
+    OutboundMessage, TransportKind,
+};
 use crate::protocol::engineio::{decode_text_packet, Packet};
 
 /// A server-side WebSocket over an upgraded hyper connection.
@@ -39,14 +42,18 @@ pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
 pub(crate) enum WsEnd {
     /// Say goodbye: write `leftover` (a server close flushes what was
     /// queued), then this close frame.
-    Close { frame: CloseFrame, leftover: VecDeque<OutboundMessage> },
+    Close {
+        frame: CloseFrame,
+        leftover: VecDeque<OutboundMessage>,
+    },
     /// The peer closed or vanished: only flush a pending close reply.
     Gone,
 }
 
 /// Answers a WebSocket upgrade request with `101 Switching Protocols`.
 fn switching_protocols(key: &HeaderValue) -> Result<Response<EngineBody>, EngineError> {
-    let accept = HeaderValue::try_from(derive_accept_key(key.as_bytes())).map_err(|_| EngineError::BadRequest("websocket key"))?;
+    let accept = HeaderValue::try_from(derive_accept_key(key.as_bytes()))
+        .map_err(|_| EngineError::BadRequest("websocket key"))?;
     let mut response = Response::new(EngineBody::default());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
@@ -58,21 +65,33 @@ fn switching_protocols(key: &HeaderValue) -> Result<Response<EngineBody>, Engine
 
 /// Opens a session directly on WebSocket: answers 101 now, then (in its
 /// own task) sends the open packet and runs the session.
-pub(crate) fn handshake<H, B>(engine: &Arc<Engine<H>>, mut request: Request<B>, remote_addr: Option<std::net::SocketAddr>) -> Result<Response<EngineBody>, EngineError>
+pub(crate) fn handshake<H, B>(
+    engine: &Arc<Engine<H>>,
+    mut request: Request<B>,
+    remote_addr: Option<std::net::SocketAddr>,
+) -> Result<Response<EngineBody>, EngineError>
 where
     H: EngineHandler,
 {
     let key = super::handshake::websocket_key(request.method(), request.headers())?;
     let response = switching_protocols(&key)?;
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let handshake = Handshake { uri: request.uri().clone(), headers: request.headers().clone(), remote_addr };
+    let handshake = Handshake {
+        uri: request.uri().clone(),
+        headers: request.headers().clone(),
+        remote_addr,
+    };
     tokio::spawn(open_session(engine.clone(), on_upgrade, handshake));
     Ok(response)
 }
 
 /// A WebSocket for an existing session: the upgrade probe of a polling
 /// session, or an extra connection that is accepted and closed at once.
-pub(crate) fn upgrade<H, B>(engine: &Arc<Engine<H>>, socket: Arc<EngineSocket<H::Data>>, mut request: Request<B>) -> Result<Response<EngineBody>, EngineError>
+pub(crate) fn upgrade<H, B>(
+    engine: &Arc<Engine<H>>,
+    socket: Arc<EngineSocket<H::Data>>,
+    mut request: Request<B>,
+) -> Result<Response<EngineBody>, EngineError>
 where
     H: EngineHandler,
 {
@@ -82,7 +101,9 @@ where
         let mut state = socket.lock();
         match state.phase {
             Phase::Closed(_) => return Err(EngineError::UnknownSid),
-            Phase::Polling if !engine.config().allow_upgrades => return Err(EngineError::BadRequest("upgrades disabled")),
+            Phase::Polling if !engine.config().allow_upgrades => {
+                return Err(EngineError::BadRequest("upgrades disabled"))
+            }
             Phase::Polling if !state.probe_attached => {
                 state.probe_attached = true;
                 true
@@ -94,25 +115,52 @@ where
     if probe_it {
         tokio::spawn(probe(engine.clone(), socket, on_upgrade));
     } else {
-        tracing::debug!(sid = socket.id(), "closing a second websocket for one session");
-        tokio::spawn(refuse(on_upgrade, engine.ws_config(), engine.config().close_timeout));
+        tracing::debug!(
+            sid = socket.id(),
+            "closing a second websocket for one session"
+        );
+        tokio::spawn(refuse(
+            on_upgrade,
+            engine.ws_config(),
+            engine.config().close_timeout,
+        ));
     }
     Ok(response)
 }
 
 /// Waits for the upgraded connection (bounded) and wraps it as a WebSocket.
-async fn accept(on_upgrade: OnUpgrade, config: WebSocketConfig, deadline: Instant) -> Option<WsStream> {
-    let upgraded = tokio::time::timeout_at(deadline, on_upgrade).await.ok()?.ok()?;
+async fn accept(
+    on_upgrade: OnUpgrade,
+    config: WebSocketConfig,
+    deadline: Instant,
+) -> Option<WsStream> {
+    let upgraded = tokio::time::timeout_at(deadline, on_upgrade)
+        .await
+        .ok()?
+        .ok()?;
     Some(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await)
 }
 
-async fn open_session<H: EngineHandler>(engine: Arc<Engine<H>>, on_upgrade: OnUpgrade, handshake: Handshake) {
+async fn open_session<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    on_upgrade: OnUpgrade,
+    handshake: Handshake,
+) {
     let opened_at = Instant::now();
-    let Some(mut ws) = accept(on_upgrade, engine.ws_config(), opened_at + engine.config().upgrade_timeout).await else {
+    let Some(mut ws) = accept(
+        on_upgrade,
+        engine.ws_config(),
+        opened_at + engine.config().upgrade_timeout,
+    )
+    .await
+    else {
         return;
     };
     let Ok(socket) = engine.create_session(handshake, TransportKind::WebSocket) else {
-        let frame = CloseFrame { code: CloseCode::Away, reason: Utf8Bytes::from_static("shutting down") };
+        let frame = CloseFrame {
+            code: CloseCode::Away,
+            reason: Utf8Bytes::from_static("shutting down"),
+        };
         let _ = tokio::time::timeout(engine.config().close_timeout, ws.close(Some(frame))).await;
         return;
     };
@@ -127,7 +175,11 @@ async fn open_session<H: EngineHandler>(engine: Arc<Engine<H>>, on_upgrade: OnUp
 }
 
 /// Runs the upgrade probe of a polling session, bounded by `upgrade_timeout`.
-async fn probe<H: EngineHandler>(engine: Arc<Engine<H>>, socket: Arc<EngineSocket<H::Data>>, on_upgrade: OnUpgrade) {
+async fn probe<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    socket: Arc<EngineSocket<H::Data>>,
+    on_upgrade: OnUpgrade,
+) {
     let config = engine.config();
     let deadline = Instant::now() + config.upgrade_timeout;
     let Some(mut ws) = accept(on_upgrade, engine.ws_config(), deadline).await else {
@@ -147,10 +199,17 @@ async fn probe<H: EngineHandler>(engine: Arc<Engine<H>>, socket: Arc<EngineSocke
             return;
         }
     } else {
-        tracing::debug!(sid = socket.id(), timed_out = outcome.is_err(), "engine.io upgrade abandoned");
+        tracing::debug!(
+            sid = socket.id(),
+            timed_out = outcome.is_err(),
+            "engine.io upgrade abandoned"
+        );
         detach_probe(&socket);
     }
-    let frame = CloseFrame { code: CloseCode::Normal, reason: Utf8Bytes::from_static("upgrade abandoned") };
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: Utf8Bytes::from_static("upgrade abandoned"),
+    };
     close_quietly(&mut ws, frame, config.close_timeout).await;
 }
 
@@ -189,7 +248,11 @@ async fn probe_exchange<D>(socket: &EngineSocket<D>, ws: &mut WsStream) -> Probe
         match message {
             WsMessage::Text(text) => match decode_text_packet(&text) {
                 Ok(Packet::Ping(data)) if data == "probe" => {
-                    if ws.send(WsMessage::Text(Utf8Bytes::from_static("3probe"))).await.is_err() {
+                    if ws
+                        .send(WsMessage::Text(Utf8Bytes::from_static("3probe")))
+                        .await
+                        .is_err()
+                    {
                         return ProbeOutcome::Abandon;
                     }
                     let mut state = socket.lock();
@@ -212,7 +275,10 @@ async fn probe_exchange<D>(socket: &EngineSocket<D>, ws: &mut WsStream) -> Probe
 /// Accepts a WebSocket only to close it: a session has one WebSocket.
 async fn refuse(on_upgrade: OnUpgrade, config: WebSocketConfig, close_timeout: Duration) {
     if let Some(mut ws) = accept(on_upgrade, config, Instant::now() + close_timeout).await {
-        let frame = CloseFrame { code: CloseCode::Policy, reason: Utf8Bytes::from_static("session already has a websocket") };
+        let frame = CloseFrame {
+            code: CloseCode::Policy,
+            reason: Utf8Bytes::from_static("session already has a websocket"),
+        };
         close_quietly(&mut ws, frame, close_timeout).await;
     }
 }
@@ -238,7 +304,13 @@ enum Event {
 /// The WebSocket connection loop of a session: until the session closes,
 /// writes queued packets (pings first, one flush per batch), reads client
 /// packets in order, and runs the heartbeat.
-pub(crate) async fn run<H: EngineHandler>(engine: &Engine<H>, socket: &Arc<EngineSocket<H::Data>>, ws: &mut WsStream, heartbeat: &mut Heartbeat, mut sleep: Pin<&mut Sleep>) -> WsEnd {
+pub(crate) async fn run<H: EngineHandler>(
+    engine: &Engine<H>,
+    socket: &Arc<EngineSocket<H::Data>>,
+    ws: &mut WsStream,
+    heartbeat: &mut Heartbeat,
+    mut sleep: Pin<&mut Sleep>,
+) -> WsEnd {
     let mut batch: VecDeque<OutboundMessage> = VecDeque::new();
     let mut unflushed = false;
     loop {
@@ -262,7 +334,9 @@ pub(crate) async fn run<H: EngineHandler>(engine: &Engine<H>, socket: &Arc<Engin
                     Poll::Ready(Err(_)) => return Poll::Ready(Event::WriteFailed),
                     Poll::Pending => break,
                 }
-                let Some(OutboundMessage(frame)) = batch.pop_front() else { break };
+                let Some(OutboundMessage(frame)) = batch.pop_front() else {
+                    break;
+                };
                 if ws.start_send_unpin(frame.into_ws()).is_err() {
                     return Poll::Ready(Event::WriteFailed);
                 }
@@ -297,7 +371,10 @@ pub(crate) async fn run<H: EngineHandler>(engine: &Engine<H>, socket: &Arc<Engin
                 } else {
                     VecDeque::new()
                 };
-                return WsEnd::Close { frame: close_frame(reason), leftover };
+                return WsEnd::Close {
+                    frame: close_frame(reason),
+                    leftover,
+                };
             }
             Event::WriteFailed => {
                 socket.close(CloseReason::TransportClose);
@@ -313,7 +390,13 @@ pub(crate) async fn run<H: EngineHandler>(engine: &Engine<H>, socket: &Arc<Engin
                 return match error_close_code(&error) {
                     Some(code) => {
                         socket.close(CloseReason::TransportError);
-                        WsEnd::Close { frame: CloseFrame { code, reason: Utf8Bytes::from_static("") }, leftover: VecDeque::new() }
+                        WsEnd::Close {
+                            frame: CloseFrame {
+                                code,
+                                reason: Utf8Bytes::from_static(""),
+                            },
+                            leftover: VecDeque::new(),
+                        }
                     }
                     None => {
                         socket.close(CloseReason::TransportClose);
@@ -323,7 +406,9 @@ pub(crate) async fn run<H: EngineHandler>(engine: &Engine<H>, socket: &Arc<Engin
             }
             Event::Inbound(Some(Ok(message))) => match message {
                 WsMessage::Text(text) => match decode_text_packet(&text) {
-                    Ok(Packet::Message(text)) => engine.dispatch_message(socket, Message::Text(text)),
+                    Ok(Packet::Message(text)) => {
+                        engine.dispatch_message(socket, Message::Text(text))
+                    }
                     Ok(Packet::Pong(_)) => {
                         socket.lock().pong_deadline = None;
                         heartbeat.on_pong(Instant::now());
@@ -335,8 +420,14 @@ pub(crate) async fn run<H: EngineHandler>(engine: &Engine<H>, socket: &Arc<Engin
                     Ok(Packet::Ping(_) | Packet::Binary(_)) | Err(_) => {
                         tracing::debug!(sid = socket.id(), "invalid engine.io packet on websocket");
                         socket.close(CloseReason::TransportError);
-                        let frame = CloseFrame { code: CloseCode::Protocol, reason: Utf8Bytes::from_static("invalid packet") };
-                        return WsEnd::Close { frame, leftover: VecDeque::new() };
+                        let frame = CloseFrame {
+                            code: CloseCode::Protocol,
+                            reason: Utf8Bytes::from_static("invalid packet"),
+                        };
+                        return WsEnd::Close {
+                            frame,
+                            leftover: VecDeque::new(),
+                        };
                     }
                 },
                 WsMessage::Binary(data) => engine.dispatch_message(socket, Message::Binary(data)),
@@ -356,9 +447,14 @@ fn close_frame(reason: CloseReason) -> CloseFrame {
         CloseReason::ServerShutdown => (CloseCode::Away, "server shutting down"),
         CloseReason::PingTimeout => (CloseCode::Normal, "ping timeout"),
         CloseReason::TransportError => (CloseCode::Protocol, "transport error"),
-        CloseReason::ServerClose | CloseReason::ClientClose | CloseReason::TransportClose => (CloseCode::Normal, ""),
+        CloseReason::ServerClose | CloseReason::ClientClose | CloseReason::TransportClose => {
+            (CloseCode::Normal, "")
+        }
     };
-    CloseFrame { code, reason: Utf8Bytes::from_static(text) }
+    CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(text),
+    }
 }
 
 /// The close code for a failed read, or `None` when the connection itself is gone.
@@ -367,7 +463,9 @@ fn error_close_code(error: &WsError) -> Option<CloseCode> {
         WsError::Capacity(_) => Some(CloseCode::Size),
         WsError::Utf8(_) => Some(CloseCode::Invalid),
         WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_) => None,
-        WsError::Protocol(tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => None,
+        WsError::Protocol(
+            tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        ) => None,
         _ => Some(CloseCode::Protocol),
     }
 }

@@ -78,8 +78,15 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 ///
 /// Upgraded connections (WebSockets) are not HTTP connections any more:
 /// whoever owns them closes them (e.g. `Engine::close_all` inside `shutdown`).
-pub async fn serve(listener: TcpListener, app: Router, limits: HttpLimits, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.min(Semaphore::MAX_PERMITS)));
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(
+        limits.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
     let per_ip = Arc::new(PerIpSlots::new(limits.max_connections_per_ip));
     let stopping = CancellationToken::new();
     // Every connection task holds a clone; `recv` ends once all are dropped.
@@ -134,7 +141,11 @@ pub async fn serve(listener: TcpListener, app: Router, limits: HttpLimits, shutd
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, %peer, "could not set TCP_NODELAY");
         }
-        let io = TokioIo::new(LimitedStream { stream, _slot: slot, _ip_slot: ip_slot });
+        let io = TokioIo::new(LimitedStream {
+            stream,
+            _slot: slot,
+            _ip_slot: ip_slot,
+        });
         let routes = TowerToHyperService::new(app.clone());
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
@@ -162,7 +173,10 @@ pub async fn serve(listener: TcpListener, app: Router, limits: HttpLimits, shutd
     drop(listener);
     stopping.cancel();
     drop(open_tx);
-    if tokio::time::timeout(limits.shutdown_grace, all_done.recv()).await.is_err() {
+    if tokio::time::timeout(limits.shutdown_grace, all_done.recv())
+        .await
+        .is_err()
+    {
         tracing::warn!("http connections still open after the shutdown grace period");
     }
     Ok(())
@@ -170,7 +184,12 @@ pub async fn serve(listener: TcpListener, app: Router, limits: HttpLimits, shutd
 
 /// Accept errors that concern only the connection being accepted.
 fn is_per_connection(error: &io::Error) -> bool {
-    matches!(error.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted)
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
 }
 
 /// Open connections per IP address.
@@ -183,7 +202,10 @@ struct PerIpSlots {
 
 impl PerIpSlots {
     fn new(max: usize) -> Self {
-        Self { max, open: Mutex::new(HashMap::new()) }
+        Self {
+            max,
+            open: Mutex::new(HashMap::new()),
+        }
     }
 
     fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
@@ -193,7 +215,10 @@ impl PerIpSlots {
             return None;
         }
         *count += 1;
-        Some(IpSlot { slots: self.clone(), ip })
+        Some(IpSlot {
+            slots: self.clone(),
+            ip,
+        })
     }
 }
 
@@ -224,17 +249,29 @@ struct LimitedStream {
 }
 
 impl AsyncRead for LimitedStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for LimitedStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 

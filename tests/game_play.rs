@@ -124,17 +124,24 @@ async fn moves_are_clamped_to_speed_and_world() {
     let mut p = Player::join(server.addr(), &token).await;
     p.wait_for("welcome", |_| true).await;
 
-    // A far target is approached at no more than 300 units/s: 15 per tick.
+    // A far target is approached at no more than 300 units/s: 15 per tick,
+    // and the client is told where it really is.
     let seq = p.move_to(4000.0, CENTRE).await;
     let first = p.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq)).await;
     let (x, _) = xy(&first);
     assert!(x > CENTRE && x <= CENTRE + 15.0 + 1e-9, "moved {x} in one tick");
+    let correction = p.wait_for("teleport", |_| true).await;
+    assert_eq!(correction["reason"], "correction");
 
     // Out-of-world targets end at the border, never beyond.
-    let seq = p.move_to(1e308, -1e308).await;
-    let snap = p.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq)).await;
-    let (x, y) = xy(&snap);
-    assert!((0.0..=4096.0).contains(&x) && (0.0..=4096.0).contains(&y), "{x},{y}");
+    let (_, token) = server.account("escaper").await;
+    let mut q = Player::join(server.addr(), &token).await;
+    q.wait_for("welcome", |_| true).await;
+    let seq = q.move_to(1e308, -1e308).await;
+    q.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq)).await;
+    let corner = q.wait_for("snapshot", |s| s["y"].as_f64() == Some(0.0)).await;
+    let (x, y) = xy(&corner);
+    assert!((0.0..=4096.0).contains(&x) && y == 0.0, "{x},{y}");
     server.stop().await;
 }
 

@@ -168,8 +168,8 @@ impl Player {
         loop {
             let step = tokio::time::timeout_at(deadline, self.read_one()).await;
             match step {
-                Err(_) => panic!("no `{name}` event within {PATIENCE:?}; got {:?}", self.events),
-                Ok(false) => panic!("connection closed while waiting for `{name}`; got {:?}", self.events),
+                Err(_) => panic!("no `{name}` event within {PATIENCE:?}; {}", self.recent()),
+                Ok(false) => panic!("connection closed while waiting for `{name}`; {}", self.recent()),
                 Ok(true) => {
                     if let Some((n, v)) = self.events.last() {
                         if n == name && pred(v) {
@@ -186,10 +186,16 @@ impl Player {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !self.closed {
             match tokio::time::timeout_at(deadline, self.read_one()).await {
-                Err(_) => panic!("server did not close the connection; got {:?}", self.events),
+                Err(_) => panic!("server did not close the connection; {}", self.recent()),
                 Ok(_) => {}
             }
         }
+    }
+
+    /// The last few events received, for failure messages.
+    fn recent(&self) -> String {
+        let skip = self.events.len().saturating_sub(4);
+        format!("{} events, the last ones: {:?}", self.events.len(), &self.events[skip..])
     }
 
     /// Reads one frame; records events; false when the connection ended.

@@ -12,7 +12,8 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::metrics;
 use super::state::AppState;
@@ -117,11 +118,26 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Body of register and login.
-#[derive(Deserialize)]
+/// Body of register and login: `{"username": string, "password": string}`.
 pub struct Credentials {
     username: String,
     password: String,
+}
+
+impl Credentials {
+    /// Reads the body strictly: a JSON object with both fields as strings.
+    fn from_body(body: Result<Json<Value>, JsonRejection>) -> Result<Self, ApiError> {
+        let Json(value) = body?;
+        let Value::Object(mut fields) = value else {
+            return Err(ApiError::BadRequest("expected a JSON object {\"username\", \"password\"}".to_owned()));
+        };
+        let mut take = |name: &str| match fields.remove(name) {
+            Some(Value::String(text)) => Ok(text),
+            Some(_) => Err(ApiError::BadRequest(format!("{name} must be a string"))),
+            None => Err(ApiError::BadRequest(format!("{name} is missing"))),
+        };
+        Ok(Self { username: take("username")?, password: take("password")? })
+    }
 }
 
 #[derive(Serialize)]
@@ -153,10 +169,10 @@ pub struct Health {
 pub async fn register(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<Credentials>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     state.throttle.check_ip(peer.ip(), Instant::now())?;
-    let Json(creds) = body?;
+    let creds = Credentials::from_body(body)?;
     validate::credentials(&creds.username, &creds.password)?;
     let phc = state.passwords.hash(&creds.password).await?;
     let id = state.store.create_account(&creds.username, &phc).await?;
@@ -170,13 +186,13 @@ pub async fn register(
 pub async fn login(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<Credentials>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let now = Instant::now();
     state.throttle.check_ip(peer.ip(), now).inspect_err(|_| {
         state.metrics.login_failures.inc();
     })?;
-    let Json(creds) = body?;
+    let creds = Credentials::from_body(body)?;
     // Input that breaks the rules cannot match an account: no hashing spent.
     if validate::credentials(&creds.username, &creds.password).is_err() {
         state.metrics.login_failures.inc();

@@ -8,7 +8,9 @@
 //! per tick and [`Snapshot::write_json`] splices the bytes. Knows nothing of
 //! views or sockets.
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::PlayerId;
 
@@ -20,9 +22,22 @@ pub fn round_wire(v: f64) -> f64 {
 }
 
 /// A coordinate as whole hundredths: what the world compares to decide
-/// whether a move is visible on the wire. Valid for |v| < 2e7.
+/// whether a move is visible on the wire. Equal to `(v * 100).round()` (half
+/// away from zero) for |v| < 2e7, without the libm call `round` compiles to
+/// on baseline x86-64 (this runs for every player every tick).
 pub(crate) fn to_cents(v: f64) -> i32 {
-    (v * 100.0).round() as i32
+    let x = v * 100.0;
+    let t = x as i64; // toward zero, saturating; NaN -> 0
+    // Exact: x and t are within 1 of each other (Sterbenz).
+    let frac = x - t as f64;
+    let r = if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
+    };
+    r.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
 /// The wire value of a coordinate in hundredths; equals [`round_wire`] of the
@@ -36,12 +51,21 @@ pub(crate) fn from_cents(c: i32) -> f64 {
 pub struct EnterEntry {
     /// The player's id.
     pub id: PlayerId,
-    /// Display name (the account's username).
-    pub name: String,
+    /// Display name (the account's username), shared with the world.
+    #[serde(serialize_with = "ser_arc_str", deserialize_with = "de_arc_str")]
+    pub name: Arc<str>,
     /// Position, rounded to 0.01.
     pub x: f64,
     /// Position, rounded to 0.01.
     pub y: f64,
+}
+
+fn ser_arc_str<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v)
+}
+
+fn de_arc_str<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+    String::deserialize(d).map(Arc::from)
 }
 
 /// A player in view that moved: `[id, x, y]` on the wire, rounded to 0.01.
@@ -71,13 +95,13 @@ pub struct Snapshot<'a> {
     moves: Vec<MoveEntry>,
     /// Players that left the view or went offline.
     leave: Vec<PlayerId>,
-    /// The tick's shared buffer of encoded `[id,x,y]` move entries.
+    /// The tick's table of encoded `[id,x,y]` move entries, by slot.
     #[serde(skip)]
-    move_json: &'a [u8],
-    /// For each of `moves`, its `(start, len)` in `move_json`; empty when the
-    /// snapshot was not built by the world (then `moves` is encoded directly).
+    move_json: &'a [EncodedMove],
+    /// For each of `moves`, its index in `move_json`; empty when the snapshot
+    /// was not built by the world (then `moves` is encoded directly).
     #[serde(skip)]
-    move_spans: Vec<(u32, u32)>,
+    move_slots: Vec<u32>,
 }
 
 impl PartialEq for Snapshot<'_> {
@@ -112,14 +136,14 @@ impl Snapshot<'static> {
             moves,
             leave,
             move_json: &[],
-            move_spans: Vec::new(),
+            move_slots: Vec::new(),
         }
     }
 }
 
 impl<'a> Snapshot<'a> {
-    /// Assembles a snapshot whose `moves[i]` is encoded at `move_spans[i]`
-    /// of `move_json`.
+    /// Assembles a snapshot whose `moves[i]` is encoded at
+    /// `move_json[move_slots[i]]`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn with_encoded_moves(
         tick: u64,
@@ -129,8 +153,8 @@ impl<'a> Snapshot<'a> {
         enter: Vec<EnterEntry>,
         moves: Vec<MoveEntry>,
         leave: Vec<PlayerId>,
-        move_json: &'a [u8],
-        move_spans: Vec<(u32, u32)>,
+        move_json: &'a [EncodedMove],
+        move_slots: Vec<u32>,
     ) -> Self {
         Snapshot {
             tick,
@@ -141,7 +165,7 @@ impl<'a> Snapshot<'a> {
             moves,
             leave,
             move_json,
-            move_spans,
+            move_slots,
         }
     }
 
@@ -152,9 +176,9 @@ impl<'a> Snapshot<'a> {
         Vec<EnterEntry>,
         Vec<MoveEntry>,
         Vec<PlayerId>,
-        Vec<(u32, u32)>,
+        Vec<u32>,
     ) {
-        (self.enter, self.moves, self.leave, self.move_spans)
+        (self.enter, self.moves, self.leave, self.move_slots)
     }
 
     /// The tick that produced it.
@@ -219,21 +243,27 @@ impl<'a> Snapshot<'a> {
     /// Writes `moves` from the cached encodings; false (nothing written) if
     /// there is no valid cache.
     fn splice_moves(&self, out: &mut Vec<u8>) -> bool {
-        if self.move_spans.len() != self.moves.len() || self.moves.is_empty() {
+        if self.move_slots.len() != self.moves.len() || self.moves.is_empty() {
             return false;
         }
         let start = out.len();
+        out.reserve(self.moves.len() * (ENCODED_MOVE_MAX + 1) + 1);
         out.push(b'[');
-        for (i, &(from, len)) in self.move_spans.iter().enumerate() {
-            let (from, len) = (from as usize, len as usize);
-            let Some(bytes) = self.move_json.get(from..from + len) else {
-                out.truncate(start);
-                return false;
-            };
-            if i > 0 {
-                out.push(b',');
+        for (i, &slot) in self.move_slots.iter().enumerate() {
+            match self.move_json.get(slot as usize) {
+                Some(m) if m.len > 0 => {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    // A fixed-size copy (no memcpy call), then trimmed.
+                    out.extend_from_slice(&m.bytes);
+                    out.truncate(out.len() - ENCODED_MOVE_MAX + usize::from(m.len));
+                }
+                _ => {
+                    out.truncate(start);
+                    return false;
+                }
             }
-            out.extend_from_slice(bytes);
         }
         out.push(b']');
         true
@@ -247,46 +277,74 @@ fn put_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let _ = serde_json::to_writer(&mut *out, value);
 }
 
+/// Longest cached `[id,x,y]` encoding; longer ones (impossible for a
+/// validated world) are encoded on the spot instead.
+const ENCODED_MOVE_MAX: usize = 63;
+
+/// One player's `[id,x,y]` JSON for this tick, in a fixed-size buffer so it
+/// is copied without a `memcpy` call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EncodedMove {
+    /// The bytes; only the first `len` count.
+    bytes: [u8; ENCODED_MOVE_MAX],
+    /// Length of the encoding; 0 when it did not fit.
+    len: u8,
+}
+
+impl Default for EncodedMove {
+    fn default() -> Self {
+        Self {
+            bytes: [0; ENCODED_MOVE_MAX],
+            len: 0,
+        }
+    }
+}
+
 /// Per-tick cache of encoded `[id,x,y]` move entries, by player slot.
 #[derive(Debug, Default)]
 pub(crate) struct MoveFragments {
-    /// Encoded entries of this tick, back to back.
-    buf: Vec<u8>,
-    /// For each slot, the tick its span was encoded in (0: never).
+    /// For each slot, its entry when `stamp` is this tick.
+    table: Vec<EncodedMove>,
+    /// For each slot, the tick its entry was encoded in (0: never).
     stamp: Vec<u64>,
-    /// For each slot, its entry's `(start, len)` in `buf` when `stamp` is
-    /// this tick.
-    span: Vec<(u32, u32)>,
     /// The tick being encoded.
     tick: u64,
+    /// Encoding scratch.
+    buf: Vec<u8>,
 }
 
 impl MoveFragments {
     /// Starts tick `tick` (must be > 0 and new) for up to `slots` players.
     pub(crate) fn begin(&mut self, tick: u64, slots: usize) {
         self.tick = tick;
-        self.buf.clear();
         if self.stamp.len() < slots {
             self.stamp.resize(slots, 0);
-            self.span.resize(slots, (0, 0));
+            self.table.resize(slots, EncodedMove::default());
         }
     }
 
-    /// The span of `slot`'s entry, encoding it on first use this tick.
-    pub(crate) fn span(&mut self, slot: u32, entry: &MoveEntry) -> (u32, u32) {
+    /// Encodes `slot`'s entry on first use this tick.
+    pub(crate) fn encode(&mut self, slot: u32, entry: &MoveEntry) {
         let s = slot as usize;
-        if self.stamp[s] != self.tick {
-            let from = self.buf.len();
-            put_json(&mut self.buf, entry);
-            self.stamp[s] = self.tick;
-            self.span[s] = (from as u32, (self.buf.len() - from) as u32);
+        if self.stamp[s] == self.tick {
+            return;
         }
-        self.span[s]
+        self.stamp[s] = self.tick;
+        self.buf.clear();
+        put_json(&mut self.buf, entry);
+        let m = &mut self.table[s];
+        match m.bytes.get_mut(..self.buf.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(&self.buf);
+                m.len = self.buf.len() as u8;
+            }
+            None => m.len = 0,
+        }
     }
 
-    /// The tick's encoded entries.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.buf
+    /// The tick's entries, by slot.
+    pub(crate) fn table(&self) -> &[EncodedMove] {
+        &self.table
     }
 }
 
@@ -346,7 +404,7 @@ mod tests {
             round_wire(2048.0),
             vec![EnterEntry {
                 id: 5,
-                name: "ann\"e".into(),
+                name: Arc::from("ann\"e"),
                 x: round_wire(1.005),
                 y: round_wire(0.1 + 0.2),
             }],
@@ -379,13 +437,9 @@ mod tests {
         let moves = vec![(1, 10.5, 20.25), (2, 0.0, 4096.0), (u64::MAX, 1.01, 2.99)];
         let mut frags = MoveFragments::default();
         frags.begin(1, 3);
-        let spans: Vec<_> = moves
-            .iter()
-            .enumerate()
-            .map(|(i, m)| frags.span(i as u32, m))
-            .collect();
-        // Asking again reuses the encoding.
-        assert_eq!(frags.span(1, &moves[1]), spans[1]);
+        for (i, m) in moves.iter().enumerate() {
+            frags.encode(i as u32, m);
+        }
         let s = Snapshot::with_encoded_moves(
             2,
             1,
@@ -394,8 +448,8 @@ mod tests {
             vec![],
             moves.clone(),
             vec![4],
-            frags.bytes(),
-            spans,
+            frags.table(),
+            vec![0, 1, 2],
         );
         let plain = Snapshot::new(2, 1, 3.5, 4.5, vec![], moves, vec![4]);
         assert_eq!(s.to_json(), serde_json::to_vec(&plain).unwrap());
@@ -403,7 +457,26 @@ mod tests {
 
     #[test]
     fn rejects_mismatched_span_cache_by_falling_back() {
-        // A span pointing outside the buffer must not panic nor corrupt.
+        // A slot outside the table, or never encoded, must not panic nor
+        // corrupt the output.
+        let table = [EncodedMove::default()];
+        for slots in [vec![5], vec![0]] {
+            let s = Snapshot::with_encoded_moves(
+                1,
+                0,
+                1.0,
+                1.0,
+                vec![],
+                vec![(1, 2.0, 3.0)],
+                vec![],
+                &table,
+                slots,
+            );
+            assert_eq!(
+                String::from_utf8(s.to_json()).unwrap(),
+                r#"{"tick":1,"ack":0,"x":1.0,"y":1.0,"enter":[],"move":[[1,2.0,3.0]],"leave":[]}"#
+            );
+        }
         let s = Snapshot::with_encoded_moves(
             1,
             0,
@@ -412,8 +485,8 @@ mod tests {
             vec![],
             vec![(1, 2.0, 3.0)],
             vec![],
-            b"[1,2.0",
-            vec![(0, 99)],
+            &table,
+            vec![],
         );
         assert_eq!(
             String::from_utf8(s.to_json()).unwrap(),
@@ -471,6 +544,38 @@ mod tests {
         for c in [-5, 0, 1, 99, 123_456, 409_600] {
             let v = f64::from(c) / 100.0 + 0.0013;
             assert_eq!(from_cents(to_cents(v)), round_wire(v));
+        }
+    }
+
+    #[test]
+    fn cents_match_std_round_everywhere() {
+        let mut probes = vec![
+            0.0,
+            -0.0,
+            0.005,
+            0.015,
+            -0.005,
+            0.49999999999999994 / 100.0,
+            1e7,
+            -1e7,
+            f64::NAN,
+            2048.125,
+            4095.995,
+        ];
+        // Every half-hundredth boundary in a 4096 world, and its neighbours.
+        for c in 0..=409_600 {
+            let v = (f64::from(c) + 0.5) / 100.0;
+            probes.extend([
+                v,
+                f64::from_bits(v.to_bits() - 1),
+                f64::from_bits(v.to_bits() + 1),
+            ]);
+        }
+        for v in probes {
+            assert_eq!(to_cents(v), (v * 100.0).round() as i32, "{v}");
+            if v.is_finite() {
+                assert_eq!(from_cents(to_cents(v)), round_wire(v), "{v}");
+            }
         }
     }
 }

@@ -32,6 +32,7 @@
 //! slot back. So within views a slot always stands for one player id.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use glam::DVec2;
 
@@ -42,7 +43,7 @@ use super::snapshot::{
     from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveEntry, MoveFragments,
     SavedPosition, Snapshot, Teleport, TeleportReason,
 };
-use super::view::{ViewRule, ViewScratch, ViewState};
+use super::view::{Cents, TickPositions, ViewRule, ViewScratch, ViewState};
 use super::{Delivery, Outbox, PlayerId};
 
 /// What [`World::set_target`] did with a `position` input.
@@ -80,8 +81,8 @@ struct TeleportGuard {
 struct Player {
     /// Account id.
     id: PlayerId,
-    /// Display name, sent in `enter` and `chat`.
-    name: String,
+    /// Display name, sent in `enter` and `chat` (shared with snapshots).
+    name: Arc<str>,
     /// Online. A departed slot keeps id and position while reserved.
     present: bool,
     /// While departed: the tick from which the slot may be reused; 0 when
@@ -152,6 +153,11 @@ pub struct World {
     orphaned: Vec<SavedPosition>,
     /// Positions at the last tick, for neighbour queries.
     grid: InterestGrid,
+    /// Per slot: rounded position at the last tick (for players in the grid).
+    wire_now: Vec<Cents>,
+    /// Per slot: rounded position at the tick before (for players that were
+    /// in that tick's grid): what in-sync clients hold.
+    wire_before: Vec<Cents>,
     /// View computation buffers.
     scratch: ViewScratch,
     /// Per-tick encoded move entries.
@@ -168,7 +174,7 @@ struct SnapshotBuffers {
     enter: Vec<EnterEntry>,
     moves: Vec<MoveEntry>,
     leave: Vec<PlayerId>,
-    spans: Vec<(u32, u32)>,
+    move_slots: Vec<u32>,
 }
 
 fn saved(id: PlayerId, pos: DVec2) -> SavedPosition {
@@ -187,7 +193,7 @@ impl World {
         let grid = InterestGrid::new(
             config.width,
             config.height,
-            config.view_leave_radius / 4.0,
+            config.view_leave_radius / 6.0,
         );
         Ok(Self {
             size: DVec2::new(config.width, config.height),
@@ -204,6 +210,8 @@ impl World {
             online: 0,
             orphaned: Vec::new(),
             grid,
+            wire_now: Vec::new(),
+            wire_before: Vec::new(),
             scratch: ViewScratch::default(),
             fragments: MoveFragments::default(),
             buffers: SnapshotBuffers::default(),
@@ -238,9 +246,10 @@ impl World {
             self.spawn_point()
         };
         let clamped = given != pos;
+        let name: Arc<str> = Arc::from(name);
         let fresh = |pos: DVec2, dirty: bool| Player {
             id,
-            name: name.to_owned(),
+            name: name.clone(),
             present: true,
             free_at: 0,
             pos,
@@ -327,7 +336,7 @@ impl World {
                 p.dirty = false;
             }
             self.index.remove(&p.id);
-            p.name = String::new();
+            p.name = Arc::from("");
             p.free_at = 0;
             self.free.push(slot);
         }
@@ -422,7 +431,7 @@ impl World {
             });
         let message = ChatMessage {
             id: from,
-            name: sender.name.clone(),
+            name: sender.name.to_string(),
             text: text.to_owned(),
         };
         out.chat(&to, &message);
@@ -495,6 +504,14 @@ impl World {
         self.tick += 1;
         self.release_departed();
         self.apply_movement();
+        std::mem::swap(&mut self.wire_now, &mut self.wire_before);
+        self.wire_now.resize(self.players.len(), (0, 0));
+        self.wire_before.resize(self.players.len(), (0, 0));
+        for (slot, p) in self.players.iter().enumerate() {
+            if p.present {
+                self.wire_now[slot] = (to_cents(p.pos.x), to_cents(p.pos.y));
+            }
+        }
         let players = &self.players;
         self.grid.rebuild(
             players
@@ -567,31 +584,37 @@ impl World {
             if !viewer.present {
                 continue;
             }
+            let positions = TickPositions {
+                now: &self.wire_now,
+                before: &self.wire_before,
+            };
             self.scratch.compute(
                 &self.grid,
                 slots,
                 slot as u32,
                 viewer.pos,
                 &viewer.view,
+                positions,
                 rule,
             );
-            let own = (to_cents(viewer.pos.x), to_cents(viewer.pos.y), viewer.ack);
+            let (x, y) = self.wire_now[slot];
+            let own = (x, y, viewer.ack);
             if !self.scratch.has_delta() && viewer.view.sent_own == Some(own) {
                 let view = &mut self.players[slot].view;
-                self.scratch.store_members(&mut view.members);
+                self.scratch.commit(view);
                 view.unsent_ticks = 0;
                 continue;
             }
             let delivery = self.deliver(slot, own, out);
             let view = &mut self.players[slot].view;
-            self.scratch.store_members(&mut view.members);
             match delivery {
                 Delivery::Sent => {
-                    self.scratch.store_sent(&mut view.sent);
+                    self.scratch.commit(view);
                     view.sent_own = Some(own);
                     view.unsent_ticks = 0;
                 }
                 Delivery::Full => {
+                    self.scratch.hold(view, &self.wire_before);
                     view.unsent_ticks += 1;
                     if view.unsent_ticks > self.config.max_unsent_ticks {
                         self.removals.push((slot as u32, Removal::TooSlow));
@@ -606,30 +629,40 @@ impl World {
     /// the outbox.
     fn deliver(&mut self, slot: usize, own: (i32, i32, u64), out: &mut impl Outbox) -> Delivery {
         let b = &mut self.buffers;
-        let (mut enter, mut moves, mut leave, mut spans) = (
+        let (mut enter, mut moves, mut leave, mut move_slots) = (
             std::mem::take(&mut b.enter),
             std::mem::take(&mut b.moves),
             std::mem::take(&mut b.leave),
-            std::mem::take(&mut b.spans),
+            std::mem::take(&mut b.move_slots),
         );
         let scratch = &self.scratch;
-        let viewer = &self.players[slot];
+        let players = &self.players;
+        let wire = &self.wire_now;
+        let viewer = &players[slot];
         for &ci in &scratch.enter {
             let c = &scratch.candidates[ci as usize];
+            let (x, y) = wire[c.slot as usize];
             enter.push(EnterEntry {
                 id: c.id,
-                name: self.players[c.slot as usize].name.clone(),
-                x: from_cents(c.cx),
-                y: from_cents(c.cy),
+                name: players[c.slot as usize].name.clone(),
+                x: from_cents(x),
+                y: from_cents(y),
             });
         }
         for &ci in &scratch.moves {
             let c = &scratch.candidates[ci as usize];
-            let entry = (c.id, from_cents(c.cx), from_cents(c.cy));
-            spans.push(self.fragments.span(c.slot, &entry));
+            let (x, y) = wire[c.slot as usize];
+            let entry = (c.id, from_cents(x), from_cents(y));
+            self.fragments.encode(c.slot, &entry);
             moves.push(entry);
+            move_slots.push(c.slot);
         }
-        leave.extend(scratch.leave.iter().map(|&i| viewer.view.sent[i as usize].id));
+        leave.extend(
+            scratch
+                .leave
+                .iter()
+                .map(|&i| players[viewer.view.sent[i as usize] as usize].id),
+        );
         let snapshot = Snapshot::with_encoded_moves(
             self.tick,
             own.2,
@@ -638,20 +671,20 @@ impl World {
             enter,
             moves,
             leave,
-            self.fragments.bytes(),
-            spans,
+            self.fragments.table(),
+            move_slots,
         );
         let delivery = out.snapshot(viewer.id, &snapshot);
-        let (mut enter, mut moves, mut leave, mut spans) = snapshot.into_buffers();
+        let (mut enter, mut moves, mut leave, mut move_slots) = snapshot.into_buffers();
         enter.clear();
         moves.clear();
         leave.clear();
-        spans.clear();
+        move_slots.clear();
         self.buffers = SnapshotBuffers {
             enter,
             moves,
             leave,
-            spans,
+            move_slots,
         };
         delivery
     }

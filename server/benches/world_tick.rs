@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, BenchmarkId, Criterion};
 use glam::DVec2;
 use locus::game::{
     ChatMessage, Delivery, Outbox, PlayerId, SavedPosition, Snapshot, Teleport, World, WorldConfig,
@@ -184,5 +184,31 @@ fn world_tick(c: &mut Criterion) {
     group.finish();
 }
 
+/// `LOCUS_BENCH_TICKS=<scene>:<ticks>` (scene: `spread1000`, `spread10000`,
+/// `spread50000`, `crowd`) runs that many ticks of one scene and exits,
+/// for `perf stat` / `perf record` on a noisy machine where wall time lies.
+fn fixed_run() -> bool {
+    let Ok(spec) = std::env::var("LOCUS_BENCH_TICKS") else {
+        return false;
+    };
+    let (name, ticks) = spec.split_once(':').unwrap_or((&spec, "100"));
+    let ticks: u64 = ticks.parse().unwrap_or(100);
+    let mut scene = match name {
+        "crowd" => crowd(1_000),
+        other => spread(other.trim_start_matches("spread").parse().unwrap_or(10_000)),
+    };
+    let spent = scene.timed_ticks(ticks);
+    eprintln!("{name}: {ticks} ticks, {:?} per tick (wall)", spent / ticks.max(1) as u32);
+    report(name, &scene);
+    true
+}
+
 criterion_group!(benches, world_tick);
-criterion_main!(benches);
+
+fn main() {
+    if fixed_run() {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -57,7 +57,7 @@ impl Outbox for Rec {
                     .iter()
                     .map(|e| (e.id, e.name.to_string(), e.x, e.y))
                     .collect(),
-                moves: s.moves().to_vec(),
+                moves: s.moves().collect(),
                 leave: s.leave().to_vec(),
             }),
         ));

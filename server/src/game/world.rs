@@ -40,7 +40,7 @@ use super::config::{WorldConfig, WorldConfigError};
 use super::grid::{GridEntry, InterestGrid};
 use super::movement::{clamp_to_world, step_toward};
 use super::snapshot::{
-    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveEntry, MoveFragments,
+    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable,
     SavedPosition, Snapshot, Teleport, TeleportReason,
 };
 use super::view::{Cents, TickPositions, ViewRule, ViewScratch, ViewState};
@@ -160,8 +160,8 @@ pub struct World {
     wire_before: Vec<Cents>,
     /// View computation buffers.
     scratch: ViewScratch,
-    /// Per-tick encoded move entries.
-    fragments: MoveFragments,
+    /// Per-tick move entries, each encoded once.
+    moves: MoveTable,
     /// Reused snapshot buffers.
     buffers: SnapshotBuffers,
     /// Players to remove at the end of the tick.
@@ -172,9 +172,8 @@ pub struct World {
 #[derive(Debug, Default)]
 struct SnapshotBuffers {
     enter: Vec<EnterEntry>,
-    moves: Vec<MoveEntry>,
-    leave: Vec<PlayerId>,
     move_slots: Vec<u32>,
+    leave: Vec<PlayerId>,
 }
 
 fn saved(id: PlayerId, pos: DVec2) -> SavedPosition {
@@ -213,7 +212,7 @@ impl World {
             wire_now: Vec::new(),
             wire_before: Vec::new(),
             scratch: ViewScratch::default(),
-            fragments: MoveFragments::default(),
+            moves: MoveTable::default(),
             buffers: SnapshotBuffers::default(),
             removals: Vec::new(),
             config,
@@ -578,7 +577,7 @@ impl World {
             max: self.config.view_max,
         };
         let slots = self.players.len();
-        self.fragments.begin(self.tick, slots);
+        self.moves.begin(self.tick, slots);
         for slot in 0..slots {
             let viewer = &self.players[slot];
             if !viewer.present {
@@ -629,11 +628,10 @@ impl World {
     /// the outbox.
     fn deliver(&mut self, slot: usize, own: (i32, i32, u64), out: &mut impl Outbox) -> Delivery {
         let b = &mut self.buffers;
-        let (mut enter, mut moves, mut leave, mut move_slots) = (
+        let (mut enter, mut move_slots, mut leave) = (
             std::mem::take(&mut b.enter),
-            std::mem::take(&mut b.moves),
-            std::mem::take(&mut b.leave),
             std::mem::take(&mut b.move_slots),
+            std::mem::take(&mut b.leave),
         );
         let scratch = &self.scratch;
         let players = &self.players;
@@ -651,10 +649,7 @@ impl World {
         }
         for &ci in &scratch.moves {
             let c = &scratch.candidates[ci as usize];
-            let (x, y) = wire[c.slot as usize];
-            let entry = (c.id, from_cents(x), from_cents(y));
-            self.fragments.encode(c.slot, &entry);
-            moves.push(entry);
+            self.moves.ensure(c.slot, c.id, wire[c.slot as usize]);
             move_slots.push(c.slot);
         }
         leave.extend(
@@ -663,28 +658,25 @@ impl World {
                 .iter()
                 .map(|&i| players[viewer.view.sent[i as usize] as usize].id),
         );
-        let snapshot = Snapshot::with_encoded_moves(
+        let snapshot = Snapshot::from_table(
             self.tick,
             own.2,
             from_cents(own.0),
             from_cents(own.1),
             enter,
-            moves,
-            leave,
-            self.fragments.table(),
+            &self.moves,
             move_slots,
+            leave,
         );
         let delivery = out.snapshot(viewer.id, &snapshot);
-        let (mut enter, mut moves, mut leave, mut move_slots) = snapshot.into_buffers();
+        let (mut enter, mut move_slots, mut leave) = snapshot.into_buffers();
         enter.clear();
-        moves.clear();
-        leave.clear();
         move_slots.clear();
+        leave.clear();
         self.buffers = SnapshotBuffers {
             enter,
-            moves,
-            leave,
             move_slots,
+            leave,
         };
         delivery
     }

@@ -91,14 +91,12 @@ impl InterestGrid {
         self.entries.is_empty()
     }
 
+    #[inline]
     fn axis_cell(&self, v: f64, cells: usize) -> usize {
-        // Truncation is floor for v >= 0; negative and NaN land in cell 0.
-        let c = v / self.cell_size;
-        if c > 0.0 {
-            (c as usize).min(cells - 1)
-        } else {
-            0
-        }
+        // `cells` is at most 1024, so i32 is wide enough; the cast truncates
+        // (floor for v >= 0) and saturates, NaN becomes 0.
+        let c = (v / self.cell_size) as i32;
+        c.clamp(0, cells as i32 - 1) as usize
     }
 
     /// Replaces the contents with `entries` (positions must lie in the world;

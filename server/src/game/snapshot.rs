@@ -175,12 +175,17 @@ impl MoveTable {
         }
     }
 
-    /// Fills `slot`'s row on first use this tick.
-    pub(crate) fn ensure(&mut self, slot: u32, id: PlayerId, (cx, cy): (i32, i32)) {
-        let s = slot as usize;
-        if self.stamp[s] == self.tick {
-            return;
+    /// Fills `slot`'s row unless it was filled this tick.
+    #[inline]
+    pub(crate) fn ensure(&mut self, slot: u32, id: PlayerId, cents: (i32, i32)) {
+        if self.stamp[slot as usize] != self.tick {
+            self.fill(slot, id, cents);
         }
+    }
+
+    #[inline(never)]
+    fn fill(&mut self, slot: u32, id: PlayerId, (cx, cy): (i32, i32)) {
+        let s = slot as usize;
         self.stamp[s] = self.tick;
         let row = &mut self.rows[s];
         row.id = id;
@@ -473,18 +478,12 @@ impl<'a> Snapshot<'a> {
                 }
             }
             Moves::Table { table, slots } => {
-                out.reserve(slots.len() * (ENCODED_MOVE_MAX + 1));
-                for (i, &slot) in slots.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    let row = Moves::row(table, slot);
-                    if row.len > 0 {
-                        // A fixed-size copy, then trimmed to the real length.
-                        out.extend_from_slice(&row.json);
-                        out.truncate(out.len() - ENCODED_MOVE_MAX + usize::from(row.len));
-                    } else {
-                        write_move(out, &row.entry())?;
+                if !write_table_moves(out, table, slots) {
+                    for (i, &slot) in slots.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        write_move(out, &Moves::row(table, slot).entry())?;
                     }
                 }
             }
@@ -499,6 +498,31 @@ impl<'a> Snapshot<'a> {
         out.extend_from_slice(b"]}");
         Ok(())
     }
+}
+
+/// Splices the rows of `slots` as comma-separated entries: one resize, then
+/// fixed-size copies into the buffer. False (and `out` unchanged) if a row
+/// has no cached encoding.
+fn write_table_moves(out: &mut Vec<u8>, table: &MoveTable, slots: &[u32]) -> bool {
+    let start = out.len();
+    // Room for every row at full size plus one comma each.
+    out.resize(start + slots.len() * (ENCODED_MOVE_MAX + 1), 0);
+    let buf = &mut out[start..];
+    let mut at = 0;
+    for &slot in slots {
+        let row = Moves::row(table, slot);
+        if row.len == 0 {
+            out.truncate(start);
+            return false;
+        }
+        buf[at..at + ENCODED_MOVE_MAX].copy_from_slice(&row.json);
+        at += usize::from(row.len);
+        buf[at] = b',';
+        at += 1;
+    }
+    // Drop the trailing comma.
+    out.truncate(start + at.saturating_sub(1));
+    true
 }
 
 fn write_move(out: &mut Vec<u8>, &(id, x, y): &MoveEntry) -> io::Result<()> {

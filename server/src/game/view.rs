@@ -127,7 +127,8 @@ pub(crate) struct ViewScratch {
     matched: Vec<bool>,
     /// Indices into `candidates` that are new to the client.
     pub(crate) enter: Vec<u32>,
-    /// Indices into `candidates` whose rounded position changed.
+    /// Slots of the players in view whose rounded position changed (given
+    /// to the snapshot as is).
     pub(crate) moves: Vec<u32>,
     /// Indices into the viewer's `sent` that are no longer in view.
     pub(crate) leave: Vec<u32>,
@@ -223,7 +224,7 @@ impl ViewScratch {
                     state.sent_pos[idx]
                 };
                 if held != positions.now[slot] {
-                    self.moves.push(ci as u32);
+                    self.moves.push(c.slot);
                 }
             } else {
                 self.enter.push(ci as u32);

@@ -172,7 +172,6 @@ pub struct World {
 #[derive(Debug, Default)]
 struct SnapshotBuffers {
     enter: Vec<EnterEntry>,
-    move_slots: Vec<u32>,
     leave: Vec<PlayerId>,
 }
 
@@ -578,6 +577,13 @@ impl World {
         };
         let slots = self.players.len();
         self.moves.begin(self.tick, slots);
+        // Encode every player whose rounded position changed: in-sync
+        // viewers' moves are exactly those.
+        for (s, p) in self.players.iter().enumerate() {
+            if p.present && self.wire_now[s] != self.wire_before[s] {
+                self.moves.ensure(s as u32, p.id, self.wire_now[s]);
+            }
+        }
         for slot in 0..slots {
             let viewer = &self.players[slot];
             if !viewer.present {
@@ -628,11 +634,8 @@ impl World {
     /// the outbox.
     fn deliver(&mut self, slot: usize, own: (i32, i32, u64), out: &mut impl Outbox) -> Delivery {
         let b = &mut self.buffers;
-        let (mut enter, mut move_slots, mut leave) = (
-            std::mem::take(&mut b.enter),
-            std::mem::take(&mut b.move_slots),
-            std::mem::take(&mut b.leave),
-        );
+        let (mut enter, mut leave) = (std::mem::take(&mut b.enter), std::mem::take(&mut b.leave));
+        let move_slots = std::mem::take(&mut self.scratch.moves);
         let scratch = &self.scratch;
         let players = &self.players;
         let wire = &self.wire_now;
@@ -647,10 +650,12 @@ impl World {
                 y: from_cents(y),
             });
         }
-        for &ci in &scratch.moves {
-            let c = &scratch.candidates[ci as usize];
-            self.moves.ensure(c.slot, c.id, wire[c.slot as usize]);
-            move_slots.push(c.slot);
+        if !viewer.view.in_sync {
+            // Moves against an older baseline may name players that did not
+            // move this tick; in-sync moves were all encoded up front.
+            for &s in &move_slots {
+                self.moves.ensure(s, players[s as usize].id, wire[s as usize]);
+            }
         }
         leave.extend(
             scratch
@@ -673,11 +678,8 @@ impl World {
         enter.clear();
         move_slots.clear();
         leave.clear();
-        self.buffers = SnapshotBuffers {
-            enter,
-            move_slots,
-            leave,
-        };
+        self.scratch.moves = move_slots;
+        self.buffers = SnapshotBuffers { enter, leave };
         delivery
     }
 

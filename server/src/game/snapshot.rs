@@ -95,26 +95,95 @@ fn write_id<W: Write>(w: &mut W, id: PlayerId) -> io::Result<()> {
     CompactFormatter.write_u64(w, id)
 }
 
+/// A display name, with its JSON string form encoded once (it is sent in
+/// every `enter` of this player). Cheap to clone.
+#[derive(Clone)]
+pub struct Name(Arc<NameInner>);
+
+struct NameInner {
+    /// The name.
+    text: Box<str>,
+    /// The name as a JSON string, quotes and escapes included.
+    json: Box<str>,
+}
+
+impl Name {
+    /// A name from text.
+    pub fn new(text: &str) -> Self {
+        let json = serde_json::to_string(text).unwrap_or_else(|_| String::from("\"\""));
+        Name(Arc::new(NameInner {
+            text: text.into(),
+            json: json.into(),
+        }))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0.text
+    }
+
+    /// The name as a JSON string literal.
+    fn json(&self) -> &str {
+        &self.0.json
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Name {
+    fn from(text: &str) -> Self {
+        Name::new(text)
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Name::new(&s))
+    }
+}
+
 /// A player coming into view: everything a client needs to show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnterEntry {
     /// The player's id.
     pub id: PlayerId,
     /// Display name (the account's username), shared with the world.
-    #[serde(serialize_with = "ser_arc_str", deserialize_with = "de_arc_str")]
-    pub name: Arc<str>,
+    pub name: Name,
     /// Position, rounded to 0.01.
     pub x: f64,
     /// Position, rounded to 0.01.
     pub y: f64,
-}
-
-fn ser_arc_str<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(v)
-}
-
-fn de_arc_str<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
-    String::deserialize(d).map(Arc::from)
 }
 
 /// A player in view that moved: `[id, x, y]` on the wire, rounded to 0.01.
@@ -460,7 +529,7 @@ impl<'a> Snapshot<'a> {
             out.extend_from_slice(b"{\"id\":");
             write_id(out, e.id)?;
             out.extend_from_slice(b",\"name\":");
-            serde_json::to_writer(&mut *out, &*e.name).map_err(io::Error::other)?;
+            out.extend_from_slice(e.name.json().as_bytes());
             out.extend_from_slice(b",\"x\":");
             write_coord(out, e.x)?;
             out.extend_from_slice(b",\"y\":");
@@ -500,14 +569,14 @@ impl<'a> Snapshot<'a> {
     }
 }
 
-/// Splices the rows of `slots` as comma-separated entries: one resize, then
-/// fixed-size copies into the buffer. False (and `out` unchanged) if a row
-/// has no cached encoding.
+/// Splices the rows of `slots` as comma-separated entries. Each row is a
+/// fixed-size copy into a small stack chunk (no per-entry `Vec` bookkeeping),
+/// flushed to `out` when full. False (and `out` unchanged) if a row has no
+/// cached encoding.
 fn write_table_moves(out: &mut Vec<u8>, table: &MoveTable, slots: &[u32]) -> bool {
+    const CHUNK: usize = 512;
     let start = out.len();
-    // Room for every row at full size plus one comma each.
-    out.resize(start + slots.len() * (ENCODED_MOVE_MAX + 1), 0);
-    let buf = &mut out[start..];
+    let mut chunk = [0u8; CHUNK];
     let mut at = 0;
     for &slot in slots {
         let row = Moves::row(table, slot);
@@ -515,13 +584,17 @@ fn write_table_moves(out: &mut Vec<u8>, table: &MoveTable, slots: &[u32]) -> boo
             out.truncate(start);
             return false;
         }
-        buf[at..at + ENCODED_MOVE_MAX].copy_from_slice(&row.json);
+        if at + ENCODED_MOVE_MAX + 1 > CHUNK {
+            out.extend_from_slice(&chunk[..at]);
+            at = 0;
+        }
+        chunk[at..at + ENCODED_MOVE_MAX].copy_from_slice(&row.json);
         at += usize::from(row.len);
-        buf[at] = b',';
+        chunk[at] = b',';
         at += 1;
     }
-    // Drop the trailing comma.
-    out.truncate(start + at.saturating_sub(1));
+    // Without the last comma.
+    out.extend_from_slice(&chunk[..at.saturating_sub(1)]);
     true
 }
 
@@ -593,7 +666,7 @@ mod tests {
             round_wire(2048.0),
             vec![EnterEntry {
                 id: 5,
-                name: Arc::from("ann\"e\u{1F600}\n"),
+                name: Name::new("ann\"e\u{1F600}\n"),
                 x: round_wire(1.005),
                 y: round_wire(0.1 + 0.2),
             }],

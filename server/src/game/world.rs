@@ -32,7 +32,6 @@
 //! slot back. So within views a slot always stands for one player id.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 
 use glam::DVec2;
 
@@ -40,7 +39,7 @@ use super::config::{WorldConfig, WorldConfigError};
 use super::grid::{GridEntry, InterestGrid};
 use super::movement::{clamp_to_world, step_toward};
 use super::snapshot::{
-    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable,
+    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name,
     SavedPosition, Snapshot, Teleport, TeleportReason,
 };
 use super::view::{Cents, TickPositions, ViewRule, ViewScratch, ViewState};
@@ -82,7 +81,7 @@ struct Player {
     /// Account id.
     id: PlayerId,
     /// Display name, sent in `enter` and `chat` (shared with snapshots).
-    name: Arc<str>,
+    name: Name,
     /// Online. A departed slot keeps id and position while reserved.
     present: bool,
     /// While departed: the tick from which the slot may be reused; 0 when
@@ -191,7 +190,7 @@ impl World {
         let grid = InterestGrid::new(
             config.width,
             config.height,
-            config.view_leave_radius / 6.0,
+            config.view_leave_radius / 3.0,
         );
         Ok(Self {
             size: DVec2::new(config.width, config.height),
@@ -244,7 +243,7 @@ impl World {
             self.spawn_point()
         };
         let clamped = given != pos;
-        let name: Arc<str> = Arc::from(name);
+        let name = Name::new(name);
         let fresh = |pos: DVec2, dirty: bool| Player {
             id,
             name: name.clone(),
@@ -334,7 +333,7 @@ impl World {
                 p.dirty = false;
             }
             self.index.remove(&p.id);
-            p.name = Arc::from("");
+            p.name = Name::new("");
             p.free_at = 0;
             self.free.push(slot);
         }

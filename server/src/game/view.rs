@@ -26,8 +26,6 @@
 //! Slots are never reused while any baseline may name them (see `World`'s
 //! slot reservation), so a slot stands for one player id here.
 
-use std::cmp::Ordering;
-
 use glam::DVec2;
 
 use super::grid::InterestGrid;
@@ -123,6 +121,8 @@ pub(crate) struct ViewScratch {
     stamp: u64,
     /// The viewer's view this tick (after [`ViewScratch::compute`]).
     pub(crate) candidates: Vec<Candidate>,
+    /// Cap selection scratch: candidates' [`Candidate::key`]s.
+    keys: Vec<u128>,
     /// Per `sent` entry: still in view.
     matched: Vec<bool>,
     /// Indices into `candidates` that are new to the client.
@@ -134,8 +134,13 @@ pub(crate) struct ViewScratch {
     pub(crate) leave: Vec<u32>,
 }
 
-fn nearer(a: &Candidate, b: &Candidate) -> Ordering {
-    a.d2.total_cmp(&b.d2).then(a.id.cmp(&b.id))
+impl Candidate {
+    /// The cap's order as one integer: nearer first, ties by smaller id.
+    /// Squared distances are finite and non-negative, so their bit patterns
+    /// order like the numbers. Keys are unique (ids are).
+    fn key(&self) -> u128 {
+        (u128::from(self.d2.to_bits()) << 64) | u128::from(self.id)
+    }
 }
 
 impl ViewScratch {
@@ -203,8 +208,12 @@ impl ViewScratch {
             }
         }
         if self.candidates.len() > rule.max {
-            self.candidates.select_nth_unstable_by(rule.max - 1, nearer);
-            self.candidates.truncate(rule.max);
+            // A crowd: find the `max`-th nearest on compact integer keys
+            // (distance bits, id), then keep the candidates up to it.
+            self.keys.clear();
+            self.keys.extend(self.candidates.iter().map(Candidate::key));
+            let (_, &mut limit, _) = self.keys.select_nth_unstable(rule.max - 1);
+            self.candidates.retain(|c| c.key() <= limit);
         }
 
         self.enter.clear();

@@ -55,9 +55,9 @@ impl Outbox for Rec {
                 enter: s
                     .enter()
                     .iter()
-                    .map(|e| (e.id, e.name.clone(), e.x, e.y))
+                    .map(|e| (e.id, e.name.to_string(), e.x, e.y))
                     .collect(),
-                moves: s.moves().to_vec(),
+                moves: s.moves().collect(),
                 leave: s.leave().to_vec(),
             }),
         ));

@@ -91,13 +91,12 @@ impl InterestGrid {
         self.entries.is_empty()
     }
 
+    #[inline]
     fn axis_cell(&self, v: f64, cells: usize) -> usize {
-        let c = (v / self.cell_size).floor();
-        if c >= 0.0 {
-            (c as usize).min(cells - 1)
-        } else {
-            0
-        }
+        // `cells` is at most 1024, so i32 is wide enough; the cast truncates
+        // (floor for v >= 0) and saturates, NaN becomes 0.
+        let c = (v / self.cell_size) as i32;
+        c.clamp(0, cells as i32 - 1) as usize
     }
 
     /// Replaces the contents with `entries` (positions must lie in the world;
@@ -136,15 +135,21 @@ impl InterestGrid {
         }
     }
 
-    /// The entries of every cell overlapping the square of half-side `radius`
-    /// around `center`, one contiguous slice per cell row. Callers test the
-    /// exact distance themselves.
+    /// The entries of every cell overlapping the disc of `radius` around
+    /// `center`, one contiguous slice per cell row (each row trimmed to the
+    /// disc's extent in that row). Callers test the exact distance.
     pub fn rows_near(&self, center: DVec2, radius: f64) -> impl Iterator<Item = &[GridEntry]> {
-        let x0 = self.axis_cell(center.x - radius, self.cols);
-        let x1 = self.axis_cell(center.x + radius, self.cols);
         let y0 = self.axis_cell(center.y - radius, self.rows);
         let y1 = self.axis_cell(center.y + radius, self.rows);
+        let r2 = radius * radius;
         (y0..=y1).map(move |cy| {
+            // Distance from the centre to the row's nearest y.
+            let top = cy as f64 * self.cell_size;
+            let bottom = top + self.cell_size;
+            let dy = (top - center.y).max(center.y - bottom).max(0.0);
+            let half = (r2 - dy * dy).max(0.0).sqrt();
+            let x0 = self.axis_cell(center.x - half, self.cols);
+            let x1 = self.axis_cell(center.x + half, self.cols);
             let from = self.starts[cy * self.cols + x0] as usize;
             let to = self.starts[cy * self.cols + x1 + 1] as usize;
             &self.entries[from..to]

@@ -31,8 +31,8 @@ mod world_tests;
 pub use config::{WorldConfig, WorldConfigError};
 pub use grid::{GridEntry, InterestGrid};
 pub use snapshot::{
-    round_wire, ChatMessage, EnterEntry, MoveEntry, SavedPosition, Snapshot, Teleport,
-    TeleportReason,
+    round_wire, ChatMessage, EnterEntry, MoveEntry, MovesIter, Name, SavedPosition, Snapshot,
+    Teleport, TeleportReason,
 };
 
 pub use tick_loop::{apply, run, Pacer, TickStats, TickTiming, WorldCommand};

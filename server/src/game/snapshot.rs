@@ -1,14 +1,21 @@
 //! The world's outgoing messages as serde wire types, field order exactly as
 //! the contract writes them: `snapshot`, `teleport`, `chat`, plus the
-//! [`SavedPosition`] handed to persistence. Positions are rounded to 0.01 here
+//! [`SavedPosition`] handed to persistence. Positions are rounded to 0.01
 //! ([`round_wire`]) so that every encoder prints e.g. `12.34`.
 //!
-//! Also owns the per-tick cache of encoded `move` entries: a player's
-//! `[id,x,y]` is the same in every viewer's snapshot, so it is encoded once
-//! per tick and [`Snapshot::write_json`] splices the bytes. Knows nothing of
-//! views or sockets.
+//! Also owns the fast JSON path for snapshots ([`Snapshot::write_json`]),
+//! byte for byte what `serde_json` produces (tested exhaustively over the
+//! coordinates of a 4096 world): coordinates are printed from whole
+//! hundredths, and a player's `[id,x,y]` move entry, the same in every
+//! viewer's snapshot, is encoded once per tick in a [`MoveTable`] and spliced.
+//! Knows nothing of views or sockets.
 
-use serde::{Deserialize, Serialize};
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::ser::{CompactFormatter, Formatter};
 
 use super::PlayerId;
 
@@ -20,9 +27,32 @@ pub fn round_wire(v: f64) -> f64 {
 }
 
 /// A coordinate as whole hundredths: what the world compares to decide
-/// whether a move is visible on the wire. Valid for |v| < 2e7.
+/// whether a move is visible on the wire. Equal to `(v * 100).round()` (half
+/// away from zero) for |v| < 2e7, without the libm call `round` compiles to
+/// on baseline x86-64 (this runs for every player every tick).
 pub(crate) fn to_cents(v: f64) -> i32 {
-    (v * 100.0).round() as i32
+    let x = v * 100.0;
+    if !(x.abs() < 4e15) {
+        // Far outside i32 (or NaN): saturate like `round() as i32`.
+        return if x > 0.0 {
+            i32::MAX
+        } else if x < 0.0 {
+            i32::MIN
+        } else {
+            0
+        };
+    }
+    let t = x as i64; // toward zero
+    // Exact: x and t are within 1 of each other (Sterbenz).
+    let frac = x - t as f64;
+    let r = if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
+    };
+    r.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
 /// The wire value of a coordinate in hundredths; equals [`round_wire`] of the
@@ -31,13 +61,125 @@ pub(crate) fn from_cents(c: i32) -> f64 {
     f64::from(c) / 100.0
 }
 
+/// Writes `c / 100` exactly as `serde_json` prints that f64 (shortest
+/// round-trip form: `12.34`, `12.3`, `12.0`, `-0.5`).
+fn write_cents<W: Write>(w: &mut W, c: i32) -> io::Result<()> {
+    let u = c.unsigned_abs();
+    if c < 0 {
+        w.write_all(b"-")?;
+    }
+    CompactFormatter.write_u32(w, u / 100)?;
+    let frac = (u % 100) as u8;
+    if frac % 10 == 0 {
+        w.write_all(&[b'.', b'0' + frac / 10])
+    } else {
+        w.write_all(&[b'.', b'0' + frac / 10, b'0' + frac % 10])
+    }
+}
+
+/// Writes a coordinate as `serde_json` would: through [`write_cents`] when it
+/// is a whole number of hundredths (always, for positions the world sends),
+/// else through serde_json's float formatting.
+fn write_coord<W: Write>(w: &mut W, v: f64) -> io::Result<()> {
+    let c = to_cents(v);
+    if from_cents(c).to_bits() == v.to_bits() {
+        write_cents(w, c)
+    } else if v.is_finite() {
+        CompactFormatter.write_f64(w, v)
+    } else {
+        w.write_all(b"null") // what serde_json writes for NaN and infinities
+    }
+}
+
+fn write_id<W: Write>(w: &mut W, id: PlayerId) -> io::Result<()> {
+    CompactFormatter.write_u64(w, id)
+}
+
+/// A display name, with its JSON string form encoded once (it is sent in
+/// every `enter` of this player). Cheap to clone.
+#[derive(Clone)]
+pub struct Name(Arc<NameInner>);
+
+struct NameInner {
+    /// The name.
+    text: Box<str>,
+    /// The name as a JSON string, quotes and escapes included.
+    json: Box<str>,
+}
+
+impl Name {
+    /// A name from text.
+    pub fn new(text: &str) -> Self {
+        let json = serde_json::to_string(text).unwrap_or_else(|_| String::from("\"\""));
+        Name(Arc::new(NameInner {
+            text: text.into(),
+            json: json.into(),
+        }))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0.text
+    }
+
+    /// The name as a JSON string literal.
+    fn json(&self) -> &str {
+        &self.0.json
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Name {
+    fn from(text: &str) -> Self {
+        Name::new(text)
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Name::new(&s))
+    }
+}
+
 /// A player coming into view: everything a client needs to show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnterEntry {
     /// The player's id.
     pub id: PlayerId,
-    /// Display name (the account's username).
-    pub name: String,
+    /// Display name (the account's username), shared with the world.
+    pub name: Name,
     /// Position, rounded to 0.01.
     pub x: f64,
     /// Position, rounded to 0.01.
@@ -47,13 +189,152 @@ pub struct EnterEntry {
 /// A player in view that moved: `[id, x, y]` on the wire, rounded to 0.01.
 pub type MoveEntry = (PlayerId, f64, f64);
 
+/// Longest cached `[id,x,y]` encoding; longer ones (impossible for a
+/// validated world) are encoded on the spot instead.
+const ENCODED_MOVE_MAX: usize = 47;
+
+/// One player's move entry for this tick, with its JSON in a fixed-size
+/// buffer so splicing it is a fixed-size copy, not a `memcpy` call. 64 bytes.
+#[derive(Debug, Clone, Copy)]
+struct MoveRow {
+    /// The player's id.
+    id: PlayerId,
+    /// Rounded position in hundredths.
+    cx: i32,
+    /// See `cx`.
+    cy: i32,
+    /// `[id,x,y]`; only the first `len` bytes count.
+    json: [u8; ENCODED_MOVE_MAX],
+    /// Length of `json`; 0 when it did not fit.
+    len: u8,
+}
+
+impl MoveRow {
+    fn entry(&self) -> MoveEntry {
+        (self.id, from_cents(self.cx), from_cents(self.cy))
+    }
+}
+
+const EMPTY_ROW: MoveRow = MoveRow {
+    id: 0,
+    cx: 0,
+    cy: 0,
+    json: [0; ENCODED_MOVE_MAX],
+    len: 0,
+};
+
+/// Per-tick table of move entries by player slot, each encoded once.
+#[derive(Debug, Default)]
+pub(crate) struct MoveTable {
+    /// For each slot, its row when `stamp` is this tick.
+    rows: Vec<MoveRow>,
+    /// For each slot, the tick its row was filled in (0: never).
+    stamp: Vec<u64>,
+    /// The tick being encoded.
+    tick: u64,
+}
+
+impl MoveTable {
+    /// Starts tick `tick` (must be > 0 and new) for up to `slots` players.
+    pub(crate) fn begin(&mut self, tick: u64, slots: usize) {
+        self.tick = tick;
+        if self.stamp.len() < slots {
+            self.stamp.resize(slots, 0);
+            self.rows.resize(slots, EMPTY_ROW);
+        }
+    }
+
+    /// Fills `slot`'s row unless it was filled this tick.
+    #[inline]
+    pub(crate) fn ensure(&mut self, slot: u32, id: PlayerId, cents: (i32, i32)) {
+        if self.stamp[slot as usize] != self.tick {
+            self.fill(slot, id, cents);
+        }
+    }
+
+    #[inline(never)]
+    fn fill(&mut self, slot: u32, id: PlayerId, (cx, cy): (i32, i32)) {
+        let s = slot as usize;
+        self.stamp[s] = self.tick;
+        let row = &mut self.rows[s];
+        row.id = id;
+        row.cx = cx;
+        row.cy = cy;
+        let mut rest: &mut [u8] = &mut row.json;
+        let written = (|| {
+            rest.write_all(b"[")?;
+            write_id(&mut rest, id)?;
+            rest.write_all(b",")?;
+            write_cents(&mut rest, cx)?;
+            rest.write_all(b",")?;
+            write_cents(&mut rest, cy)?;
+            rest.write_all(b"]")?;
+            Ok::<_, io::Error>(rest.len())
+        })();
+        row.len = match written {
+            Ok(left) => (ENCODED_MOVE_MAX - left) as u8,
+            Err(_) => 0, // did not fit: encoded on the spot when used
+        };
+    }
+}
+
+/// A snapshot's `move` list: plain entries, or slots of the tick's table.
+#[derive(Debug, Clone)]
+enum Moves<'a> {
+    /// Built from data (tests, tools, deserialization).
+    Plain(Vec<MoveEntry>),
+    /// Built by the world: rows of `table`.
+    Table {
+        /// The tick's table.
+        table: &'a MoveTable,
+        /// Slots of the moved players, in order.
+        slots: Vec<u32>,
+    },
+}
+
+impl Moves<'_> {
+    fn row(table: &MoveTable, slot: u32) -> &MoveRow {
+        table.rows.get(slot as usize).unwrap_or(&EMPTY_ROW)
+    }
+}
+
+/// The `move` entries of a [`Snapshot`], in order.
+#[derive(Debug, Clone)]
+pub struct MovesIter<'s> {
+    inner: MovesInner<'s>,
+}
+
+#[derive(Debug, Clone)]
+enum MovesInner<'s> {
+    Plain(std::slice::Iter<'s, MoveEntry>),
+    Table(&'s MoveTable, std::slice::Iter<'s, u32>),
+}
+
+impl Iterator for MovesIter<'_> {
+    type Item = MoveEntry;
+    fn next(&mut self) -> Option<MoveEntry> {
+        match &mut self.inner {
+            MovesInner::Plain(it) => it.next().copied(),
+            MovesInner::Table(table, it) => it.next().map(|&s| Moves::row(table, s).entry()),
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            MovesInner::Plain(it) => it.size_hint(),
+            MovesInner::Table(_, it) => it.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for MovesIter<'_> {}
+
 /// One player's delta snapshot for one tick, against what was last sent to
 /// it. Serializes as
 /// `{"tick","ack","x","y","enter":[{"id","name","x","y"}],"move":[[id,x,y]],"leave":[id]}`.
 ///
-/// Built by the world; fields are read through accessors so a snapshot's
-/// cached `move` encoding can never disagree with its data.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Built by the world, which shares each moved player's entry between all
+/// snapshots of a tick (hence the lifetime); read it through the accessors.
+#[derive(Debug, Clone)]
 pub struct Snapshot<'a> {
     /// The tick that produced it.
     tick: u64,
@@ -67,17 +348,51 @@ pub struct Snapshot<'a> {
     enter: Vec<EnterEntry>,
     /// Players in view whose rounded position changed since the last
     /// snapshot sent to this player.
-    #[serde(rename = "move")]
-    moves: Vec<MoveEntry>,
+    moves: Moves<'a>,
     /// Players that left the view or went offline.
     leave: Vec<PlayerId>,
-    /// The tick's shared buffer of encoded `[id,x,y]` move entries.
-    #[serde(skip)]
-    move_json: &'a [u8],
-    /// For each of `moves`, its `(start, len)` in `move_json`; empty when the
-    /// snapshot was not built by the world (then `moves` is encoded directly).
-    #[serde(skip)]
-    move_spans: Vec<(u32, u32)>,
+}
+
+/// The plain shape of a snapshot, for deserialization.
+#[derive(Deserialize)]
+struct PlainSnapshot {
+    tick: u64,
+    ack: u64,
+    x: f64,
+    y: f64,
+    enter: Vec<EnterEntry>,
+    #[serde(rename = "move")]
+    moves: Vec<MoveEntry>,
+    leave: Vec<PlayerId>,
+}
+
+impl Serialize for Snapshot<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct MoveList<'m, 'a>(&'m Snapshot<'a>);
+        impl Serialize for MoveList<'_, '_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.moves())
+            }
+        }
+        let mut st = s.serialize_struct("Snapshot", 7)?;
+        st.serialize_field("tick", &self.tick)?;
+        st.serialize_field("ack", &self.ack)?;
+        st.serialize_field("x", &self.x)?;
+        st.serialize_field("y", &self.y)?;
+        st.serialize_field("enter", &self.enter)?;
+        st.serialize_field("move", &MoveList(self))?;
+        st.serialize_field("leave", &self.leave)?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Snapshot<'static> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let p = PlainSnapshot::deserialize(d)?;
+        Ok(Snapshot::new(
+            p.tick, p.ack, p.x, p.y, p.enter, p.moves, p.leave,
+        ))
+    }
 }
 
 impl PartialEq for Snapshot<'_> {
@@ -87,7 +402,7 @@ impl PartialEq for Snapshot<'_> {
             && self.x == other.x
             && self.y == other.y
             && self.enter == other.enter
-            && self.moves == other.moves
+            && self.moves().eq(other.moves())
             && self.leave == other.leave
     }
 }
@@ -109,28 +424,25 @@ impl Snapshot<'static> {
             x,
             y,
             enter,
-            moves,
+            moves: Moves::Plain(moves),
             leave,
-            move_json: &[],
-            move_spans: Vec::new(),
         }
     }
 }
 
 impl<'a> Snapshot<'a> {
-    /// Assembles a snapshot whose `moves[i]` is encoded at `move_spans[i]`
-    /// of `move_json`.
+    /// Assembles a snapshot whose moves are the rows of `slots` in `table`
+    /// (each filled with [`MoveTable::ensure`] this tick).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn with_encoded_moves(
+    pub(crate) fn from_table(
         tick: u64,
         ack: u64,
         x: f64,
         y: f64,
         enter: Vec<EnterEntry>,
-        moves: Vec<MoveEntry>,
+        table: &'a MoveTable,
+        slots: Vec<u32>,
         leave: Vec<PlayerId>,
-        move_json: &'a [u8],
-        move_spans: Vec<(u32, u32)>,
     ) -> Self {
         Snapshot {
             tick,
@@ -138,23 +450,19 @@ impl<'a> Snapshot<'a> {
             x,
             y,
             enter,
-            moves,
+            moves: Moves::Table { table, slots },
             leave,
-            move_json,
-            move_spans,
         }
     }
 
-    /// Takes the snapshot apart to reuse its buffers.
-    pub(crate) fn into_buffers(
-        self,
-    ) -> (
-        Vec<EnterEntry>,
-        Vec<MoveEntry>,
-        Vec<PlayerId>,
-        Vec<(u32, u32)>,
-    ) {
-        (self.enter, self.moves, self.leave, self.move_spans)
+    /// Takes the snapshot apart to reuse its buffers: enter, move slots
+    /// (empty for a plain snapshot), leave.
+    pub(crate) fn into_buffers(self) -> (Vec<EnterEntry>, Vec<u32>, Vec<PlayerId>) {
+        let slots = match self.moves {
+            Moves::Table { slots, .. } => slots,
+            Moves::Plain(_) => Vec::new(),
+        };
+        (self.enter, slots, self.leave)
     }
 
     /// The tick that produced it.
@@ -177,120 +485,130 @@ impl<'a> Snapshot<'a> {
     pub fn enter(&self) -> &[EnterEntry] {
         &self.enter
     }
-    /// Players in view that moved.
-    pub fn moves(&self) -> &[MoveEntry] {
-        &self.moves
+    /// Players in view that moved, in order.
+    pub fn moves(&self) -> MovesIter<'_> {
+        let inner = match &self.moves {
+            Moves::Plain(v) => MovesInner::Plain(v.iter()),
+            Moves::Table { table, slots } => MovesInner::Table(table, slots.iter()),
+        };
+        MovesIter { inner }
     }
     /// Players that left the view or went offline.
     pub fn leave(&self) -> &[PlayerId] {
         &self.leave
     }
 
-    /// Appends the JSON encoding to `out`, byte for byte what
-    /// `serde_json::to_vec(self)` produces, splicing the tick's cached `move`
-    /// entries instead of formatting each number again.
+    /// Appends the JSON encoding to `out`: byte for byte what
+    /// `serde_json::to_vec(self)` produces, several times faster.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"tick\":");
-        put_json(out, &self.tick);
-        out.extend_from_slice(b",\"ack\":");
-        put_json(out, &self.ack);
-        out.extend_from_slice(b",\"x\":");
-        put_json(out, &self.x);
-        out.extend_from_slice(b",\"y\":");
-        put_json(out, &self.y);
-        out.extend_from_slice(b",\"enter\":");
-        put_json(out, &self.enter);
-        out.extend_from_slice(b",\"move\":");
-        if !self.splice_moves(out) {
-            put_json(out, &self.moves);
-        }
-        out.extend_from_slice(b",\"leave\":");
-        put_json(out, &self.leave);
-        out.push(b'}');
+        // Writing into a Vec cannot fail.
+        let _ = self.write_json_inner(out);
     }
 
     /// The JSON encoding as a fresh buffer; see [`Snapshot::write_json`].
     pub fn to_json(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + 24 * self.moves.len());
+        let mut out = Vec::with_capacity(96 + 24 * self.moves().len());
         self.write_json(&mut out);
         out
     }
 
-    /// Writes `moves` from the cached encodings; false (nothing written) if
-    /// there is no valid cache.
-    fn splice_moves(&self, out: &mut Vec<u8>) -> bool {
-        if self.move_spans.len() != self.moves.len() || self.moves.is_empty() {
-            return false;
-        }
-        let start = out.len();
-        out.push(b'[');
-        for (i, &(from, len)) in self.move_spans.iter().enumerate() {
-            let (from, len) = (from as usize, len as usize);
-            let Some(bytes) = self.move_json.get(from..from + len) else {
-                out.truncate(start);
-                return false;
-            };
+    fn write_json_inner(&self, out: &mut Vec<u8>) -> io::Result<()> {
+        out.extend_from_slice(b"{\"tick\":");
+        write_id(out, self.tick)?;
+        out.extend_from_slice(b",\"ack\":");
+        write_id(out, self.ack)?;
+        out.extend_from_slice(b",\"x\":");
+        write_coord(out, self.x)?;
+        out.extend_from_slice(b",\"y\":");
+        write_coord(out, self.y)?;
+        out.extend_from_slice(b",\"enter\":[");
+        for (i, e) in self.enter.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(bytes);
+            out.extend_from_slice(b"{\"id\":");
+            write_id(out, e.id)?;
+            out.extend_from_slice(b",\"name\":");
+            out.extend_from_slice(e.name.json().as_bytes());
+            out.extend_from_slice(b",\"x\":");
+            write_coord(out, e.x)?;
+            out.extend_from_slice(b",\"y\":");
+            write_coord(out, e.y)?;
+            out.push(b'}');
         }
-        out.push(b']');
-        true
-    }
-}
-
-/// Serializes `value` as JSON onto `out`. Cannot fail for the types used
-/// here (integers, finite floats, strings, sequences of them).
-fn put_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    // Writing these types into a Vec has no failure path in serde_json.
-    let _ = serde_json::to_writer(&mut *out, value);
-}
-
-/// Per-tick cache of encoded `[id,x,y]` move entries, by player slot.
-#[derive(Debug, Default)]
-pub(crate) struct MoveFragments {
-    /// Encoded entries of this tick, back to back.
-    buf: Vec<u8>,
-    /// For each slot, the tick its span was encoded in (0: never).
-    stamp: Vec<u64>,
-    /// For each slot, its entry's `(start, len)` in `buf` when `stamp` is
-    /// this tick.
-    span: Vec<(u32, u32)>,
-    /// The tick being encoded.
-    tick: u64,
-}
-
-impl MoveFragments {
-    /// Starts tick `tick` (must be > 0 and new) for up to `slots` players.
-    pub(crate) fn begin(&mut self, tick: u64, slots: usize) {
-        self.tick = tick;
-        self.buf.clear();
-        if self.stamp.len() < slots {
-            self.stamp.resize(slots, 0);
-            self.span.resize(slots, (0, 0));
+        out.extend_from_slice(b"],\"move\":[");
+        match &self.moves {
+            Moves::Plain(moves) => {
+                for (i, m) in moves.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_move(out, m)?;
+                }
+            }
+            Moves::Table { table, slots } => {
+                if !write_table_moves(out, table, slots) {
+                    for (i, &slot) in slots.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        write_move(out, &Moves::row(table, slot).entry())?;
+                    }
+                }
+            }
         }
-    }
-
-    /// The span of `slot`'s entry, encoding it on first use this tick.
-    pub(crate) fn span(&mut self, slot: u32, entry: &MoveEntry) -> (u32, u32) {
-        let s = slot as usize;
-        if self.stamp[s] != self.tick {
-            let from = self.buf.len();
-            put_json(&mut self.buf, entry);
-            self.stamp[s] = self.tick;
-            self.span[s] = (from as u32, (self.buf.len() - from) as u32);
+        out.extend_from_slice(b"],\"leave\":[");
+        for (i, &id) in self.leave.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_id(out, id)?;
         }
-        self.span[s]
-    }
-
-    /// The tick's encoded entries.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.buf
+        out.extend_from_slice(b"]}");
+        Ok(())
     }
 }
 
-/// Why the server moved a player itself.
+/// Splices the rows of `slots` as comma-separated entries. Each row is a
+/// fixed-size copy into a small stack chunk (no per-entry `Vec` bookkeeping),
+/// flushed to `out` when full. False (and `out` unchanged) if a row has no
+/// cached encoding.
+fn write_table_moves(out: &mut Vec<u8>, table: &MoveTable, slots: &[u32]) -> bool {
+    const CHUNK: usize = 512;
+    let start = out.len();
+    let mut chunk = [0u8; CHUNK];
+    let mut at = 0;
+    for &slot in slots {
+        let row = Moves::row(table, slot);
+        if row.len == 0 {
+            out.truncate(start);
+            return false;
+        }
+        if at + ENCODED_MOVE_MAX + 1 > CHUNK {
+            out.extend_from_slice(&chunk[..at]);
+            at = 0;
+        }
+        chunk[at..at + ENCODED_MOVE_MAX].copy_from_slice(&row.json);
+        at += usize::from(row.len);
+        chunk[at] = b',';
+        at += 1;
+    }
+    // Without the last comma.
+    out.extend_from_slice(&chunk[..at.saturating_sub(1)]);
+    true
+}
+
+fn write_move(out: &mut Vec<u8>, &(id, x, y): &MoveEntry) -> io::Result<()> {
+    out.push(b'[');
+    write_id(out, id)?;
+    out.push(b',');
+    write_coord(out, x)?;
+    out.push(b',');
+    write_coord(out, y)?;
+    out.push(b']');
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TeleportReason {
@@ -338,6 +656,8 @@ pub struct SavedPosition {
 }
 
 #[cfg(test)]
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -349,7 +669,7 @@ mod tests {
             round_wire(2048.0),
             vec![EnterEntry {
                 id: 5,
-                name: "ann\"e".into(),
+                name: Name::new("ann\"e\u{1F600}\n"),
                 x: round_wire(1.005),
                 y: round_wire(0.1 + 0.2),
             }],
@@ -363,7 +683,7 @@ mod tests {
         let json = serde_json::to_string(&sample()).unwrap();
         assert_eq!(
             json,
-            r#"{"tick":7,"ack":3,"x":12.34,"y":2048.0,"enter":[{"id":5,"name":"ann\"e","x":1.0,"y":0.3}],"move":[[9,100.46,4096.0]],"leave":[11,12]}"#
+            "{\"tick\":7,\"ack\":3,\"x\":12.34,\"y\":2048.0,\"enter\":[{\"id\":5,\"name\":\"ann\\\"e\u{1F600}\\n\",\"x\":1.0,\"y\":0.3}],\"move\":[[9,100.46,4096.0]],\"leave\":[11,12]}"
         );
         assert_eq!(sample().to_json(), json.as_bytes());
     }
@@ -371,56 +691,61 @@ mod tests {
     #[test]
     fn empty_snapshot_json() {
         let s = Snapshot::new(1, 0, 0.0, 0.01, vec![], vec![], vec![]);
-        assert_eq!(
-            String::from_utf8(s.to_json()).unwrap(),
-            r#"{"tick":1,"ack":0,"x":0.0,"y":0.01,"enter":[],"move":[],"leave":[]}"#
-        );
+        let json = r#"{"tick":1,"ack":0,"x":0.0,"y":0.01,"enter":[],"move":[],"leave":[]}"#;
+        assert_eq!(String::from_utf8(s.to_json()).unwrap(), json);
+        assert_eq!(serde_json::to_string(&s).unwrap(), json);
     }
 
     #[test]
-    fn spliced_moves_match_serde() {
-        let moves = vec![(1, 10.5, 20.25), (2, 0.0, 4096.0), (u64::MAX, 1.01, 2.99)];
-        let mut frags = MoveFragments::default();
-        frags.begin(1, 3);
-        let spans: Vec<_> = moves
-            .iter()
-            .enumerate()
-            .map(|(i, m)| frags.span(i as u32, m))
-            .collect();
-        // Asking again reuses the encoding.
-        assert_eq!(frags.span(1, &moves[1]), spans[1]);
-        let s = Snapshot::with_encoded_moves(
+    fn unrounded_and_non_finite_values_still_match_serde() {
+        // Not what the world sends, but the fast path must never disagree.
+        let s = Snapshot::new(
+            u64::MAX,
+            0,
+            1.0 / 3.0,
+            -0.0,
+            vec![],
+            vec![(1, f64::NAN, 1e300), (2, -12.5, 5e-7)],
+            vec![],
+        );
+        assert_eq!(s.to_json(), serde_json::to_vec(&s).unwrap());
+    }
+
+    #[test]
+    fn table_moves_match_serde() {
+        let ids = [1, 2, u64::MAX];
+        let cents = [(1050, 2025), (0, 409_600), (101, 299)];
+        let mut table = MoveTable::default();
+        table.begin(1, 3);
+        for (slot, (&id, &c)) in ids.iter().zip(&cents).enumerate() {
+            table.ensure(slot as u32, id, c);
+        }
+        // A second ensure in the same tick keeps the row.
+        table.ensure(0, 99, (5, 5));
+        let s = Snapshot::from_table(2, 1, 3.5, 4.5, vec![], &table, vec![2, 0, 1], vec![4]);
+        let plain = Snapshot::new(
             2,
             1,
             3.5,
             4.5,
             vec![],
-            moves.clone(),
+            vec![(u64::MAX, 1.01, 2.99), (1, 10.5, 20.25), (2, 0.0, 4096.0)],
             vec![4],
-            frags.bytes(),
-            spans,
         );
-        let plain = Snapshot::new(2, 1, 3.5, 4.5, vec![], moves, vec![4]);
+        assert_eq!(s, plain);
         assert_eq!(s.to_json(), serde_json::to_vec(&plain).unwrap());
+        assert_eq!(s.to_json(), serde_json::to_vec(&s).unwrap());
+        assert_eq!(s.moves().len(), 3);
     }
 
     #[test]
-    fn rejects_mismatched_span_cache_by_falling_back() {
-        // A span pointing outside the buffer must not panic nor corrupt.
-        let s = Snapshot::with_encoded_moves(
-            1,
-            0,
-            1.0,
-            1.0,
-            vec![],
-            vec![(1, 2.0, 3.0)],
-            vec![],
-            b"[1,2.0",
-            vec![(0, 99)],
-        );
+    fn rejects_unknown_table_slots_without_panicking() {
+        // A slot outside the table reads as an empty row, never panics.
+        let table = MoveTable::default();
+        let s = Snapshot::from_table(1, 0, 1.0, 1.0, vec![], &table, vec![5], vec![]);
         assert_eq!(
             String::from_utf8(s.to_json()).unwrap(),
-            r#"{"tick":1,"ack":0,"x":1.0,"y":1.0,"enter":[],"move":[[1,2.0,3.0]],"leave":[]}"#
+            r#"{"tick":1,"ack":0,"x":1.0,"y":1.0,"enter":[],"move":[[0,0.0,0.0]],"leave":[]}"#
         );
     }
 
@@ -429,6 +754,30 @@ mod tests {
         let json = serde_json::to_string(&sample()).unwrap();
         let back: Snapshot<'static> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn cents_print_exactly_like_serde_json() {
+        let mut buf = Vec::new();
+        let mut check = |c: i32| {
+            buf.clear();
+            write_cents(&mut buf, c).unwrap();
+            let want = serde_json::to_vec(&from_cents(c)).unwrap();
+            assert_eq!(buf, want, "cents {c}");
+        };
+        // Every coordinate of a 4096 world, and its negative.
+        for c in 0..=409_600 {
+            check(c);
+            check(-c);
+        }
+        // A spread over the whole i32 range.
+        let mut c: i64 = i64::from(i32::MIN);
+        while c <= i64::from(i32::MAX) {
+            check(c as i32);
+            c += 104_729;
+        }
+        check(i32::MAX);
+        check(i32::MIN);
     }
 
     #[test]
@@ -474,6 +823,38 @@ mod tests {
         for c in [-5, 0, 1, 99, 123_456, 409_600] {
             let v = f64::from(c) / 100.0 + 0.0013;
             assert_eq!(from_cents(to_cents(v)), round_wire(v));
+        }
+    }
+
+    #[test]
+    fn cents_match_std_round_everywhere() {
+        let mut probes = vec![
+            0.0,
+            -0.0,
+            0.005,
+            0.015,
+            -0.005,
+            0.49999999999999994 / 100.0,
+            1e7,
+            -1e7,
+            f64::NAN,
+            2048.125,
+            4095.995,
+        ];
+        // Every half-hundredth boundary in a 4096 world, and its neighbours.
+        for c in 0..=409_600 {
+            let v = (f64::from(c) + 0.5) / 100.0;
+            probes.extend([
+                v,
+                f64::from_bits(v.to_bits() - 1),
+                f64::from_bits(v.to_bits() + 1),
+            ]);
+        }
+        for v in probes {
+            assert_eq!(to_cents(v), (v * 100.0).round() as i32, "{v}");
+            if v.is_finite() {
+                assert_eq!(from_cents(to_cents(v)), round_wire(v), "{v}");
+            }
         }
     }
 }

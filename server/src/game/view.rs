@@ -1,7 +1,8 @@
 //! Per-player views: which others a player sees this tick (radius, leave
 //! hysteresis, nearest-`view_max` cap) and the delta between that and what was
-//! last sent to it (`enter` / `move` / `leave`). Pure over the grid and the
-//! viewer's [`ViewState`]; knows nothing of names, encoding or delivery.
+//! last sent to it (`enter` / `move` / `leave`). Pure over the grid, the
+//! tick's rounded positions and the viewer's [`ViewState`]; knows nothing of
+//! names, encoding or delivery.
 //!
 //! The rule, per viewer `v` at tick `t` (positions after this tick's movement):
 //!
@@ -11,31 +12,42 @@
 //! members(t) = the view_max nearest of eligible, ties by smaller id
 //! ```
 //!
-//! Membership advances every tick; the baseline (`sent`) only when a snapshot
-//! was accepted by the outbox, so a missed delta merges into the next one.
+//! Membership advances every tick; the baseline (what the client holds) only
+//! when a snapshot was accepted by the outbox, so a missed delta merges into
+//! the next one.
 //!
-//! Everything is indexed by player slot; per-slot marks (stamped, so never
-//! cleared) make each viewer's work O(candidates + view), with no sorting and
-//! no hashing. Slots are never reused while any baseline may name them (see
-//! `World`'s slot reservation), so a slot stands for one player id here.
-
-use std::cmp::Ordering;
+//! Cost: everything is indexed by player slot. Per-slot marks (stamped, so
+//! never cleared) make each viewer's work O(candidates + view), with no
+//! sorting and no hashing. A viewer whose last snapshot was delivered (the
+//! common case) is "in sync": its baseline positions are exactly last tick's
+//! rounded positions, so it stores only the slots it holds, and a move is
+//! "rounded position changed since last tick". Only a viewer behind (after a
+//! `Full`) keeps explicit baseline positions and a separate membership list.
+//! Slots are never reused while any baseline may name them (see `World`'s
+//! slot reservation), so a slot stands for one player id here.
 
 use glam::DVec2;
 
 use super::grid::InterestGrid;
-use super::snapshot::to_cents;
 use super::PlayerId;
 
+/// Rounded position in hundredths of a unit.
+pub(crate) type Cents = (i32, i32);
+
 /// What one player last saw and was sent.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct ViewState {
-    /// Slots in view after the last tick (the hysteresis memory), whether or
-    /// not that tick's snapshot was delivered.
+    /// Slots the client holds (the baseline's players).
+    pub(crate) sent: Vec<u32>,
+    /// Whether the baseline positions are last tick's rounded positions of
+    /// `sent` (and the membership equals `sent`). False after a `Full`.
+    pub(crate) in_sync: bool,
+    /// When not in sync: the rounded position the client holds for each of
+    /// `sent`.
+    pub(crate) sent_pos: Vec<Cents>,
+    /// When not in sync: the slots in view after the last tick (the
+    /// hysteresis memory), whether or not that tick's snapshot was delivered.
     pub(crate) members: Vec<u32>,
-    /// The baseline: players the client holds, with the rounded positions it
-    /// was last sent. Deltas are computed against this.
-    pub(crate) sent: Vec<SentEntry>,
     /// Own rounded position and ack last sent; `None` before the first
     /// snapshot (so a new player always gets one).
     pub(crate) sent_own: Option<(i32, i32, u64)>,
@@ -43,17 +55,17 @@ pub(crate) struct ViewState {
     pub(crate) unsent_ticks: u32,
 }
 
-/// One player as a client last saw it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct SentEntry {
-    /// The player's slot.
-    pub(crate) slot: u32,
-    /// Its id (for `leave` without a table lookup).
-    pub(crate) id: PlayerId,
-    /// Rounded position sent, in hundredths.
-    pub(crate) cx: i32,
-    /// See `cx`.
-    pub(crate) cy: i32,
+impl Default for ViewState {
+    fn default() -> Self {
+        Self {
+            sent: Vec::new(),
+            in_sync: true,
+            sent_pos: Vec::new(),
+            members: Vec::new(),
+            sent_own: None,
+            unsent_ticks: 0,
+        }
+    }
 }
 
 /// A player in a viewer's view this tick.
@@ -65,10 +77,6 @@ pub(crate) struct Candidate {
     pub(crate) id: PlayerId,
     /// The player's slot.
     pub(crate) slot: u32,
-    /// Rounded position, in hundredths.
-    pub(crate) cx: i32,
-    /// See `cx`.
-    pub(crate) cy: i32,
 }
 
 /// The view rule's numbers, from the world config.
@@ -82,6 +90,15 @@ pub(crate) struct ViewRule {
     pub(crate) max: usize,
 }
 
+/// Per-slot rounded positions of the current and the previous tick.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TickPositions<'a> {
+    /// This tick's, for every slot in the grid.
+    pub(crate) now: &'a [Cents],
+    /// Last tick's, valid for every slot that was in last tick's grid.
+    pub(crate) before: &'a [Cents],
+}
+
 /// Per-slot mark for one viewer's computation.
 #[derive(Debug, Clone, Copy, Default)]
 struct Mark {
@@ -89,7 +106,7 @@ struct Mark {
     stamp: u64,
     /// Index in the viewer's `sent`, or `NOT_SENT`.
     sent_idx: u32,
-    /// Whether the slot is in the viewer's `members`.
+    /// Whether the slot is in the viewer's membership.
     member: bool,
 }
 
@@ -104,24 +121,33 @@ pub(crate) struct ViewScratch {
     stamp: u64,
     /// The viewer's view this tick (after [`ViewScratch::compute`]).
     pub(crate) candidates: Vec<Candidate>,
+    /// Cap selection scratch: candidates' [`Candidate::key`]s.
+    keys: Vec<u128>,
     /// Per `sent` entry: still in view.
     matched: Vec<bool>,
     /// Indices into `candidates` that are new to the client.
     pub(crate) enter: Vec<u32>,
-    /// Indices into `candidates` whose rounded position changed.
+    /// Slots of the players in view whose rounded position changed (given
+    /// to the snapshot as is).
     pub(crate) moves: Vec<u32>,
     /// Indices into the viewer's `sent` that are no longer in view.
     pub(crate) leave: Vec<u32>,
 }
 
-fn nearer(a: &Candidate, b: &Candidate) -> Ordering {
-    a.d2.total_cmp(&b.d2).then(a.id.cmp(&b.id))
+impl Candidate {
+    /// The cap's order as one integer: nearer first, ties by smaller id.
+    /// Squared distances are finite and non-negative, so their bit patterns
+    /// order like the numbers. Keys are unique (ids are).
+    fn key(&self) -> u128 {
+        (u128::from(self.d2.to_bits()) << 64) | u128::from(self.id)
+    }
 }
 
 impl ViewScratch {
     /// Computes the view of the player in `viewer` at `at` into `candidates`
-    /// and its delta against `state.sent` into `enter` / `moves` / `leave`.
-    /// `slots` is the size of the world's player table.
+    /// and its delta against the viewer's baseline into `enter` / `moves` /
+    /// `leave`. `slots` is the size of the world's player table.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn compute(
         &mut self,
         grid: &InterestGrid,
@@ -129,6 +155,7 @@ impl ViewScratch {
         viewer: u32,
         at: DVec2,
         state: &ViewState,
+        positions: TickPositions<'_>,
         rule: ViewRule,
     ) {
         if self.marks.len() < slots {
@@ -136,23 +163,26 @@ impl ViewScratch {
         }
         self.stamp += 1;
         let stamp = self.stamp;
-        for (i, e) in state.sent.iter().enumerate() {
-            self.marks[e.slot as usize] = Mark {
+        let marks = &mut self.marks[..];
+        for (i, &slot) in state.sent.iter().enumerate() {
+            marks[slot as usize] = Mark {
                 stamp,
                 sent_idx: i as u32,
-                member: false,
+                member: state.in_sync,
             };
         }
-        for &m in &state.members {
-            let mark = &mut self.marks[m as usize];
-            if mark.stamp == stamp {
-                mark.member = true;
-            } else {
-                *mark = Mark {
-                    stamp,
-                    sent_idx: NOT_SENT,
-                    member: true,
-                };
+        if !state.in_sync {
+            for &m in &state.members {
+                let mark = &mut marks[m as usize];
+                if mark.stamp == stamp {
+                    mark.member = true;
+                } else {
+                    *mark = Mark {
+                        stamp,
+                        sent_idx: NOT_SENT,
+                        member: true,
+                    };
+                }
             }
         }
 
@@ -165,24 +195,25 @@ impl ViewScratch {
                 if d2 > l2 || e.slot == viewer {
                     continue;
                 }
-                let keep = d2 <= r2 || {
-                    let mark = self.marks[e.slot as usize];
+                if d2 <= r2 || {
+                    let mark = marks[e.slot as usize];
                     mark.stamp == stamp && mark.member
-                };
-                if keep {
+                } {
                     self.candidates.push(Candidate {
                         d2,
                         id: e.id,
                         slot: e.slot,
-                        cx: to_cents(e.pos.x),
-                        cy: to_cents(e.pos.y),
                     });
                 }
             }
         }
         if self.candidates.len() > rule.max {
-            self.candidates.select_nth_unstable_by(rule.max - 1, nearer);
-            self.candidates.truncate(rule.max);
+            // A crowd: find the `max`-th nearest on compact integer keys
+            // (distance bits, id), then keep the candidates up to it.
+            self.keys.clear();
+            self.keys.extend(self.candidates.iter().map(Candidate::key));
+            let (_, &mut limit, _) = self.keys.select_nth_unstable(rule.max - 1);
+            self.candidates.retain(|c| c.key() <= limit);
         }
 
         self.enter.clear();
@@ -191,13 +222,18 @@ impl ViewScratch {
         self.matched.clear();
         self.matched.resize(state.sent.len(), false);
         for (ci, c) in self.candidates.iter().enumerate() {
-            let mark = self.marks[c.slot as usize];
+            let slot = c.slot as usize;
+            let mark = marks[slot];
             if mark.stamp == stamp && mark.sent_idx != NOT_SENT {
                 let idx = mark.sent_idx as usize;
                 self.matched[idx] = true;
-                let s = &state.sent[idx];
-                if (s.cx, s.cy) != (c.cx, c.cy) {
-                    self.moves.push(ci as u32);
+                let held = if state.in_sync {
+                    positions.before[slot]
+                } else {
+                    state.sent_pos[idx]
+                };
+                if held != positions.now[slot] {
+                    self.moves.push(c.slot);
                 }
             } else {
                 self.enter.push(ci as u32);
@@ -215,21 +251,34 @@ impl ViewScratch {
         !(self.enter.is_empty() && self.moves.is_empty() && self.leave.is_empty())
     }
 
-    /// Overwrites `members` with this tick's view.
-    pub(crate) fn store_members(&self, members: &mut Vec<u32>) {
-        members.clear();
-        members.extend(self.candidates.iter().map(|c| c.slot));
+    /// Commits this tick's view as the baseline: the client now holds it
+    /// (delivered), or already held it (no delta). Either way the baseline's
+    /// positions are this tick's, so the viewer is in sync.
+    pub(crate) fn commit(&self, state: &mut ViewState) {
+        state.sent.clear();
+        state
+            .sent
+            .extend(self.candidates.iter().map(|c| c.slot));
+        state.in_sync = true;
+        state.sent_pos.clear();
+        state.members.clear();
     }
 
-    /// Overwrites `sent` with this tick's view (after a delivered snapshot).
-    pub(crate) fn store_sent(&self, sent: &mut Vec<SentEntry>) {
-        sent.clear();
-        sent.extend(self.candidates.iter().map(|c| SentEntry {
-            slot: c.slot,
-            id: c.id,
-            cx: c.cx,
-            cy: c.cy,
-        }));
+    /// Keeps the baseline (the snapshot was not delivered) and advances only
+    /// the membership. `before` is last tick's rounded positions, which an
+    /// in-sync baseline refers to.
+    pub(crate) fn hold(&self, state: &mut ViewState, before: &[Cents]) {
+        if state.in_sync {
+            state.sent_pos.clear();
+            state
+                .sent_pos
+                .extend(state.sent.iter().map(|&s| before[s as usize]));
+            state.in_sync = false;
+        }
+        state.members.clear();
+        state
+            .members
+            .extend(self.candidates.iter().map(|c| c.slot));
     }
 }
 
@@ -237,6 +286,7 @@ impl ViewScratch {
 mod tests {
     use super::*;
     use crate::game::grid::GridEntry;
+    use crate::game::snapshot::to_cents;
 
     const RULE: ViewRule = ViewRule {
         radius: 600.0,
@@ -244,53 +294,63 @@ mod tests {
         max: 128,
     };
 
-    fn grid_of(points: &[(u64, f64, f64)]) -> InterestGrid {
-        let mut g = InterestGrid::new(4096.0, 4096.0, 256.0);
-        g.rebuild(points.iter().enumerate().map(|(slot, &(id, x, y))| GridEntry {
-            pos: DVec2::new(x, y),
-            id,
-            slot: slot as u32,
-        }));
-        g
+    /// A sequence of ticks seen by the viewer in slot 0.
+    #[derive(Default)]
+    struct Run {
+        scratch: ViewScratch,
+        state: ViewState,
+        before: Vec<Cents>,
     }
 
-    /// Runs one view step for slot 0 and commits as if delivered.
-    fn step(scratch: &mut ViewScratch, points: &[(u64, f64, f64)], state: &mut ViewState, rule: ViewRule) -> Vec<u64> {
-        let g = grid_of(points);
-        let at = DVec2::new(points[0].1, points[0].2);
-        scratch.compute(&g, points.len(), 0, at, state, rule);
-        scratch.store_members(&mut state.members);
-        scratch.store_sent(&mut state.sent);
-        let mut ids: Vec<u64> = scratch.candidates.iter().map(|c| c.id).collect();
-        ids.sort_unstable();
-        ids
+    impl Run {
+        /// One tick with `points` (slot = index); commits when `delivered`.
+        fn tick(&mut self, points: &[(u64, f64, f64)], rule: ViewRule, delivered: bool) -> Vec<u64> {
+            let mut g = InterestGrid::new(4096.0, 4096.0, 128.0);
+            g.rebuild(points.iter().enumerate().map(|(slot, &(id, x, y))| GridEntry {
+                pos: DVec2::new(x, y),
+                id,
+                slot: slot as u32,
+            }));
+            let now: Vec<Cents> = points.iter().map(|&(_, x, y)| (to_cents(x), to_cents(y))).collect();
+            let mut before = self.before.clone();
+            before.resize(now.len(), (0, 0));
+            let at = DVec2::new(points[0].1, points[0].2);
+            let positions = TickPositions { now: &now, before: &before };
+            self.scratch.compute(&g, points.len(), 0, at, &self.state, positions, rule);
+            if delivered || !self.scratch.has_delta() {
+                self.scratch.commit(&mut self.state);
+            } else {
+                self.scratch.hold(&mut self.state, &before);
+            }
+            self.before = now;
+            let mut ids: Vec<u64> = self.scratch.candidates.iter().map(|c| c.id).collect();
+            ids.sort_unstable();
+            ids
+        }
     }
 
     #[test]
     fn enters_within_radius_and_leaves_only_beyond_leave_radius() {
-        let mut s = ViewScratch::default();
-        let mut st = ViewState::default();
+        let mut run = Run::default();
         let me = (1, 2000.0, 2000.0);
         // 650 away: in the band, not yet in view.
-        assert!(step(&mut s, &[me, (2, 2650.0, 2000.0)], &mut st, RULE).is_empty());
+        assert!(run.tick(&[me, (2, 2650.0, 2000.0)], RULE, true).is_empty());
         // 600 away (inclusive): enters.
-        assert_eq!(step(&mut s, &[me, (2, 2600.0, 2000.0)], &mut st, RULE), vec![2]);
-        assert_eq!(s.enter.len(), 1);
+        assert_eq!(run.tick(&[me, (2, 2600.0, 2000.0)], RULE, true), vec![2]);
+        assert_eq!(run.scratch.enter.len(), 1);
         // Oscillating between 600 and 700 never leaves.
         for x in [2690.0, 2610.0, 2700.0, 2650.0, 2601.0] {
-            assert_eq!(step(&mut s, &[me, (2, x, 2000.0)], &mut st, RULE), vec![2]);
-            assert!(s.enter.is_empty() && s.leave.is_empty());
+            assert_eq!(run.tick(&[me, (2, x, 2000.0)], RULE, true), vec![2]);
+            assert!(run.scratch.enter.is_empty() && run.scratch.leave.is_empty());
         }
         // Beyond 700: leaves.
-        assert!(step(&mut s, &[me, (2, 2700.5, 2000.0)], &mut st, RULE).is_empty());
-        assert_eq!(s.leave.len(), 1);
+        assert!(run.tick(&[me, (2, 2700.5, 2000.0)], RULE, true).is_empty());
+        assert_eq!(run.scratch.leave.len(), 1);
     }
 
     #[test]
     fn view_cap_keeps_the_nearest_with_id_tie_break() {
         let rule = ViewRule { max: 3, ..RULE };
-        let mut s = ViewScratch::default();
-        let mut st = ViewState::default();
         let pts = [
             (1, 1000.0, 1000.0),
             (10, 1100.0, 1000.0),
@@ -299,35 +359,35 @@ mod tests {
             (9, 1050.0, 1000.0), // ties with 11 and 12 at 50: 9 wins, then 11
             (13, 1001.0, 1000.0),
         ];
-        assert_eq!(step(&mut s, &pts, &mut st, rule), vec![9, 11, 13]);
+        assert_eq!(Run::default().tick(&pts, rule, true), vec![9, 11, 13]);
     }
 
     #[test]
     fn moves_only_when_the_rounded_position_changes() {
-        let mut s = ViewScratch::default();
-        let mut st = ViewState::default();
+        let mut run = Run::default();
         let me = (1, 100.0, 100.0);
-        step(&mut s, &[me, (2, 200.0, 200.0)], &mut st, RULE);
-        step(&mut s, &[me, (2, 200.004, 200.0)], &mut st, RULE);
-        assert!(!s.has_delta(), "sub-0.01 drift is invisible");
-        step(&mut s, &[me, (2, 200.006, 200.0)], &mut st, RULE);
-        assert_eq!(s.moves.len(), 1);
+        run.tick(&[me, (2, 200.0, 200.0)], RULE, true);
+        run.tick(&[me, (2, 200.004, 200.0)], RULE, true);
+        assert!(!run.scratch.has_delta(), "sub-0.01 drift is invisible");
+        run.tick(&[me, (2, 200.006, 200.0)], RULE, true);
+        assert_eq!(run.scratch.moves.len(), 1);
     }
 
     #[test]
     fn an_undelivered_delta_merges_into_the_next() {
-        let mut s = ViewScratch::default();
-        let mut st = ViewState::default();
+        let mut run = Run::default();
         let me = (1, 100.0, 100.0);
-        let g = grid_of(&[me, (2, 200.0, 200.0)]);
-        s.compute(&g, 2, 0, DVec2::new(100.0, 100.0), &st, RULE);
-        assert_eq!(s.enter.len(), 1);
-        // Not delivered: members advance, the baseline does not.
-        s.store_members(&mut st.members);
-        let g = grid_of(&[me, (2, 250.0, 200.0), (3, 120.0, 100.0)]);
-        s.compute(&g, 3, 0, DVec2::new(100.0, 100.0), &st, RULE);
-        // Both are still entries (the client never heard of 2), no move.
-        assert_eq!(s.enter.len(), 2);
-        assert!(s.moves.is_empty() && s.leave.is_empty());
+        run.tick(&[me, (2, 200.0, 200.0)], RULE, true);
+        // 2 moves, 3 enters: not delivered.
+        run.tick(&[me, (2, 250.0, 200.0), (3, 120.0, 100.0)], RULE, false);
+        assert_eq!((run.scratch.enter.len(), run.scratch.moves.len()), (1, 1));
+        assert!(!run.state.in_sync);
+        // 2 stands still now, but the client still holds its old position.
+        run.tick(&[me, (2, 250.0, 200.0), (3, 130.0, 100.0)], RULE, false);
+        assert_eq!((run.scratch.enter.len(), run.scratch.moves.len()), (1, 1));
+        // 2 goes back where the client last saw it: no move for it any more.
+        run.tick(&[me, (2, 200.0, 200.0), (3, 130.0, 100.0)], RULE, true);
+        assert_eq!((run.scratch.enter.len(), run.scratch.moves.len()), (1, 0));
+        assert!(run.state.in_sync);
     }
 }

@@ -39,10 +39,10 @@ use super::config::{WorldConfig, WorldConfigError};
 use super::grid::{GridEntry, InterestGrid};
 use super::movement::{clamp_to_world, step_toward};
 use super::snapshot::{
-    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveEntry, MoveFragments,
+    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name,
     SavedPosition, Snapshot, Teleport, TeleportReason,
 };
-use super::view::{ViewRule, ViewScratch, ViewState};
+use super::view::{Cents, TickPositions, ViewRule, ViewScratch, ViewState};
 use super::{Delivery, Outbox, PlayerId};
 
 /// What [`World::set_target`] did with a `position` input.
@@ -80,8 +80,8 @@ struct TeleportGuard {
 struct Player {
     /// Account id.
     id: PlayerId,
-    /// Display name, sent in `enter` and `chat`.
-    name: String,
+    /// Display name, sent in `enter` and `chat` (shared with snapshots).
+    name: Name,
     /// Online. A departed slot keeps id and position while reserved.
     present: bool,
     /// While departed: the tick from which the slot may be reused; 0 when
@@ -155,10 +155,15 @@ pub struct World {
     orphaned: Vec<SavedPosition>,
     /// Positions at the last tick, for neighbour queries.
     grid: InterestGrid,
+    /// Per slot: rounded position at the last tick (for players in the grid).
+    wire_now: Vec<Cents>,
+    /// Per slot: rounded position at the tick before (for players that were
+    /// in that tick's grid): what in-sync clients hold.
+    wire_before: Vec<Cents>,
     /// View computation buffers.
     scratch: ViewScratch,
-    /// Per-tick encoded move entries.
-    fragments: MoveFragments,
+    /// Per-tick move entries, each encoded once.
+    moves: MoveTable,
     /// Reused snapshot buffers.
     buffers: SnapshotBuffers,
     /// Players to remove at the end of the tick.
@@ -169,9 +174,7 @@ pub struct World {
 #[derive(Debug, Default)]
 struct SnapshotBuffers {
     enter: Vec<EnterEntry>,
-    moves: Vec<MoveEntry>,
     leave: Vec<PlayerId>,
-    spans: Vec<(u32, u32)>,
 }
 
 fn saved(p: &Player) -> SavedPosition {
@@ -191,7 +194,7 @@ impl World {
         let grid = InterestGrid::new(
             config.width,
             config.height,
-            config.view_leave_radius / 4.0,
+            config.view_leave_radius / 3.0,
         );
         Ok(Self {
             size: DVec2::new(config.width, config.height),
@@ -208,8 +211,10 @@ impl World {
             online: 0,
             orphaned: Vec::new(),
             grid,
+            wire_now: Vec::new(),
+            wire_before: Vec::new(),
             scratch: ViewScratch::default(),
-            fragments: MoveFragments::default(),
+            moves: MoveTable::default(),
             buffers: SnapshotBuffers::default(),
             removals: Vec::new(),
             config,
@@ -249,9 +254,10 @@ impl World {
             self.spawn_point()
         };
         let clamped = given != pos;
+        let name = Name::new(name);
         let fresh = |pos: DVec2, dirty: bool, reset_epoch: i64| Player {
             id,
-            name: name.to_owned(),
+            name: name.clone(),
             present: true,
             free_at: 0,
             pos,
@@ -339,7 +345,7 @@ impl World {
                 p.dirty = false;
             }
             self.index.remove(&p.id);
-            p.name = String::new();
+            p.name = Name::new("");
             p.free_at = 0;
             self.free.push(slot);
         }
@@ -450,7 +456,7 @@ impl World {
             });
         let message = ChatMessage {
             id: from,
-            name: sender.name.clone(),
+            name: sender.name.to_string(),
             text: text.to_owned(),
         };
         out.chat(&to, &message);
@@ -523,6 +529,14 @@ impl World {
         self.tick += 1;
         self.release_departed();
         self.apply_movement();
+        std::mem::swap(&mut self.wire_now, &mut self.wire_before);
+        self.wire_now.resize(self.players.len(), (0, 0));
+        self.wire_before.resize(self.players.len(), (0, 0));
+        for (slot, p) in self.players.iter().enumerate() {
+            if p.present {
+                self.wire_now[slot] = (to_cents(p.pos.x), to_cents(p.pos.y));
+            }
+        }
         let players = &self.players;
         self.grid.rebuild(
             players
@@ -589,37 +603,50 @@ impl World {
             max: self.config.view_max,
         };
         let slots = self.players.len();
-        self.fragments.begin(self.tick, slots);
+        self.moves.begin(self.tick, slots);
+        // Encode every player whose rounded position changed: in-sync
+        // viewers' moves are exactly those.
+        for (s, p) in self.players.iter().enumerate() {
+            if p.present && self.wire_now[s] != self.wire_before[s] {
+                self.moves.ensure(s as u32, p.id, self.wire_now[s]);
+            }
+        }
         for slot in 0..slots {
             let viewer = &self.players[slot];
             if !viewer.present {
                 continue;
             }
+            let positions = TickPositions {
+                now: &self.wire_now,
+                before: &self.wire_before,
+            };
             self.scratch.compute(
                 &self.grid,
                 slots,
                 slot as u32,
                 viewer.pos,
                 &viewer.view,
+                positions,
                 rule,
             );
-            let own = (to_cents(viewer.pos.x), to_cents(viewer.pos.y), viewer.ack);
+            let (x, y) = self.wire_now[slot];
+            let own = (x, y, viewer.ack);
             if !self.scratch.has_delta() && viewer.view.sent_own == Some(own) {
                 let view = &mut self.players[slot].view;
-                self.scratch.store_members(&mut view.members);
+                self.scratch.commit(view);
                 view.unsent_ticks = 0;
                 continue;
             }
             let delivery = self.deliver(slot, own, out);
             let view = &mut self.players[slot].view;
-            self.scratch.store_members(&mut view.members);
             match delivery {
                 Delivery::Sent => {
-                    self.scratch.store_sent(&mut view.sent);
+                    self.scratch.commit(view);
                     view.sent_own = Some(own);
                     view.unsent_ticks = 0;
                 }
                 Delivery::Full => {
+                    self.scratch.hold(view, &self.wire_before);
                     view.unsent_ticks += 1;
                     if view.unsent_ticks > self.config.max_unsent_ticks {
                         self.removals.push((slot as u32, Removal::TooSlow));
@@ -634,53 +661,52 @@ impl World {
     /// the outbox.
     fn deliver(&mut self, slot: usize, own: (i32, i32, u64), out: &mut impl Outbox) -> Delivery {
         let b = &mut self.buffers;
-        let (mut enter, mut moves, mut leave, mut spans) = (
-            std::mem::take(&mut b.enter),
-            std::mem::take(&mut b.moves),
-            std::mem::take(&mut b.leave),
-            std::mem::take(&mut b.spans),
-        );
+        let (mut enter, mut leave) = (std::mem::take(&mut b.enter), std::mem::take(&mut b.leave));
+        let move_slots = std::mem::take(&mut self.scratch.moves);
         let scratch = &self.scratch;
-        let viewer = &self.players[slot];
+        let players = &self.players;
+        let wire = &self.wire_now;
+        let viewer = &players[slot];
         for &ci in &scratch.enter {
             let c = &scratch.candidates[ci as usize];
+            let (x, y) = wire[c.slot as usize];
             enter.push(EnterEntry {
                 id: c.id,
-                name: self.players[c.slot as usize].name.clone(),
-                x: from_cents(c.cx),
-                y: from_cents(c.cy),
+                name: players[c.slot as usize].name.clone(),
+                x: from_cents(x),
+                y: from_cents(y),
             });
         }
-        for &ci in &scratch.moves {
-            let c = &scratch.candidates[ci as usize];
-            let entry = (c.id, from_cents(c.cx), from_cents(c.cy));
-            spans.push(self.fragments.span(c.slot, &entry));
-            moves.push(entry);
+        if !viewer.view.in_sync {
+            // Moves against an older baseline may name players that did not
+            // move this tick; in-sync moves were all encoded up front.
+            for &s in &move_slots {
+                self.moves.ensure(s, players[s as usize].id, wire[s as usize]);
+            }
         }
-        leave.extend(scratch.leave.iter().map(|&i| viewer.view.sent[i as usize].id));
-        let snapshot = Snapshot::with_encoded_moves(
+        leave.extend(
+            scratch
+                .leave
+                .iter()
+                .map(|&i| players[viewer.view.sent[i as usize] as usize].id),
+        );
+        let snapshot = Snapshot::from_table(
             self.tick,
             own.2,
             from_cents(own.0),
             from_cents(own.1),
             enter,
-            moves,
+            &self.moves,
+            move_slots,
             leave,
-            self.fragments.bytes(),
-            spans,
         );
         let delivery = out.snapshot(viewer.id, &snapshot);
-        let (mut enter, mut moves, mut leave, mut spans) = snapshot.into_buffers();
+        let (mut enter, mut move_slots, mut leave) = snapshot.into_buffers();
         enter.clear();
-        moves.clear();
+        move_slots.clear();
         leave.clear();
-        spans.clear();
-        self.buffers = SnapshotBuffers {
-            enter,
-            moves,
-            leave,
-            spans,
-        };
+        self.scratch.moves = move_slots;
+        self.buffers = SnapshotBuffers { enter, leave };
         delivery
     }
 

@@ -44,7 +44,7 @@ impl Outbox for Rec {
             s.x(),
             s.y(),
             s.enter().to_vec(),
-            s.moves().to_vec(),
+            s.moves().collect(),
             s.leave().to_vec(),
         );
         self.log.push(format!("snapshot {to}"));
@@ -93,7 +93,7 @@ impl Client {
             assert!(self.view.insert(e.id, (e.x, e.y)).is_none(), "double enter {}", e.id);
             self.enters += 1;
         }
-        for &(id, x, y) in s.moves() {
+        for (id, x, y) in s.moves() {
             *self.view.get_mut(&id).expect("move of unknown") = (x, y);
         }
         for id in s.leave() {
@@ -362,7 +362,7 @@ fn snapshots_only_when_something_visible_changed() {
     w.set_target(2, 201.0, 100.0, 2);
     w.tick(&mut out);
     let s = out.last_for(1).unwrap();
-    assert_eq!(s.moves(), &[(2, 201.0, 100.0)]);
+    assert_eq!(s.moves().collect::<Vec<_>>(), vec![(2, 201.0, 100.0)]);
 }
 
 #[test]
@@ -422,7 +422,7 @@ fn full_delivery_merges_deltas_into_the_next_snapshot() {
     out.full.clear();
     w.tick(&mut out);
     let s = out.last_for(1).unwrap();
-    assert_eq!(s.moves(), &[(2, 1110.0, 1000.0)]);
+    assert_eq!(s.moves().collect::<Vec<_>>(), vec![(2, 1110.0, 1000.0)]);
     assert_eq!(s.leave(), &[3]);
     assert_eq!(s.enter().iter().map(|e| e.id).collect::<Vec<_>>(), vec![4]);
     c.sync(&out, 1, &mut at);

@@ -24,7 +24,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("LOCUS_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("LOCUS_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
@@ -33,14 +35,26 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: locus::config::Config) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("locus: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(locus::net::server::run(config, shutdown_signal())) {
+    // Listen for signals before anything else: a SIGTERM that arrives while
+    // the database opens must start a graceful stop, not kill the process.
+    let signals = match runtime.block_on(async { Signals::install() }) {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("locus: cannot listen for signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(locus::net::server::run(config, signals.shutdown())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("locus: {e}");
@@ -49,36 +63,54 @@ fn serve(config: locus::config::Config) -> ExitCode {
     }
 }
 
-/// Resolves on the first SIGINT or SIGTERM; a second one ends the process at
-/// once (the database stays consistent: every write is a transaction).
-async fn shutdown_signal() {
-    wait_for_signal().await;
-    tracing::info!("shutting down (send the signal again to exit at once)");
-    tokio::spawn(async {
-        wait_for_signal().await;
-        tracing::warn!("second signal: exiting without waiting");
-        std::process::exit(130);
-    });
+/// SIGINT and SIGTERM streams, registered once for the whole run so that no
+/// signal is missed between the first and the second.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+impl Signals {
+    /// Installs the handlers (inside the runtime).
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Waits for either signal.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+
+    /// Resolves on the first SIGINT or SIGTERM; a second one ends the process
+    /// at once (the database stays consistent: every write is a transaction).
+    async fn shutdown(mut self) {
+        self.next().await;
+        tracing::info!("shutting down (send the signal again to exit at once)");
+        tokio::spawn(async move {
+            self.next().await;
+            tracing::warn!("second signal: exiting without waiting");
+            std::process::exit(130);
+        });
     }
 }

@@ -41,7 +41,7 @@ pub enum ServeError {
     #[error("invalid settings: {0}")]
     Config(String),
     /// The database could not be opened or migrated.
-    #[error("database {path}: {source}")]
+    #[error("{}", database_message(path, source))]
     Store {
         /// The database file.
         path: String,
@@ -62,6 +62,17 @@ pub enum ServeError {
     /// The final save of positions failed; they may be lost.
     #[error("final save of positions failed: {0}")]
     FinalSave(crate::store::StoreError),
+}
+
+/// "database PATH: ERROR", without repeating the path when the store's
+/// message already names the file.
+fn database_message(path: &str, source: &crate::store::StoreError) -> String {
+    let message = source.to_string();
+    if message.contains(path) {
+        message
+    } else {
+        format!("database {path}: {message}")
+    }
 }
 
 /// A server started by [`start`], running in the background.

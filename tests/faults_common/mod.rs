@@ -31,6 +31,8 @@ pub struct LocusProcess {
     pub child: Child,
     pub addr: SocketAddr,
     pub stderr: Arc<Mutex<Vec<String>>>,
+    /// Drains stderr into `stderr` until the process closes it.
+    drain: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl LocusProcess {
@@ -42,6 +44,7 @@ impl LocusProcess {
             .arg(db)
             .args(extra)
             .env("LOCUS_LOG", "info")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -64,7 +67,7 @@ impl LocusProcess {
         .expect("locus listens within 60 s");
         // Keep draining stderr so the child never blocks on a full pipe.
         let seen = stderr.clone();
-        tokio::spawn(async move {
+        let drain = tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 lock(&seen).push(line);
             }
@@ -73,6 +76,7 @@ impl LocusProcess {
             child,
             addr,
             stderr,
+            drain: Some(drain),
         }
     }
 
@@ -90,11 +94,16 @@ impl LocusProcess {
     }
 
     /// Waits for the process to exit, at most `patience`.
+    /// (and for its last stderr lines to be read).
     pub async fn wait_exit(&mut self, patience: Duration) -> ExitStatus {
-        tokio::time::timeout(patience, self.child.wait())
+        let status = tokio::time::timeout(patience, self.child.wait())
             .await
             .expect("locus exits in time")
-            .unwrap()
+            .unwrap();
+        if let Some(drain) = self.drain.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+        }
+        status
     }
 
     /// Whether a stderr line so far contains `text`.
@@ -187,6 +196,12 @@ pub struct Ending {
     pub ws_close: Option<u16>,
     /// The connection ended with an error (reset) instead.
     pub error: Option<String>,
+    /// A CONNECT_ERROR (`44`) refused the connection, with this payload.
+    pub refused: Option<String>,
+    /// The close frame's reason text.
+    pub close_reason: String,
+    /// Frames received before the end (only while not yet in the world).
+    pub early_frames: Vec<String>,
 }
 
 impl Ending {
@@ -270,6 +285,7 @@ pub async fn play(
         let text = match frame {
             Message::Text(t) => t.to_string(),
             Message::Close(frame) => {
+                ending.close_reason = frame.as_ref().map(|f| f.reason.to_string()).unwrap_or_default();
                 ending.ws_close = Some(frame.map_or(1005, |f| u16::from(f.code)));
                 // Finish the closing handshake like a real client.
                 while let Some(Ok(_)) = ws.next().await {}
@@ -277,6 +293,9 @@ pub async fn play(
             }
             _ => continue,
         };
+        if lock(&track).welcome.is_none() && ending.early_frames.len() < 8 {
+            ending.early_frames.push(text.chars().take(200).collect());
+        }
         if text.starts_with('0') && !connected {
             connected = true;
             let _ = ws
@@ -290,6 +309,10 @@ pub async fn play(
         }
         if text == "1" {
             ending.eio_close = true;
+            continue;
+        }
+        if let Some(reason) = text.strip_prefix("44") {
+            ending.refused = Some(reason.to_owned());
             continue;
         }
         if text.starts_with("41") {

@@ -20,7 +20,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use glam::DVec2;
@@ -295,6 +295,11 @@ pub fn apply(
     ControlFlow::Continue(())
 }
 
+/// Commands applied between two ticks when the loop has no time left before
+/// the next deadline (an overloaded world): enough to keep every queue moving,
+/// few enough to keep the tick rate.
+const MAX_COMMANDS_PER_LATE_TICK: usize = 4096;
+
 /// Runs the world at `world.config().tick_hz` until a `Shutdown` command or
 /// until every command sender is dropped, then returns it (call
 /// [`World::all_positions`] on it if no `Shutdown` reply saved them).
@@ -312,6 +317,19 @@ pub fn run(
             let now = Instant::now();
             let deadline = pacer.deadline();
             if now >= deadline {
+                // Ticks overrunning their period must not starve commands
+                // (joins, leaves, shutdown): apply what is queued, bounded.
+                for _ in 0..MAX_COMMANDS_PER_LATE_TICK {
+                    match commands.try_recv() {
+                        Ok(command) => {
+                            if apply(&mut world, command, &mut outbox, stats).is_break() {
+                                return world;
+                            }
+                        }
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => return world,
+                    }
+                }
                 break;
             }
             match commands.recv_timeout(deadline - now) {
@@ -500,6 +518,60 @@ mod tests {
         let (world, out) = handle.join().unwrap();
         assert!(world.tick_number() > applied_at);
         assert!(out.snapshots.iter().any(|&(to, _)| to == 7));
+    }
+
+    /// An outbox whose every snapshot takes longer than a tick period.
+    struct Slow;
+
+    impl Outbox for Slow {
+        fn snapshot(&mut self, _: PlayerId, _: &Snapshot<'_>) -> Delivery {
+            std::thread::sleep(Duration::from_millis(5));
+            Delivery::Sent
+        }
+        fn teleport(&mut self, _: PlayerId, _: &Teleport) {}
+        fn chat(&mut self, _: &[PlayerId], _: &ChatMessage) {}
+        fn persist(&mut self, _: &[SavedPosition]) {}
+        fn kick(&mut self, _: PlayerId, _: &str) {}
+    }
+
+    /// Waits for a reply, at most a generous 10 s (a starved loop never
+    /// answers).
+    fn answer<T>(mut rx: oneshot::Receiver<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match rx.try_recv() {
+                Ok(v) => return v,
+                Err(oneshot::error::TryRecvError::Empty) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) => panic!("the world loop never answered: {e:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn overrunning_ticks_still_apply_commands() {
+        // 1 ms period, 5 ms per snapshot: once player 1 walks, every deadline
+        // has passed when a tick ends. Joins and the shutdown must still be
+        // answered.
+        let config = WorldConfig { tick_hz: 1000, ..Default::default() };
+        let world = World::new(config).unwrap();
+        let (tx, rx) = sync_channel(16);
+        let handle = std::thread::spawn(move || run(world, rx, Slow, &TickStats::default()));
+        let (jtx, jrx) = oneshot::channel();
+        tx.send(WorldCommand::Join { id: 1, name: "walker".into(), pos: DVec2::new(100.0, 100.0), reset_epoch: 0, reply: jtx }).unwrap();
+        answer(jrx);
+        // Far away: approached at speed, one snapshot every tick.
+        tx.send(WorldCommand::Target { id: 1, x: 3000.0, y: 100.0, seq: 1 }).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        for id in 2..=3 {
+            let (jtx, jrx) = oneshot::channel();
+            let pos = DVec2::new(100.0 * id as f64, 100.0);
+            tx.send(WorldCommand::Join { id, name: format!("p{id}"), pos, reset_epoch: 0, reply: jtx }).unwrap();
+            answer(jrx);
+        }
+        let (stx, srx) = oneshot::channel();
+        tx.send(WorldCommand::Shutdown { reply: stx }).unwrap();
+        assert_eq!(answer(srx).len(), 3);
+        handle.join().unwrap();
     }
 
     #[test]

@@ -139,3 +139,53 @@ async fn a_second_signal_during_shutdown_exits_at_once_consistently() {
     again.signal("-TERM").await;
     assert!(again.wait_exit(Duration::from_secs(30)).await.success());
 }
+
+/// Players leaving at the very moment the server stops: each one's last
+/// position is saved, whether it left before the world stopped (its leave
+/// save) or after (the shutdown's final save).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_leaving_during_shutdown_are_all_saved() {
+    const CLIENTS: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("locus.db");
+    let mut config = locus::config::Config::default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.db = db.clone();
+    config.max_connections_per_ip = 0;
+    config.flush_interval = Duration::from_secs(3600);
+    let server = locus::net::server::start(config).await.expect("server starts");
+    let bots = make_bots(&db, "leaver", CLIENTS);
+    let mut tracks = Vec::new();
+    let mut tasks = Vec::new();
+    let (joined_tx, mut joined) = tokio::sync::mpsc::unbounded_channel();
+    for (i, bot) in bots.iter().enumerate() {
+        let track = Arc::new(Mutex::new(Track::default()));
+        let walk = Walk::Once { dx: 1.0 + (i % 10) as f64, dy: 1.0 + (i / 10 % 10) as f64 };
+        tasks.push(tokio::spawn(play(server.addr(), bot.token.clone(), walk, track.clone(), Some(joined_tx.clone()))));
+        tracks.push(track);
+    }
+    for _ in 0..CLIENTS {
+        tokio::time::timeout(Duration::from_secs(60), joined.recv()).await.expect("bots join").unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !tracks.iter().all(|t| {
+        let t = lock(t);
+        t.targets.first().is_some_and(|target| t.last_position() == Some((target.1, target.2)))
+    }) {
+        assert!(Instant::now() < deadline, "bots never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every client drops its connection, and the server stops at once.
+    for task in &tasks {
+        task.abort();
+    }
+    server.shutdown().await.expect("clean shutdown");
+    let stored = stored_positions(&db);
+    let missing: Vec<&str> = bots
+        .iter()
+        .zip(&tracks)
+        .filter(|(bot, track)| stored.get(&bot.name).copied() != lock(track).last_position())
+        .map(|(bot, _)| bot.name.as_str())
+        .collect();
+    assert!(missing.is_empty(), "{} of {CLIENTS} last positions lost: {missing:?}", missing.len());
+}

@@ -256,6 +256,11 @@ pub fn apply(
                 y: round_wire(pos.y),
                 reset_epoch,
             });
+            // Handed to persistence here, before any later command (a
+            // shutdown's final save included) runs: never lost in between.
+            if let Some(last) = &last {
+                outbox.persist(std::slice::from_ref(last));
+            }
             let _ = reply.send(last);
         }
         WorldCommand::Target { id, x, y, seq } => match world.set_target(id, x, y, seq) {
@@ -457,6 +462,7 @@ mod tests {
             rx.try_recv().unwrap().map(|s| (s.x, s.y, s.reset_epoch)),
             Some((0.0, 10.0, 0))
         );
+        assert_eq!(out.persisted, 1, "the final position is handed to persistence");
         assert_eq!(stats.players_online(), 0);
     }
 

@@ -14,7 +14,6 @@ use serde_json::Value;
 use super::metrics::EventKind;
 use super::players::kick;
 use super::state::AppState;
-use super::world_link::saved;
 use crate::auth;
 use crate::game::tick_loop::WorldCommand;
 use crate::game::PlayerId;
@@ -252,7 +251,7 @@ fn on_chat(app: &AppState, socket: &Socket, args: &Args) {
     }
 }
 
-/// Takes the player out of the world and saves its final position, unless a
+/// Takes the player out of the world (which saves its final position), unless a
 /// newer connection of the same account took over.
 fn on_disconnect(app: &Arc<AppState>, socket: &Socket, reason: DisconnectReason) {
     let Some(session) = socket.data::<PlayerSession>() else { return };
@@ -264,14 +263,10 @@ fn on_disconnect(app: &Arc<AppState>, socket: &Socket, reason: DisconnectReason)
         if !app.players.unbind_if(session.id, &socket_id) {
             return; // a newer connection plays this account now
         }
-        match app.world.request(|reply| WorldCommand::Leave { id: session.id, reply }).await {
-            Ok(Some(last)) => {
-                if let Err(error) = app.store.save_positions(vec![saved(session.id, DVec2::new(last.x, last.y), last.reset_epoch)]) {
-                    tracing::warn!(%error, player = session.id, "final position not queued for saving");
-                }
-            }
-            Ok(None) => {}
-            Err(error) => tracing::debug!(%error, "world gone while a player left"),
+        // The world hands the final position to the store itself, before it
+        // runs any later command (so a shutdown's final flush includes it).
+        if let Err(error) = app.world.request(|reply| WorldCommand::Leave { id: session.id, reply }).await {
+            tracing::debug!(%error, "world gone while a player left");
         }
     });
 }

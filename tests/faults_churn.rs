@@ -40,7 +40,13 @@ enum Cycle {
     ResetMidUpgrade,
 }
 
-const CYCLES: [Cycle; 5] = [Cycle::CleanPlayer, Cycle::ResetBeforeRequest, Cycle::ResetMidRequest, Cycle::ResetAfterRequest, Cycle::ResetMidUpgrade];
+const CYCLES: [Cycle; 5] = [
+    Cycle::CleanPlayer,
+    Cycle::ResetBeforeRequest,
+    Cycle::ResetMidRequest,
+    Cycle::ResetAfterRequest,
+    Cycle::ResetMidUpgrade,
+];
 
 async fn reset(stream: TcpStream) {
     stream.set_zero_linger().unwrap();
@@ -49,12 +55,16 @@ async fn reset(stream: TcpStream) {
 
 async fn clean_player(addr: SocketAddr, bot: &Bot) {
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket connects");
     let mut joined = false;
     while let Some(Ok(frame)) = ws.next().await {
         let Message::Text(text) = frame else { continue };
         if text.starts_with('0') {
-            ws.send(Message::text(format!("40{{\"token\":\"{}\"}}", bot.token))).await.unwrap();
+            ws.send(Message::text(format!("40{{\"token\":\"{}\"}}", bot.token)))
+                .await
+                .unwrap();
         } else if text.as_str() == "2" {
             ws.send(Message::text("3")).await.unwrap();
         } else if text.starts_with("42[\"welcome\"") {
@@ -70,8 +80,16 @@ async fn clean_player(addr: SocketAddr, bot: &Bot) {
 }
 
 async fn polling_handshake(http: &reqwest::Client, addr: SocketAddr) -> String {
-    let body = http.get(format!("http://{addr}/socket.io/?EIO=4&transport=polling")).send().await.unwrap().text().await.unwrap();
-    let open: serde_json::Value = serde_json::from_str(body.strip_prefix('0').expect("open packet")).unwrap();
+    let body = http
+        .get(format!("http://{addr}/socket.io/?EIO=4&transport=polling"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let open: serde_json::Value =
+        serde_json::from_str(body.strip_prefix('0').expect("open packet")).unwrap();
     open["sid"].as_str().unwrap().to_owned()
 }
 
@@ -80,7 +98,9 @@ async fn reset_mid_upgrade(http: &reqwest::Client, addr: SocketAddr) {
     let tcp = TcpStream::connect(addr).await.unwrap();
     tcp.set_zero_linger().unwrap();
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&sid={sid}");
-    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await.expect("upgrade accepted");
+    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp)
+        .await
+        .expect("upgrade accepted");
     ws.send(Message::text("2probe")).await.unwrap();
     loop {
         match ws.next().await {
@@ -99,12 +119,18 @@ async fn one_cycle(kind: Cycle, addr: SocketAddr, http: &reqwest::Client, bot: &
         Cycle::ResetBeforeRequest => reset(TcpStream::connect(addr).await.unwrap()).await,
         Cycle::ResetMidRequest => {
             let mut tcp = TcpStream::connect(addr).await.unwrap();
-            tcp.write_all(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: loc").await.unwrap();
+            tcp.write_all(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: loc")
+                .await
+                .unwrap();
             reset(tcp).await;
         }
         Cycle::ResetAfterRequest => {
             let mut tcp = TcpStream::connect(addr).await.unwrap();
-            tcp.write_all(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+            tcp.write_all(
+                b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            )
+            .await
+            .unwrap();
             reset(tcp).await;
         }
         Cycle::ResetMidUpgrade => reset_mid_upgrade(http, addr).await,
@@ -116,13 +142,17 @@ async fn one_cycle(kind: Cycle, addr: SocketAddr, http: &reqwest::Client, bot: &
 async fn churn(server: &RunningServer, bots: &[Bot], cycles: usize) {
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
-    for bot in bots.iter().take(WORKERS).cloned() {
+    for bot in bots.iter().take(WORKERS) {
+        let bot = bot.clone();
         let next = next.clone();
         let addr = server.addr();
         workers.push(tokio::spawn(async move {
             // A fresh client per worker; it keeps pooled connections, which
             // are part of the baseline.
-            let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= cycles {
@@ -153,19 +183,26 @@ async fn drained(server: &RunningServer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_leaves_no_sessions_fds_or_memory_behind() {
-    let cycles: usize = std::env::var("LOCUS_CHURN_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let cycles: usize = std::env::var("LOCUS_CHURN_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.db = dir.path().join("locus.db");
-    config.max_connections_per_ip = 0;
     // Abandoned polling sessions (after a reset upgrade) are reaped by the
     // heartbeat: keep it short so the check at the end does not wait long.
-    config.ping_interval = Duration::from_millis(300);
-    config.ping_timeout = Duration::from_millis(300);
-    config.upgrade_timeout = Duration::from_millis(500);
-    config.connect_timeout = Duration::from_secs(1);
-    let server = locus::net::server::start(config).await.expect("server starts");
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db: dir.path().join("locus.db"),
+        max_connections_per_ip: 0,
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(300),
+        upgrade_timeout: Duration::from_millis(500),
+        connect_timeout: Duration::from_secs(1),
+        ..Config::default()
+    };
+    let server = locus::net::server::start(config)
+        .await
+        .expect("server starts");
     let bots = make_bots(&dir.path().join("locus.db"), "churner", WORKERS);
 
     // Warm up (allocator arenas, caches, the world's slots), then measure.
@@ -181,7 +218,12 @@ async fn churn_leaves_no_sessions_fds_or_memory_behind() {
     // Descriptors close as the server notices each reset: eventually.
     let deadline = Instant::now() + Duration::from_secs(30);
     while open_fds() > fds_before + 20 {
-        assert!(Instant::now() < deadline, "fds: {} before, {} after", fds_before, open_fds());
+        assert!(
+            Instant::now() < deadline,
+            "fds: {} before, {} after",
+            fds_before,
+            open_fds()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (fds_after, rss_after) = (open_fds(), rss_kib());
@@ -190,6 +232,9 @@ async fn churn_leaves_no_sessions_fds_or_memory_behind() {
         rss_before / 1024,
         rss_after / 1024
     );
-    assert!(rss_after <= rss_before + 64 * 1024, "RSS grew from {rss_before} KiB to {rss_after} KiB");
+    assert!(
+        rss_after <= rss_before + 64 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
     server.shutdown().await.expect("clean shutdown");
 }

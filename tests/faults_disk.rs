@@ -38,7 +38,11 @@ impl Write for LogWriter {
 }
 
 fn capture_logs() {
-    let _ = tracing_subscriber::fmt().with_writer(|| LogWriter).with_ansi(false).with_env_filter("locus=warn").try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(|| LogWriter)
+        .with_ansi(false)
+        .with_env_filter("locus=warn")
+        .try_init();
 }
 
 fn logged(text: &str) -> bool {
@@ -79,12 +83,20 @@ impl TinyDisk {
 
 impl Drop for TinyDisk {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
 async fn get_text(addr: std::net::SocketAddr, path: &str) -> String {
-    reqwest::get(format!("http://{addr}{path}")).await.unwrap().text().await.unwrap()
+    reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// `(persistence, failing gauge, failures total)` from the health and
@@ -93,21 +105,41 @@ async fn persistence_state(addr: std::net::SocketAddr) -> (String, i64, u64) {
     let health: Value = serde_json::from_str(&get_text(addr, "/api/health").await).unwrap();
     let metrics = get_text(addr, "/metrics").await;
     let value = |name: &str| -> Option<f64> {
-        metrics.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+        metrics.lines().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|v| v.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+        })
     };
-    let failing = value("locus_persistence_failing").expect("locus_persistence_failing in /metrics") as i64;
-    let failures = value("locus_persistence_flush_failures_total").expect("locus_persistence_flush_failures_total in /metrics") as u64;
-    (health["persistence"].as_str().unwrap_or_default().to_owned(), failing, failures)
+    let failing =
+        value("locus_persistence_failing").expect("locus_persistence_failing in /metrics") as i64;
+    let failures = value("locus_persistence_flush_failures_total")
+        .expect("locus_persistence_flush_failures_total in /metrics") as u64;
+    (
+        health["persistence"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        failing,
+        failures,
+    )
 }
 
-async fn eventually_state(addr: std::net::SocketAddr, what: &str, wanted: impl Fn(&(String, i64, u64)) -> bool) -> (String, i64, u64) {
+async fn eventually_state(
+    addr: std::net::SocketAddr,
+    what: &str,
+    wanted: impl Fn(&(String, i64, u64)) -> bool,
+) -> (String, i64, u64) {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let state = persistence_state(addr).await;
         if wanted(&state) {
             return state;
         }
-        assert!(Instant::now() < deadline, "{what}: persistence state stuck at {state:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: persistence state stuck at {state:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -115,35 +147,58 @@ async fn eventually_state(addr: std::net::SocketAddr, what: &str, wanted: impl F
 /// The in-process server on `db` with a short flush interval, and walking
 /// bots.
 async fn play_on(db: &Path) -> (RunningServer, Vec<Bot>, Vec<Arc<Mutex<Track>>>) {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.db = db.to_path_buf();
-    config.flush_interval = Duration::from_millis(100);
-    let server = locus::net::server::start(config).await.expect("server starts");
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db: db.to_path_buf(),
+        flush_interval: Duration::from_millis(100),
+        ..Config::default()
+    };
+    let server = locus::net::server::start(config)
+        .await
+        .expect("server starts");
     let bots = make_bots(db, "walker", 2);
     let mut tracks = Vec::new();
     for bot in &bots {
         let track = Arc::new(Mutex::new(Track::default()));
-        tokio::spawn(play(server.addr(), bot.token.clone(), Walk::Steps { dx: 4.0, dy: 2.0, until: None }, track.clone(), None));
+        tokio::spawn(play(
+            server.addr(),
+            bot.token.clone(),
+            Walk::Steps {
+                dx: 4.0,
+                dy: 2.0,
+                until: None,
+            },
+            track.clone(),
+            None,
+        ));
         tracks.push(track);
     }
     (server, bots, tracks)
 }
 
 /// Waits until the file holds a position for every bot; returns them.
-async fn eventually_stored(db: &Path, bots: &[Bot], newer_than: Option<&std::collections::HashMap<String, (f64, f64)>>) -> std::collections::HashMap<String, (f64, f64)> {
+async fn eventually_stored(
+    db: &Path,
+    bots: &[Bot],
+    newer_than: Option<&std::collections::HashMap<String, (f64, f64)>>,
+) -> std::collections::HashMap<String, (f64, f64)> {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let stored = stored_positions(db);
-        let ok = bots.iter().all(|b| match (stored.get(&b.name), newer_than.and_then(|n| n.get(&b.name))) {
-            (Some(now), Some(before)) => now.0 > before.0,
-            (Some(_), None) => true,
-            _ => false,
+        let ok = bots.iter().all(|b| {
+            match (stored.get(&b.name), newer_than.and_then(|n| n.get(&b.name))) {
+                (Some(now), Some(before)) => now.0 > before.0,
+                (Some(_), None) => true,
+                _ => false,
+            }
         });
         if ok {
             return stored;
         }
-        assert!(Instant::now() < deadline, "positions not written: {stored:?}");
+        assert!(
+            Instant::now() < deadline,
+            "positions not written: {stored:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -158,14 +213,21 @@ async fn world_runs_and_file_is_whole(db: &Path, bots: &[Bot], tracks: &[Arc<Mut
     let before = snapshots(tracks);
     let deadline = Instant::now() + PATIENCE;
     while snapshots(tracks) < before + 20 {
-        assert!(Instant::now() < deadline, "the world stopped sending snapshots");
+        assert!(
+            Instant::now() < deadline,
+            "the world stopped sending snapshots"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let stored = stored_positions(db);
     for (bot, track) in bots.iter().zip(tracks) {
         let track = lock(track);
         let at = stored[&bot.name];
-        assert!(track.welcome == Some(at) || track.snapshots.iter().any(|s| (s.1, s.2) == at), "{}: stored {at:?} is not a position it had", bot.name);
+        assert!(
+            track.welcome == Some(at) || track.snapshots.iter().any(|s| (s.1, s.2) == at),
+            "{}: stored {at:?} is not a position it had",
+            bot.name
+        );
     }
 }
 
@@ -182,10 +244,17 @@ async fn disk_full_during_play_is_reported_and_saves_resume() {
     assert_eq!(persistence_state(addr).await.0, "ok");
 
     let filler = disk.fill();
-    let (_, _, failures) = eventually_state(addr, "disk full", |s| s.0 == "failing" && s.1 == 1 && s.2 >= 1).await;
+    let (_, _, failures) = eventually_state(addr, "disk full", |s| {
+        s.0 == "failing" && s.1 == 1 && s.2 >= 1
+    })
+    .await;
     assert!(failures >= 1);
     world_runs_and_file_is_whole(&db, &bots, &tracks).await;
-    assert!(logged("position batch rolled back"), "the failure is logged: {}", String::from_utf8_lossy(&lock(&LOG)));
+    assert!(
+        logged("position batch rolled back"),
+        "the failure is logged: {}",
+        String::from_utf8_lossy(&lock(&LOG))
+    );
     assert!(logged("full"), "the log names the cause");
 
     std::fs::remove_file(&filler).unwrap();
@@ -193,7 +262,10 @@ async fn disk_full_during_play_is_reported_and_saves_resume() {
     let during = stored_positions(&db);
     eventually_stored(&db, &bots, Some(&during)).await;
     assert!(stored_positions(&db)[&bots[0].name].0 > first[&bots[0].name].0);
-    server.shutdown().await.expect("clean shutdown with space back");
+    server
+        .shutdown()
+        .await
+        .expect("clean shutdown with space back");
     assert_eq!(integrity_check(&db), "ok");
     eprintln!("disk full on a real 1 MiB tmpfs: persistence failed ({failures}+ failed flushes), world ran on, saves resumed");
 }
@@ -207,12 +279,27 @@ async fn read_only_database_during_play_is_reported_and_saves_resume() {
     let addr = server.addr();
     eventually_stored(&db, &bots, None).await;
 
-    server.store().inject_write_fault(WriteFault::ReadOnly).await.unwrap();
-    let (_, _, failures) = eventually_state(addr, "read-only", |s| s.0 == "failing" && s.1 == 1 && s.2 >= 1).await;
+    server
+        .store()
+        .inject_write_fault(WriteFault::ReadOnly)
+        .await
+        .unwrap();
+    let (_, _, failures) = eventually_state(addr, "read-only", |s| {
+        s.0 == "failing" && s.1 == 1 && s.2 >= 1
+    })
+    .await;
     world_runs_and_file_is_whole(&db, &bots, &tracks).await;
-    assert!(logged("read-only"), "the log names the cause: {}", String::from_utf8_lossy(&lock(&LOG)));
+    assert!(
+        logged("read-only"),
+        "the log names the cause: {}",
+        String::from_utf8_lossy(&lock(&LOG))
+    );
 
-    server.store().inject_write_fault(WriteFault::None).await.unwrap();
+    server
+        .store()
+        .inject_write_fault(WriteFault::None)
+        .await
+        .unwrap();
     eventually_state(addr, "writable again", |s| s.0 == "ok" && s.1 == 0).await;
     let during = stored_positions(&db);
     eventually_stored(&db, &bots, Some(&during)).await;

@@ -8,7 +8,9 @@ mod faults_common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use faults_common::{integrity_check, lock, make_bots, play, stored_positions, Bot, LocusProcess, Track, Walk};
+use faults_common::{
+    integrity_check, lock, make_bots, play, stored_positions, Bot, LocusProcess, Track, Walk,
+};
 
 /// Connects `bots` (100 at a time), each walking to its own spot near the
 /// spawn point; returns once all have arrived, with their tracks.
@@ -18,23 +20,52 @@ async fn crowd(server: &LocusProcess, bots: &[Bot]) -> Vec<Arc<Mutex<Track>>> {
     for (i, bot) in bots.iter().enumerate() {
         let track = Arc::new(Mutex::new(Track::default()));
         // Distinct small offsets, all within one tick's step.
-        let walk = Walk::Once { dx: 1.0 + (i % 10) as f64, dy: 1.0 + (i / 10 % 10) as f64 };
-        tokio::spawn(play(server.addr, bot.token.clone(), walk, track.clone(), Some(joined_tx.clone())));
+        let walk = Walk::Once {
+            dx: 1.0 + (i % 10) as f64,
+            dy: 1.0 + (i / 10 % 10) as f64,
+        };
+        tokio::spawn(play(
+            server.addr,
+            bot.token.clone(),
+            walk,
+            track.clone(),
+            Some(joined_tx.clone()),
+        ));
         tracks.push(track);
         if i % 100 == 99 {
             for _ in 0..100 {
-                if tokio::time::timeout(Duration::from_secs(60), joined.recv()).await.is_err() {
+                if tokio::time::timeout(Duration::from_secs(60), joined.recv())
+                    .await
+                    .is_err()
+                {
                     let joined = tracks.iter().filter(|t| lock(t).welcome.is_some()).count();
-                    let ended: Vec<_> = tracks.iter().filter_map(|t| lock(t).ending.clone()).take(3).collect();
-                    let log = lock(&server.stderr).iter().rev().take(8).cloned().collect::<Vec<_>>();
-                    let no_welcome: Vec<_> = tracks.iter().filter(|t| lock(t).welcome.is_none()).map(|t| lock(t).ending.clone()).take(3).collect();
+                    let ended: Vec<_> = tracks
+                        .iter()
+                        .filter_map(|t| lock(t).ending.clone())
+                        .take(3)
+                        .collect();
+                    let log = lock(&server.stderr)
+                        .iter()
+                        .rev()
+                        .take(8)
+                        .cloned()
+                        .collect::<Vec<_>>();
+                    let no_welcome: Vec<_> = tracks
+                        .iter()
+                        .filter(|t| lock(t).welcome.is_none())
+                        .map(|t| lock(t).ending.clone())
+                        .take(3)
+                        .collect();
                     panic!("{joined} of {} bots joined; endings: {ended:?}; without welcome: {no_welcome:?}; log: {log:#?}", tracks.len());
                 }
             }
         }
     }
     for _ in 0..bots.len() % 100 {
-        tokio::time::timeout(Duration::from_secs(60), joined.recv()).await.expect("bots join").unwrap();
+        tokio::time::timeout(Duration::from_secs(60), joined.recv())
+            .await
+            .expect("bots join")
+            .unwrap();
     }
     // Everyone reached its spot (the snapshot acknowledging its move).
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -43,13 +74,19 @@ async fn crowd(server: &LocusProcess, bots: &[Bot]) -> Vec<Arc<Mutex<Track>>> {
             .iter()
             .filter(|t| {
                 let t = lock(t);
-                t.targets.first().is_some_and(|target| t.last_position() == Some((target.1, target.2)))
+                t.targets
+                    .first()
+                    .is_some_and(|target| t.last_position() == Some((target.1, target.2)))
             })
             .count();
         if arrived == bots.len() {
             return tracks;
         }
-        assert!(Instant::now() < deadline, "only {arrived} of {} bots arrived", bots.len());
+        assert!(
+            Instant::now() < deadline,
+            "only {arrived} of {} bots arrived",
+            bots.len()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -61,10 +98,17 @@ async fn sigterm_with_1000_clients_closes_each_saves_all_and_exits_0() {
     let db = dir.path().join("locus.db");
     // Long flush interval: the positions must come from the shutdown's
     // final save, not from the periodic write-behind.
-    let mut server = LocusProcess::start(&db, &["--max-connections-per-ip", "0", "--flush-interval", "1h"]).await;
+    let mut server = LocusProcess::start(
+        &db,
+        &["--max-connections-per-ip", "0", "--flush-interval", "1h"],
+    )
+    .await;
     let bots = make_bots(&db, "crowd", CLIENTS);
     let tracks = crowd(&server, &bots).await;
-    assert!(stored_positions(&db).is_empty(), "nothing written before the shutdown");
+    assert!(
+        stored_positions(&db).is_empty(),
+        "nothing written before the shutdown"
+    );
 
     let signalled = Instant::now();
     server.signal("-TERM").await;
@@ -75,7 +119,10 @@ async fn sigterm_with_1000_clients_closes_each_saves_all_and_exits_0() {
     // Every client saw a clean close.
     let deadline = Instant::now() + Duration::from_secs(30);
     while tracks.iter().any(|t| lock(t).ending.is_none()) {
-        assert!(Instant::now() < deadline, "some clients never saw their connection end");
+        assert!(
+            Instant::now() < deadline,
+            "some clients never saw their connection end"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut close_frames = 0;
@@ -91,7 +138,12 @@ async fn sigterm_with_1000_clients_closes_each_saves_all_and_exits_0() {
     assert_eq!(integrity_check(&db), "ok");
     let stored = stored_positions(&db);
     for (bot, track) in bots.iter().zip(&tracks) {
-        assert_eq!(stored.get(&bot.name).copied(), lock(track).last_position(), "{} not saved", bot.name);
+        assert_eq!(
+            stored.get(&bot.name).copied(),
+            lock(track).last_position(),
+            "{} not saved",
+            bot.name
+        );
     }
     eprintln!(
         "SIGTERM with {CLIENTS} clients: exit 0 after {took:?}; {close_frames} WebSocket close frames, {disconnects} Socket.IO disconnects; {} positions saved",
@@ -104,7 +156,11 @@ async fn a_second_signal_during_shutdown_exits_at_once_consistently() {
     const CLIENTS: usize = 300;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("locus.db");
-    let mut server = LocusProcess::start(&db, &["--max-connections-per-ip", "0", "--flush-interval", "100ms"]).await;
+    let mut server = LocusProcess::start(
+        &db,
+        &["--max-connections-per-ip", "0", "--flush-interval", "100ms"],
+    )
+    .await;
     let bots = make_bots(&db, "crowd", CLIENTS);
     let _tracks = crowd(&server, &bots).await;
     // A client that completes the WebSocket handshake and then never reads
@@ -128,10 +184,17 @@ async fn a_second_signal_during_shutdown_exits_at_once_consistently() {
     server.signal("-INT").await;
     let status = server.wait_exit(Duration::from_secs(30)).await;
     let took = second.elapsed();
-    assert_eq!(status.code(), Some(130), "the second signal's exit: {status}");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "the second signal's exit: {status}"
+    );
     assert!(server.logged("second signal"), "{:?}", lock(&server.stderr));
     assert_eq!(integrity_check(&db), "ok");
-    eprintln!("second signal: exit 130 after {took:?}; {} positions in the file", stored_positions(&db).len());
+    eprintln!(
+        "second signal: exit 130 after {took:?}; {} positions in the file",
+        stored_positions(&db).len()
+    );
     drop(stuck);
 
     // The file opens and serves again.
@@ -148,29 +211,47 @@ async fn players_leaving_during_shutdown_are_all_saved() {
     const CLIENTS: usize = 300;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("locus.db");
-    let mut config = locus::config::Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.db = db.clone();
-    config.max_connections_per_ip = 0;
-    config.flush_interval = Duration::from_secs(3600);
-    let server = locus::net::server::start(config).await.expect("server starts");
+    let config = locus::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db: db.clone(),
+        max_connections_per_ip: 0,
+        flush_interval: Duration::from_secs(3600),
+        ..locus::config::Config::default()
+    };
+    let server = locus::net::server::start(config)
+        .await
+        .expect("server starts");
     let bots = make_bots(&db, "leaver", CLIENTS);
     let mut tracks = Vec::new();
     let mut tasks = Vec::new();
     let (joined_tx, mut joined) = tokio::sync::mpsc::unbounded_channel();
     for (i, bot) in bots.iter().enumerate() {
         let track = Arc::new(Mutex::new(Track::default()));
-        let walk = Walk::Once { dx: 1.0 + (i % 10) as f64, dy: 1.0 + (i / 10 % 10) as f64 };
-        tasks.push(tokio::spawn(play(server.addr(), bot.token.clone(), walk, track.clone(), Some(joined_tx.clone()))));
+        let walk = Walk::Once {
+            dx: 1.0 + (i % 10) as f64,
+            dy: 1.0 + (i / 10 % 10) as f64,
+        };
+        tasks.push(tokio::spawn(play(
+            server.addr(),
+            bot.token.clone(),
+            walk,
+            track.clone(),
+            Some(joined_tx.clone()),
+        )));
         tracks.push(track);
     }
     for _ in 0..CLIENTS {
-        tokio::time::timeout(Duration::from_secs(60), joined.recv()).await.expect("bots join").unwrap();
+        tokio::time::timeout(Duration::from_secs(60), joined.recv())
+            .await
+            .expect("bots join")
+            .unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while !tracks.iter().all(|t| {
         let t = lock(t);
-        t.targets.first().is_some_and(|target| t.last_position() == Some((target.1, target.2)))
+        t.targets
+            .first()
+            .is_some_and(|target| t.last_position() == Some((target.1, target.2)))
     }) {
         assert!(Instant::now() < deadline, "bots never arrived");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -187,5 +268,9 @@ async fn players_leaving_during_shutdown_are_all_saved() {
         .filter(|(bot, track)| stored.get(&bot.name).copied() != lock(track).last_position())
         .map(|(bot, _)| bot.name.as_str())
         .collect();
-    assert!(missing.is_empty(), "{} of {CLIENTS} last positions lost: {missing:?}", missing.len());
+    assert!(
+        missing.is_empty(),
+        "{} of {CLIENTS} last positions lost: {missing:?}",
+        missing.len()
+    );
 }

@@ -15,13 +15,19 @@ use rusqlite::Connection;
 async fn locus_db(path: &Path) {
     let store = Store::open(path, StoreConfig::default()).await.unwrap();
     for i in 0..40 {
-        store.create_account(&format!("player{i}"), "$argon2id$fake").await.unwrap();
+        store
+            .create_account(&format!("player{i}"), "$argon2id$fake")
+            .await
+            .unwrap();
     }
     store.close().await.unwrap();
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     names
 }
@@ -45,16 +51,38 @@ async fn assert_refused(db: &Path, expect: &str) {
     .expect("locus exits instead of serving")
     .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "locus accepted {}: {stderr}", db.display());
+    assert!(
+        !output.status.success(),
+        "locus accepted {}: {stderr}",
+        db.display()
+    );
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    assert!(!stderr.contains("listening on"), "served a refused file: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("locus: ")).collect();
+    assert!(
+        !stderr.contains("listening on"),
+        "served a refused file: {stderr}"
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("locus: "))
+        .collect();
     assert_eq!(errors.len(), 1, "one error line expected: {stderr}");
-    assert!(errors[0].contains(&db.display().to_string()), "the message names the file: {}", errors[0]);
-    assert!(errors[0].contains(expect), "expected `{expect}` in: {}", errors[0]);
+    assert!(
+        errors[0].contains(&db.display().to_string()),
+        "the message names the file: {}",
+        errors[0]
+    );
+    assert!(
+        errors[0].contains(expect),
+        "expected `{expect}` in: {}",
+        errors[0]
+    );
     eprintln!("{}", errors[0]);
     assert_eq!(fs::read(db).unwrap(), before, "the file changed");
-    assert_eq!(names_in(db.parent().unwrap()), listing, "side files appeared");
+    assert_eq!(
+        names_in(db.parent().unwrap()),
+        listing,
+        "side files appeared"
+    );
 }
 
 fn fresh() -> (tempfile::TempDir, PathBuf) {
@@ -90,7 +118,11 @@ async fn refuses_a_truncated_database() {
 #[tokio::test]
 async fn refuses_a_foreign_file() {
     let (_dir, db) = fresh();
-    fs::write(&db, "GIF89a this is a picture, not a database\n".repeat(300)).unwrap();
+    fs::write(
+        &db,
+        "GIF89a this is a picture, not a database\n".repeat(300),
+    )
+    .unwrap();
     assert_refused(&db, "is not a SQLite database").await;
 }
 

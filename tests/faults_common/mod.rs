@@ -285,7 +285,10 @@ pub async fn play(
         let text = match frame {
             Message::Text(t) => t.to_string(),
             Message::Close(frame) => {
-                ending.close_reason = frame.as_ref().map(|f| f.reason.to_string()).unwrap_or_default();
+                ending.close_reason = frame
+                    .as_ref()
+                    .map(|f| f.reason.to_string())
+                    .unwrap_or_default();
                 ending.ws_close = Some(frame.map_or(1005, |f| u16::from(f.code)));
                 // Finish the closing handshake like a real client.
                 while let Some(Ok(_)) = ws.next().await {}

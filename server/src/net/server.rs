@@ -199,12 +199,15 @@ impl Prepared {
                 tracing::error!(?result, "the HTTP listener stopped by itself");
             }
         }
+        // One grace period for sessions and connections together, then the
+        // final save: the process stops within `shutdown_grace` plus a flush.
         let grace = app.config.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
         tracing::info!("closing every session");
         stop.cancel();
         io.close_within(grace).await;
         if !http.is_finished() {
-            let _ = tokio::time::timeout(grace, &mut http).await;
+            let _ = tokio::time::timeout_at(deadline, &mut http).await;
         }
         let _ = resets.await;
 

@@ -134,6 +134,11 @@ async fn sigterm_with_1000_clients_closes_each_saves_all_and_exits_0() {
         disconnects += usize::from(ending.sio_disconnect);
     }
 
+    // The database was closed cleanly: WAL checkpointed and removed.
+    assert!(
+        !dir.path().join("locus.db-wal").exists(),
+        "WAL left behind after a clean stop"
+    );
     // Every position saved.
     assert_eq!(integrity_check(&db), "ok");
     let stored = stored_positions(&db);

@@ -43,7 +43,7 @@ pub(crate) fn to_cents(v: f64) -> i32 {
         };
     }
     let t = x as i64; // toward zero
-    // Exact: x and t are within 1 of each other (Sterbenz).
+                      // Exact: x and t are within 1 of each other (Sterbenz).
     let frac = x - t as f64;
     let r = if frac >= 0.5 {
         t + 1
@@ -656,7 +656,6 @@ pub struct SavedPosition {
 }
 
 #[cfg(test)]
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,8 +39,8 @@ use super::config::{WorldConfig, WorldConfigError};
 use super::grid::{GridEntry, InterestGrid};
 use super::movement::{clamp_to_world, step_toward};
 use super::snapshot::{
-    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name,
-    SavedPosition, Snapshot, Teleport, TeleportReason,
+    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name, SavedPosition,
+    Snapshot, Teleport, TeleportReason,
 };
 use super::view::{Cents, TickPositions, ViewRule, ViewScratch, ViewState};
 use super::{Delivery, Outbox, PlayerId};
@@ -191,11 +191,7 @@ impl World {
     pub fn new(config: WorldConfig) -> Result<Self, WorldConfigError> {
         config.validate()?;
         let dt = config.dt();
-        let grid = InterestGrid::new(
-            config.width,
-            config.height,
-            config.view_leave_radius / 3.0,
-        );
+        let grid = InterestGrid::new(config.width, config.height, config.view_leave_radius / 3.0);
         Ok(Self {
             size: DVec2::new(config.width, config.height),
             max_step: config.speed * dt,
@@ -247,7 +243,13 @@ impl World {
     /// [`World::join`] with the store's reset epoch of `pos`, carried into
     /// every [`SavedPosition`] of the player (the world's own position, when
     /// it wins, keeps its own epoch).
-    pub fn join_at_epoch(&mut self, id: PlayerId, name: &str, pos: DVec2, reset_epoch: i64) -> DVec2 {
+    pub fn join_at_epoch(
+        &mut self,
+        id: PlayerId,
+        name: &str,
+        pos: DVec2,
+        reset_epoch: i64,
+    ) -> DVec2 {
         let given = if pos.is_finite() {
             clamp_to_world(pos, self.size)
         } else {
@@ -433,7 +435,9 @@ impl World {
 
     /// The reset epoch of a known player (online or recently left).
     pub fn reset_epoch(&self, id: PlayerId) -> Option<i64> {
-        self.index.get(&id).map(|&slot| self.players[slot as usize].reset_epoch)
+        self.index
+            .get(&id)
+            .map(|&slot| self.players[slot as usize].reset_epoch)
     }
 
     /// Relays `text` from `from` to every online player within view radius
@@ -538,17 +542,18 @@ impl World {
             }
         }
         let players = &self.players;
-        self.grid.rebuild(
-            players
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.present)
-                .map(|(slot, p)| GridEntry {
-                    pos: p.pos,
-                    id: p.id,
-                    slot: slot as u32,
-                }),
-        );
+        self.grid
+            .rebuild(
+                players
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.present)
+                    .map(|(slot, p)| GridEntry {
+                        pos: p.pos,
+                        id: p.id,
+                        slot: slot as u32,
+                    }),
+            );
         self.emit_teleports(out);
         self.send_snapshots(out);
         self.apply_removals(out);
@@ -681,7 +686,8 @@ impl World {
             // Moves against an older baseline may name players that did not
             // move this tick; in-sync moves were all encoded up front.
             for &s in &move_slots {
-                self.moves.ensure(s, players[s as usize].id, wire[s as usize]);
+                self.moves
+                    .ensure(s, players[s as usize].id, wire[s as usize]);
             }
         }
         leave.extend(

@@ -43,7 +43,12 @@ struct TokenBucket {
 
 impl TokenBucket {
     fn new(rate: f64, capacity: f64, now: Instant) -> Self {
-        Self { capacity, rate, tokens: capacity, last: now }
+        Self {
+            capacity,
+            rate,
+            tokens: capacity,
+            last: now,
+        }
     }
 
     /// Takes one token; false when the bucket is empty.
@@ -110,9 +115,13 @@ pub fn register(io: &SocketIo, app: Arc<AppState>) {
         async move { connect(&app, socket, auth).await }
     });
     let state = app.clone();
-    ns.on("position", move |socket: &Socket, args: Args, _ack| on_position(&state, socket, &args));
+    ns.on("position", move |socket: &Socket, args: Args, _ack| {
+        on_position(&state, socket, &args)
+    });
     let state = app.clone();
-    ns.on("chat", move |socket: &Socket, args: Args, _ack| on_chat(&state, socket, &args));
+    ns.on("chat", move |socket: &Socket, args: Args, _ack| {
+        on_chat(&state, socket, &args)
+    });
     let state = app.clone();
     ns.on_any(move |socket: &Socket, event: &str, _args: Args, _ack| {
         tracing::debug!(socket = socket.id(), event, "unknown event ignored");
@@ -130,9 +139,16 @@ fn unauthorized() -> ConnectError {
 /// position (or takes over the world entity of an older connection of the
 /// same account), and sends `welcome`.
 async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(), ConnectError> {
-    let token = auth.get("token").and_then(Value::as_str).ok_or_else(unauthorized)?;
+    let token = auth
+        .get("token")
+        .and_then(Value::as_str)
+        .ok_or_else(unauthorized)?;
     let token_hash = auth::token::hash_presented(token).ok_or_else(unauthorized)?;
-    let account = match app.store.session_account(token_hash, SystemTime::now()).await {
+    let account = match app
+        .store
+        .session_account(token_hash, SystemTime::now())
+        .await
+    {
         Ok(Some(account)) => account,
         Ok(None) => return Err(unauthorized()),
         Err(error) => {
@@ -161,7 +177,13 @@ async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(),
     let name = account.username.clone();
     let start = app
         .world
-        .request(|reply| WorldCommand::Join { id, name: name.clone(), pos, reset_epoch: epoch, reply })
+        .request(|reply| WorldCommand::Join {
+            id,
+            name: name.clone(),
+            pos,
+            reset_epoch: epoch,
+            reply,
+        })
         .await
         .map_err(|e| ConnectError::new(e.to_string()))?;
     if let Some(old) = previous {
@@ -172,22 +194,35 @@ async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(),
     let now = Instant::now();
     let config = &app.config;
     let limits = InputLimits {
-        positions: TokenBucket::new(config.position_rate, config.position_rate * POSITION_BURST_SECONDS, now),
+        positions: TokenBucket::new(
+            config.position_rate,
+            config.position_rate * POSITION_BURST_SECONDS,
+            now,
+        ),
         garbage: TokenBucket::new(GARBAGE_RATE, GARBAGE_BURST, now),
         chat: TokenBucket::new(config.chat_rate, CHAT_BURST, now),
     };
-    socket.set_data(PlayerSession { id, name: name.clone(), limits: Mutex::new(limits) });
+    socket.set_data(PlayerSession {
+        id,
+        name: name.clone(),
+        limits: Mutex::new(limits),
+    });
     let welcome = Welcome {
         id,
         name: &name,
         x: start.x,
         y: start.y,
-        world: WorldSize { width: config.world_size, height: config.world_size },
+        world: WorldSize {
+            width: config.world_size,
+            height: config.world_size,
+        },
         tick_rate: config.tick_hz,
         speed: config.speed,
         view_radius: config.view_radius,
     };
-    socket.emit("welcome", &welcome).map_err(|e| ConnectError::new(e.to_string()))?;
+    socket
+        .emit("welcome", &welcome)
+        .map_err(|e| ConnectError::new(e.to_string()))?;
     app.metrics.event_out(EventKind::welcome, 1);
     app.players.bind(id, socket);
     Ok(())
@@ -196,8 +231,15 @@ async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(),
 /// Counts a malformed input; kicks a socket that keeps sending them.
 fn garbage(app: &AppState, socket: &Socket, reason: &str) {
     app.metrics.input_dropped(reason);
-    let Some(session) = socket.data::<PlayerSession>() else { return };
-    let exhausted = !session.limits.lock().unwrap_or_else(|e| e.into_inner()).garbage.take(Instant::now());
+    let Some(session) = socket.data::<PlayerSession>() else {
+        return;
+    };
+    let exhausted = !session
+        .limits
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .garbage
+        .take(Instant::now());
     if exhausted {
         app.metrics.kicked("malformed input");
         kick(socket, "too much malformed input");
@@ -215,8 +257,15 @@ fn parse_position(args: &Args) -> Option<(f64, f64, u64)> {
 
 fn on_position(app: &AppState, socket: &Socket, args: &Args) {
     app.metrics.event_in(EventKind::position);
-    let Some(session) = socket.data::<PlayerSession>() else { return };
-    let flooding = !session.limits.lock().unwrap_or_else(|e| e.into_inner()).positions.take(Instant::now());
+    let Some(session) = socket.data::<PlayerSession>() else {
+        return;
+    };
+    let flooding = !session
+        .limits
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .positions
+        .take(Instant::now());
     if flooding {
         app.metrics.kicked("flooding");
         kick(socket, "too many position events");
@@ -225,7 +274,16 @@ fn on_position(app: &AppState, socket: &Socket, args: &Args) {
     let Some((x, y, seq)) = parse_position(args) else {
         return garbage(app, socket, "malformed_position");
     };
-    if app.world.send(WorldCommand::Target { id: session.id, x, y, seq }).is_err() {
+    if app
+        .world
+        .send(WorldCommand::Target {
+            id: session.id,
+            x,
+            y,
+            seq,
+        })
+        .is_err()
+    {
         app.metrics.input_dropped("overload");
     }
 }
@@ -239,15 +297,30 @@ fn parse_chat(args: &Args) -> Option<String> {
 
 fn on_chat(app: &AppState, socket: &Socket, args: &Args) {
     app.metrics.event_in(EventKind::chat);
-    let Some(session) = socket.data::<PlayerSession>() else { return };
+    let Some(session) = socket.data::<PlayerSession>() else {
+        return;
+    };
     let Some(text) = parse_chat(args) else {
         return garbage(app, socket, "malformed_chat");
     };
-    if !session.limits.lock().unwrap_or_else(|e| e.into_inner()).chat.take(Instant::now()) {
+    if !session
+        .limits
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .chat
+        .take(Instant::now())
+    {
         app.metrics.input_dropped("chat_rate");
         return;
     }
-    if app.world.send(WorldCommand::Chat { id: session.id, text }).is_err() {
+    if app
+        .world
+        .send(WorldCommand::Chat {
+            id: session.id,
+            text,
+        })
+        .is_err()
+    {
         app.metrics.input_dropped("overload");
     }
 }
@@ -255,7 +328,9 @@ fn on_chat(app: &AppState, socket: &Socket, args: &Args) {
 /// Takes the player out of the world and saves its final position, unless a
 /// newer connection of the same account took over.
 fn on_disconnect(app: &Arc<AppState>, socket: &Socket, reason: DisconnectReason) {
-    let Some(session) = socket.data::<PlayerSession>() else { return };
+    let Some(session) = socket.data::<PlayerSession>() else {
+        return;
+    };
     tracing::debug!(player = session.id, %reason, "player disconnected");
     let app = app.clone();
     let socket_id = socket.id().to_owned();
@@ -264,9 +339,20 @@ fn on_disconnect(app: &Arc<AppState>, socket: &Socket, reason: DisconnectReason)
         if !app.players.unbind_if(session.id, &socket_id) {
             return; // a newer connection plays this account now
         }
-        match app.world.request(|reply| WorldCommand::Leave { id: session.id, reply }).await {
+        match app
+            .world
+            .request(|reply| WorldCommand::Leave {
+                id: session.id,
+                reply,
+            })
+            .await
+        {
             Ok(Some(last)) => {
-                if let Err(error) = app.store.save_positions(vec![saved(session.id, DVec2::new(last.x, last.y), last.reset_epoch)]) {
+                if let Err(error) = app.store.save_positions(vec![saved(
+                    session.id,
+                    DVec2::new(last.x, last.y),
+                    last.reset_epoch,
+                )]) {
                     tracing::warn!(%error, player = session.id, "final position not queued for saving");
                 }
             }
@@ -288,7 +374,10 @@ mod tests {
 
     #[test]
     fn position_shape_is_strict() {
-        assert_eq!(parse_position(&args(json!({"x": 1.5, "y": 2, "seq": 3}))), Some((1.5, 2.0, 3)));
+        assert_eq!(
+            parse_position(&args(json!({"x": 1.5, "y": 2, "seq": 3}))),
+            Some((1.5, 2.0, 3))
+        );
         for bad in [
             json!({"x": "1", "y": 2, "seq": 3}),
             json!({"x": 1, "y": 2}),
@@ -304,9 +393,21 @@ mod tests {
 
     #[test]
     fn chat_text_is_bounded() {
-        assert_eq!(parse_chat(&args(json!({"text": "hi"}))).as_deref(), Some("hi"));
-        assert_eq!(parse_chat(&args(json!({"text": "é".repeat(200)}))).map(|t| t.chars().count()), Some(200));
-        for bad in [json!({"text": ""}), json!({"text": "   "}), json!({"text": "x".repeat(201)}), json!({"text": 5}), json!("hi")] {
+        assert_eq!(
+            parse_chat(&args(json!({"text": "hi"}))).as_deref(),
+            Some("hi")
+        );
+        assert_eq!(
+            parse_chat(&args(json!({"text": "é".repeat(200)}))).map(|t| t.chars().count()),
+            Some(200)
+        );
+        for bad in [
+            json!({"text": ""}),
+            json!({"text": "   "}),
+            json!({"text": "x".repeat(201)}),
+            json!({"text": 5}),
+            json!("hi"),
+        ] {
             assert_eq!(parse_chat(&args(bad.clone())), None, "{bad}");
         }
     }

@@ -80,13 +80,29 @@ impl Metrics {
         let mut registry = Registry::with_prefix("locus");
         world.register(&mut registry);
         let events_in = Family::<EventLabels, Counter>::default();
-        registry.register("events_in", "Game events received from clients", events_in.clone());
+        registry.register(
+            "events_in",
+            "Game events received from clients",
+            events_in.clone(),
+        );
         let events_out = Family::<EventLabels, Counter>::default();
-        registry.register("events_out", "Game events sent to clients", events_out.clone());
+        registry.register(
+            "events_out",
+            "Game events sent to clients",
+            events_out.clone(),
+        );
         let bytes_in = Counter::default();
-        registry.register("bytes_in", "Bytes of Socket.IO payload received", bytes_in.clone());
+        registry.register(
+            "bytes_in",
+            "Bytes of Socket.IO payload received",
+            bytes_in.clone(),
+        );
         let bytes_out = Counter::default();
-        registry.register("bytes_out", "Bytes of Socket.IO payload sent", bytes_out.clone());
+        registry.register(
+            "bytes_out",
+            "Bytes of Socket.IO payload sent",
+            bytes_out.clone(),
+        );
         let flush_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         registry.register(
             "persistence_flush_duration_seconds",
@@ -94,7 +110,11 @@ impl Metrics {
             flush_duration.clone(),
         );
         let flush_failures = Counter::default();
-        registry.register("persistence_flush_failures", "Position writes that failed", flush_failures.clone());
+        registry.register(
+            "persistence_flush_failures",
+            "Position writes that failed",
+            flush_failures.clone(),
+        );
         let persistence_failing = Gauge::default();
         registry.register(
             "persistence_failing",
@@ -102,9 +122,17 @@ impl Metrics {
             persistence_failing.clone(),
         );
         let login_failures = Counter::default();
-        registry.register("login_failures", "Failed or throttled logins", login_failures.clone());
+        registry.register(
+            "login_failures",
+            "Failed or throttled logins",
+            login_failures.clone(),
+        );
         let inputs_dropped = Family::<ReasonLabels, Counter>::default();
-        registry.register("inputs_dropped", "Client inputs dropped", inputs_dropped.clone());
+        registry.register(
+            "inputs_dropped",
+            "Client inputs dropped",
+            inputs_dropped.clone(),
+        );
         let kicks = Family::<ReasonLabels, Counter>::default();
         registry.register("kicks", "Sockets kicked by the server", kicks.clone());
         Self {
@@ -129,17 +157,27 @@ impl Metrics {
 
     /// Counts sent game events.
     pub fn event_out(&self, event: EventKind, count: u64) {
-        self.events_out.get_or_create(&EventLabels { event }).inc_by(count);
+        self.events_out
+            .get_or_create(&EventLabels { event })
+            .inc_by(count);
     }
 
     /// Counts one dropped input.
     pub fn input_dropped(&self, reason: &str) {
-        self.inputs_dropped.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
+        self.inputs_dropped
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one kick.
     pub fn kicked(&self, reason: &str) {
-        self.kicks.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
+        self.kicks
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// The OpenMetrics text exposition of every metric.

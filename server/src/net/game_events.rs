@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::metrics::EventKind;
 use super::players::kick;
 use super::state::AppState;
-use super::world_link::saved;
+use super::world_link::save_of;
 use crate::auth;
 use crate::game::tick_loop::WorldCommand;
 use crate::game::PlayerId;
@@ -220,9 +220,11 @@ async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(),
         speed: config.speed,
         view_radius: config.view_radius,
     };
-    socket
-        .emit("welcome", &welcome)
-        .map_err(|e| ConnectError::new(e.to_string()))?;
+    if let Err(error) = socket.emit("welcome", &welcome) {
+        // The client went away while it was being looked up.
+        leave_world(app, id).await;
+        return Err(ConnectError::new(error.to_string()));
+    }
     app.metrics.event_out(EventKind::welcome, 1);
     app.players.bind(id, socket);
     Ok(())
@@ -325,6 +327,24 @@ fn on_chat(app: &AppState, socket: &Socket, args: &Args) {
     }
 }
 
+/// Takes player `id` out of the world and queues its final position for
+/// saving. The caller holds the account's lock.
+async fn leave_world(app: &AppState, id: PlayerId) {
+    match app
+        .world
+        .request(|reply| WorldCommand::Leave { id, reply })
+        .await
+    {
+        Ok(Some(last)) => {
+            if let Err(error) = app.store.save_positions(vec![save_of(&last)]) {
+                tracing::warn!(%error, player = id, "final position not queued for saving");
+            }
+        }
+        Ok(None) => {}
+        Err(error) => tracing::debug!(%error, "world gone while a player left"),
+    }
+}
+
 /// Takes the player out of the world and saves its final position, unless a
 /// newer connection of the same account took over.
 fn on_disconnect(app: &Arc<AppState>, socket: &Socket, reason: DisconnectReason) {
@@ -339,26 +359,7 @@ fn on_disconnect(app: &Arc<AppState>, socket: &Socket, reason: DisconnectReason)
         if !app.players.unbind_if(session.id, &socket_id) {
             return; // a newer connection plays this account now
         }
-        match app
-            .world
-            .request(|reply| WorldCommand::Leave {
-                id: session.id,
-                reply,
-            })
-            .await
-        {
-            Ok(Some(last)) => {
-                if let Err(error) = app.store.save_positions(vec![saved(
-                    session.id,
-                    DVec2::new(last.x, last.y),
-                    last.reset_epoch,
-                )]) {
-                    tracing::warn!(%error, player = session.id, "final position not queued for saving");
-                }
-            }
-            Ok(None) => {}
-            Err(error) => tracing::debug!(%error, "world gone while a player left"),
-        }
+        leave_world(&app, session.id).await;
     });
 }
 

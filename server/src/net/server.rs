@@ -122,8 +122,9 @@ impl Prepared {
     async fn new(config: Config) -> Result<Self, ServeError> {
         let world_config = config.world_config();
         let world = World::new(world_config).map_err(|e| ServeError::Config(e.to_string()))?;
+        let io = SocketIo::new(config.socketio_config());
         let stats = Arc::new(TickStats::default());
-        let metrics = Arc::new(Metrics::new(&stats));
+        let metrics = Arc::new(Metrics::new(&stats, io.engine().traffic().clone()));
 
         let mut store_config = config.store_config();
         let observed = metrics.clone();
@@ -171,7 +172,6 @@ impl Prepared {
             .map_err(|e| ServeError::Startup(format!("cannot start the world thread: {e}")))?;
 
         let static_files = StaticFiles::new(config.static_dir.as_deref());
-        let io = SocketIo::new(config.socketio_config());
         let app = Arc::new(AppState {
             config,
             store,

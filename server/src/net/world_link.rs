@@ -6,7 +6,6 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use glam::DVec2;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -208,15 +207,5 @@ pub fn save_of(position: &SavedPosition) -> PositionSave {
         x: position.x,
         y: position.y,
         reset_epoch: position.reset_epoch,
-    }
-}
-
-/// A world position as the store keeps it.
-pub fn saved(id: PlayerId, pos: DVec2, reset_epoch: i64) -> PositionSave {
-    PositionSave {
-        account_id: AccountId(id as i64),
-        x: pos.x,
-        y: pos.y,
-        reset_epoch,
     }
 }

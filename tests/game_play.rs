@@ -364,3 +364,14 @@ async fn position_is_restored_on_reconnect() {
     assert_eq!(xy(&welcome), (CENTRE - 7.5, CENTRE + 4.25));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn expired_tokens_are_unauthorized() {
+    let server = TestServer::start_with(|c| c.token_ttl = std::time::Duration::ZERO).await;
+    let (_, token) = server.account("mayfly").await;
+    match Player::connect_with(server.addr(), json!({ "token": token })).await {
+        Connected::Refused(v) => assert_eq!(v["message"], "unauthorized"),
+        Connected::Ok(_) => panic!("an expired token connected"),
+    }
+    server.stop().await;
+}

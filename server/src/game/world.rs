@@ -573,6 +573,7 @@ impl World {
             radius: self.config.view_radius,
             leave_radius: self.config.view_leave_radius,
             max: self.config.view_max,
+            crowd_slack: 2.0 * self.max_step,
         };
         let slots = self.players.len();
         self.moves.begin(self.tick, slots);

@@ -87,16 +87,25 @@ impl Client {
         for (id, name, x, y) in &g.enter {
             assert_ne!(*id, me, "a player never enters its own view");
             assert_eq!(name, &format!("p{id}"));
-            assert!(self.view.insert(*id, (*x, *y)).is_none(), "double enter of {id}");
+            assert!(
+                self.view.insert(*id, (*x, *y)).is_none(),
+                "double enter of {id}"
+            );
             self.enters += 1;
         }
         for &(id, x, y) in &g.moves {
-            let slot = self.view.get_mut(&id).expect("move of a player not in view");
+            let slot = self
+                .view
+                .get_mut(&id)
+                .expect("move of a player not in view");
             assert_ne!(*slot, (x, y), "move without a visible change");
             *slot = (x, y);
         }
         for id in &g.leave {
-            assert!(self.view.remove(id).is_some(), "leave of a player not in view");
+            assert!(
+                self.view.remove(id).is_some(),
+                "leave of a player not in view"
+            );
             self.leaves += 1;
         }
         self.own = Some(g.own);
@@ -241,8 +250,12 @@ fn run_against_oracle(config: WorldConfig, ops: &[Op]) {
                 out.kicks.clear();
                 world.tick(&mut out);
                 // The positions every view of this tick was computed from.
-                let positions: BTreeMap<PlayerId, DVec2> =
-                    world.grid().entries().iter().map(|e| (e.id, e.pos)).collect();
+                let positions: BTreeMap<PlayerId, DVec2> = world
+                    .grid()
+                    .entries()
+                    .iter()
+                    .map(|e| (e.id, e.pos))
+                    .collect();
                 for (&id, &at) in &positions {
                     let previous = members.get(&id).cloned().unwrap_or_default();
                     members.insert(id, nearest(id, at, &positions, &previous, &config));
@@ -250,7 +263,10 @@ fn run_against_oracle(config: WorldConfig, ops: &[Op]) {
                 let mut refused = HashSet::new();
                 for (to, got) in &out.offers {
                     match got {
-                        Some(g) => clients.get_mut(to).expect("snapshot for a stranger").apply(*to, g),
+                        Some(g) => clients
+                            .get_mut(to)
+                            .expect("snapshot for a stranger")
+                            .apply(*to, g),
                         None => {
                             refused.insert(*to);
                         }
@@ -272,7 +288,12 @@ fn run_against_oracle(config: WorldConfig, ops: &[Op]) {
                         .iter()
                         .map(|o| (*o, (round_wire(positions[o].x), round_wire(positions[o].y))))
                         .collect();
-                    assert_eq!(client.view, want, "view of {id} at tick {}", world.tick_number());
+                    assert_eq!(
+                        client.view,
+                        want,
+                        "view of {id} at tick {}",
+                        world.tick_number()
+                    );
                 }
             }
         }

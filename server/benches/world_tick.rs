@@ -135,11 +135,7 @@ fn spread(players: usize) -> Scene {
         height: side,
         ..Default::default()
     };
-    Scene::new(
-        config,
-        players,
-        (DVec2::ZERO, DVec2::new(side, side)),
-    )
+    Scene::new(config, players, (DVec2::ZERO, DVec2::new(side, side)))
 }
 
 fn crowd(players: usize) -> Scene {
@@ -198,7 +194,10 @@ fn fixed_run() -> bool {
         other => spread(other.trim_start_matches("spread").parse().unwrap_or(10_000)),
     };
     let spent = scene.timed_ticks(ticks);
-    eprintln!("{name}: {ticks} ticks, {:?} per tick (wall)", spent / ticks.max(1) as u32);
+    eprintln!(
+        "{name}: {ticks} ticks, {:?} per tick (wall)",
+        spent / ticks.max(1) as u32
+    );
     report(name, &scene);
     true
 }

@@ -247,12 +247,7 @@ impl TickStats {
                 "Tick deadlines skipped after overruns.",
                 &self.ticks_skipped,
             ),
-            (
-                "locus_tick",
-                "gauge",
-                "Completed world ticks.",
-                &self.tick,
-            ),
+            ("locus_tick", "gauge", "Completed world ticks.", &self.tick),
             (
                 "locus_players_online",
                 "gauge",
@@ -274,7 +269,10 @@ impl TickStats {
         ];
         for (name, kind, help, value) in counters {
             let v = value.load(Ordering::Relaxed);
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
         }
     }
 
@@ -471,13 +469,23 @@ mod tests {
         let _ = apply(&mut world, cmd, &mut out, &stats);
         assert_eq!(stats.inputs_dropped.load(Ordering::Relaxed), 1);
         let (tx, mut rx) = oneshot::channel();
-        let flow = apply(&mut world, WorldCommand::Shutdown { reply: tx }, &mut out, &stats);
+        let flow = apply(
+            &mut world,
+            WorldCommand::Shutdown { reply: tx },
+            &mut out,
+            &stats,
+        );
         assert!(flow.is_break());
         let all = rx.try_recv().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!((all[0].id, all[0].x, all[0].y), (1, 0.0, 10.0));
         let (tx, mut rx) = oneshot::channel();
-        let _ = apply(&mut world, WorldCommand::Leave { id: 1, reply: tx }, &mut out, &stats);
+        let _ = apply(
+            &mut world,
+            WorldCommand::Leave { id: 1, reply: tx },
+            &mut out,
+            &stats,
+        );
         assert_eq!(rx.try_recv().unwrap(), Some(DVec2::new(0.0, 10.0)));
         assert_eq!(stats.players_online.load(Ordering::Relaxed), 0);
     }

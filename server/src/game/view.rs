@@ -350,9 +350,7 @@ impl ViewScratch {
     /// positions are this tick's, so the viewer is in sync.
     pub(crate) fn commit(&self, state: &mut ViewState) {
         state.sent.clear();
-        state
-            .sent
-            .extend(self.candidates.iter().map(|c| c.slot));
+        state.sent.extend(self.candidates.iter().map(|c| c.slot));
         state.in_sync = true;
         state.sent_pos.clear();
         state.members.clear();
@@ -371,9 +369,7 @@ impl ViewScratch {
             state.in_sync = false;
         }
         state.members.clear();
-        state
-            .members
-            .extend(self.candidates.iter().map(|c| c.slot));
+        state.members.extend(self.candidates.iter().map(|c| c.slot));
         state.crowd_d2 = self.crowd_d2;
     }
 }
@@ -401,19 +397,36 @@ mod tests {
 
     impl Run {
         /// One tick with `points` (slot = index); commits when `delivered`.
-        fn tick(&mut self, points: &[(u64, f64, f64)], rule: ViewRule, delivered: bool) -> Vec<u64> {
+        fn tick(
+            &mut self,
+            points: &[(u64, f64, f64)],
+            rule: ViewRule,
+            delivered: bool,
+        ) -> Vec<u64> {
             let mut g = InterestGrid::new(4096.0, 4096.0, 128.0);
-            g.rebuild(points.iter().enumerate().map(|(slot, &(id, x, y))| GridEntry {
-                pos: DVec2::new(x, y),
-                id,
-                slot: slot as u32,
-            }));
-            let now: Vec<Cents> = points.iter().map(|&(_, x, y)| (to_cents(x), to_cents(y))).collect();
+            g.rebuild(
+                points
+                    .iter()
+                    .enumerate()
+                    .map(|(slot, &(id, x, y))| GridEntry {
+                        pos: DVec2::new(x, y),
+                        id,
+                        slot: slot as u32,
+                    }),
+            );
+            let now: Vec<Cents> = points
+                .iter()
+                .map(|&(_, x, y)| (to_cents(x), to_cents(y)))
+                .collect();
             let mut before = self.before.clone();
             before.resize(now.len(), (0, 0));
             let at = DVec2::new(points[0].1, points[0].2);
-            let positions = TickPositions { now: &now, before: &before };
-            self.scratch.compute(&g, points.len(), 0, at, &self.state, positions, rule);
+            let positions = TickPositions {
+                now: &now,
+                before: &before,
+            };
+            self.scratch
+                .compute(&g, points.len(), 0, at, &self.state, positions, rule);
             if delivered || !self.scratch.has_delta() {
                 self.scratch.commit(&mut self.state);
             } else {

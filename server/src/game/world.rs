@@ -39,8 +39,8 @@ use super::config::{WorldConfig, WorldConfigError};
 use super::grid::{GridEntry, InterestGrid};
 use super::movement::{clamp_to_world, step_toward};
 use super::snapshot::{
-    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name,
-    SavedPosition, Snapshot, Teleport, TeleportReason,
+    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name, SavedPosition,
+    Snapshot, Teleport, TeleportReason,
 };
 use super::view::{Cents, TickPositions, ViewRule, ViewScratch, ViewState};
 use super::{Delivery, Outbox, PlayerId};
@@ -187,11 +187,7 @@ impl World {
     pub fn new(config: WorldConfig) -> Result<Self, WorldConfigError> {
         config.validate()?;
         let dt = config.dt();
-        let grid = InterestGrid::new(
-            config.width,
-            config.height,
-            config.view_leave_radius / 3.0,
-        );
+        let grid = InterestGrid::new(config.width, config.height, config.view_leave_radius / 3.0);
         Ok(Self {
             size: DVec2::new(config.width, config.height),
             max_step: config.speed * dt,
@@ -510,17 +506,18 @@ impl World {
             }
         }
         let players = &self.players;
-        self.grid.rebuild(
-            players
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.present)
-                .map(|(slot, p)| GridEntry {
-                    pos: p.pos,
-                    id: p.id,
-                    slot: slot as u32,
-                }),
-        );
+        self.grid
+            .rebuild(
+                players
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.present)
+                    .map(|(slot, p)| GridEntry {
+                        pos: p.pos,
+                        id: p.id,
+                        slot: slot as u32,
+                    }),
+            );
         self.emit_teleports(out);
         self.send_snapshots(out);
         self.apply_removals(out);
@@ -654,7 +651,8 @@ impl World {
             // Moves against an older baseline may name players that did not
             // move this tick; in-sync moves were all encoded up front.
             for &s in &move_slots {
-                self.moves.ensure(s, players[s as usize].id, wire[s as usize]);
+                self.moves
+                    .ensure(s, players[s as usize].id, wire[s as usize]);
             }
         }
         leave.extend(

@@ -171,6 +171,7 @@ fn small_world() -> WorldConfig {
         view_leave_radius: 220.0,
         view_max: 4,
         max_unsent_ticks: 3,
+        relayout_interval_ticks: 3,
         ..Default::default()
     }
 }
@@ -185,6 +186,7 @@ fn crowded_world() -> WorldConfig {
         view_leave_radius: 320.0,
         view_max: 4,
         max_unsent_ticks: 3,
+        relayout_interval_ticks: 2,
         ..Default::default()
     }
 }

@@ -99,6 +99,13 @@ impl InterestGrid {
         c.clamp(0, cells as i32 - 1) as usize
     }
 
+    /// Row-major index of the cell holding `p` (grid order).
+    pub(crate) fn cell_index(&self, p: DVec2) -> u32 {
+        let cx = self.axis_cell(p.x, self.cols);
+        let cy = self.axis_cell(p.y, self.rows);
+        (cy * self.cols + cx) as u32
+    }
+
     /// Replaces the contents with `entries` (positions must lie in the world;
     /// points outside land in the border cells).
     pub fn rebuild(&mut self, entries: impl IntoIterator<Item = GridEntry>) {

@@ -30,6 +30,15 @@
 //! player's slot keeps its id for `max_unsent_ticks + 3` ticks, longer than
 //! any baseline can name it, and an id that rejoins meanwhile gets the same
 //! slot back. So within views a slot always stands for one player id.
+//! Every `relayout_interval_ticks` the table is renumbered in grid order
+//! (all slot references remapped) so that neighbours sit close in memory.
+//!
+//! # Sessions
+//!
+//! The world keys players by account id only. A `join` of an online id is
+//! a rejoin (the new connection takes over); a later `leave` of that id
+//! removes the player whichever connection asked, so the caller must only
+//! send `leave` for the connection that is still current.
 
 use std::collections::{HashMap, VecDeque};
 

@@ -689,7 +689,7 @@ impl World {
                 }
                 Delivery::Full => {
                     self.scratch.hold(view, &self.wire_before);
-                    view.unsent_ticks += 1;
+                    view.unsent_ticks = view.unsent_ticks.saturating_add(1);
                     if view.unsent_ticks > self.config.max_unsent_ticks {
                         self.removals.push((slot as u32, Removal::TooSlow));
                     }

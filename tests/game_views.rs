@@ -6,7 +6,8 @@
 //!   positions of the tick: radius, leave hysteresis, nearest-`view_max` cap
 //!   with id tie-break. Random joins, rejoins, leaves, targets (including
 //!   out-of-world, stale and non-finite), admin teleports and `Full`
-//!   deliveries (with kicks of slow readers) are mixed in.
+//!   deliveries (with kicks of slow readers) are mixed in, in a sparse world
+//!   and in one where the cap decides every view.
 //! * A player that moves anywhere inside the leave radius after it entered
 //!   never flaps out and back in.
 //!
@@ -145,9 +146,10 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     let id = 1..=10u64;
-    // Coarse coordinates make equal distances (the cap's id tie-break) and
-    // exact band edges common.
-    let coord = (-6..=106i32).prop_map(|v| f64::from(v) * 10.0);
+    // Coarse coordinates (hundredths of the world size, a little beyond its
+    // edges) make equal distances (the cap's id tie-break) and exact band
+    // edges common.
+    let coord = (-6..=106i32).prop_map(|v| f64::from(v) / 100.0);
     prop_oneof![
         2 => (id.clone(), coord.clone(), coord.clone()).prop_map(|(i, x, y)| Op::Join(i, x, y)),
         1 => id.clone().prop_map(Op::Leave),
@@ -169,12 +171,28 @@ fn small_world() -> WorldConfig {
         view_leave_radius: 220.0,
         view_max: 4,
         max_unsent_ticks: 3,
+        relayout_interval_ticks: 3,
         ..Default::default()
     }
 }
 
-fn run_against_oracle(ops: &[Op]) {
-    let config = small_world();
+/// Everyone within view of everyone: the cap decides every view.
+fn crowded_world() -> WorldConfig {
+    WorldConfig {
+        width: 200.0,
+        height: 200.0,
+        speed: 400.0, // 20 units per tick
+        view_radius: 300.0,
+        view_leave_radius: 320.0,
+        view_max: 4,
+        max_unsent_ticks: 3,
+        relayout_interval_ticks: 2,
+        ..Default::default()
+    }
+}
+
+fn run_against_oracle(config: WorldConfig, ops: &[Op]) {
+    let scale = config.width;
     let mut world = World::new(config.clone()).unwrap();
     let mut out = Rec::default();
     let mut clients: HashMap<PlayerId, Client> = HashMap::new();
@@ -185,7 +203,7 @@ fn run_against_oracle(ops: &[Op]) {
     for op in ops.iter().chain(std::iter::repeat_n(&Op::Tick, 3)) {
         match *op {
             Op::Join(id, x, y) => {
-                world.join(id, &format!("p{id}"), DVec2::new(x, y));
+                world.join(id, &format!("p{id}"), DVec2::new(x, y) * scale);
                 // A (re)joined connection starts from nothing.
                 clients.insert(id, Client::default());
                 members.insert(id, BTreeSet::new());
@@ -201,7 +219,7 @@ fn run_against_oracle(ops: &[Op]) {
             Op::Target(id, x, y, step) => {
                 let seq = seqs.entry(id).or_default();
                 *seq += step;
-                let outcome = world.set_target(id, x, y, *seq);
+                let outcome = world.set_target(id, x * scale, y * scale, *seq);
                 match outcome {
                     TargetOutcome::Accepted | TargetOutcome::Clamped | TargetOutcome::TooFar => {
                         acks.insert(id, *seq);
@@ -220,7 +238,7 @@ fn run_against_oracle(ops: &[Op]) {
                 ));
             }
             Op::Teleport(id, x, y) => {
-                world.teleport(id, DVec2::new(x, y), TeleportReason::AdminReset);
+                world.teleport(id, DVec2::new(x, y) * scale, TeleportReason::AdminReset);
             }
             Op::Full(id, full) => {
                 if full {
@@ -285,11 +303,20 @@ fn run_against_oracle(ops: &[Op]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    // 300 cases by default; PROPTEST_CASES=5000 for a longer hunt.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn client_view_matches_brute_force_oracle(ops in proptest::collection::vec(op(), 1..250)) {
-        run_against_oracle(&ops);
+        run_against_oracle(small_world(), &ops);
+    }
+
+    #[test]
+    fn crowded_client_view_matches_brute_force_oracle(ops in proptest::collection::vec(op(), 1..250)) {
+        run_against_oracle(crowded_world(), &ops);
     }
 
     #[test]

@@ -63,7 +63,14 @@ struct Scene {
 }
 
 impl Scene {
-    fn new(config: WorldConfig, players: usize, area: (DVec2, DVec2)) -> Self {
+    fn new(mut config: WorldConfig, players: usize, area: (DVec2, DVec2)) -> Self {
+        // A/B knob for profiling: LOCUS_BENCH_RELAYOUT=<ticks> (0 disables).
+        if let Some(every) = std::env::var("LOCUS_BENCH_RELAYOUT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config.relayout_interval_ticks = every;
+        }
         let mut world = World::new(config).expect("valid bench config");
         let mut rng = StdRng::seed_from_u64(7);
         let mut headings = Vec::with_capacity(players);

@@ -747,3 +747,58 @@ fn a_slot_queued_twice_is_freed_once() {
     assert_eq!(w.position(3), Some(v(3000.0, 3000.0)));
     assert_eq!(w.player_count(), 2);
 }
+
+#[test]
+fn crowd_cut_follows_when_the_nearest_leave() {
+    let mut w = world();
+    let mut out = Rec::default();
+    w.join(1, "viewer", v(2048.0, 2048.0));
+    let ring = |w: &mut World, first: u64, from: f64| {
+        for i in 0..150u64 {
+            let r = from + i as f64;
+            let a = i as f64 * 2.4;
+            w.join(
+                first + i,
+                "p",
+                v(2048.0 + r * a.cos(), 2048.0 + r * a.sin()),
+            );
+        }
+    };
+    ring(&mut w, 1000, 10.0); // near: distances 10..159
+    ring(&mut w, 2000, 400.0); // far: distances 400..549
+    w.tick(&mut out);
+    let mut c = Client::default();
+    let mut at = 0;
+    c.sync(&out, 1, &mut at);
+    assert_eq!(c.ids(), (1000..1128).collect::<Vec<_>>());
+    for id in 1000..1150 {
+        w.leave(id);
+    }
+    w.tick(&mut out);
+    c.sync(&out, 1, &mut at);
+    assert_eq!(c.ids(), (2000..2128).collect::<Vec<_>>());
+    // Half of the far ring comes closer than the cut: they take its place.
+    for i in 0..150u64 {
+        if i % 2 == 1 {
+            w.teleport(
+                2000 + i,
+                v(2048.0 + 100.0 + i as f64 * 0.5, 2048.0),
+                TeleportReason::AdminReset,
+            );
+        }
+    }
+    w.tick(&mut out);
+    c.sync(&out, 1, &mut at);
+    let odd: Vec<u64> = (0..150u64)
+        .filter(|i| i % 2 == 1)
+        .map(|i| 2000 + i)
+        .collect();
+    let even_nearest: Vec<u64> = (0..150u64)
+        .filter(|i| i % 2 == 0)
+        .map(|i| 2000 + i)
+        .take(128 - odd.len())
+        .collect();
+    let mut want: Vec<u64> = odd.into_iter().chain(even_nearest).collect();
+    want.sort_unstable();
+    assert_eq!(c.ids(), want);
+}

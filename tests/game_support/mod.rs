@@ -34,9 +34,11 @@ impl TestServer {
     /// A server with the defaults changed by `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::default();
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config.db = dir.path().join("locus.db");
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            db: dir.path().join("locus.db"),
+            ..Config::default()
+        };
         tweak(&mut config);
         let server = locus::net::server::start(config)
             .await
@@ -110,7 +112,7 @@ pub struct Player {
 /// How a connection attempt ended.
 pub enum Connected {
     /// CONNECT accepted; the client holds the socket.
-    Ok(Player),
+    Ok(Box<Player>),
     /// CONNECT_ERROR with this payload.
     Refused(Value),
 }
@@ -132,12 +134,12 @@ impl Player {
             } else if let Some(body) = text.strip_prefix("40") {
                 let reply: Value = serde_json::from_str(body).unwrap();
                 assert!(reply["sid"].is_string(), "CONNECT reply: {text}");
-                return Connected::Ok(Player {
+                return Connected::Ok(Box::new(Player {
                     ws,
                     events: Vec::new(),
                     closed: false,
                     seq: 0,
-                });
+                }));
             } else if let Some(body) = text.strip_prefix("44") {
                 return Connected::Refused(serde_json::from_str(body).unwrap());
             } else {
@@ -149,7 +151,7 @@ impl Player {
     /// Connects with `{"token": token}`, which must be accepted.
     pub async fn join(addr: SocketAddr, token: &str) -> Player {
         match Self::connect_with(addr, json!({ "token": token })).await {
-            Connected::Ok(p) => p,
+            Connected::Ok(p) => *p,
             Connected::Refused(v) => panic!("connection refused: {v}"),
         }
     }
@@ -208,9 +210,11 @@ impl Player {
     pub async fn wait_closed(&mut self) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !self.closed {
-            match tokio::time::timeout_at(deadline, self.read_one()).await {
-                Err(_) => panic!("server did not close the connection; {}", self.recent()),
-                Ok(_) => {}
+            if tokio::time::timeout_at(deadline, self.read_one())
+                .await
+                .is_err()
+            {
+                panic!("server did not close the connection; {}", self.recent());
             }
         }
     }

@@ -76,6 +76,14 @@ struct InputLimits {
     chat: TokenBucket,
 }
 
+/// Which of a socket's input limits an input counts against.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    Position,
+    Garbage,
+    Chat,
+}
+
 /// What the server keeps on each playing socket.
 #[derive(Debug)]
 pub struct PlayerSession {
@@ -85,6 +93,25 @@ pub struct PlayerSession {
     pub name: String,
     /// Input rate limits; locked only inside one event handler.
     limits: Mutex<InputLimits>,
+}
+
+impl PlayerSession {
+    /// Takes one token from `limit`'s bucket; false when it is empty.
+    fn allow(&self, limit: Limit) -> bool {
+        let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = match limit {
+            Limit::Position => &mut limits.positions,
+            Limit::Garbage => &mut limits.garbage,
+            Limit::Chat => &mut limits.chat,
+        };
+        bucket.take(Instant::now())
+    }
+}
+
+/// Kicks `socket` with `reason`, counted under `metric` in `/metrics`.
+fn kick_counted(app: &AppState, socket: &Socket, metric: &str, reason: &str) {
+    app.metrics.kicked(metric);
+    kick(socket, reason);
 }
 
 /// `welcome`, the first event of every connection.
@@ -187,8 +214,7 @@ async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(),
         .await
         .map_err(|e| ConnectError::new(e.to_string()))?;
     if let Some(old) = previous {
-        app.metrics.kicked("logged in elsewhere");
-        kick(&old, "logged in elsewhere");
+        kick_counted(app, &old, "logged in elsewhere", "logged in elsewhere");
     }
 
     let now = Instant::now();
@@ -236,15 +262,8 @@ fn garbage(app: &AppState, socket: &Socket, reason: &str) {
     let Some(session) = socket.data::<PlayerSession>() else {
         return;
     };
-    let exhausted = !session
-        .limits
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .garbage
-        .take(Instant::now());
-    if exhausted {
-        app.metrics.kicked("malformed input");
-        kick(socket, "too much malformed input");
+    if !session.allow(Limit::Garbage) {
+        kick_counted(app, socket, "malformed input", "too much malformed input");
     }
 }
 
@@ -262,16 +281,8 @@ fn on_position(app: &AppState, socket: &Socket, args: &Args) {
     let Some(session) = socket.data::<PlayerSession>() else {
         return;
     };
-    let flooding = !session
-        .limits
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .positions
-        .take(Instant::now());
-    if flooding {
-        app.metrics.kicked("flooding");
-        kick(socket, "too many position events");
-        return;
+    if !session.allow(Limit::Position) {
+        return kick_counted(app, socket, "flooding", "too many position events");
     }
     let Some((x, y, seq)) = parse_position(args) else {
         return garbage(app, socket, "malformed_position");
@@ -305,13 +316,7 @@ fn on_chat(app: &AppState, socket: &Socket, args: &Args) {
     let Some(text) = parse_chat(args) else {
         return garbage(app, socket, "malformed_chat");
     };
-    if !session
-        .limits
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .chat
-        .take(Instant::now())
-    {
+    if !session.allow(Limit::Chat) {
         app.metrics.input_dropped("chat_rate");
         return;
     }

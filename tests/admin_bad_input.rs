@@ -16,12 +16,25 @@ use locus::store::{AdminStore, ResetTarget, Store, StoreConfig};
 async fn database() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("locus.db");
-    Store::open(&db, StoreConfig::default()).await.unwrap().close().await.unwrap();
+    Store::open(&db, StoreConfig::default())
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
     let mut admin = AdminStore::open_existing(&db, &StoreConfig::default()).unwrap();
-    admin.create_user("alice", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA").unwrap();
-    admin.create_user("bob", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA").unwrap();
-    admin.create_user("real1", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA").unwrap();
-    admin.reset_position(&ResetTarget::User("alice".into()), 10.0, 20.0).unwrap();
+    admin
+        .create_user("alice", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA")
+        .unwrap();
+    admin
+        .create_user("bob", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA")
+        .unwrap();
+    admin
+        .create_user("real1", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA")
+        .unwrap();
+    admin
+        .reset_position(&ResetTarget::User("alice".into()), 10.0, 20.0)
+        .unwrap();
     drop(admin);
     (dir, db)
 }
@@ -32,7 +45,12 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .unwrap()
         .map(|e| e.unwrap())
         .filter(|e| e.file_type().unwrap().is_file())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -43,7 +61,11 @@ async fn refuses(db: &Path, args: &[&str], needle: &str) {
     let before = files(dir);
     let out = admin(db, args).await;
     refused(&out, needle);
-    assert!(files(dir) == before, "{args:?} changed the files in {}", dir.display());
+    assert!(
+        files(dir) == before,
+        "{args:?} changed the files in {}",
+        dir.display()
+    );
 }
 
 #[tokio::test]
@@ -77,21 +99,61 @@ async fn bad_coordinates_are_refused() {
         refuses(&db, &["reset", "--all", "--to", to], needle).await;
     }
     // The world size decides the bounds.
-    refuses(&db, &["reset", "alice", "--to", "600,600", "--world-size", "500"], "outside the world").await;
-    refuses(&db, &["users", "--near", "1,1", "--radius", "-5"], "invalid radius").await;
-    refuses(&db, &["users", "--near", "1,1", "--radius", "NaN"], "invalid radius").await;
-    refuses(&db, &["users", "--near", "nowhere", "--radius", "5"], "expected X,Y").await;
+    refuses(
+        &db,
+        &["reset", "alice", "--to", "600,600", "--world-size", "500"],
+        "outside the world",
+    )
+    .await;
+    refuses(
+        &db,
+        &["users", "--near", "1,1", "--radius", "-5"],
+        "invalid radius",
+    )
+    .await;
+    refuses(
+        &db,
+        &["users", "--near", "1,1", "--radius", "NaN"],
+        "invalid radius",
+    )
+    .await;
+    refuses(
+        &db,
+        &["users", "--near", "nowhere", "--radius", "5"],
+        "expected X,Y",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn other_bad_arguments_are_refused() {
     let (dir, db) = database().await;
-    let out = admin_with_stdin(&db, &["create-user", "bad name!", "--password-stdin"], Some("password1\n")).await;
+    let out = admin_with_stdin(
+        &db,
+        &["create-user", "bad name!", "--password-stdin"],
+        Some("password1\n"),
+    )
+    .await;
     refused(&out, "username may only contain");
-    refuses(&db, &["create-user", "alice", "--password-stdin"], "exists already").await;
-    refuses(&db, &["bot-tokens", "--prefix", "no spaces", "--count", "2"], "not a valid username").await;
+    refuses(
+        &db,
+        &["create-user", "alice", "--password-stdin"],
+        "exists already",
+    )
+    .await;
+    refuses(
+        &db,
+        &["bot-tokens", "--prefix", "no spaces", "--count", "2"],
+        "not a valid username",
+    )
+    .await;
     // A bot name that is a real account's.
-    refuses(&db, &["bot-tokens", "--prefix", "real", "--count", "3"], "not bots").await;
+    refuses(
+        &db,
+        &["bot-tokens", "--prefix", "real", "--count", "3"],
+        "not bots",
+    )
+    .await;
     let taken = dir.path().join("taken.db");
     std::fs::write(&taken, b"keep me").unwrap();
     refuses(&db, &["backup", taken.to_str().unwrap()], "exists already").await;
@@ -101,7 +163,13 @@ async fn other_bad_arguments_are_refused() {
 async fn a_missing_or_empty_database_is_never_created() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.db");
-    for args in [&["reset", "alice"][..], &["users"], &["reset", "--all"], &["bot-tokens", "--count", "1"], &["delete-user", "alice", "--yes"]] {
+    for args in [
+        &["reset", "alice"][..],
+        &["users"],
+        &["reset", "--all"],
+        &["bot-tokens", "--count", "1"],
+        &["delete-user", "alice", "--yes"],
+    ] {
         refuses(&missing, args, "no Locus database").await;
         assert!(!missing.exists());
     }
@@ -124,7 +192,11 @@ async fn a_locked_database_waits_then_says_so() {
     // locks on it, the holder's included.
     let holder = rusqlite::Connection::open(&db).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-    for args in [&["reset", "alice"][..], &["revoke-tokens", "alice"], &["delete-user", "bob", "--yes"]] {
+    for args in [
+        &["reset", "alice"][..],
+        &["revoke-tokens", "alice"],
+        &["delete-user", "bob", "--yes"],
+    ] {
         let mut args = args.to_vec();
         args.extend(["--busy-timeout", "300ms"]);
         let out = admin(&db, &args).await;
@@ -161,7 +233,12 @@ async fn corrupt_files_are_refused_untouched() {
     }
     std::fs::write(&damaged, &bytes).unwrap();
     refuses(&damaged, &["reset", "--all"], "untouched").await;
-    refuses(&damaged, &["backup", dir.path().join("copy.db").to_str().unwrap()], "untouched").await;
+    refuses(
+        &damaged,
+        &["backup", dir.path().join("copy.db").to_str().unwrap()],
+        "untouched",
+    )
+    .await;
     assert!(!dir.path().join("copy.db").exists());
 }
 
@@ -174,7 +251,14 @@ async fn delete_user_without_confirmation_changes_nothing() {
         assert!(!out.status.success());
         let err = stderr(&out);
         assert!(err.contains("[y/N]"), "asks: {err}");
-        assert!(err.trim_end().lines().last().unwrap().contains("not confirmed"), "{err}");
+        assert!(
+            err.trim_end()
+                .lines()
+                .last()
+                .unwrap()
+                .contains("not confirmed"),
+            "{err}"
+        );
         assert!(files(dir.path()) == before);
     }
     let out = admin_with_stdin(&db, &["delete-user", "alice"], Some("y\n")).await;

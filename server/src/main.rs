@@ -27,7 +27,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Admin commands print their own results; only warnings are logged.
-    let default_level = if matches!(cli.command, Command::Admin(_)) { "warn" } else { "info" };
+    let default_level = match cli.command {
+        Command::Admin(_) => "warn",
+        Command::Serve(_) => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("LOCUS_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)))
         .with_writer(std::io::stderr)

@@ -27,7 +27,11 @@ pub async fn admin_with_stdin(db: &Path, args: &[&str], stdin: Option<&str>) -> 
         .env_remove("LOCUS_DB")
         .env_remove("LOCUS_WORLD_SIZE")
         .env_remove("LOCUS_LOG")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -64,14 +68,27 @@ pub fn ok(out: &Output) -> String {
 /// `needle`.
 pub fn refused(out: &Output, needle: &str) {
     let err = stderr(out);
-    assert!(!out.status.success(), "expected a failure, got success: {}", stdout(out));
-    assert_eq!(err.trim_end().lines().count(), 1, "one line on stderr: {err:?}");
-    assert!(err.contains(needle), "stderr {err:?} should mention {needle:?}");
+    assert!(
+        !out.status.success(),
+        "expected a failure, got success: {}",
+        stdout(out)
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line on stderr: {err:?}"
+    );
+    assert!(
+        err.contains(needle),
+        "stderr {err:?} should mention {needle:?}"
+    );
 }
 
 /// A read-only connection to the database (the test reads, never writes).
 pub fn read_db(db: &Path) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     conn
 }
@@ -93,7 +110,10 @@ pub fn stored(db: &Path, name: &str) -> Option<(f64, f64, i64)> {
 pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -106,7 +126,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -81,8 +81,10 @@ impl AdminStore {
     pub fn list_users(&self) -> Result<Vec<UserSummary>> {
         let now = SystemTime::now();
         let mut users = self.map(queries::list_users(&self.conn, now))?;
-        let online: std::collections::HashMap<AccountId, SystemTime> =
-            self.map(events::online_accounts(&self.conn, now))?.into_iter().collect();
+        let online: std::collections::HashMap<AccountId, SystemTime> = self
+            .map(events::online_accounts(&self.conn, now))?
+            .into_iter()
+            .collect();
         for user in &mut users {
             user.online_since = online.get(&user.id).copied();
         }

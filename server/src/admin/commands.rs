@@ -130,11 +130,22 @@ fn users(args: &AdminArgs, cmd: &UsersArgs) -> Result<()> {
     } else {
         table::to_table(&rows)
     };
+    write_stdout(&text, "cannot write to standard output")
+}
+
+/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(text: &str, what: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    stdout
+    match stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(io_error("cannot write to standard output"))
+    {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(AdminError::Io {
+            what: what.to_owned(),
+            source: err,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Reads the new password: the first line of stdin, or twice from the
@@ -355,11 +366,7 @@ fn bot_tokens(args: &AdminArgs, cmd: &BotTokensArgs) -> Result<()> {
             );
         }
         _ => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(text.as_bytes())
-                .and_then(|()| stdout.flush())
-                .map_err(io_error("cannot write the tokens to standard output"))?;
+            write_stdout(&text, "cannot write the tokens to standard output")?;
             eprintln!(
                 "{} bots {}{}..{}{} ready, one token each valid for {}",
                 distinct.len(),

@@ -322,6 +322,10 @@ async fn backup_while_players_move_is_a_sound_database() {
     let (dir, db, server) = start().await;
     let (_, token) = server.account("mover").await;
     let mut p = walk_to(&server, &token, 2050.0, 2050.0).await;
+    eventually("the position to be stored", || {
+        stored(&db, "mover").is_some()
+    })
+    .await;
     let stop = tokio_util::sync::CancellationToken::new();
     let moving = {
         let stop = stop.clone();

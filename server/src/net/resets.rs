@@ -23,6 +23,7 @@ use glam::DVec2;
 use tokio_util::sync::CancellationToken;
 
 use super::state::AppState;
+use super::world_link::WorldUnavailable;
 use crate::game::tick_loop::WorldCommand;
 use crate::game::{PlayerId, TeleportReason};
 use crate::store::{AccountId, AdminEventKind, PRESENCE_HEARTBEAT};
@@ -90,16 +91,41 @@ async fn apply_resets(app: &AppState, last_epoch: &mut i64) {
     };
     for reset in resets {
         *last_epoch = (*last_epoch).max(reset.reset_epoch);
-        let command = WorldCommand::Teleport {
-            id: reset.account_id.0 as u64,
+        let id = reset.account_id.0 as PlayerId;
+        // A connect of this account holds the lock from loading its stored
+        // position until its socket is bound, and a disconnect from
+        // unbinding until it has left the world: under the lock, "bound" is
+        // exactly "in the world". An offline account needs nothing (its next
+        // connect loads the reset), so `reset --all` sends only as many
+        // commands as there are players online.
+        let _account = app.players.lock_account(id).await;
+        if app.players.socket(id).is_none() {
+            continue;
+        }
+        let teleport = || WorldCommand::Teleport {
+            id,
             pos: DVec2::new(reset.x, reset.y),
             reason: TeleportReason::AdminReset,
             reset_epoch: reset.reset_epoch,
         };
-        if let Err(error) = app.world.send(command) {
-            tracing::warn!(%error, account = %reset.account_id, "admin reset not applied to the world");
+        send_with_patience(app, teleport).await;
+    }
+}
+
+/// Sends a command the world must not miss, waiting while its queue is full
+/// (about a second at most; then the loss is logged).
+async fn send_with_patience(app: &AppState, command: impl Fn() -> WorldCommand) {
+    for _ in 0..100 {
+        match app.world.send(command()) {
+            Ok(()) => return,
+            Err(WorldUnavailable::Busy) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(error) => {
+                tracing::warn!(%error, "admin reset not applied to the world");
+                return;
+            }
         }
     }
+    tracing::warn!("admin reset not applied to the world: its queue stayed full");
 }
 
 /// Acts on admin events queued since `last_event`, and advances it.

@@ -10,7 +10,9 @@
 PRAGMA application_id = 1282368373;
 
 CREATE TABLE accounts (
-    id           INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: an id is never reused, so a save still queued for a
+    -- deleted account can never land on a newer one.
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     -- ASCII only (validated by auth::validate), so NOCASE gives
     -- case-insensitive uniqueness: "Alice" and "alice" are one account.
     username     TEXT    NOT NULL UNIQUE COLLATE NOCASE,

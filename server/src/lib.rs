@@ -18,7 +18,10 @@
 //! * [`net`]: the HTTP listener, API routes and static files; glues the
 //!   layers above into the running server.
 //! * [`config`]: every limit and timeout, with its documented default.
+//! * [`admin`]: `locus admin ...`, operator commands on the database file
+//!   (talks to a running server only through that file).
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod engineio;

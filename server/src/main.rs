@@ -19,21 +19,35 @@ enum Command {
     /// Run the game server: HTTP API, Socket.IO, the world tick and the
     /// browser client, with the position database.
     Serve(Box<locus::config::Config>),
+    /// Operator commands on the database (reset positions, accounts, bot
+    /// tokens, backups), whether the server runs or not.
+    Admin(Box<locus::admin::AdminArgs>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Admin commands print their own results; only warnings are logged.
+    let default_level = match cli.command {
+        Command::Admin(_) => "warn",
+        Command::Serve(_) => "info",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("LOCUS_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("LOCUS_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Serve(config) => serve(*config),
+        Command::Admin(args) => locus::admin::run(*args),
     }
 }
 
 fn serve(config: locus::config::Config) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("locus: cannot start the async runtime: {e}");

@@ -51,7 +51,9 @@ impl StaticFiles {
 /// refused (the embedded map has no such keys anyway, but a clear refusal
 /// keeps the two sources identical).
 fn embedded_key(path: &str) -> Option<String> {
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
     let trimmed = decoded.strip_prefix('/')?;
     if trimmed.is_empty() {
         return Some("index.html".to_owned());
@@ -63,7 +65,8 @@ fn embedded_key(path: &str) -> Option<String> {
 }
 
 fn serve_embedded(path: &str) -> Response {
-    let Some(file) = embedded_key(path).and_then(|key| EmbeddedClient::get(&key).map(|f| (key, f))) else {
+    let Some(file) = embedded_key(path).and_then(|key| EmbeddedClient::get(&key).map(|f| (key, f)))
+    else {
         return ApiError::NotFound.into_response();
     };
     let (key, file) = file;
@@ -82,7 +85,9 @@ async fn serve_dir(dir: &Path, method: Method, uri: Uri) -> Response {
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     match ServeDir::new(dir).oneshot(request).await {
-        Ok(response) if response.status() == StatusCode::NOT_FOUND => ApiError::NotFound.into_response(),
+        Ok(response) if response.status() == StatusCode::NOT_FOUND => {
+            ApiError::NotFound.into_response()
+        }
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
     }
@@ -99,7 +104,15 @@ mod tests {
 
     #[test]
     fn rejects_traversal_and_nul() {
-        for path in ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/a/../b", "/a%00.js", "/a//b", "/.\\x", "relative"] {
+        for path in [
+            "/../Cargo.toml",
+            "/%2e%2e/Cargo.toml",
+            "/a/../b",
+            "/a%00.js",
+            "/a//b",
+            "/.\\x",
+            "relative",
+        ] {
             assert_eq!(embedded_key(path), None, "{path}");
         }
     }
@@ -107,6 +120,9 @@ mod tests {
     #[test]
     fn plain_paths_pass() {
         assert_eq!(embedded_key("/app.js").as_deref(), Some("app.js"));
-        assert_eq!(embedded_key("/css/main.css").as_deref(), Some("css/main.css"));
+        assert_eq!(
+            embedded_key("/css/main.css").as_deref(),
+            Some("css/main.css")
+        );
     }
 }

@@ -12,10 +12,16 @@ use rusqlite::Connection;
 
 use super::open::{self, Mode};
 use super::{
-    queries, AccountId, BotAccount, ResetOutcome, ResetTarget, StoreConfig, StoreError, UserSummary,
+    events, queries, Account, AccountId, BotAccount, ResetOutcome, ResetTarget, StoreConfig,
+    StoreError, UserSummary,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
+
+/// `kicked` reason for a player whose account an admin deleted.
+pub const KICK_DELETED: &str = "account deleted";
+/// `kicked` reason for a player whose tokens an admin revoked.
+pub const KICK_REVOKED: &str = "tokens revoked";
 
 /// A blocking connection for admin commands.
 pub struct AdminStore {
@@ -70,9 +76,30 @@ impl AdminStore {
         self.map(result)
     }
 
-    /// Every account with its stored position, ordered by username.
+    /// Every account with its stored position and whether a running server
+    /// reports it online, ordered by username.
     pub fn list_users(&self) -> Result<Vec<UserSummary>> {
-        self.map(queries::list_users(&self.conn, SystemTime::now()))
+        let now = SystemTime::now();
+        let mut users = self.map(queries::list_users(&self.conn, now))?;
+        let online: std::collections::HashMap<AccountId, SystemTime> = self
+            .map(events::online_accounts(&self.conn, now))?
+            .into_iter()
+            .collect();
+        for user in &mut users {
+            user.online_since = online.get(&user.id).copied();
+        }
+        Ok(users)
+    }
+
+    /// The account of that name (ASCII case ignored), if any.
+    pub fn account(&self, username: &str) -> Result<Option<Account>> {
+        self.map(queries::account_by_username(&self.conn, username))
+    }
+
+    /// When each account a running server reports online came online; empty
+    /// when no server runs (or its heartbeat is stale).
+    pub fn online_accounts(&self) -> Result<Vec<(AccountId, SystemTime)>> {
+        self.map(events::online_accounts(&self.conn, SystemTime::now()))
     }
 
     /// Registers an account (the caller validates the name and hashes the
@@ -82,17 +109,31 @@ impl AdminStore {
         self.map(result)
     }
 
-    /// Deletes an account with its sessions and position. A running server
-    /// rejects the account's token at the next check; its pending saves for
-    /// the account are skipped.
+    /// Deletes an account with its sessions and position, and queues a
+    /// kick (`kicked {"reason":"account deleted"}`) that a running server
+    /// applies to the account's socket within its poll interval; its pending
+    /// saves for the account are skipped.
     pub fn delete_user(&mut self, username: &str) -> Result<AccountId> {
-        self.map(queries::delete_account(&self.conn, username))
+        let result = events::delete_account_and_kick(
+            &mut self.conn,
+            username,
+            KICK_DELETED,
+            SystemTime::now(),
+        );
+        self.map(result)
     }
 
-    /// Revokes every token of an account; returns how many.
+    /// Revokes every token of an account and queues a kick
+    /// (`kicked {"reason":"tokens revoked"}`) of its socket, like a logout;
+    /// returns how many tokens.
     pub fn revoke_tokens(&mut self, username: &str) -> Result<usize> {
-        let result = queries::revoke_tokens(&mut self.conn, username);
-        self.map(result)
+        let result = events::revoke_tokens_and_kick(
+            &mut self.conn,
+            username,
+            KICK_REVOKED,
+            SystemTime::now(),
+        );
+        self.map(result).map(|(_, revoked)| revoked)
     }
 
     /// Creates (or reuses, by name) bot accounts and stores one token each,

@@ -11,7 +11,10 @@ use rusqlite_migration::{Migrations, M};
 use super::StoreError;
 
 /// The migration files, in order. Append only; never edit a shipped file.
-const MIGRATION_SQL: &[&str] = &[include_str!("../../../migrations/0001_init.sql")];
+const MIGRATION_SQL: &[&str] = &[
+    include_str!("../../../migrations/0001_init.sql"),
+    include_str!("../../../migrations/0002_admin_events.sql"),
+];
 
 /// The schema version this binary produces and understands: the number of
 /// embedded migrations. A database with a higher `user_version` is refused.

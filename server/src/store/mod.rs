@@ -48,6 +48,7 @@
 
 mod admin;
 mod error;
+mod events;
 mod migrations;
 mod open;
 mod queries;
@@ -62,8 +63,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
 
-pub use admin::AdminStore;
+pub use admin::{AdminStore, KICK_DELETED, KICK_REVOKED};
 pub use error::StoreError;
+pub use events::{AdminEvent, AdminEventKind, PRESENCE_HEARTBEAT, PRESENCE_STALE_AFTER};
 pub use migrations::SCHEMA_VERSION;
 
 use thread::{Job, Owner};
@@ -226,6 +228,10 @@ pub struct UserSummary {
     pub position: Option<StoredPosition>,
     /// Unexpired sessions (tokens).
     pub active_sessions: u64,
+    /// When the account came online, if a running server reports it online
+    /// (see `migrations/0002_admin_events.sql`); `None` when offline or no
+    /// server runs.
+    pub online_since: Option<SystemTime>,
 }
 
 /// A bot account for the load generator, created with its token in one
@@ -606,6 +612,52 @@ impl Store {
     pub async fn current_reset_epoch(&self) -> Result<i64> {
         self.call(move |owner| {
             let result = queries::current_reset_epoch(&owner.conn);
+            owner.map(result)
+        })
+        .await
+    }
+
+    /// Admin events (kicks asked for by the admin CLI) with an id greater
+    /// than `after`, oldest first, at most `limit`.
+    pub async fn admin_events_since(&self, after: i64, limit: usize) -> Result<Vec<AdminEvent>> {
+        self.call(move |owner| {
+            let result = events::admin_events_since(&owner.conn, after, limit);
+            owner.map(result)
+        })
+        .await
+    }
+
+    /// The newest admin event id; start polling
+    /// [`Store::admin_events_since`] from here.
+    pub async fn last_admin_event_id(&self) -> Result<i64> {
+        self.call(move |owner| {
+            let result = events::last_admin_event_id(&owner.conn);
+            owner.map(result)
+        })
+        .await
+    }
+
+    /// Records who came online (`joined`, with since when) and who left,
+    /// and refreshes the server heartbeat, in one transaction. `start`
+    /// forgets every earlier presence row first (server start-up).
+    pub async fn sync_presence(
+        &self,
+        start: bool,
+        joined: Vec<(AccountId, SystemTime)>,
+        left: Vec<AccountId>,
+    ) -> Result<()> {
+        self.call(move |owner| {
+            let result =
+                events::sync_presence(&mut owner.conn, start, &joined, &left, SystemTime::now());
+            owner.map(result)
+        })
+        .await
+    }
+
+    /// Forgets every presence row and the heartbeat (graceful stop).
+    pub async fn clear_presence(&self) -> Result<()> {
+        self.call(move |owner| {
+            let result = events::clear_presence(&mut owner.conn);
             owner.map(result)
         })
         .await

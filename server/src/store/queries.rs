@@ -336,6 +336,7 @@ pub(crate) fn list_users(conn: &Connection, now: SystemTime) -> Result<Vec<UserS
             last_seen: row.get::<_, Option<i64>>(3)?.map(from_millis),
             position,
             active_sessions: row.get::<_, i64>(7)?.try_into().unwrap_or(0),
+            online_since: None,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -348,15 +349,6 @@ pub(crate) fn delete_account(conn: &Connection, username: &str) -> Result<Accoun
         .optional()?
         .map(AccountId)
         .ok_or_else(|| StoreError::UnknownUser(username.to_owned()))
-}
-
-/// Deletes every session of the named account; returns how many.
-pub(crate) fn revoke_tokens(conn: &mut Connection, username: &str) -> Result<usize> {
-    let tx = conn.transaction()?;
-    let id = account_id_by_username(&tx, username)?;
-    let revoked = delete_account_sessions(&tx, id)?;
-    tx.commit()?;
-    Ok(revoked)
 }
 
 /// Creates (or reuses) bot accounts and gives each a token, all in one

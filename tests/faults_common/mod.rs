@@ -140,9 +140,8 @@ pub fn make_bots(db: &Path, prefix: &str, count: usize) -> Vec<Bot> {
         let name = format!("{prefix}{i}");
         rows.push(BotAccount {
             username: name.clone(),
-            password_phc:
-                "$argon2id$v=19$m=19456,t=2,p=1$bm90dXNlZA$bm90dXNlZGJvdHNsb2dpbmJ5dG9rZW4"
-                    .to_owned(),
+            // Bots play with their token only.
+            password_phc: locus::admin::BOT_PASSWORD_PHC.to_owned(),
             token_hash: issued.hash,
             expires_at: issued.expires_at,
         });

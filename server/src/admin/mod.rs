@@ -25,9 +25,10 @@ use clap::{Args, Subcommand};
 use crate::auth::AuthError;
 use crate::store::StoreError;
 
-/// The password PHC string of bot accounts: not a PHC string at all (it does
-/// not start with `$`), so `auth::PasswordHasher::verify` can never parse it
-/// and always answers false: a bot can only play with its token.
+/// The stored password of bot accounts: it starts with
+/// [`crate::auth::password::UNUSABLE_PASSWORD_PREFIX`], so
+/// `auth::PasswordHasher::verify` always answers false: a bot can only play
+/// with its token.
 pub const BOT_PASSWORD_PHC: &str = "!locus-bot:no-password";
 
 /// `locus admin`: settings shared by every admin command, and the command.

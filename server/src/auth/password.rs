@@ -23,6 +23,11 @@ use tokio::sync::Semaphore;
 
 use super::{validate, AuthError};
 
+/// A stored password string starting with this character is no password at
+/// all (bot accounts, which play only with their token): login with it never
+/// succeeds. PHC strings start with `$`.
+pub const UNUSABLE_PASSWORD_PREFIX: char = '!';
+
 /// argon2id cost and the concurrency limits around it.
 #[derive(Debug, Clone)]
 pub struct PasswordConfig {
@@ -272,7 +277,8 @@ impl PasswordHasher {
             .await?
     }
 
-    /// Checks `password` against the account's PHC string, or against the
+    /// Checks `password` against the account's PHC string (one starting with
+    /// [`UNUSABLE_PASSWORD_PREFIX`] never matches), or against the
     /// dummy hash when `phc` is `None` (unknown user: always `false`, in the
     /// same time). A password longer than the limit is `false` without
     /// hashing. A stored string that does not parse is `false` and logged.
@@ -285,8 +291,13 @@ impl PasswordHasher {
         let password = password.to_owned();
         let phc = phc.map(str::to_owned);
         self.run(move |inner| {
-            let known = phc.is_some();
-            let target = phc.as_deref().unwrap_or(&inner.dummy_phc);
+            // Accounts without a usable password (bots) are verified against
+            // the dummy hash too, so they take the same time and never match.
+            let usable = phc
+                .as_deref()
+                .filter(|p| !p.starts_with(UNUSABLE_PASSWORD_PREFIX));
+            let known = usable.is_some();
+            let target = usable.unwrap_or(&inner.dummy_phc);
             match PasswordHash::new(target) {
                 Ok(hash) => verify_with(password.as_bytes(), &hash) && known,
                 Err(err) => {

@@ -118,7 +118,12 @@ async fn on_hash_threads<T: Send + 'static>(
 
 /// argon2 of `password` and `salt` into `out`, in this thread's reusable
 /// memory (resized only when the parameters change).
-fn compute(argon2: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), argon2::Error> {
+fn compute(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
     thread_local! {
         static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
     }
@@ -154,8 +159,10 @@ fn verify_with(password: &[u8], hash: &PasswordHash<'_>) -> bool {
         return false;
     };
     let argon2 = Argon2::new(algorithm, version.unwrap_or_default(), params);
-    Output::init_with(expected.len(), |out| Ok(compute(&argon2, password, salt, out)?))
-        .is_ok_and(|computed| computed == expected)
+    Output::init_with(expected.len(), |out| {
+        Ok(compute(&argon2, password, salt, out)?)
+    })
+    .is_ok_and(|computed| computed == expected)
 }
 
 struct Inner {
@@ -199,8 +206,12 @@ fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> Result<String, AuthError> 
     let mut salt_bytes = [0u8; 16];
     rand::fill(&mut salt_bytes);
     let salt = SaltString::encode_b64(&salt_bytes).map_err(failed)?;
-    let len = argon2.params().output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
-    let output = Output::init_with(len, |out| Ok(compute(argon2, password, &salt_bytes, out)?)).map_err(failed)?;
+    let len = argon2
+        .params()
+        .output_len()
+        .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let output = Output::init_with(len, |out| Ok(compute(argon2, password, &salt_bytes, out)?))
+        .map_err(failed)?;
     let hash = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -370,11 +381,17 @@ mod tests {
         assert!(argon2.verify_password(b"wrong horse!", &parsed).is_err());
         // ...and the crate's hash (other parameters too) by ours.
         let salt = SaltString::encode_b64(b"sixteen byte salt").unwrap();
-        let theirs = Argon2::default().hash_password(b"correct horse", &salt).unwrap().to_string();
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
         assert!(hasher.verify("correct horse", Some(&theirs)).await.unwrap());
         assert!(!hasher.verify("wrong horse!", Some(&theirs)).await.unwrap());
         // Same password and salt, same parameters: the same string.
-        let again = argon2.hash_password(b"correct horse", parsed.salt.unwrap()).unwrap().to_string();
+        let again = argon2
+            .hash_password(b"correct horse", parsed.salt.unwrap())
+            .unwrap()
+            .to_string();
         assert_eq!(again, ours);
     }
 

@@ -478,7 +478,10 @@ mod tests {
             rx.try_recv().unwrap().map(|s| (s.x, s.y, s.reset_epoch)),
             Some((0.0, 10.0, 0))
         );
-        assert_eq!(out.persisted, 1, "the final position is handed to persistence");
+        assert_eq!(
+            out.persisted, 1,
+            "the final position is handed to persistence"
+        );
         assert_eq!(stats.players_online(), 0);
     }
 
@@ -563,7 +566,9 @@ mod tests {
         loop {
             match rx.try_recv() {
                 Ok(v) => return v,
-                Err(oneshot::error::TryRecvError::Empty) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+                Err(oneshot::error::TryRecvError::Empty) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
                 Err(e) => panic!("the world loop never answered: {e:?}"),
             }
         }
@@ -574,20 +579,43 @@ mod tests {
         // 1 ms period, 5 ms per snapshot: once player 1 walks, every deadline
         // has passed when a tick ends. Joins and the shutdown must still be
         // answered.
-        let config = WorldConfig { tick_hz: 1000, ..Default::default() };
+        let config = WorldConfig {
+            tick_hz: 1000,
+            ..Default::default()
+        };
         let world = World::new(config).unwrap();
         let (tx, rx) = sync_channel(16);
         let handle = std::thread::spawn(move || run(world, rx, Slow, &TickStats::default()));
         let (jtx, jrx) = oneshot::channel();
-        tx.send(WorldCommand::Join { id: 1, name: "walker".into(), pos: DVec2::new(100.0, 100.0), reset_epoch: 0, reply: jtx }).unwrap();
+        tx.send(WorldCommand::Join {
+            id: 1,
+            name: "walker".into(),
+            pos: DVec2::new(100.0, 100.0),
+            reset_epoch: 0,
+            reply: jtx,
+        })
+        .unwrap();
         answer(jrx);
         // Far away: approached at speed, one snapshot every tick.
-        tx.send(WorldCommand::Target { id: 1, x: 3000.0, y: 100.0, seq: 1 }).unwrap();
+        tx.send(WorldCommand::Target {
+            id: 1,
+            x: 3000.0,
+            y: 100.0,
+            seq: 1,
+        })
+        .unwrap();
         std::thread::sleep(Duration::from_millis(30));
         for id in 2..=3 {
             let (jtx, jrx) = oneshot::channel();
             let pos = DVec2::new(100.0 * id as f64, 100.0);
-            tx.send(WorldCommand::Join { id, name: format!("p{id}"), pos, reset_epoch: 0, reply: jtx }).unwrap();
+            tx.send(WorldCommand::Join {
+                id,
+                name: format!("p{id}"),
+                pos,
+                reset_epoch: 0,
+                reply: jtx,
+            })
+            .unwrap();
             answer(jrx);
         }
         let (stx, srx) = oneshot::channel();

@@ -130,7 +130,13 @@ pub async fn start(config: Config) -> Result<RunningServer, ServeError> {
     let stop = CancellationToken::new();
     let signal = stop.clone();
     let task = tokio::spawn(prepared.serve(async move { signal.cancelled().await }));
-    Ok(RunningServer { addr, stop, task, store, io })
+    Ok(RunningServer {
+        addr,
+        stop,
+        task,
+        store,
+        io,
+    })
 }
 
 /// Runs the server until `shutdown` resolves, then stops it gracefully.

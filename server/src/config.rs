@@ -125,6 +125,22 @@ pub struct Config {
     #[arg(long, env = "LOCUS_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
     pub max_connections_per_ip: usize,
 
+    /// Engine.IO handshakes (new sessions) allowed per second from one IP
+    /// address, sustained; more get 429 (0: no limit; load and churn tests
+    /// from one address may need to raise or disable it).
+    #[arg(long, env = "LOCUS_HANDSHAKE_RATE", default_value_t = 100.0, value_parser = parse_non_negative)]
+    pub handshake_rate: f64,
+
+    /// Engine.IO handshakes one IP address may make at once before the
+    /// sustained `--handshake-rate` applies.
+    #[arg(long, env = "LOCUS_HANDSHAKE_BURST", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub handshake_burst: u32,
+
+    /// Server emits awaiting a client acknowledgement per socket; beyond it
+    /// `emit_with_ack` fails at once.
+    #[arg(long, env = "LOCUS_MAX_PENDING_ACKS", default_value_t = 64)]
+    pub max_pending_acks: usize,
+
     /// Time a client has to send a complete request head (slowloris guard).
     #[arg(long, env = "LOCUS_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
@@ -208,6 +224,7 @@ impl Config {
             },
             connect_timeout: self.connect_timeout,
             max_attachments: self.max_attachments,
+            max_pending_acks: self.max_pending_acks,
             ..SocketIoConfig::default()
         }
     }

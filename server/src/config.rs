@@ -161,6 +161,16 @@ pub struct Config {
     #[arg(long, env = "LOCUS_HASH_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub hash_concurrency: u32,
 
+    /// Login/register requests that may wait for a hashing slot; beyond it
+    /// they get 503 at once (bounds memory under login floods).
+    #[arg(long, env = "LOCUS_HASH_QUEUE", default_value_t = 64)]
+    pub hash_queue: usize,
+
+    /// Time a polling POST has to deliver its whole body (e.g. a lying
+    /// `Content-Length`); a stalled body closes the session.
+    #[arg(long, env = "LOCUS_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
+
     /// Sustained `position` events per second a socket may send before it
     /// is kicked.
     #[arg(long, env = "LOCUS_POSITION_RATE", default_value_t = 60.0, value_parser = parse_positive)]
@@ -201,6 +211,7 @@ impl Config {
     pub fn auth_config(&self) -> AuthConfig {
         let mut auth = AuthConfig { token_ttl: self.token_ttl, ..AuthConfig::default() };
         auth.password.concurrency = self.hash_concurrency as usize;
+        auth.password.queue = self.hash_queue;
         auth
     }
 
@@ -213,6 +224,7 @@ impl Config {
             upgrade_timeout: self.upgrade_timeout,
             max_payload: self.max_payload,
             max_buffered_packets: self.max_buffered_packets,
+            body_read_timeout: self.body_read_timeout,
             allowed_origins: (!self.allowed_origins.is_empty()).then(|| self.allowed_origins.clone()),
             ..EngineConfig::default()
         };

@@ -215,3 +215,87 @@ pub async fn connection_ends(stream: &mut TcpStream) -> bool {
 pub async fn pause(duration: Duration) {
     tokio::time::sleep(duration).await;
 }
+
+/// A raw Engine.IO WebSocket client that sends whatever it is told and
+/// answers pings, for Socket.IO-level abuse.
+pub struct RawSio {
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+}
+
+impl RawSio {
+    /// Opens a WebSocket session (no namespace joined yet).
+    pub async fn open(addr: SocketAddr) -> Self {
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        let mut client = Self { ws };
+        let open = client.next_text().await.expect("open packet");
+        assert!(open.starts_with('0'), "{open}");
+        client
+    }
+
+    /// Opens a session and joins `/` with `token`; waits for `welcome`.
+    pub async fn joined(addr: SocketAddr, token: &str) -> Self {
+        let mut client = Self::open(addr).await;
+        client.send_text(&format!("40{}", serde_json::json!({ "token": token }))).await;
+        let reply = client.next_text().await.expect("CONNECT reply");
+        assert!(reply.starts_with("40{"), "CONNECT reply: {reply}");
+        let welcome = client.next_text().await.expect("welcome");
+        assert!(welcome.starts_with("42[\"welcome\""), "{welcome}");
+        client
+    }
+
+    /// Sends one text frame; errors (a closed connection) are ignored.
+    pub async fn send_text(&mut self, text: &str) {
+        use futures_util::SinkExt;
+        let _ = self.ws.send(tokio_tungstenite::tungstenite::Message::text(text.to_owned())).await;
+    }
+
+    /// Sends one binary frame; errors are ignored.
+    pub async fn send_binary(&mut self, data: Vec<u8>) {
+        use futures_util::SinkExt;
+        let _ = self.ws.send(tokio_tungstenite::tungstenite::Message::binary(data)).await;
+    }
+
+    /// The next text frame (pings answered), or `None` once closed. Panics
+    /// after `PATIENCE` without one.
+    pub async fn next_text(&mut self) -> Option<String> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.expect("a frame within the patience");
+            match frame {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
+                Some(Ok(Message::Text(t))) if t.as_str() == "2" => self.send_text("3").await,
+                Some(Ok(Message::Text(t))) => return Some(t.to_string()),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// The next binary frame (pings answered, text skipped), or `None` once closed.
+    pub async fn next_binary(&mut self) -> Option<Vec<u8>> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.expect("a frame within the patience");
+            match frame {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
+                Some(Ok(Message::Text(t))) if t.as_str() == "2" => self.send_text("3").await,
+                Some(Ok(Message::Binary(b))) => return Some(b.to_vec()),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection; panics if it does not
+    /// within `PATIENCE`. Returns the text frames seen meanwhile.
+    pub async fn closed_by_server(&mut self) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Some(text) = self.next_text().await {
+            seen.push(text);
+        }
+        seen
+    }
+}

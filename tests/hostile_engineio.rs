@@ -338,3 +338,24 @@ async fn connections_beyond_the_per_ip_cap_are_closed() {
     assert!(again.is_some(), "a freed slot is reusable");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn connections_beyond_the_total_cap_wait_for_a_free_slot() {
+    let server = TestServer::start_with(|c| c.max_connections = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(raw_websocket(server.addr()).await);
+    }
+    let waiting = tokio::spawn({
+        let addr = server.addr();
+        async move { raw_request(addr, b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await }
+    });
+    // Not served while every slot is taken (the TCP handshake itself may
+    // complete in the kernel's backlog).
+    pause(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "a fourth connection is served beyond --max-connections 3");
+    drop(held.pop());
+    let answer = waiting.await.unwrap();
+    assert_eq!(status_of(&answer), 200, "served once a slot frees: {answer}");
+    server.stop().await;
+}

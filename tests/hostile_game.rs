@@ -89,3 +89,45 @@ async fn a_move_sent_before_an_admin_teleport_is_dropped_after_it() {
     }
     server.stop().await;
 }
+
+/// The value of counter line `name` in the `/metrics` text (0 when absent).
+async fn counter(server: &TestServer, name: &str) -> f64 {
+    let text = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn chat_beyond_the_rate_is_dropped_and_position_floods_kicked() {
+    let server = TestServer::start_with(|c| {
+        c.chat_rate = 1.0;
+        c.position_rate = 5.0;
+    })
+    .await;
+    let mut bystander = Bystander::join(&server, "bystander").await;
+    let (_, token) = server.account("chatty").await;
+    let mut chatty = Player::join(server.addr(), &token).await;
+    chatty.wait_for("welcome", |_| true).await;
+    for i in 0..30 {
+        chatty.emit("chat", serde_json::json!({ "text": format!("spam {i}") })).await;
+    }
+    // The burst (5) gets through; the sender hears its own chat.
+    chatty.wait_for("chat", |c| c["text"] == "spam 0").await;
+    let mut dropped = 0.0;
+    for _ in 0..100 {
+        dropped = counter(&server, "locus_inputs_dropped_total{reason=\"chat_rate\"} ").await;
+        if dropped > 0.0 {
+            break;
+        }
+        hostile_support::pause(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(dropped >= 1.0, "chat beyond --chat-rate is dropped");
+
+    // --position-rate 5: a burst of 10 passes, 100 at once is a flood.
+    for _ in 0..100 {
+        chatty.move_to(CENTRE + 1.0, CENTRE).await;
+    }
+    chatty.wait_for("kicked", |_| true).await;
+    chatty.wait_closed().await;
+    bystander.still_served(&server).await;
+    server.stop().await;
+}

@@ -14,7 +14,12 @@ async fn two_browsers_play_through_a_restart() {
     let out_dir = support::tests_dir().join("output/e2e");
     let stdout = support::run_node_file(
         "e2e/browser.mjs",
-        &["--locus", env!("CARGO_BIN_EXE_locus"), "--out", &out_dir.to_string_lossy()],
+        &[
+            "--locus",
+            env!("CARGO_BIN_EXE_locus"),
+            "--out",
+            &out_dir.to_string_lossy(),
+        ],
     )
     .await;
     println!("{stdout}");

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 /// The corpus files of `target`, sorted; the folder must exist and be seeded.
 fn corpus(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.expect("corpus entry").path())
@@ -30,10 +32,15 @@ fn replay(target: &str, harness: fn(&[u8])) {
         .into_iter()
         .filter_map(|path| {
             let data = std::fs::read(&path).expect("read corpus file");
-            std::panic::catch_unwind(|| harness(&data)).err().map(|_| path.display().to_string())
+            std::panic::catch_unwind(|| harness(&data))
+                .err()
+                .map(|_| path.display().to_string())
         })
         .collect();
-    assert!(failures.is_empty(), "{target}: these inputs panic: {failures:#?}");
+    assert!(
+        failures.is_empty(),
+        "{target}: these inputs panic: {failures:#?}"
+    );
 }
 
 #[test]

@@ -49,16 +49,24 @@ async fn welcome_describes_the_world_and_the_spawn_point() {
 fn apply(view: &mut BTreeMap<u64, (f64, f64)>, snapshot: &Value) {
     for e in snapshot["enter"].as_array().unwrap() {
         let id = e["id"].as_u64().unwrap();
-        assert!(view.insert(id, xy(e)).is_none(), "enter for a player already in view: {snapshot}");
+        assert!(
+            view.insert(id, xy(e)).is_none(),
+            "enter for a player already in view: {snapshot}"
+        );
     }
     for m in snapshot["move"].as_array().unwrap() {
         let id = m[0].as_u64().unwrap();
-        let entry = view.get_mut(&id).unwrap_or_else(|| panic!("move for a player not in view: {snapshot}"));
+        let entry = view
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("move for a player not in view: {snapshot}"));
         *entry = (m[1].as_f64().unwrap(), m[2].as_f64().unwrap());
     }
     for l in snapshot["leave"].as_array().unwrap() {
         let id = l.as_u64().unwrap();
-        assert!(view.remove(&id).is_some(), "leave for a player not in view: {snapshot}");
+        assert!(
+            view.remove(&id).is_some(),
+            "leave for a player not in view: {snapshot}"
+        );
     }
 }
 
@@ -74,21 +82,38 @@ async fn two_players_see_each_other_enter_move_and_leave() {
 
     // Both spawn at the centre: each sees the other enter.
     let mut alice_view = BTreeMap::new();
-    let snap = alice.wait_for("snapshot", |s| s["enter"].as_array().is_some_and(|e| !e.is_empty())).await;
+    let snap = alice
+        .wait_for("snapshot", |s| {
+            s["enter"].as_array().is_some_and(|e| !e.is_empty())
+        })
+        .await;
     apply(&mut alice_view, &snap);
     assert_eq!(alice_view.get(&bob_id), Some(&(CENTRE, CENTRE)));
     assert_eq!(snap["enter"][0]["name"], "bob");
-    let snap = bob.wait_for("snapshot", |s| s["enter"].as_array().is_some_and(|e| !e.is_empty())).await;
+    let snap = bob
+        .wait_for("snapshot", |s| {
+            s["enter"].as_array().is_some_and(|e| !e.is_empty())
+        })
+        .await;
     assert_eq!(snap["enter"][0]["id"], alice_id);
 
     // Bob takes a step; Alice sees it as a move, Bob gets the ack.
     let seq = bob.move_to(CENTRE + 10.0, CENTRE).await;
-    let ack = bob.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq)).await;
+    let ack = bob
+        .wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq))
+        .await;
     assert_eq!(xy(&ack), (CENTRE + 10.0, CENTRE));
     let moved = alice
-        .wait_for("snapshot", |s| s["move"].as_array().is_some_and(|m| m.iter().any(|e| e[0] == bob_id && e[1] == CENTRE + 10.0)))
+        .wait_for("snapshot", |s| {
+            s["move"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|e| e[0] == bob_id && e[1] == CENTRE + 10.0))
+        })
         .await;
-    assert_eq!(moved["x"], CENTRE, "alice's own position is in every snapshot");
+    assert_eq!(
+        moved["x"], CENTRE,
+        "alice's own position is in every snapshot"
+    );
 
     // Bob walks out of view (beyond 700 units): Alice gets `leave`.
     let far = CENTRE + 750.0;
@@ -96,15 +121,39 @@ async fn two_players_see_each_other_enter_move_and_leave() {
     for step in 1..=75 {
         last = bob.move_to(CENTRE + 10.0 * step as f64, CENTRE).await;
     }
-    bob.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(last) && s["x"].as_f64() >= Some(far)).await;
-    alice.wait_for("snapshot", |s| s["leave"].as_array().is_some_and(|l| l.contains(&json!(bob_id)))).await;
+    bob.wait_for("snapshot", |s| {
+        s["ack"].as_u64() >= Some(last) && s["x"].as_f64() >= Some(far)
+    })
+    .await;
+    alice
+        .wait_for("snapshot", |s| {
+            s["leave"]
+                .as_array()
+                .is_some_and(|l| l.contains(&json!(bob_id)))
+        })
+        .await;
 
     // Bob disconnecting while in view (walk back first) makes him leave too.
     let last = bob.move_to(CENTRE + 100.0, CENTRE).await;
-    bob.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(last) && s["x"].as_f64() == Some(CENTRE + 100.0)).await;
-    alice.wait_for("snapshot", |s| s["enter"].as_array().is_some_and(|e| e.iter().any(|p| p["id"] == bob_id))).await;
+    bob.wait_for("snapshot", |s| {
+        s["ack"].as_u64() >= Some(last) && s["x"].as_f64() == Some(CENTRE + 100.0)
+    })
+    .await;
+    alice
+        .wait_for("snapshot", |s| {
+            s["enter"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|p| p["id"] == bob_id))
+        })
+        .await;
     bob.close().await;
-    alice.wait_for("snapshot", |s| s["leave"].as_array().is_some_and(|l| l.contains(&json!(bob_id)))).await;
+    alice
+        .wait_for("snapshot", |s| {
+            s["leave"]
+                .as_array()
+                .is_some_and(|l| l.contains(&json!(bob_id)))
+        })
+        .await;
 
     // Every snapshot Alice received applies cleanly as a delta.
     let mut view = BTreeMap::new();
@@ -127,9 +176,14 @@ async fn moves_are_clamped_to_speed_and_world() {
     // A far target is approached at no more than 300 units/s: 15 per tick,
     // and the client is told where it really is.
     let seq = p.move_to(4000.0, CENTRE).await;
-    let first = p.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq)).await;
+    let first = p
+        .wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq))
+        .await;
     let (x, _) = xy(&first);
-    assert!(x > CENTRE && x <= CENTRE + 15.0 + 1e-9, "moved {x} in one tick");
+    assert!(
+        x > CENTRE && x <= CENTRE + 15.0 + 1e-9,
+        "moved {x} in one tick"
+    );
     let correction = p.wait_for("teleport", |_| true).await;
     assert_eq!(correction["reason"], "correction");
 
@@ -138,8 +192,11 @@ async fn moves_are_clamped_to_speed_and_world() {
     let mut q = Player::join(server.addr(), &token).await;
     q.wait_for("welcome", |_| true).await;
     let seq = q.move_to(1e308, -1e308).await;
-    q.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq)).await;
-    let corner = q.wait_for("snapshot", |s| s["y"].as_f64() == Some(0.0)).await;
+    q.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq))
+        .await;
+    let corner = q
+        .wait_for("snapshot", |s| s["y"].as_f64() == Some(0.0))
+        .await;
     let (x, y) = xy(&corner);
     assert!((0.0..=4096.0).contains(&x) && y == 0.0, "{x},{y}");
     server.stop().await;
@@ -151,12 +208,19 @@ async fn malformed_positions_are_dropped_and_garbage_floods_kick() {
     let (_, token) = server.account("fuzzer").await;
     let mut p = Player::join(server.addr(), &token).await;
     p.wait_for("welcome", |_| true).await;
-    for bad in [json!({"x": "1", "y": 2, "seq": 1}), json!({"x": 1}), json!(null), json!([1, 2, 3]), json!({"x": 1, "y": 2, "seq": -1})] {
+    for bad in [
+        json!({"x": "1", "y": 2, "seq": 1}),
+        json!({"x": 1}),
+        json!(null),
+        json!([1, 2, 3]),
+        json!({"x": 1, "y": 2, "seq": -1}),
+    ] {
         p.emit("position", bad).await;
     }
     // Still connected and still playing: a good move is acknowledged.
     let seq = p.move_to(CENTRE + 5.0, CENTRE).await;
-    p.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq)).await;
+    p.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq))
+        .await;
 
     for _ in 0..500 {
         p.emit("position", json!({"x": "nope"})).await;
@@ -198,16 +262,26 @@ async fn chat_reaches_players_in_view_only() {
     for step in 1..=60 {
         last = carol.move_to(CENTRE - 14.0 * step as f64, CENTRE).await;
     }
-    carol.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(last) && s["x"].as_f64() <= Some(CENTRE - 800.0)).await;
+    carol
+        .wait_for("snapshot", |s| {
+            s["ack"].as_u64() >= Some(last) && s["x"].as_f64() <= Some(CENTRE - 800.0)
+        })
+        .await;
 
     alice.emit("chat", json!({"text": "hello there"})).await;
     let heard = bob.wait_for("chat", |_| true).await;
-    assert_eq!(heard, json!({"id": alice_id, "name": "alice", "text": "hello there"}));
+    assert_eq!(
+        heard,
+        json!({"id": alice_id, "name": "alice", "text": "hello there"})
+    );
     alice.wait_for("chat", |c| c["text"] == "hello there").await;
     // Carol is out of range: a marker message she can hear proves ordering.
     carol.emit("chat", json!({"text": "anyone?"})).await;
     carol.wait_for("chat", |c| c["text"] == "anyone?").await;
-    assert!(!carol.events.iter().any(|(n, v)| n == "chat" && v["text"] == "hello there"));
+    assert!(!carol
+        .events
+        .iter()
+        .any(|(n, v)| n == "chat" && v["text"] == "hello there"));
 
     // Invalid chat is ignored, not relayed.
     alice.emit("chat", json!({"text": ""})).await;
@@ -225,7 +299,11 @@ async fn second_login_kicks_the_first_and_keeps_the_position() {
     let mut first = Player::join(server.addr(), &token).await;
     first.wait_for("welcome", |_| true).await;
     let seq = first.move_to(CENTRE + 12.0, CENTRE + 3.0).await;
-    first.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq) && s["x"] == CENTRE + 12.0).await;
+    first
+        .wait_for("snapshot", |s| {
+            s["ack"].as_u64() >= Some(seq) && s["x"] == CENTRE + 12.0
+        })
+        .await;
 
     let token2 = server.login("twin", "password1").await;
     let mut second = Player::join(server.addr(), &token2).await;
@@ -237,7 +315,9 @@ async fn second_login_kicks_the_first_and_keeps_the_position() {
 
     // The new connection keeps playing.
     let seq = second.move_to(CENTRE + 20.0, CENTRE + 3.0).await;
-    second.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq)).await;
+    second
+        .wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq))
+        .await;
     server.stop().await;
 }
 
@@ -247,7 +327,13 @@ async fn logout_disconnects_the_accounts_socket() {
     let (_, token) = server.account("leaver").await;
     let mut p = Player::join(server.addr(), &token).await;
     p.wait_for("welcome", |_| true).await;
-    let res = server.http.post(server.url("/api/logout")).bearer_auth(&token).send().await.unwrap();
+    let res = server
+        .http
+        .post(server.url("/api/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
     p.wait_for("kicked", |_| true).await;
     p.wait_closed().await;
@@ -265,7 +351,10 @@ async fn position_is_restored_on_reconnect() {
     let mut p = Player::join(server.addr(), &token).await;
     p.wait_for("welcome", |_| true).await;
     let seq = p.move_to(CENTRE - 7.5, CENTRE + 4.25).await;
-    p.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq) && s["x"] == CENTRE - 7.5).await;
+    p.wait_for("snapshot", |s| {
+        s["ack"].as_u64() >= Some(seq) && s["x"] == CENTRE - 7.5
+    })
+    .await;
     p.close().await;
 
     // Reconnect until the server has processed the disconnect; the welcome
@@ -273,5 +362,16 @@ async fn position_is_restored_on_reconnect() {
     let mut again = Player::join(server.addr(), &token).await;
     let welcome = again.wait_for("welcome", |_| true).await;
     assert_eq!(xy(&welcome), (CENTRE - 7.5, CENTRE + 4.25));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn expired_tokens_are_unauthorized() {
+    let server = TestServer::start_with(|c| c.token_ttl = std::time::Duration::ZERO).await;
+    let (_, token) = server.account("mayfly").await;
+    match Player::connect_with(server.addr(), json!({ "token": token })).await {
+        Connected::Refused(v) => assert_eq!(v["message"], "unauthorized"),
+        Connected::Ok(_) => panic!("an expired token connected"),
+    }
     server.stop().await;
 }

@@ -6,7 +6,8 @@
 //!   positions of the tick: radius, leave hysteresis, nearest-`view_max` cap
 //!   with id tie-break. Random joins, rejoins, leaves, targets (including
 //!   out-of-world, stale and non-finite), admin teleports and `Full`
-//!   deliveries (with kicks of slow readers) are mixed in.
+//!   deliveries (with kicks of slow readers) are mixed in, in a sparse world
+//!   and in one where the cap decides every view.
 //! * A player that moves anywhere inside the leave radius after it entered
 //!   never flaps out and back in.
 //!
@@ -86,16 +87,25 @@ impl Client {
         for (id, name, x, y) in &g.enter {
             assert_ne!(*id, me, "a player never enters its own view");
             assert_eq!(name, &format!("p{id}"));
-            assert!(self.view.insert(*id, (*x, *y)).is_none(), "double enter of {id}");
+            assert!(
+                self.view.insert(*id, (*x, *y)).is_none(),
+                "double enter of {id}"
+            );
             self.enters += 1;
         }
         for &(id, x, y) in &g.moves {
-            let slot = self.view.get_mut(&id).expect("move of a player not in view");
+            let slot = self
+                .view
+                .get_mut(&id)
+                .expect("move of a player not in view");
             assert_ne!(*slot, (x, y), "move without a visible change");
             *slot = (x, y);
         }
         for id in &g.leave {
-            assert!(self.view.remove(id).is_some(), "leave of a player not in view");
+            assert!(
+                self.view.remove(id).is_some(),
+                "leave of a player not in view"
+            );
             self.leaves += 1;
         }
         self.own = Some(g.own);
@@ -136,9 +146,10 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     let id = 1..=10u64;
-    // Coarse coordinates make equal distances (the cap's id tie-break) and
-    // exact band edges common.
-    let coord = (-6..=106i32).prop_map(|v| f64::from(v) * 10.0);
+    // Coarse coordinates (hundredths of the world size, a little beyond its
+    // edges) make equal distances (the cap's id tie-break) and exact band
+    // edges common.
+    let coord = (-6..=106i32).prop_map(|v| f64::from(v) / 100.0);
     prop_oneof![
         2 => (id.clone(), coord.clone(), coord.clone()).prop_map(|(i, x, y)| Op::Join(i, x, y)),
         1 => id.clone().prop_map(Op::Leave),
@@ -160,12 +171,28 @@ fn small_world() -> WorldConfig {
         view_leave_radius: 220.0,
         view_max: 4,
         max_unsent_ticks: 3,
+        relayout_interval_ticks: 3,
         ..Default::default()
     }
 }
 
-fn run_against_oracle(ops: &[Op]) {
-    let config = small_world();
+/// Everyone within view of everyone: the cap decides every view.
+fn crowded_world() -> WorldConfig {
+    WorldConfig {
+        width: 200.0,
+        height: 200.0,
+        speed: 400.0, // 20 units per tick
+        view_radius: 300.0,
+        view_leave_radius: 320.0,
+        view_max: 4,
+        max_unsent_ticks: 3,
+        relayout_interval_ticks: 2,
+        ..Default::default()
+    }
+}
+
+fn run_against_oracle(config: WorldConfig, ops: &[Op]) {
+    let scale = config.width;
     let mut world = World::new(config.clone()).unwrap();
     let mut out = Rec::default();
     let mut clients: HashMap<PlayerId, Client> = HashMap::new();
@@ -176,7 +203,7 @@ fn run_against_oracle(ops: &[Op]) {
     for op in ops.iter().chain(std::iter::repeat_n(&Op::Tick, 3)) {
         match *op {
             Op::Join(id, x, y) => {
-                world.join(id, &format!("p{id}"), DVec2::new(x, y));
+                world.join(id, &format!("p{id}"), DVec2::new(x, y) * scale);
                 // A (re)joined connection starts from nothing.
                 clients.insert(id, Client::default());
                 members.insert(id, BTreeSet::new());
@@ -192,7 +219,7 @@ fn run_against_oracle(ops: &[Op]) {
             Op::Target(id, x, y, step) => {
                 let seq = seqs.entry(id).or_default();
                 *seq += step;
-                let outcome = world.set_target(id, x, y, *seq);
+                let outcome = world.set_target(id, x * scale, y * scale, *seq);
                 match outcome {
                     TargetOutcome::Accepted | TargetOutcome::Clamped | TargetOutcome::TooFar => {
                         acks.insert(id, *seq);
@@ -211,7 +238,7 @@ fn run_against_oracle(ops: &[Op]) {
                 ));
             }
             Op::Teleport(id, x, y) => {
-                world.teleport(id, DVec2::new(x, y), TeleportReason::AdminReset);
+                world.teleport(id, DVec2::new(x, y) * scale, TeleportReason::AdminReset);
             }
             Op::Full(id, full) => {
                 if full {
@@ -225,8 +252,12 @@ fn run_against_oracle(ops: &[Op]) {
                 out.kicks.clear();
                 world.tick(&mut out);
                 // The positions every view of this tick was computed from.
-                let positions: BTreeMap<PlayerId, DVec2> =
-                    world.grid().entries().iter().map(|e| (e.id, e.pos)).collect();
+                let positions: BTreeMap<PlayerId, DVec2> = world
+                    .grid()
+                    .entries()
+                    .iter()
+                    .map(|e| (e.id, e.pos))
+                    .collect();
                 for (&id, &at) in &positions {
                     let previous = members.get(&id).cloned().unwrap_or_default();
                     members.insert(id, nearest(id, at, &positions, &previous, &config));
@@ -234,7 +265,10 @@ fn run_against_oracle(ops: &[Op]) {
                 let mut refused = HashSet::new();
                 for (to, got) in &out.offers {
                     match got {
-                        Some(g) => clients.get_mut(to).expect("snapshot for a stranger").apply(*to, g),
+                        Some(g) => clients
+                            .get_mut(to)
+                            .expect("snapshot for a stranger")
+                            .apply(*to, g),
                         None => {
                             refused.insert(*to);
                         }
@@ -256,7 +290,12 @@ fn run_against_oracle(ops: &[Op]) {
                         .iter()
                         .map(|o| (*o, (round_wire(positions[o].x), round_wire(positions[o].y))))
                         .collect();
-                    assert_eq!(client.view, want, "view of {id} at tick {}", world.tick_number());
+                    assert_eq!(
+                        client.view,
+                        want,
+                        "view of {id} at tick {}",
+                        world.tick_number()
+                    );
                 }
             }
         }
@@ -264,11 +303,20 @@ fn run_against_oracle(ops: &[Op]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    // 300 cases by default; PROPTEST_CASES=5000 for a longer hunt.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn client_view_matches_brute_force_oracle(ops in proptest::collection::vec(op(), 1..250)) {
-        run_against_oracle(&ops);
+        run_against_oracle(small_world(), &ops);
+    }
+
+    #[test]
+    fn crowded_client_view_matches_brute_force_oracle(ops in proptest::collection::vec(op(), 1..250)) {
+        run_against_oracle(crowded_world(), &ops);
     }
 
     #[test]

@@ -23,13 +23,17 @@ use tokio::io::AsyncWriteExt;
 
 /// POSTs `body` to `path` from `from` over raw TCP; returns the status.
 async fn post_from(addr: SocketAddr, from: IpAddr, path: &str, body: &str) -> u16 {
-    let mut stream = connect_from(addr, from).await.expect("connect from a loopback address");
+    let mut stream = connect_from(addr, from)
+        .await
+        .expect("connect from a loopback address");
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
-    status_of(&String::from_utf8_lossy(&read_until_closed(&mut stream, 1 << 16).await))
+    status_of(&String::from_utf8_lossy(
+        &read_until_closed(&mut stream, 1 << 16).await,
+    ))
 }
 
 fn address(n: u32) -> IpAddr {
@@ -48,7 +52,9 @@ async fn guessing_from_a_thousand_addresses_locks_the_account_not_the_server() {
             .map(|i| {
                 let body = wrong.clone();
                 let addr = server.addr();
-                tokio::spawn(async move { post_from(addr, address(batch * 50 + i), "/api/login", &body).await })
+                tokio::spawn(async move {
+                    post_from(addr, address(batch * 50 + i), "/api/login", &body).await
+                })
             })
             .collect();
         for task in tasks {
@@ -57,11 +63,24 @@ async fn guessing_from_a_thousand_addresses_locks_the_account_not_the_server() {
     }
     let unauthorized = statuses.iter().filter(|s| **s == 401).count();
     let limited = statuses.iter().filter(|s| **s == 429).count();
-    assert_eq!(unauthorized + limited, 1_000, "only 401 and 429: {statuses:?}");
-    assert!(unauthorized < 100, "the lockout stops hashing guesses ({unauthorized} were verified)");
+    assert_eq!(
+        unauthorized + limited,
+        1_000,
+        "only 401 and 429: {statuses:?}"
+    );
+    assert!(
+        unauthorized < 100,
+        "the lockout stops hashing guesses ({unauthorized} were verified)"
+    );
 
     // The trade-off: the real user is locked out while the attack lasts...
-    let res = server.http.post(server.url("/api/login")).json(&json!({"username": "victim", "password": "the-real-password"})).send().await.unwrap();
+    let res = server
+        .http
+        .post(server.url("/api/login"))
+        .json(&json!({"username": "victim", "password": "the-real-password"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 429);
     assert!(res.headers().contains_key("retry-after"));
     // ...but nobody else is.
@@ -80,7 +99,8 @@ async fn parallel_logins_beyond_the_hashing_queue_get_503() {
     let tasks: Vec<_> = (0..200u32)
         .map(|i| {
             let addr = server.addr();
-            let body = json!({"username": format!("nobody{i}"), "password": "password-123"}).to_string();
+            let body =
+                json!({"username": format!("nobody{i}"), "password": "password-123"}).to_string();
             tokio::spawn(async move { post_from(addr, address(i / 10), "/api/login", &body).await })
         })
         .collect();
@@ -89,8 +109,14 @@ async fn parallel_logins_beyond_the_hashing_queue_get_503() {
         statuses.push(task.await.unwrap());
     }
     let unavailable = statuses.iter().filter(|s| **s == 503).count();
-    assert!(statuses.iter().all(|s| matches!(s, 401 | 429 | 503)), "{statuses:?}");
-    assert!(unavailable > 0, "the queue cap answers 503 beyond it: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, 401 | 429 | 503)),
+        "{statuses:?}"
+    );
+    assert!(
+        unavailable > 0,
+        "the queue cap answers 503 beyond it: {statuses:?}"
+    );
     assert!(statuses.contains(&401), "queued logins are still answered");
     let mut bystander = Bystander::join(&server, "bystander").await;
     bystander.still_served(&server).await;
@@ -104,12 +130,32 @@ async fn a_megabyte_password_is_refused_before_hashing() {
     let huge = "p".repeat(1 << 20);
     // Length is validated before any hashing (`api::login`, `api::register`).
     for path in ["/api/login", "/api/register"] {
-        let res = server.http.post(server.url(path)).json(&json!({"username": "alice", "password": huge})).send().await.unwrap();
-        assert!(matches!(res.status().as_u16(), 400 | 401 | 413), "{path}: {}", res.status());
+        let res = server
+            .http
+            .post(server.url(path))
+            .json(&json!({"username": "alice", "password": huge}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(res.status().as_u16(), 400 | 401 | 413),
+            "{path}: {}",
+            res.status()
+        );
     }
     let giant = "p".repeat(8 << 20);
-    let res = server.http.post(server.url("/api/login")).json(&json!({"username": "alice", "password": giant})).send().await.unwrap();
-    assert!(matches!(res.status().as_u16(), 400 | 413), "8 MB body: {}", res.status());
+    let res = server
+        .http
+        .post(server.url("/api/login"))
+        .json(&json!({"username": "alice", "password": giant}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(res.status().as_u16(), 400 | 413),
+        "8 MB body: {}",
+        res.status()
+    );
     assert!(!server.login("alice", "password1").await.is_empty());
     server.stop().await;
 }
@@ -123,19 +169,44 @@ async fn forged_expired_and_revoked_tokens_are_unauthorized() {
     };
     // Forged: never issued, wrong shapes, huge.
     let huge = "t".repeat(100_000);
-    for token in [json!("A".repeat(43)), json!(""), json!(null), json!(["x"]), json!({"token": "x"}), json!(huge)] {
-        assert!(refused(Player::connect_with(server.addr(), json!({ "token": token })).await), "{token:.40}");
+    for token in [
+        json!("A".repeat(43)),
+        json!(""),
+        json!(null),
+        json!(["x"]),
+        json!({"token": "x"}),
+        json!(huge),
+    ] {
+        assert!(
+            refused(Player::connect_with(server.addr(), json!({ "token": token })).await),
+            "{token:.40}"
+        );
     }
     // Revoked by logout.
     let (_, revoked) = server.account("rita").await;
-    let res = server.http.post(server.url("/api/logout")).bearer_auth(&revoked).send().await.unwrap();
+    let res = server
+        .http
+        .post(server.url("/api/logout"))
+        .bearer_auth(&revoked)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
-    assert!(refused(Player::connect_with(server.addr(), json!({ "token": revoked })).await), "revoked token");
+    assert!(
+        refused(Player::connect_with(server.addr(), json!({ "token": revoked })).await),
+        "revoked token"
+    );
     // Expired: the TTL is one second.
     let (_, expiring) = server.account("eve").await;
     pause(Duration::from_millis(2_100)).await;
-    assert!(refused(Player::connect_with(server.addr(), json!({ "token": expiring })).await), "expired token");
+    assert!(
+        refused(Player::connect_with(server.addr(), json!({ "token": expiring })).await),
+        "expired token"
+    );
     let fresh = server.login("eve", "password1").await;
-    assert!(!refused(Player::connect_with(server.addr(), json!({ "token": fresh })).await), "a fresh token works");
+    assert!(
+        !refused(Player::connect_with(server.addr(), json!({ "token": fresh })).await),
+        "a fresh token works"
+    );
     server.stop().await;
 }

@@ -41,9 +41,16 @@ async fn static_path_traversal_never_leaves_the_embedded_client() {
         let answer = get(&server, path).await;
         let status = status_of(&answer);
         assert!(status == 404 || status == 400, "{path}: {answer:.200}");
-        assert!(!answer.contains("[package]") && !answer.contains("root:"), "{path} leaked a file");
+        assert!(
+            !answer.contains("[package]") && !answer.contains("root:"),
+            "{path} leaked a file"
+        );
     }
-    assert_eq!(status_of(&get(&server, "/").await), 200, "the client itself is still served");
+    assert_eq!(
+        status_of(&get(&server, "/").await),
+        200,
+        "the client itself is still served"
+    );
     server.stop().await;
 }
 
@@ -57,11 +64,17 @@ async fn static_path_traversal_never_leaves_the_static_dir() {
     std::os::unix::fs::symlink(outside.path().join("secret.txt"), dir.join("leak.txt")).unwrap();
     std::os::unix::fs::symlink(outside.path(), dir.join("up")).unwrap();
     let server = TestServer::start_with(|c| c.static_dir = Some(dir.clone())).await;
-    let mut paths: Vec<String> = TRAVERSALS.iter().map(|p| p.replace("Cargo.toml", "secret.txt")).collect();
+    let mut paths: Vec<String> = TRAVERSALS
+        .iter()
+        .map(|p| p.replace("Cargo.toml", "secret.txt"))
+        .collect();
     paths.extend(["/leak.txt", "/up/secret.txt", "/up%2fsecret.txt"].map(String::from));
     for path in &paths {
         let answer = get(&server, path).await;
-        assert!(!answer.contains("TOPSECRET"), "{path} leaked a file outside the static dir");
+        assert!(
+            !answer.contains("TOPSECRET"),
+            "{path} leaked a file outside the static dir"
+        );
         assert_ne!(status_of(&answer), 200, "{path}: {answer:.200}");
     }
     assert_eq!(status_of(&get(&server, "/index.html").await), 200);
@@ -72,7 +85,10 @@ async fn static_path_traversal_never_leaves_the_static_dir() {
 async fn oversized_request_heads_get_431() {
     let server = TestServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
-    let big = format!("GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(1 << 20));
+    let big = format!(
+        "GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
     let answer = raw_request(server.addr(), big.as_bytes()).await;
     assert_eq!(status_of(&answer), 431, "1 MB header: {answer:.200}");
 
@@ -84,32 +100,50 @@ async fn oversized_request_heads_get_431() {
     let answer = raw_request(server.addr(), many.as_bytes()).await;
     assert_eq!(status_of(&answer), 431, "500 headers: {answer:.200}");
 
-    let long_url = format!("GET /socket.io/?EIO=4&transport=polling&x={} HTTP/1.1\r\nHost: x\r\n\r\n", "u".repeat(100_000));
+    let long_url = format!(
+        "GET /socket.io/?EIO=4&transport=polling&x={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "u".repeat(100_000)
+    );
     let answer = raw_request(server.addr(), long_url.as_bytes()).await;
-    assert!(matches!(status_of(&answer), 414 | 431 | 400), "100 KB URL: {answer:.200}");
+    assert!(
+        matches!(status_of(&answer), 414 | 431 | 400),
+        "100 KB URL: {answer:.200}"
+    );
     bystander.still_served(&server).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn a_slowloris_crowd_does_not_keep_a_normal_client_out() {
-    let server = TestServer::start_with(|c| c.header_read_timeout = Duration::from_millis(500)).await;
+    let server =
+        TestServer::start_with(|c| c.header_read_timeout = Duration::from_millis(500)).await;
     let attacker = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
     let mut crowd = Vec::new();
     for _ in 0..1_000 {
-        let mut stream = connect_from(server.addr(), attacker).await.expect("slowloris socket connects");
+        let mut stream = connect_from(server.addr(), attacker)
+            .await
+            .expect("slowloris socket connects");
         stream.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
         crowd.push(stream);
     }
     // A normal client gets through while the crowd is still connected.
-    let res = server.http.get(server.url("/api/health")).timeout(PATIENCE).send().await.expect("normal client connects");
+    let res = server
+        .http
+        .get(server.url("/api/health"))
+        .timeout(PATIENCE)
+        .send()
+        .await
+        .expect("normal client connects");
     assert_eq!(res.status(), 200);
     newcomer_plays(&server, "newcomer").await;
     // The crowd is cut off by the header timeout.
     for stream in crowd.iter_mut().step_by(100) {
         let answer = read_until_closed(stream, 1 << 16).await;
         let text = String::from_utf8_lossy(&answer);
-        assert!(answer.is_empty() || status_of(&text) == 408, "slow head answered with {text:.100}");
+        assert!(
+            answer.is_empty() || status_of(&text) == 408,
+            "slow head answered with {text:.100}"
+        );
     }
     server.stop().await;
 }

@@ -26,11 +26,18 @@ fn map(entries: Vec<(&str, Mp)>) -> Mp {
 
 /// An EVENT packet on `/`.
 fn event(name: &str, arg: Mp) -> Vec<u8> {
-    encode(&map(vec![("type", Mp::from(2)), ("nsp", Mp::from("/")), ("data", Mp::Array(vec![Mp::from(name), arg]))]))
+    encode(&map(vec![
+        ("type", Mp::from(2)),
+        ("nsp", Mp::from("/")),
+        ("data", Mp::Array(vec![Mp::from(name), arg])),
+    ]))
 }
 
 fn position(x: Mp, y: Mp, seq: u64) -> Vec<u8> {
-    event("position", map(vec![("x", x), ("y", y), ("seq", Mp::from(seq))]))
+    event(
+        "position",
+        map(vec![("x", x), ("y", y), ("seq", Mp::from(seq))]),
+    )
 }
 
 /// The header of an EVENT packet whose `data` follows as raw bytes.
@@ -47,10 +54,18 @@ fn event_prefix() -> Vec<u8> {
 /// Joins `/` over msgpack with `token`; returns the client after `welcome`.
 async fn join(server: &TestServer, token: &str) -> RawSio {
     let mut client = RawSio::open(server.addr()).await;
-    let connect = map(vec![("type", Mp::from(0)), ("nsp", Mp::from("/")), ("data", map(vec![("token", Mp::from(token))]))]);
+    let connect = map(vec![
+        ("type", Mp::from(0)),
+        ("nsp", Mp::from("/")),
+        ("data", map(vec![("token", Mp::from(token))])),
+    ]);
     client.send_binary(encode(&connect)).await;
     let reply = decode(&client.next_binary().await.expect("CONNECT reply"));
-    assert_eq!(field(&reply, "type").as_u64(), Some(0), "CONNECT reply: {reply}");
+    assert_eq!(
+        field(&reply, "type").as_u64(),
+        Some(0),
+        "CONNECT reply: {reply}"
+    );
     let welcome = decode(&client.next_binary().await.expect("welcome"));
     assert_eq!(event_name(&welcome), Some("welcome"));
     client
@@ -61,7 +76,14 @@ fn decode(bytes: &[u8]) -> Mp {
 }
 
 fn field<'a>(value: &'a Mp, key: &str) -> &'a Mp {
-    value.as_map().and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)).unwrap_or(&Mp::Nil)
+    value
+        .as_map()
+        .and_then(|m| {
+            m.iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v)
+        })
+        .unwrap_or(&Mp::Nil)
 }
 
 fn event_name(packet: &Mp) -> Option<&str> {
@@ -75,7 +97,10 @@ async fn acked(client: &mut RawSio, seq: u64) -> (f64, f64) {
         if event_name(&packet) == Some("snapshot") {
             let snapshot = &field(&packet, "data")[1];
             if field(snapshot, "ack").as_u64() >= Some(seq) {
-                return (field(snapshot, "x").as_f64().unwrap(), field(snapshot, "y").as_f64().unwrap());
+                return (
+                    field(snapshot, "x").as_f64().unwrap(),
+                    field(snapshot, "y").as_f64().unwrap(),
+                );
             }
         }
     }
@@ -98,14 +123,46 @@ async fn hostile_msgpack_closes_only_its_connection() {
     deep.push(0xc0);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("100k-deep nesting", with_data(&deep)),
-        ("array32 of 2^32-1 items", with_data(&[0xdd, 0xff, 0xff, 0xff, 0xff])),
-        ("map32 of 2^32-1 entries", with_data(&[0xdf, 0xff, 0xff, 0xff, 0xff])),
-        ("str32 of 4 GiB", with_data(&[0xdb, 0xff, 0xff, 0xff, 0xff, b'x'])),
-        ("bin32 of 4 GiB", with_data(&[0xc6, 0xff, 0xff, 0xff, 0xff, 1])),
-        ("packet map32 of 2^32-1 entries", vec![0xdf, 0xff, 0xff, 0xff, 0xff]),
-        ("trailing bytes", [event("chat", map(vec![("text", Mp::from("hi"))])), vec![0x00]].concat()),
-        ("unknown packet type", encode(&map(vec![("type", Mp::from(9)), ("nsp", Mp::from("/"))]))),
-        ("non-string namespace", encode(&map(vec![("type", Mp::from(2)), ("nsp", Mp::from(5)), ("data", Mp::Array(vec![Mp::from("x")]))]))),
+        (
+            "array32 of 2^32-1 items",
+            with_data(&[0xdd, 0xff, 0xff, 0xff, 0xff]),
+        ),
+        (
+            "map32 of 2^32-1 entries",
+            with_data(&[0xdf, 0xff, 0xff, 0xff, 0xff]),
+        ),
+        (
+            "str32 of 4 GiB",
+            with_data(&[0xdb, 0xff, 0xff, 0xff, 0xff, b'x']),
+        ),
+        (
+            "bin32 of 4 GiB",
+            with_data(&[0xc6, 0xff, 0xff, 0xff, 0xff, 1]),
+        ),
+        (
+            "packet map32 of 2^32-1 entries",
+            vec![0xdf, 0xff, 0xff, 0xff, 0xff],
+        ),
+        (
+            "trailing bytes",
+            [
+                event("chat", map(vec![("text", Mp::from("hi"))])),
+                vec![0x00],
+            ]
+            .concat(),
+        ),
+        (
+            "unknown packet type",
+            encode(&map(vec![("type", Mp::from(9)), ("nsp", Mp::from("/"))])),
+        ),
+        (
+            "non-string namespace",
+            encode(&map(vec![
+                ("type", Mp::from(2)),
+                ("nsp", Mp::from(5)),
+                ("data", Mp::Array(vec![Mp::from("x")])),
+            ])),
+        ),
         ("reserved event name", event("disconnect", Mp::Nil)),
         ("never-valid byte", vec![0xc1]),
         ("empty message", vec![]),
@@ -118,7 +175,9 @@ async fn hostile_msgpack_closes_only_its_connection() {
         while attacker.next_binary().await.is_some() {}
     }
     let (x, _) = {
-        bystander.send_binary(position(Mp::from(2050.0), Mp::from(2048.0), 1)).await;
+        bystander
+            .send_binary(position(Mp::from(2050.0), Mp::from(2048.0), 1))
+            .await;
         acked(&mut bystander, 1).await
     };
     assert_eq!(x, 2050.0, "the bystander still plays");
@@ -143,8 +202,16 @@ async fn wrong_types_and_non_finite_positions_are_dropped() {
         player.send_binary(position(x, y, seq as u64 + 1)).await;
     }
     // Huge but finite numbers are clamped into the world.
-    player.send_binary(position(Mp::F64(1e308), Mp::F64(-1e308), 50)).await;
+    player
+        .send_binary(position(Mp::F64(1e308), Mp::F64(-1e308), 50))
+        .await;
     let (x, y) = acked(&mut player, 50).await;
-    assert!(x.is_finite() && y.is_finite() && (0.0..=4096.0).contains(&x) && (0.0..=4096.0).contains(&y), "({x}, {y})");
+    assert!(
+        x.is_finite()
+            && y.is_finite()
+            && (0.0..=4096.0).contains(&x)
+            && (0.0..=4096.0).contains(&y),
+        "({x}, {y})"
+    );
     server.stop().await;
 }

@@ -46,7 +46,10 @@ async fn the_parser_corpus_closes_only_the_offending_connection() {
         let mut attacker = RawSio::joined(server.addr(), &token).await;
         attacker.send_text(&format!("4{packet}")).await;
         let seen = attacker.closed_by_server().await;
-        assert!(seen.iter().all(|t| !t.starts_with("43")), "{packet}: no handler answered: {seen:?}");
+        assert!(
+            seen.iter().all(|t| !t.starts_with("43")),
+            "{packet}: no handler answered: {seen:?}"
+        );
     }
     bystander.still_served(&server).await;
     server.stop().await;
@@ -57,7 +60,8 @@ async fn attachment_lies_close_the_connection() {
     let server = TestServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let (_, token) = server.account("attacker").await;
-    let placeholder = |num: &str| format!("451-[\"position\",{{\"_placeholder\":true,\"num\":{num}}}]");
+    let placeholder =
+        |num: &str| format!("451-[\"position\",{{\"_placeholder\":true,\"num\":{num}}}]");
     for num in ["\"splice\"", "-1", "5", "1.5", "null"] {
         let mut attacker = RawSio::joined(server.addr(), &token).await;
         attacker.send_text(&placeholder(num)).await;
@@ -71,7 +75,9 @@ async fn attachment_lies_close_the_connection() {
     // A text packet while attachments are still awaited.
     let mut attacker = RawSio::joined(server.addr(), &token).await;
     attacker.send_text(&placeholder("0")).await;
-    attacker.send_text("42[\"position\",{\"x\":1,\"y\":1,\"seq\":1}]").await;
+    attacker
+        .send_text("42[\"position\",{\"x\":1,\"y\":1,\"seq\":1}]")
+        .await;
     attacker.closed_by_server().await;
     bystander.still_served(&server).await;
     server.stop().await;
@@ -84,11 +90,22 @@ async fn names_that_alias_nothing_are_ignored_and_acks_never_issued_too() {
     let mut prober = Bystander::join(&server, "bystander").await;
     let mut attacker = RawSio::joined(server.addr(), &token).await;
     let huge_name = format!("42[\"{}\"]", "n".repeat(100_000));
-    for packet in ["42[\"error\"]", "42[\"__proto__\"]", "42[\"constructor\",{}]", "42[\"\"]", "42[7]", huge_name.as_str(), "431[]", "43999[\"x\"]"] {
+    for packet in [
+        "42[\"error\"]",
+        "42[\"__proto__\"]",
+        "42[\"constructor\",{}]",
+        "42[\"\"]",
+        "42[7]",
+        huge_name.as_str(),
+        "431[]",
+        "43999[\"x\"]",
+    ] {
         attacker.send_text(packet).await;
     }
     // Still connected: a good move is acknowledged.
-    attacker.send_text("42[\"position\",{\"x\":2050,\"y\":2048,\"seq\":1}]").await;
+    attacker
+        .send_text("42[\"position\",{\"x\":2050,\"y\":2048,\"seq\":1}]")
+        .await;
     let mut acked = false;
     while let Some(text) = attacker.next_text().await {
         if text.starts_with("42[\"snapshot\"") && text.contains("\"ack\":1") {
@@ -109,11 +126,19 @@ async fn unknown_namespaces_are_refused_and_the_connection_kept() {
     for nsp in ["/nope", "/admin", "/__proto__"] {
         client.send_text(&format!("40{nsp},")).await;
         let reply = client.next_text().await.expect("CONNECT_ERROR");
-        assert_eq!(reply, format!("44{nsp},{{\"message\":\"Invalid namespace\"}}"));
+        assert_eq!(
+            reply,
+            format!("44{nsp},{{\"message\":\"Invalid namespace\"}}")
+        );
     }
     // The same connection can still join the game.
-    client.send_text(&format!("40{}", serde_json::json!({ "token": token }))).await;
-    assert!(client.next_text().await.is_some_and(|t| t.starts_with("40{")));
+    client
+        .send_text(&format!("40{}", serde_json::json!({ "token": token })))
+        .await;
+    assert!(client
+        .next_text()
+        .await
+        .is_some_and(|t| t.starts_with("40{")));
     server.stop().await;
 }
 
@@ -121,7 +146,11 @@ async fn unknown_namespaces_are_refused_and_the_connection_kept() {
 async fn events_before_connect_close_the_connection() {
     let server = TestServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
-    for packet in ["42[\"position\",{\"x\":1,\"y\":1,\"seq\":1}]", "42[\"chat\",{\"text\":\"hi\"}]", "43[]"] {
+    for packet in [
+        "42[\"position\",{\"x\":1,\"y\":1,\"seq\":1}]",
+        "42[\"chat\",{\"text\":\"hi\"}]",
+        "43[]",
+    ] {
         let mut client = RawSio::open(server.addr()).await;
         client.send_text(packet).await;
         client.closed_by_server().await;
@@ -131,7 +160,9 @@ async fn events_before_connect_close_the_connection() {
     client.send_text("40{\"token\":\"forged\"}").await;
     let reply = client.next_text().await.expect("CONNECT_ERROR");
     assert_eq!(reply, "44{\"message\":\"unauthorized\"}");
-    client.send_text("42[\"position\",{\"x\":1,\"y\":1,\"seq\":1}]").await;
+    client
+        .send_text("42[\"position\",{\"x\":1,\"y\":1,\"seq\":1}]")
+        .await;
     client.closed_by_server().await;
     bystander.still_served(&server).await;
     server.stop().await;
@@ -145,7 +176,12 @@ async fn connections_that_never_send_connect_are_closed() {
     let sid = polling_session(&server).await;
     let mut gone = false;
     for _ in 0..100 {
-        let res = server.http.get(poll_url(&server, &sid)).send().await.unwrap();
+        let res = server
+            .http
+            .get(poll_url(&server, &sid))
+            .send()
+            .await
+            .unwrap();
         let (status, body) = (res.status(), res.text().await.unwrap());
         if status != 200 || body.split('\u{1e}').any(|p| p == "1") {
             gone = true;

@@ -20,19 +20,46 @@ async fn frame_violations_close_only_their_connection() {
         ("RSV1 set", ws_frame(0xC1, b"40", true), &[1002]),
         ("RSV2 set", ws_frame(0xA1, b"40", true), &[1002]),
         ("RSV3 set", ws_frame(0x91, b"40", true), &[1002]),
-        ("unmasked client frame", ws_frame(0x81, b"40", false), &[1002]),
+        (
+            "unmasked client frame",
+            ws_frame(0x81, b"40", false),
+            &[1002],
+        ),
         ("reserved data opcode", ws_frame(0x83, b"40", true), &[1002]),
-        ("reserved control opcode", ws_frame(0x8B, b"", true), &[1002]),
-        ("control frame over 125 bytes", ws_frame(0x89, &long_ping, true), &[1002]),
-        ("fragmented control frame", ws_frame(0x09, b"x", true), &[1002]),
-        ("continuation without a start", ws_frame(0x80, b"40", true), &[1002]),
-        ("invalid UTF-8 text", ws_frame(0x81, b"4\xff\xfe", true), &[1007]),
+        (
+            "reserved control opcode",
+            ws_frame(0x8B, b"", true),
+            &[1002],
+        ),
+        (
+            "control frame over 125 bytes",
+            ws_frame(0x89, &long_ping, true),
+            &[1002],
+        ),
+        (
+            "fragmented control frame",
+            ws_frame(0x09, b"x", true),
+            &[1002],
+        ),
+        (
+            "continuation without a start",
+            ws_frame(0x80, b"40", true),
+            &[1002],
+        ),
+        (
+            "invalid UTF-8 text",
+            ws_frame(0x81, b"4\xff\xfe", true),
+            &[1007],
+        ),
     ];
     for (name, frame, codes) in cases {
         let mut stream = raw_websocket(server.addr()).await;
         stream.write_all(&frame).await.unwrap();
         let code = ws_close_code(&mut stream).await;
-        assert!(code.is_none_or(|c| codes.contains(&c)), "{name}: close code {code:?}");
+        assert!(
+            code.is_none_or(|c| codes.contains(&c)),
+            "{name}: close code {code:?}"
+        );
     }
     bystander.still_served(&server).await;
     server.stop().await;
@@ -49,7 +76,10 @@ async fn a_frame_header_declaring_a_terabyte_is_refused_unread() {
         header.extend_from_slice(&[1, 2, 3, 4]);
         stream.write_all(&header).await.unwrap();
         let code = ws_close_code(&mut stream).await;
-        assert!(code.is_none_or(|c| c == 1009 || c == 1002), "close code {code:?}");
+        assert!(
+            code.is_none_or(|c| c == 1009 || c == 1002),
+            "close code {code:?}"
+        );
     }
     bystander.still_served(&server).await;
     server.stop().await;

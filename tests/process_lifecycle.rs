@@ -22,7 +22,14 @@ struct LocusProcess {
 impl LocusProcess {
     async fn start(db: &Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--flush-interval", "200ms", "--db"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--flush-interval",
+                "200ms",
+                "--db",
+            ])
             .arg(db)
             .env("LOCUS_LOG", "info")
             .stdout(Stdio::null())
@@ -53,26 +60,48 @@ impl LocusProcess {
 
     async fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("running").to_string();
-        let status = Command::new("kill").args([signal, &pid]).status().await.unwrap();
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .await
+            .unwrap();
         assert!(status.success());
     }
 
     async fn wait_exit(mut self) -> std::process::ExitStatus {
-        tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await.expect("exits").unwrap()
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("exits")
+            .unwrap()
     }
 }
 
 async fn account(http: &reqwest::Client, server: &LocusProcess, name: &str) -> String {
     let creds = json!({"username": name, "password": "password1"});
-    let res = http.post(server.url("/api/register")).json(&creds).send().await.unwrap();
+    let res = http
+        .post(server.url("/api/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
     assert!(res.status() == 201 || res.status() == 409);
-    let res = http.post(server.url("/api/login")).json(&creds).send().await.unwrap();
+    let res = http
+        .post(server.url("/api/login"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn stored_position(db: &Path, name: &str) -> Option<(f64, f64)> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
     conn.query_row(
         "SELECT p.x, p.y FROM positions p JOIN accounts a ON a.id = p.account_id WHERE a.username = ?1",
         [name],
@@ -83,14 +112,18 @@ fn stored_position(db: &Path, name: &str) -> Option<(f64, f64)> {
 
 fn integrity_check(db: &Path) -> String {
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap()
+    conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap()
 }
 
 async fn walk_to(token: &str, addr: std::net::SocketAddr, x: f64, y: f64) -> Player {
     let mut p = Player::join(addr, token).await;
     p.wait_for("welcome", |_| true).await;
     let seq = p.move_to(x, y).await;
-    p.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq) && s["x"] == x && s["y"] == y).await;
+    p.wait_for("snapshot", |s| {
+        s["ack"].as_u64() >= Some(seq) && s["x"] == x && s["y"] == y
+    })
+    .await;
     p
 }
 
@@ -111,7 +144,13 @@ async fn sigterm_flushes_positions_and_a_restart_restores_them() {
     let server = LocusProcess::start(&db).await;
     let mut again = Player::join(server.addr, &token).await;
     let welcome = again.wait_for("welcome", |_| true).await;
-    assert_eq!((welcome["x"].as_f64().unwrap(), welcome["y"].as_f64().unwrap()), (2048.0 + 9.5, 2048.0 - 3.25));
+    assert_eq!(
+        (
+            welcome["x"].as_f64().unwrap(),
+            welcome["y"].as_f64().unwrap()
+        ),
+        (2048.0 + 9.5, 2048.0 - 3.25)
+    );
     server.signal("-TERM").await;
     assert!(server.wait_exit().await.success());
 }
@@ -129,7 +168,11 @@ async fn sigkill_loses_at_most_one_flush_and_never_corrupts() {
     // it to be visible in the file, then kill the process without warning.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while stored_position(&db, "crashy") != Some((2048.0 + 14.0, 2048.0)) {
-        assert!(tokio::time::Instant::now() < deadline, "position never written: {:?}", stored_position(&db, "crashy"));
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "position never written: {:?}",
+            stored_position(&db, "crashy")
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.signal("-KILL").await;
@@ -140,7 +183,13 @@ async fn sigkill_loses_at_most_one_flush_and_never_corrupts() {
     let server = LocusProcess::start(&db).await;
     let mut again = Player::join(server.addr, &token).await;
     let welcome = again.wait_for("welcome", |_| true).await;
-    assert_eq!((welcome["x"].as_f64().unwrap(), welcome["y"].as_f64().unwrap()), (2048.0 + 14.0, 2048.0));
+    assert_eq!(
+        (
+            welcome["x"].as_f64().unwrap(),
+            welcome["y"].as_f64().unwrap()
+        ),
+        (2048.0 + 14.0, 2048.0)
+    );
     server.signal("-TERM").await;
     assert!(server.wait_exit().await.success());
 }

@@ -63,7 +63,14 @@ struct Scene {
 }
 
 impl Scene {
-    fn new(config: WorldConfig, players: usize, area: (DVec2, DVec2)) -> Self {
+    fn new(mut config: WorldConfig, players: usize, area: (DVec2, DVec2)) -> Self {
+        // A/B knob for profiling: LOCUS_BENCH_RELAYOUT=<ticks> (0 disables).
+        if let Some(every) = std::env::var("LOCUS_BENCH_RELAYOUT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config.relayout_interval_ticks = every;
+        }
         let mut world = World::new(config).expect("valid bench config");
         let mut rng = StdRng::seed_from_u64(7);
         let mut headings = Vec::with_capacity(players);
@@ -135,11 +142,7 @@ fn spread(players: usize) -> Scene {
         height: side,
         ..Default::default()
     };
-    Scene::new(
-        config,
-        players,
-        (DVec2::ZERO, DVec2::new(side, side)),
-    )
+    Scene::new(config, players, (DVec2::ZERO, DVec2::new(side, side)))
 }
 
 fn crowd(players: usize) -> Scene {
@@ -198,7 +201,10 @@ fn fixed_run() -> bool {
         other => spread(other.trim_start_matches("spread").parse().unwrap_or(10_000)),
     };
     let spent = scene.timed_ticks(ticks);
-    eprintln!("{name}: {ticks} ticks, {:?} per tick (wall)", spent / ticks.max(1) as u32);
+    eprintln!(
+        "{name}: {ticks} ticks, {:?} per tick (wall)",
+        spent / ticks.max(1) as u32
+    );
     report(name, &scene);
     true
 }

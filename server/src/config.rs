@@ -204,12 +204,18 @@ impl Config {
 
     /// The database's settings.
     pub fn store_config(&self) -> StoreConfig {
-        StoreConfig { retry_interval: self.flush_interval, ..StoreConfig::default() }
+        StoreConfig {
+            retry_interval: self.flush_interval,
+            ..StoreConfig::default()
+        }
     }
 
     /// Password hashing, tokens and login throttling.
     pub fn auth_config(&self) -> AuthConfig {
-        let mut auth = AuthConfig { token_ttl: self.token_ttl, ..AuthConfig::default() };
+        let mut auth = AuthConfig {
+            token_ttl: self.token_ttl,
+            ..AuthConfig::default()
+        };
         auth.password.concurrency = self.hash_concurrency as usize;
         auth.password.queue = self.hash_queue;
         auth
@@ -225,7 +231,8 @@ impl Config {
             max_payload: self.max_payload,
             max_buffered_packets: self.max_buffered_packets,
             body_read_timeout: self.body_read_timeout,
-            allowed_origins: (!self.allowed_origins.is_empty()).then(|| self.allowed_origins.clone()),
+            allowed_origins: (!self.allowed_origins.is_empty())
+                .then(|| self.allowed_origins.clone()),
             ..EngineConfig::default()
         };
         SocketIoConfig {
@@ -245,7 +252,11 @@ impl Config {
     pub fn http_limits(&self) -> HttpLimits {
         HttpLimits {
             max_connections: self.max_connections,
-            max_connections_per_ip: if self.max_connections_per_ip == 0 { usize::MAX } else { self.max_connections_per_ip },
+            max_connections_per_ip: if self.max_connections_per_ip == 0 {
+                usize::MAX
+            } else {
+                self.max_connections_per_ip
+            },
             header_read_timeout: self.header_read_timeout,
             max_request_head_bytes: self.max_header_bytes,
             max_headers: self.max_headers,

@@ -22,8 +22,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// Longest any single awaited event may take before a test fails.
-pub const PATIENCE: Duration = Duration::from_secs(10);
+/// Longest any single awaited event may take before a test fails (virtual
+/// time in the paused-clock tests, where it must exceed the 25 s + 20 s
+/// heartbeat).
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// What the handler saw, in order.
 #[derive(Debug, Clone, PartialEq)]

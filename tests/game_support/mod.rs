@@ -34,12 +34,20 @@ impl TestServer {
     /// A server with the defaults changed by `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::default();
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config.db = dir.path().join("locus.db");
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            db: dir.path().join("locus.db"),
+            ..Config::default()
+        };
         tweak(&mut config);
-        let server = locus::net::server::start(config).await.expect("server starts");
-        Self { server, dir, http: reqwest::Client::new() }
+        let server = locus::net::server::start(config)
+            .await
+            .expect("server starts");
+        Self {
+            server,
+            dir,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -73,7 +81,10 @@ impl TestServer {
             .await
             .unwrap();
         assert_eq!(res.status(), 200, "login {username}");
-        res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+        res.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Registers and logs in; returns (account id, token).
@@ -101,7 +112,7 @@ pub struct Player {
 /// How a connection attempt ended.
 pub enum Connected {
     /// CONNECT accepted; the client holds the socket.
-    Ok(Player),
+    Ok(Box<Player>),
     /// CONNECT_ERROR with this payload.
     Refused(Value),
 }
@@ -110,7 +121,9 @@ impl Player {
     /// Opens a WebSocket session and connects to `/` with `auth`.
     pub async fn connect_with(addr: SocketAddr, auth: Value) -> Connected {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
         let open = next_text(&mut ws).await.expect("open packet");
         assert!(open.starts_with('0'), "open packet: {open}");
         ws.send(Message::text(format!("40{auth}"))).await.unwrap();
@@ -121,7 +134,12 @@ impl Player {
             } else if let Some(body) = text.strip_prefix("40") {
                 let reply: Value = serde_json::from_str(body).unwrap();
                 assert!(reply["sid"].is_string(), "CONNECT reply: {text}");
-                return Connected::Ok(Player { ws, events: Vec::new(), closed: false, seq: 0 });
+                return Connected::Ok(Box::new(Player {
+                    ws,
+                    events: Vec::new(),
+                    closed: false,
+                    seq: 0,
+                }));
             } else if let Some(body) = text.strip_prefix("44") {
                 return Connected::Refused(serde_json::from_str(body).unwrap());
             } else {
@@ -133,7 +151,7 @@ impl Player {
     /// Connects with `{"token": token}`, which must be accepted.
     pub async fn join(addr: SocketAddr, token: &str) -> Player {
         match Self::connect_with(addr, json!({ "token": token })).await {
-            Connected::Ok(p) => p,
+            Connected::Ok(p) => *p,
             Connected::Refused(v) => panic!("connection refused: {v}"),
         }
     }
@@ -153,7 +171,8 @@ impl Player {
     pub async fn move_to(&mut self, x: f64, y: f64) -> u64 {
         self.seq += 1;
         let seq = self.seq;
-        self.emit("position", json!({"x": x, "y": y, "seq": seq})).await;
+        self.emit("position", json!({"x": x, "y": y, "seq": seq}))
+            .await;
         seq
     }
 
@@ -161,7 +180,10 @@ impl Player {
     /// (answering pings meanwhile); returns its argument.
     pub async fn wait_for(&mut self, name: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
         let seen = self.events.len();
-        if let Some((_, v)) = self.events[..seen].iter().find(|(n, v)| n == name && pred(v)) {
+        if let Some((_, v)) = self.events[..seen]
+            .iter()
+            .find(|(n, v)| n == name && pred(v))
+        {
             return v.clone();
         }
         let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -169,7 +191,10 @@ impl Player {
             let step = tokio::time::timeout_at(deadline, self.read_one()).await;
             match step {
                 Err(_) => panic!("no `{name}` event within {PATIENCE:?}; {}", self.recent()),
-                Ok(false) => panic!("connection closed while waiting for `{name}`; {}", self.recent()),
+                Ok(false) => panic!(
+                    "connection closed while waiting for `{name}`; {}",
+                    self.recent()
+                ),
                 Ok(true) => {
                     if let Some((n, v)) = self.events.last() {
                         if n == name && pred(v) {
@@ -185,9 +210,11 @@ impl Player {
     pub async fn wait_closed(&mut self) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !self.closed {
-            match tokio::time::timeout_at(deadline, self.read_one()).await {
-                Err(_) => panic!("server did not close the connection; {}", self.recent()),
-                Ok(_) => {}
+            if tokio::time::timeout_at(deadline, self.read_one())
+                .await
+                .is_err()
+            {
+                panic!("server did not close the connection; {}", self.recent());
             }
         }
     }
@@ -195,7 +222,11 @@ impl Player {
     /// The last few events received, for failure messages.
     fn recent(&self) -> String {
         let skip = self.events.len().saturating_sub(4);
-        format!("{} events, the last ones: {:?}", self.events.len(), &self.events[skip..])
+        format!(
+            "{} events, the last ones: {:?}",
+            self.events.len(),
+            &self.events[skip..]
+        )
     }
 
     /// Reads one frame; records events; false when the connection ended.
@@ -209,7 +240,8 @@ impl Player {
                 if text == "2" {
                     let _ = self.ws.send(Message::text("3")).await;
                 } else if let Some(body) = text.strip_prefix("42") {
-                    let mut args: Vec<Value> = serde_json::from_str(body).expect("event payload is a JSON array");
+                    let mut args: Vec<Value> =
+                        serde_json::from_str(body).expect("event payload is a JSON array");
                     let name = args.remove(0).as_str().expect("event name").to_owned();
                     let first = args.into_iter().next().unwrap_or(Value::Null);
                     self.events.push((name, first));

@@ -59,7 +59,11 @@ pub async fn raw_request(addr: SocketAddr, request: &[u8]) -> String {
 
 /// The status code of a raw HTTP response (0 when there is none).
 pub fn status_of(response: &str) -> u16 {
-    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The Engine.IO error code in a JSON error body.
@@ -71,7 +75,12 @@ pub async fn engine_code(response: reqwest::Response) -> (u16, Option<u64>) {
 
 /// Opens a polling session; returns its sid.
 pub async fn polling_session(server: &TestServer) -> String {
-    let res = server.http.get(server.url("/socket.io/?EIO=4&transport=polling")).send().await.unwrap();
+    let res = server
+        .http
+        .get(server.url("/socket.io/?EIO=4&transport=polling"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200, "polling handshake");
     let body = res.text().await.unwrap();
     let open: Value = serde_json::from_str(body.strip_prefix('0').expect("open packet")).unwrap();
@@ -85,7 +94,13 @@ pub fn poll_url(server: &TestServer, sid: &str) -> String {
 
 /// Whether polling session `sid` is gone (its next GET gets code 1).
 pub async fn session_is_gone(server: &TestServer, sid: &str) -> bool {
-    let res = server.http.get(poll_url(server, sid)).timeout(PATIENCE).send().await.unwrap();
+    let res = server
+        .http
+        .get(poll_url(server, sid))
+        .timeout(PATIENCE)
+        .send()
+        .await
+        .unwrap();
     engine_code(res).await == (400, Some(1))
 }
 
@@ -107,11 +122,19 @@ impl Bystander {
     /// Asserts the server still serves: HTTP answers, and this player's
     /// next move comes back acknowledged in a snapshot.
     pub async fn still_served(&mut self, server: &TestServer) {
-        let health = server.http.get(server.url("/api/health")).timeout(PATIENCE).send().await.expect("health answers");
+        let health = server
+            .http
+            .get(server.url("/api/health"))
+            .timeout(PATIENCE)
+            .send()
+            .await
+            .expect("health answers");
         assert_eq!(health.status(), 200, "health after the attack");
         self.x += 1.0;
         let seq = self.player.move_to(self.x, 2048.0).await;
-        self.player.wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq)).await;
+        self.player
+            .wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq))
+            .await;
     }
 }
 
@@ -189,10 +212,14 @@ pub async fn read_ws_frame(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
 pub async fn ws_close_code(stream: &mut TcpStream) -> Option<u16> {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let frame = tokio::time::timeout_at(deadline, read_ws_frame(stream)).await.expect("server closes the connection");
+        let frame = tokio::time::timeout_at(deadline, read_ws_frame(stream))
+            .await
+            .expect("server closes the connection");
         match frame {
             None => return None,
-            Some((8, payload)) => return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])),
+            Some((8, payload)) => {
+                return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]))
+            }
             Some(_) => continue,
         }
     }
@@ -226,7 +253,9 @@ impl RawSio {
     /// Opens a WebSocket session (no namespace joined yet).
     pub async fn open(addr: SocketAddr) -> Self {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
         let mut client = Self { ws };
         let open = client.next_text().await.expect("open packet");
         assert!(open.starts_with('0'), "{open}");
@@ -236,7 +265,9 @@ impl RawSio {
     /// Opens a session and joins `/` with `token`; waits for `welcome`.
     pub async fn joined(addr: SocketAddr, token: &str) -> Self {
         let mut client = Self::open(addr).await;
-        client.send_text(&format!("40{}", serde_json::json!({ "token": token }))).await;
+        client
+            .send_text(&format!("40{}", serde_json::json!({ "token": token })))
+            .await;
         let reply = client.next_text().await.expect("CONNECT reply");
         assert!(reply.starts_with("40{"), "CONNECT reply: {reply}");
         let welcome = client.next_text().await.expect("welcome");
@@ -247,13 +278,21 @@ impl RawSio {
     /// Sends one text frame; errors (a closed connection) are ignored.
     pub async fn send_text(&mut self, text: &str) {
         use futures_util::SinkExt;
-        let _ = self.ws.send(tokio_tungstenite::tungstenite::Message::text(text.to_owned())).await;
+        let _ = self
+            .ws
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                text.to_owned(),
+            ))
+            .await;
     }
 
     /// Sends one binary frame; errors are ignored.
     pub async fn send_binary(&mut self, data: Vec<u8>) {
         use futures_util::SinkExt;
-        let _ = self.ws.send(tokio_tungstenite::tungstenite::Message::binary(data)).await;
+        let _ = self
+            .ws
+            .send(tokio_tungstenite::tungstenite::Message::binary(data))
+            .await;
     }
 
     /// The next text frame (pings answered), or `None` once closed. Panics
@@ -263,7 +302,9 @@ impl RawSio {
         use tokio_tungstenite::tungstenite::Message;
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.expect("a frame within the patience");
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("a frame within the patience");
             match frame {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
                 Some(Ok(Message::Text(t))) if t.as_str() == "2" => self.send_text("3").await,
@@ -279,7 +320,9 @@ impl RawSio {
         use tokio_tungstenite::tungstenite::Message;
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.expect("a frame within the patience");
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("a frame within the patience");
             match frame {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
                 Some(Ok(Message::Text(t))) if t.as_str() == "2" => self.send_text("3").await,

@@ -12,7 +12,9 @@ pub fn tests_dir() -> PathBuf {
 
 /// Whether CI is running us: missing external tools are then failures, not skips.
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| !v.is_empty() && v != "false" && v != "0")
+        .unwrap_or(false)
 }
 
 /// Returns false (after printing why) when the npm packages under `tests/`
@@ -45,21 +47,30 @@ pub fn python() -> Option<PathBuf> {
 /// output when it exits non-zero. Returns its stdout.
 pub async fn run_node(script: &str, args: &[&str]) -> String {
     let mut cmd = tokio::process::Command::new("node");
-    cmd.current_dir(tests_dir()).arg(format!("js/{script}")).args(args).kill_on_drop(true);
+    cmd.current_dir(tests_dir())
+        .arg(format!("js/{script}"))
+        .args(args)
+        .kill_on_drop(true);
     finish(cmd, script).await
 }
 
 /// Runs `node tests/<path> <args..>` like [`run_node`] (for scripts outside `tests/js/`).
 pub async fn run_node_file(path: &str, args: &[&str]) -> String {
     let mut cmd = tokio::process::Command::new("node");
-    cmd.current_dir(tests_dir()).arg(path).args(args).kill_on_drop(true);
+    cmd.current_dir(tests_dir())
+        .arg(path)
+        .args(args)
+        .kill_on_drop(true);
     finish(cmd, path).await
 }
 
 /// Runs `tests/.venv/bin/python tests/py/<script> <args..>` like [`run_node`].
 pub async fn run_python(python: &Path, script: &str, args: &[&str]) -> String {
     let mut cmd = tokio::process::Command::new(python);
-    cmd.current_dir(tests_dir()).arg(format!("py/{script}")).args(args).kill_on_drop(true);
+    cmd.current_dir(tests_dir())
+        .arg(format!("py/{script}"))
+        .args(args)
+        .kill_on_drop(true);
     finish(cmd, script).await
 }
 
@@ -71,6 +82,10 @@ async fn finish(mut cmd: tokio::process::Command, name: &str) -> String {
         .unwrap_or_else(|e| panic!("could not start {name}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{name} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "{name} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
     stdout
 }

@@ -2,7 +2,7 @@
 //! Socket.IO protocol test suites (`test-suite.js` in
 //! socketio/engine.io-protocol and socketio/socket.io-protocol).
 //!
-//! `cargo run --release --example conformance -- --layer engineio|socketio [--port 3000]`
+//! `cargo run --release --example conformance -- --layer engineio|socketio [--port 3000] [--parser json|msgpack]`
 //!
 //! Only parses arguments, binds 127.0.0.1 and waits for Ctrl-C / SIGTERM;
 //! each layer's server lives in its own file.
@@ -24,6 +24,19 @@ struct Args {
     /// TCP port on 127.0.0.1.
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// Socket.IO packet format (`--layer socketio` only); the suites' msgpack
+    /// variants need `msgpack`.
+    #[arg(long, value_enum, default_value_t = ParserArg::Json)]
+    parser: ParserArg,
+}
+
+/// The Socket.IO parsers.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ParserArg {
+    /// socket.io-parser (JSON text).
+    Json,
+    /// socket.io-msgpack-parser.
+    Msgpack,
 }
 
 /// The protocol layers the suites test.
@@ -49,7 +62,13 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(layer = ?args.layer, addr = %listener.local_addr()?, "conformance server listening");
     match args.layer {
         Layer::Engineio => engineio_echo::serve(listener, shutdown_signal()).await?,
-        Layer::Socketio => socketio_echo::serve(listener, shutdown_signal()).await?,
+        Layer::Socketio => {
+            let parser = match args.parser {
+                ParserArg::Json => locus::socketio::Parser::Json,
+                ParserArg::Msgpack => locus::socketio::Parser::MsgPack,
+            };
+            socketio_echo::serve_with_parser(listener, parser, shutdown_signal()).await?
+        }
     }
     tracing::info!("conformance server stopped");
     Ok(())

@@ -61,17 +61,8 @@ pub fn build(config: SocketIoConfig) -> SocketIo {
     io
 }
 
-/// Serves the conformance server (default JSON parser) on `listener` until
-/// `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    serve_with_parser(listener, Parser::Json, shutdown).await
-}
-
-/// [`serve`] speaking `parser` (`Parser::MsgPack` for the msgpack variant of
-/// the suite).
+/// Serves the conformance server speaking `parser` (`Parser::MsgPack` for
+/// the msgpack variant of the suite) on `listener` until `shutdown` completes.
 pub async fn serve_with_parser(
     listener: TcpListener,
     parser: Parser,

@@ -26,26 +26,36 @@ pub const BINARY_MARKER: u8 = 0x00;
 pub fn eio_packet(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(packet) = engineio::decode_text_packet(text) {
-            let encoded = engineio::encode_text_packet(&packet).expect("text packets encode as text");
+            let encoded =
+                engineio::encode_text_packet(&packet).expect("text packets encode as text");
             assert_eq!(encoded, text, "a text packet re-encodes to its own bytes");
         }
     }
     let packet = engineio::decode_binary_frame(Bytes::copy_from_slice(data));
-    assert_eq!(packet, engineio::Packet::Binary(Bytes::copy_from_slice(data)));
+    assert_eq!(
+        packet,
+        engineio::Packet::Binary(Bytes::copy_from_slice(data))
+    );
 }
 
 /// One long-polling POST body (`\x1e`-separated, `b` + base64 binaries).
 pub fn eio_payload(data: &[u8]) {
-    let Ok(packets) = engineio::decode_payload(data, MAX_PAYLOAD) else { return };
+    let Ok(packets) = engineio::decode_payload(data, MAX_PAYLOAD) else {
+        return;
+    };
     assert!(!packets.is_empty(), "an accepted payload holds a packet");
     let texts: Vec<Option<String>> = packets.iter().map(engineio::encode_text_packet).collect();
-    let items = packets.iter().zip(&texts).map(|(packet, text)| match (packet, text) {
-        (engineio::Packet::Binary(bytes), _) => engineio::PayloadItem::Binary(bytes),
-        (_, Some(text)) => engineio::PayloadItem::Text(text),
-        (_, None) => unreachable!("only binary packets lack a text form"),
-    });
+    let items = packets
+        .iter()
+        .zip(&texts)
+        .map(|(packet, text)| match (packet, text) {
+            (engineio::Packet::Binary(bytes), _) => engineio::PayloadItem::Binary(bytes),
+            (_, Some(text)) => engineio::PayloadItem::Text(text),
+            (_, None) => unreachable!("only binary packets lack a text form"),
+        });
     let again = engineio::encode_payload(items);
-    let decoded = engineio::decode_payload(again.as_bytes(), usize::MAX).expect("a re-encoded payload decodes");
+    let decoded = engineio::decode_payload(again.as_bytes(), usize::MAX)
+        .expect("a re-encoded payload decodes");
     assert_eq!(decoded, packets, "payload round trip");
 }
 
@@ -61,11 +71,17 @@ pub fn sio_packet(data: &[u8]) {
         };
         match progress {
             Ok(socketio::Progress::Packet(packet)) => {
-                assert!(!decoder.is_reassembling(), "a whole packet leaves nothing pending");
+                assert!(
+                    !decoder.is_reassembling(),
+                    "a whole packet leaves nothing pending"
+                );
                 sio_round_trip(&packet);
             }
             Ok(socketio::Progress::NeedAttachments(n)) => {
-                assert!(n >= 1 && n <= socketio::DEFAULT_MAX_ATTACHMENTS, "pending count {n} within the cap");
+                assert!(
+                    n >= 1 && n <= socketio::DEFAULT_MAX_ATTACHMENTS,
+                    "pending count {n} within the cap"
+                );
                 assert!(decoder.is_reassembling());
             }
             // A protocol error: the server closes the connection, so a fresh
@@ -77,20 +93,25 @@ pub fn sio_packet(data: &[u8]) {
 
 fn sio_round_trip(packet: &socketio::Packet) {
     let (text, attachments) = socketio::encode(packet);
-    let mut decoder = socketio::Decoder::new(attachments.len().max(socketio::DEFAULT_MAX_ATTACHMENTS));
+    let mut decoder =
+        socketio::Decoder::new(attachments.len().max(socketio::DEFAULT_MAX_ATTACHMENTS));
     let mut progress = decoder.feed_text(&text);
     for attachment in attachments {
         progress = decoder.feed_binary(attachment);
     }
     match progress {
-        Ok(socketio::Progress::Packet(again)) => assert_eq!(&again, packet, "socket.io round trip of {text:?}"),
+        Ok(socketio::Progress::Packet(again)) => {
+            assert_eq!(&again, packet, "socket.io round trip of {text:?}")
+        }
         other => panic!("re-encoded packet {text:?} does not decode: {other:?}"),
     }
 }
 
 /// One binary message under the msgpack parser.
 pub fn msgpack_packet(data: &[u8]) {
-    let Ok(packet) = msgpack::decode(&Bytes::copy_from_slice(data)) else { return };
+    let Ok(packet) = msgpack::decode(&Bytes::copy_from_slice(data)) else {
+        return;
+    };
     let encoded = msgpack::encode(&packet);
     match msgpack::decode(&Bytes::from(encoded)) {
         Ok(again) => assert_eq!(again, packet, "msgpack round trip"),

@@ -28,7 +28,7 @@ mod websocket;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -134,6 +134,38 @@ pub struct Engine<H: EngineHandler> {
     session_removed: Notify,
     /// Set by `close_all`: no new sessions.
     shutting_down: AtomicBool,
+    /// Application messages and bytes through every session.
+    traffic: Arc<Traffic>,
+}
+
+/// Application messages (`message` packets) through an engine, in and out,
+/// for metrics. A broadcast counts once per recipient.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Messages received from clients.
+    pub messages_in: AtomicU64,
+    /// Payload bytes received from clients.
+    pub bytes_in: AtomicU64,
+    /// Messages queued for clients.
+    pub messages_out: AtomicU64,
+    /// Encoded bytes queued for clients.
+    pub bytes_out: AtomicU64,
+}
+
+impl Traffic {
+    pub(crate) fn count_out(&self, bytes: usize) {
+        self.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    fn count_in(&self, message: &Message) {
+        let bytes = match message {
+            Message::Text(text) => text.len(),
+            Message::Binary(data) => data.len(),
+        };
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
 }
 
 impl<H: EngineHandler> Engine<H> {
@@ -147,7 +179,13 @@ impl<H: EngineHandler> Engine<H> {
             drivers: AtomicUsize::new(0),
             session_removed: Notify::new(),
             shutting_down: AtomicBool::new(false),
+            traffic: Arc::default(),
         })
+    }
+
+    /// Messages and bytes through every session so far.
+    pub fn traffic(&self) -> &Arc<Traffic> {
+        &self.traffic
     }
 
     /// The handler given to [`Engine::new`].
@@ -361,6 +399,7 @@ impl<H: EngineHandler> Engine<H> {
             H::Data::default(),
             self.config.max_buffered_packets,
             transport,
+            self.traffic.clone(),
         ));
         sessions.insert(sid.into_boxed_str(), socket.clone());
         tracing::debug!(sid = socket.id(), ?transport, "engine.io session opened");
@@ -420,6 +459,7 @@ impl<H: EngineHandler> Engine<H> {
     pub(crate) fn dispatch_message(&self, socket: &Arc<EngineSocket<H::Data>>, message: Message) {
         let gate = socket.lock_gate();
         if !gate.closed && !socket.is_closed() {
+            self.traffic.count_in(&message);
             self.handler.on_message(socket, message);
         }
     }

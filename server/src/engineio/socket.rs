@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::mem;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
 use bytes::Bytes;
@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
 use super::websocket::WsStream;
-use super::{CloseReason, Handshake, SendError, TransportKind};
+use super::{CloseReason, Handshake, SendError, Traffic, TransportKind};
 
 /// A `message` packet encoded once for the wire and shared by every
 /// recipient: cloning it copies no payload bytes.
@@ -45,6 +45,19 @@ impl Frame {
 }
 
 impl OutboundMessage {
+    /// Bytes of the encoded packet (type digit included for text).
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Frame::Text(text) => text.len(),
+            Frame::Binary(data) => data.len(),
+        }
+    }
+
+    /// Whether the encoded packet is empty (never, for a message).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// A text message; `payload` excludes the Engine.IO `4` prefix.
     pub fn text(payload: &str) -> Self {
         let mut packet = String::with_capacity(1 + payload.len());
@@ -152,6 +165,8 @@ pub struct EngineSocket<D> {
     data: D,
     /// Outbound queue bound (`max_buffered_packets`).
     max_buffered: usize,
+    /// The engine's traffic counters, counted as messages are queued.
+    traffic: Arc<Traffic>,
     /// Phase, queue and wakers.
     state: Mutex<State>,
     /// Held while calling the handler, so its calls never overlap.
@@ -165,6 +180,7 @@ impl<D> EngineSocket<D> {
         data: D,
         max_buffered: usize,
         transport: TransportKind,
+        traffic: Arc<Traffic>,
     ) -> Self {
         let phase = match transport {
             TransportKind::Polling => Phase::Polling,
@@ -175,6 +191,7 @@ impl<D> EngineSocket<D> {
             handshake,
             data,
             max_buffered,
+            traffic,
             state: Mutex::new(State {
                 phase,
                 transport,
@@ -236,6 +253,7 @@ impl<D> EngineSocket<D> {
     pub fn send(&self, message: OutboundMessage) -> Result<(), SendError> {
         let mut state = self.lock();
         self.admit(&state)?;
+        self.traffic.count_out(message.len());
         state.queue.push_back(message);
         state.queued_items += 1;
         Self::wake_writer(&mut state);
@@ -249,6 +267,9 @@ impl<D> EngineSocket<D> {
         self.admit(&state)?;
         if messages.is_empty() {
             return Ok(());
+        }
+        for message in &messages {
+            self.traffic.count_out(message.len());
         }
         state.queue.extend(messages);
         state.queued_items += 1;
@@ -331,7 +352,14 @@ mod tests {
             headers: Default::default(),
             remote_addr: None,
         };
-        EngineSocket::new("sid".into(), handshake, (), max, TransportKind::Polling)
+        EngineSocket::new(
+            "sid".into(),
+            handshake,
+            (),
+            max,
+            TransportKind::Polling,
+            Arc::default(),
+        )
     }
 
     #[test]

@@ -52,6 +52,11 @@ pub struct WorldConfig {
     /// farther out they are clamped and the client gets a `correction`.
     /// Default 1 unit.
     pub bounds_tolerance: f64,
+    /// Every this many ticks the world renumbers its player table in grid
+    /// order, so that players near each other sit near each other in memory
+    /// (views read their neighbours' data every tick). Invisible on the wire;
+    /// 0 disables it. Default 100 ticks (5 s at 20 Hz).
+    pub relayout_interval_ticks: u64,
 }
 
 impl Default for WorldConfig {
@@ -69,6 +74,7 @@ impl Default for WorldConfig {
             correction_slack: Duration::from_millis(500),
             teleport_slack: Duration::from_millis(100),
             bounds_tolerance: 1.0,
+            relayout_interval_ticks: 100,
         }
     }
 }

@@ -99,6 +99,13 @@ impl InterestGrid {
         c.clamp(0, cells as i32 - 1) as usize
     }
 
+    /// Row-major index of the cell holding `p` (grid order).
+    pub(crate) fn cell_index(&self, p: DVec2) -> u32 {
+        let cx = self.axis_cell(p.x, self.cols);
+        let cy = self.axis_cell(p.y, self.rows);
+        (cy * self.cols + cx) as u32
+    }
+
     /// Replaces the contents with `entries` (positions must lie in the world;
     /// points outside land in the border cells).
     pub fn rebuild(&mut self, entries: impl IntoIterator<Item = GridEntry>) {
@@ -138,22 +145,15 @@ impl InterestGrid {
     /// The entries of every cell overlapping the disc of `radius` around
     /// `center`, one contiguous slice per cell row (each row trimmed to the
     /// disc's extent in that row). Callers test the exact distance.
-    pub fn rows_near(&self, center: DVec2, radius: f64) -> impl Iterator<Item = &[GridEntry]> {
-        let y0 = self.axis_cell(center.y - radius, self.rows);
-        let y1 = self.axis_cell(center.y + radius, self.rows);
-        let r2 = radius * radius;
-        (y0..=y1).map(move |cy| {
-            // Distance from the centre to the row's nearest y.
-            let top = cy as f64 * self.cell_size;
-            let bottom = top + self.cell_size;
-            let dy = (top - center.y).max(center.y - bottom).max(0.0);
-            let half = (r2 - dy * dy).max(0.0).sqrt();
-            let x0 = self.axis_cell(center.x - half, self.cols);
-            let x1 = self.axis_cell(center.x + half, self.cols);
-            let from = self.starts[cy * self.cols + x0] as usize;
-            let to = self.starts[cy * self.cols + x1 + 1] as usize;
-            &self.entries[from..to]
-        })
+    #[inline]
+    pub fn rows_near(&self, center: DVec2, radius: f64) -> RowsNear<'_> {
+        RowsNear {
+            grid: self,
+            center,
+            r2: radius * radius,
+            row: self.axis_cell(center.y - radius, self.rows),
+            last: self.axis_cell(center.y + radius, self.rows),
+        }
     }
 
     /// Calls `f` for every entry within `radius` (inclusive) of `center`.
@@ -166,6 +166,43 @@ impl InterestGrid {
                 }
             }
         }
+    }
+}
+
+/// Iterator of [`InterestGrid::rows_near`].
+#[derive(Debug, Clone)]
+pub struct RowsNear<'g> {
+    grid: &'g InterestGrid,
+    center: DVec2,
+    /// The radius, squared.
+    r2: f64,
+    /// Next row to yield.
+    row: usize,
+    /// Last row to yield.
+    last: usize,
+}
+
+impl<'g> Iterator for RowsNear<'g> {
+    type Item = &'g [GridEntry];
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<&'g [GridEntry]> {
+        if self.row > self.last {
+            return None;
+        }
+        let g = self.grid;
+        let cy = self.row;
+        self.row += 1;
+        // Distance from the centre to the row's nearest y.
+        let top = cy as f64 * g.cell_size;
+        let bottom = top + g.cell_size;
+        let dy = (top - self.center.y).max(self.center.y - bottom).max(0.0);
+        let half = (self.r2 - dy * dy).max(0.0).sqrt();
+        let x0 = g.axis_cell(self.center.x - half, g.cols);
+        let x1 = g.axis_cell(self.center.x + half, g.cols);
+        let from = g.starts[cy * g.cols + x0] as usize;
+        let to = g.starts[cy * g.cols + x1 + 1] as usize;
+        Some(&g.entries[from..to])
     }
 }
 

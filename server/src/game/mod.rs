@@ -29,7 +29,7 @@ mod world;
 mod world_tests;
 
 pub use config::{WorldConfig, WorldConfigError};
-pub use grid::{GridEntry, InterestGrid};
+pub use grid::{GridEntry, InterestGrid, RowsNear};
 pub use snapshot::{
     round_wire, ChatMessage, EnterEntry, MoveEntry, MovesIter, Name, SavedPosition, Snapshot,
     Teleport, TeleportReason,

@@ -32,8 +32,8 @@ pub fn round_wire(v: f64) -> f64 {
 /// on baseline x86-64 (this runs for every player every tick).
 pub(crate) fn to_cents(v: f64) -> i32 {
     let x = v * 100.0;
-    if !(x.abs() < 4e15) {
-        // Far outside i32 (or NaN): saturate like `round() as i32`.
+    if x.is_nan() || x.abs() >= 4e15 {
+        // NaN, or far outside i32: saturate like `round() as i32`.
         return if x > 0.0 {
             i32::MAX
         } else if x < 0.0 {
@@ -43,7 +43,7 @@ pub(crate) fn to_cents(v: f64) -> i32 {
         };
     }
     let t = x as i64; // toward zero
-    // Exact: x and t are within 1 of each other (Sterbenz).
+                      // Exact: x and t are within 1 of each other (Sterbenz).
     let frac = x - t as f64;
     let r = if frac >= 0.5 {
         t + 1
@@ -656,7 +656,6 @@ pub struct SavedPosition {
 }
 
 #[cfg(test)]
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,11 +15,11 @@
 //!
 //! Must not do I/O itself: everything outgoing goes through the [`Outbox`].
 
-use std::ops::ControlFlow;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::ops::ControlFlow;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -379,8 +379,14 @@ mod tests {
         stats.register(&mut registry);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        assert!(text.contains("locus_tick_duration_seconds_count 1"), "{text}");
-        assert!(text.contains("locus_tick_duration_seconds_bucket{le=\"0.005\"} 1"), "{text}");
+        assert!(
+            text.contains("locus_tick_duration_seconds_count 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("locus_tick_duration_seconds_bucket{le=\"0.005\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("locus_players_online 2"), "{text}");
     }
 
@@ -428,13 +434,23 @@ mod tests {
         let _ = apply(&mut world, cmd, &mut out, &stats);
         assert_eq!(stats.inputs_dropped.get(), 1);
         let (tx, mut rx) = oneshot::channel();
-        let flow = apply(&mut world, WorldCommand::Shutdown { reply: tx }, &mut out, &stats);
+        let flow = apply(
+            &mut world,
+            WorldCommand::Shutdown { reply: tx },
+            &mut out,
+            &stats,
+        );
         assert!(flow.is_break());
         let all = rx.try_recv().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!((all[0].id, all[0].x, all[0].y), (1, 0.0, 10.0));
         let (tx, mut rx) = oneshot::channel();
-        let _ = apply(&mut world, WorldCommand::Leave { id: 1, reply: tx }, &mut out, &stats);
+        let _ = apply(
+            &mut world,
+            WorldCommand::Leave { id: 1, reply: tx },
+            &mut out,
+            &stats,
+        );
         assert_eq!(
             rx.try_recv().unwrap().map(|s| (s.x, s.y, s.reset_epoch)),
             Some((0.0, 10.0, 0))

@@ -53,6 +53,10 @@ pub(crate) struct ViewState {
     pub(crate) sent_own: Option<(i32, i32, u64)>,
     /// Consecutive ticks the outbox answered `Full` (slow-reader bound).
     pub(crate) unsent_ticks: u32,
+    /// When the cap applied last tick: the squared distance of the farthest
+    /// player it kept (infinite otherwise). Lets a crowd's next scan skip
+    /// players that cannot make the cut (see [`ViewScratch::compute`]).
+    pub(crate) crowd_d2: f64,
 }
 
 impl Default for ViewState {
@@ -64,6 +68,7 @@ impl Default for ViewState {
             members: Vec::new(),
             sent_own: None,
             unsent_ticks: 0,
+            crowd_d2: f64::INFINITY,
         }
     }
 }
@@ -88,6 +93,10 @@ pub(crate) struct ViewRule {
     pub(crate) leave_radius: f64,
     /// Cap on the view size.
     pub(crate) max: usize,
+    /// How much farther than last tick's cut a crowd's next cut may lie
+    /// (two ticks of movement: viewer and other both move). Only a hint:
+    /// correctness does not depend on it.
+    pub(crate) crowd_slack: f64,
 }
 
 /// Per-slot rounded positions of the current and the previous tick.
@@ -123,6 +132,8 @@ pub(crate) struct ViewScratch {
     pub(crate) candidates: Vec<Candidate>,
     /// Cap selection scratch: candidates' [`Candidate::key`]s.
     keys: Vec<u128>,
+    /// The `crowd_d2` of this tick's view (see [`ViewState::crowd_d2`]).
+    crowd_d2: f64,
     /// Per `sent` entry: still in view.
     matched: Vec<bool>,
     /// Indices into `candidates` that are new to the client.
@@ -140,6 +151,61 @@ impl Candidate {
     /// order like the numbers. Keys are unique (ids are).
     fn key(&self) -> u128 {
         (u128::from(self.d2.to_bits()) << 64) | u128::from(self.id)
+    }
+}
+
+/// One viewer's neighbourhood query.
+struct Area<'g> {
+    grid: &'g InterestGrid,
+    at: DVec2,
+    viewer: u32,
+    /// Enter radius, squared.
+    r2: f64,
+    /// Leave radius, squared.
+    l2: f64,
+    leave_radius: f64,
+}
+
+impl Area<'_> {
+    /// Collects into `candidates` every other player within the enter
+    /// radius, or within the leave radius and a member (per `marks`), that
+    /// is also within `sqrt(within2)`; returns whether any eligible player
+    /// was skipped for being beyond that.
+    /// `FILTER` false: `within2` is infinite (no crowd last tick), and the
+    /// check is compiled out of the hot loop.
+    #[inline(always)]
+    fn scan<const FILTER: bool>(
+        &self,
+        candidates: &mut Vec<Candidate>,
+        marks: &[Mark],
+        stamp: u64,
+        within2: f64,
+    ) -> bool {
+        candidates.clear();
+        let mut skipped = false;
+        for row in self.grid.rows_near(self.at, self.leave_radius) {
+            for e in row {
+                let d2 = e.pos.distance_squared(self.at);
+                if d2 > self.l2 || e.slot == self.viewer {
+                    continue;
+                }
+                if d2 <= self.r2 || {
+                    let mark = marks[e.slot as usize];
+                    mark.stamp == stamp && mark.member
+                } {
+                    if FILTER && d2 > within2 {
+                        skipped = true;
+                        continue;
+                    }
+                    candidates.push(Candidate {
+                        d2,
+                        id: e.id,
+                        slot: e.slot,
+                    });
+                }
+            }
+        }
+        skipped
     }
 }
 
@@ -186,36 +252,64 @@ impl ViewScratch {
             }
         }
 
-        self.candidates.clear();
+        // In a crowd the cap keeps the `max` nearest. If at least `max`
+        // eligible players lie within a radius, nobody beyond it can make
+        // the cut, so a crowd's scan first keeps only players within last
+        // tick's cut plus two ticks of movement, and rescans in full only if
+        // fewer than `max` are found there (players left or teleported).
         let r2 = rule.radius * rule.radius;
         let l2 = rule.leave_radius * rule.leave_radius;
-        for row in grid.rows_near(at, rule.leave_radius) {
-            for e in row {
-                let d2 = e.pos.distance_squared(at);
-                if d2 > l2 || e.slot == viewer {
-                    continue;
-                }
-                if d2 <= r2 || {
-                    let mark = marks[e.slot as usize];
-                    mark.stamp == stamp && mark.member
-                } {
-                    self.candidates.push(Candidate {
-                        d2,
-                        id: e.id,
-                        slot: e.slot,
-                    });
-                }
+        let within2 = if state.crowd_d2.is_finite() {
+            let r = state.crowd_d2.sqrt() + rule.crowd_slack;
+            r * r
+        } else {
+            f64::INFINITY
+        };
+        let area = Area {
+            grid,
+            at,
+            viewer,
+            r2,
+            l2,
+            leave_radius: rule.leave_radius,
+        };
+        let mut within2 = within2;
+        let skipped = loop {
+            let skipped = if within2.is_finite() {
+                area.scan::<true>(&mut self.candidates, marks, stamp, within2)
+            } else {
+                area.scan::<false>(&mut self.candidates, marks, stamp, within2)
+            };
+            if skipped && self.candidates.len() < rule.max {
+                within2 = f64::INFINITY; // too few near: scan everyone
+                continue;
             }
-        }
+            break skipped;
+        };
+        self.crowd_d2 = f64::INFINITY;
         if self.candidates.len() > rule.max {
-            // A crowd: find the `max`-th nearest on compact integer keys
-            // (distance bits, id), then keep the candidates up to it.
+            // Find the `max`-th nearest on compact integer keys (distance
+            // bits, id), then keep the candidates up to it.
             self.keys.clear();
             self.keys.extend(self.candidates.iter().map(Candidate::key));
             let (_, &mut limit, _) = self.keys.select_nth_unstable(rule.max - 1);
             self.candidates.retain(|c| c.key() <= limit);
+            self.crowd_d2 = f64::from_bits((limit >> 64) as u64);
+        } else if skipped {
+            // Exactly `max` within the radius, more beyond: capped too.
+            self.crowd_d2 = self.candidates.iter().map(|c| c.d2).fold(0.0, f64::max);
         }
 
+        self.classify(state, positions);
+    }
+
+    /// The delta of `candidates` against the viewer's baseline, using the
+    /// marks of this stamp. Kept out of line: the scan above and this loop
+    /// each get the registers to themselves.
+    #[inline(never)]
+    fn classify(&mut self, state: &ViewState, positions: TickPositions<'_>) {
+        let stamp = self.stamp;
+        let marks = &self.marks[..];
         self.enter.clear();
         self.moves.clear();
         self.leave.clear();
@@ -256,12 +350,11 @@ impl ViewScratch {
     /// positions are this tick's, so the viewer is in sync.
     pub(crate) fn commit(&self, state: &mut ViewState) {
         state.sent.clear();
-        state
-            .sent
-            .extend(self.candidates.iter().map(|c| c.slot));
+        state.sent.extend(self.candidates.iter().map(|c| c.slot));
         state.in_sync = true;
         state.sent_pos.clear();
         state.members.clear();
+        state.crowd_d2 = self.crowd_d2;
     }
 
     /// Keeps the baseline (the snapshot was not delivered) and advances only
@@ -276,9 +369,8 @@ impl ViewScratch {
             state.in_sync = false;
         }
         state.members.clear();
-        state
-            .members
-            .extend(self.candidates.iter().map(|c| c.slot));
+        state.members.extend(self.candidates.iter().map(|c| c.slot));
+        state.crowd_d2 = self.crowd_d2;
     }
 }
 
@@ -292,6 +384,7 @@ mod tests {
         radius: 600.0,
         leave_radius: 700.0,
         max: 128,
+        crowd_slack: 30.0,
     };
 
     /// A sequence of ticks seen by the viewer in slot 0.
@@ -304,19 +397,36 @@ mod tests {
 
     impl Run {
         /// One tick with `points` (slot = index); commits when `delivered`.
-        fn tick(&mut self, points: &[(u64, f64, f64)], rule: ViewRule, delivered: bool) -> Vec<u64> {
+        fn tick(
+            &mut self,
+            points: &[(u64, f64, f64)],
+            rule: ViewRule,
+            delivered: bool,
+        ) -> Vec<u64> {
             let mut g = InterestGrid::new(4096.0, 4096.0, 128.0);
-            g.rebuild(points.iter().enumerate().map(|(slot, &(id, x, y))| GridEntry {
-                pos: DVec2::new(x, y),
-                id,
-                slot: slot as u32,
-            }));
-            let now: Vec<Cents> = points.iter().map(|&(_, x, y)| (to_cents(x), to_cents(y))).collect();
+            g.rebuild(
+                points
+                    .iter()
+                    .enumerate()
+                    .map(|(slot, &(id, x, y))| GridEntry {
+                        pos: DVec2::new(x, y),
+                        id,
+                        slot: slot as u32,
+                    }),
+            );
+            let now: Vec<Cents> = points
+                .iter()
+                .map(|&(_, x, y)| (to_cents(x), to_cents(y)))
+                .collect();
             let mut before = self.before.clone();
             before.resize(now.len(), (0, 0));
             let at = DVec2::new(points[0].1, points[0].2);
-            let positions = TickPositions { now: &now, before: &before };
-            self.scratch.compute(&g, points.len(), 0, at, &self.state, positions, rule);
+            let positions = TickPositions {
+                now: &now,
+                before: &before,
+            };
+            self.scratch
+                .compute(&g, points.len(), 0, at, &self.state, positions, rule);
             if delivered || !self.scratch.has_delta() {
                 self.scratch.commit(&mut self.state);
             } else {

@@ -30,6 +30,15 @@
 //! player's slot keeps its id for `max_unsent_ticks + 3` ticks, longer than
 //! any baseline can name it, and an id that rejoins meanwhile gets the same
 //! slot back. So within views a slot always stands for one player id.
+//! Every `relayout_interval_ticks` the table is renumbered in grid order
+//! (all slot references remapped) so that neighbours sit close in memory.
+//!
+//! # Sessions
+//!
+//! The world keys players by account id only. A `join` of an online id is
+//! a rejoin (the new connection takes over); a later `leave` of that id
+//! removes the player whichever connection asked, so the caller must only
+//! send `leave` for the connection that is still current.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -39,8 +48,8 @@ use super::config::{WorldConfig, WorldConfigError};
 use super::grid::{GridEntry, InterestGrid};
 use super::movement::{clamp_to_world, step_toward};
 use super::snapshot::{
-    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name,
-    SavedPosition, Snapshot, Teleport, TeleportReason,
+    from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name, SavedPosition,
+    Snapshot, Teleport, TeleportReason,
 };
 use super::view::{Cents, TickPositions, ViewRule, ViewScratch, ViewState};
 use super::{Delivery, Outbox, PlayerId};
@@ -191,11 +200,7 @@ impl World {
     pub fn new(config: WorldConfig) -> Result<Self, WorldConfigError> {
         config.validate()?;
         let dt = config.dt();
-        let grid = InterestGrid::new(
-            config.width,
-            config.height,
-            config.view_leave_radius / 3.0,
-        );
+        let grid = InterestGrid::new(config.width, config.height, config.view_leave_radius / 3.0);
         Ok(Self {
             size: DVec2::new(config.width, config.height),
             max_step: config.speed * dt,
@@ -247,7 +252,13 @@ impl World {
     /// [`World::join`] with the store's reset epoch of `pos`, carried into
     /// every [`SavedPosition`] of the player (the world's own position, when
     /// it wins, keeps its own epoch).
-    pub fn join_at_epoch(&mut self, id: PlayerId, name: &str, pos: DVec2, reset_epoch: i64) -> DVec2 {
+    pub fn join_at_epoch(
+        &mut self,
+        id: PlayerId,
+        name: &str,
+        pos: DVec2,
+        reset_epoch: i64,
+    ) -> DVec2 {
         let given = if pos.is_finite() {
             clamp_to_world(pos, self.size)
         } else {
@@ -327,6 +338,65 @@ impl World {
         p.view = ViewState::default();
         self.online -= 1;
         self.departed.push_back((free_at, slot));
+    }
+
+    /// Renumbers the player table in grid order (online and reserved slots;
+    /// free slots are dropped), remapping every slot reference: the index,
+    /// the departure queue, every view's baseline and membership, and the
+    /// per-slot rounded positions. Views then read neighbours that sit close
+    /// together in memory. Runs at the start of a tick, before the grid is
+    /// rebuilt and the move table begun, so nothing else holds slots.
+    fn relayout(&mut self) {
+        let mut order: Vec<(u32, u32)> = self
+            .players
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.present || p.free_at != 0)
+            .map(|(slot, p)| (self.grid.cell_index(p.pos), slot as u32))
+            .collect();
+        order.sort_unstable();
+        const GONE: u32 = u32::MAX;
+        let mut new_of_old = vec![GONE; self.players.len()];
+        for (new, &(_, old)) in order.iter().enumerate() {
+            new_of_old[old as usize] = new as u32;
+        }
+        let remap = |slot: &mut u32| {
+            // Views only name online or reserved slots (see the module docs).
+            debug_assert_ne!(new_of_old[*slot as usize], GONE);
+            *slot = new_of_old[*slot as usize];
+        };
+        let mut live: Vec<(u32, Player)> = std::mem::take(&mut self.players)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(old, p)| {
+                let new = new_of_old[old];
+                (new != GONE).then_some((new, p))
+            })
+            .collect();
+        live.sort_unstable_by_key(|(new, _)| *new);
+        self.players = live.into_iter().map(|(_, p)| p).collect();
+        for p in &mut self.players {
+            p.view.sent.iter_mut().for_each(remap);
+            p.view.members.iter_mut().for_each(remap);
+        }
+        self.index.values_mut().for_each(remap);
+        self.free.clear();
+        self.departed = std::mem::take(&mut self.departed)
+            .into_iter()
+            .filter(|&(_, slot)| new_of_old[slot as usize] != GONE)
+            .map(|(at, slot)| (at, new_of_old[slot as usize]))
+            .collect();
+        for wire in [&mut self.wire_now, &mut self.wire_before] {
+            let mut moved = vec![(0, 0); self.players.len()];
+            for (old, &new) in new_of_old.iter().enumerate() {
+                if new != GONE {
+                    if let Some(&w) = wire.get(old) {
+                        moved[new as usize] = w;
+                    }
+                }
+            }
+            *wire = moved;
+        }
     }
 
     /// Frees reserved slots whose time has come.
@@ -433,7 +503,9 @@ impl World {
 
     /// The reset epoch of a known player (online or recently left).
     pub fn reset_epoch(&self, id: PlayerId) -> Option<i64> {
-        self.index.get(&id).map(|&slot| self.players[slot as usize].reset_epoch)
+        self.index
+            .get(&id)
+            .map(|&slot| self.players[slot as usize].reset_epoch)
     }
 
     /// Relays `text` from `from` to every online player within view radius
@@ -528,6 +600,10 @@ impl World {
     pub fn tick(&mut self, out: &mut impl Outbox) {
         self.tick += 1;
         self.release_departed();
+        let every = self.config.relayout_interval_ticks;
+        if every > 0 && self.tick % every == 1 % every {
+            self.relayout();
+        }
         self.apply_movement();
         std::mem::swap(&mut self.wire_now, &mut self.wire_before);
         self.wire_now.resize(self.players.len(), (0, 0));
@@ -538,17 +614,18 @@ impl World {
             }
         }
         let players = &self.players;
-        self.grid.rebuild(
-            players
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.present)
-                .map(|(slot, p)| GridEntry {
-                    pos: p.pos,
-                    id: p.id,
-                    slot: slot as u32,
-                }),
-        );
+        self.grid
+            .rebuild(
+                players
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.present)
+                    .map(|(slot, p)| GridEntry {
+                        pos: p.pos,
+                        id: p.id,
+                        slot: slot as u32,
+                    }),
+            );
         self.emit_teleports(out);
         self.send_snapshots(out);
         self.apply_removals(out);
@@ -601,6 +678,7 @@ impl World {
             radius: self.config.view_radius,
             leave_radius: self.config.view_leave_radius,
             max: self.config.view_max,
+            crowd_slack: 2.0 * self.max_step,
         };
         let slots = self.players.len();
         self.moves.begin(self.tick, slots);
@@ -647,7 +725,7 @@ impl World {
                 }
                 Delivery::Full => {
                     self.scratch.hold(view, &self.wire_before);
-                    view.unsent_ticks += 1;
+                    view.unsent_ticks = view.unsent_ticks.saturating_add(1);
                     if view.unsent_ticks > self.config.max_unsent_ticks {
                         self.removals.push((slot as u32, Removal::TooSlow));
                     }
@@ -681,7 +759,8 @@ impl World {
             // Moves against an older baseline may name players that did not
             // move this tick; in-sync moves were all encoded up front.
             for &s in &move_slots {
-                self.moves.ensure(s, players[s as usize].id, wire[s as usize]);
+                self.moves
+                    .ensure(s, players[s as usize].id, wire[s as usize]);
             }
         }
         leave.extend(

@@ -90,7 +90,11 @@ struct Client {
 impl Client {
     fn apply(&mut self, s: &Snapshot<'_>) {
         for e in s.enter() {
-            assert!(self.view.insert(e.id, (e.x, e.y)).is_none(), "double enter {}", e.id);
+            assert!(
+                self.view.insert(e.id, (e.x, e.y)).is_none(),
+                "double enter {}",
+                e.id
+            );
             self.enters += 1;
         }
         for (id, x, y) in s.moves() {
@@ -142,13 +146,19 @@ fn speed_hack_far_target_moves_only_speed_dt_per_tick() {
     for n in 1..=10 {
         w.tick(&mut out);
         let p = w.position(1).unwrap();
-        assert!((p.x - (1000.0 + STEP * n as f64)).abs() < 1e-9, "tick {n}: {p}");
+        assert!(
+            (p.x - (1000.0 + STEP * n as f64)).abs() < 1e-9,
+            "tick {n}: {p}"
+        );
         assert_eq!(p.y, 1000.0);
     }
     // One correction, at the position after the first tick's movement.
     assert_eq!(out.teleports.len(), 1);
     let (to, t) = out.teleports[0];
-    assert_eq!((to, t.x, t.y, t.reason), (1, 1015.0, 1000.0, TeleportReason::Correction));
+    assert_eq!(
+        (to, t.x, t.y, t.reason),
+        (1, 1015.0, 1000.0, TeleportReason::Correction)
+    );
 }
 
 #[test]
@@ -186,7 +196,11 @@ fn non_finite_targets_are_rejected_and_consume_no_seq() {
     let mut w = world();
     let mut out = Rec::default();
     w.join(1, "a", v(100.0, 100.0));
-    for (x, y) in [(f64::NAN, 1.0), (1.0, f64::INFINITY), (f64::NEG_INFINITY, 0.0)] {
+    for (x, y) in [
+        (f64::NAN, 1.0),
+        (1.0, f64::INFINITY),
+        (f64::NEG_INFINITY, 0.0),
+    ] {
         assert_eq!(w.set_target(1, x, y, 5), TargetOutcome::NonFinite);
     }
     w.tick(&mut out);
@@ -332,11 +346,22 @@ fn view_cap_ties_are_broken_by_id() {
     .unwrap();
     let mut out = Rec::default();
     w.join(1, "viewer", v(1000.0, 1000.0));
-    for (id, x, y) in [(40, 1100.0, 1000.0), (30, 900.0, 1000.0), (20, 1000.0, 1100.0), (50, 1000.0, 1050.0)] {
+    for (id, x, y) in [
+        (40, 1100.0, 1000.0),
+        (30, 900.0, 1000.0),
+        (20, 1000.0, 1100.0),
+        (50, 1000.0, 1050.0),
+    ] {
         w.join(id, "p", v(x, y));
     }
     w.tick(&mut out);
-    let mut got: Vec<_> = out.last_for(1).unwrap().enter().iter().map(|e| e.id).collect();
+    let mut got: Vec<_> = out
+        .last_for(1)
+        .unwrap()
+        .enter()
+        .iter()
+        .map(|e| e.id)
+        .collect();
     got.sort_unstable();
     assert_eq!(got, vec![20, 50]);
 }
@@ -352,7 +377,11 @@ fn snapshots_only_when_something_visible_changed() {
     for _ in 0..5 {
         w.tick(&mut out);
     }
-    assert_eq!((out.count_for(1), out.count_for(2)), (1, 1), "idle world is silent");
+    assert_eq!(
+        (out.count_for(1), out.count_for(2)),
+        (1, 1),
+        "idle world is silent"
+    );
     // Sub-0.01 drift is invisible too.
     w.set_target(2, 200.004, 100.0, 1);
     w.tick(&mut out);
@@ -379,14 +408,24 @@ fn world_snapshot_json_bytes() {
     );
     w.set_target(2, 210.0 + 0.1 + 0.2, 100.0, 1);
     w.tick(&mut out);
-    let (_, _, json) = out.snapshots.iter().rev().find(|(to, _, _)| *to == 1).unwrap();
+    let (_, _, json) = out
+        .snapshots
+        .iter()
+        .rev()
+        .find(|(to, _, _)| *to == 1)
+        .unwrap();
     assert_eq!(
         json,
         r#"{"tick":2,"ack":0,"x":100.0,"y":100.0,"enter":[],"move":[[2,210.3,100.0]],"leave":[]}"#
     );
     w.leave(2);
     w.tick(&mut out);
-    let (_, _, json) = out.snapshots.iter().rev().find(|(to, _, _)| *to == 1).unwrap();
+    let (_, _, json) = out
+        .snapshots
+        .iter()
+        .rev()
+        .find(|(to, _, _)| *to == 1)
+        .unwrap();
     assert_eq!(
         json,
         r#"{"tick":3,"ack":0,"x":100.0,"y":100.0,"enter":[],"move":[],"leave":[2]}"#
@@ -510,14 +549,23 @@ fn admin_teleport_drops_stale_moves_then_follows_the_client() {
     w.tick(&mut out);
     assert!(w.teleport(1, v(2048.0, 2048.0), TeleportReason::AdminReset));
     // Targets sent before the client saw the teleport point at the old place.
-    assert_eq!(w.set_target(1, 3020.0, 3000.0, 2), TargetOutcome::DroppedAfterTeleport);
+    assert_eq!(
+        w.set_target(1, 3020.0, 3000.0, 2),
+        TargetOutcome::DroppedAfterTeleport
+    );
     w.tick(&mut out);
     assert_eq!(out.log[out.log.len() - 2..], ["teleport 1", "snapshot 1"]);
     let (_, t) = out.teleports[0];
-    assert_eq!((t.x, t.y, t.reason), (2048.0, 2048.0, TeleportReason::AdminReset));
+    assert_eq!(
+        (t.x, t.y, t.reason),
+        (2048.0, 2048.0, TeleportReason::AdminReset)
+    );
     assert_eq!(out.last_for(1).unwrap().x(), 2048.0);
     for seq in 3..10 {
-        assert_eq!(w.set_target(1, 3030.0, 3000.0, seq), TargetOutcome::DroppedAfterTeleport);
+        assert_eq!(
+            w.set_target(1, 3030.0, 3000.0, seq),
+            TargetOutcome::DroppedAfterTeleport
+        );
         w.tick(&mut out);
         assert_eq!(w.position(1), Some(v(2048.0, 2048.0)), "never pulled back");
     }
@@ -542,7 +590,10 @@ fn teleport_guard_allows_what_speed_explains() {
     }
     // 4 ticks after the teleport the client may be up to (4 + 1) * 15 + 30
     // units from the point.
-    assert_eq!(w.set_target(1, 2106.0, 2000.0, 1), TargetOutcome::DroppedAfterTeleport);
+    assert_eq!(
+        w.set_target(1, 2106.0, 2000.0, 1),
+        TargetOutcome::DroppedAfterTeleport
+    );
     assert_eq!(w.set_target(1, 2104.0, 2000.0, 2), TargetOutcome::Accepted);
 }
 
@@ -555,7 +606,10 @@ fn teleport_of_a_departed_player_replaces_its_unsaved_position() {
     out.gone.insert(1);
     w.tick(&mut out); // removed with an unsaved position
     assert!(!w.teleport(1, v(2048.0, 2048.0), TeleportReason::AdminReset));
-    assert!(w.dirty_positions().is_empty(), "the old position is never saved");
+    assert!(
+        w.dirty_positions().is_empty(),
+        "the old position is never saved"
+    );
     // On reconnect the store's (reset) position is used.
     assert_eq!(w.join(1, "a", v(2048.0, 2048.0)), v(2048.0, 2048.0));
 }
@@ -660,7 +714,13 @@ fn departed_slots_are_reused_only_after_the_reservation() {
         w.join(100 + w.tick_number(), "churn", v(500.0, 500.0));
     }
     c.sync(&out, 1, &mut at);
-    assert_eq!(c.ids().into_iter().filter(|&id| id < 100).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(
+        c.ids()
+            .into_iter()
+            .filter(|&id| id < 100)
+            .collect::<Vec<_>>(),
+        vec![3]
+    );
 }
 
 #[test]
@@ -686,4 +746,59 @@ fn a_slot_queued_twice_is_freed_once() {
     assert_eq!(w.position(2), Some(v(1010.0, 1000.0)));
     assert_eq!(w.position(3), Some(v(3000.0, 3000.0)));
     assert_eq!(w.player_count(), 2);
+}
+
+#[test]
+fn crowd_cut_follows_when_the_nearest_leave() {
+    let mut w = world();
+    let mut out = Rec::default();
+    w.join(1, "viewer", v(2048.0, 2048.0));
+    let ring = |w: &mut World, first: u64, from: f64| {
+        for i in 0..150u64 {
+            let r = from + i as f64;
+            let a = i as f64 * 2.4;
+            w.join(
+                first + i,
+                "p",
+                v(2048.0 + r * a.cos(), 2048.0 + r * a.sin()),
+            );
+        }
+    };
+    ring(&mut w, 1000, 10.0); // near: distances 10..159
+    ring(&mut w, 2000, 400.0); // far: distances 400..549
+    w.tick(&mut out);
+    let mut c = Client::default();
+    let mut at = 0;
+    c.sync(&out, 1, &mut at);
+    assert_eq!(c.ids(), (1000..1128).collect::<Vec<_>>());
+    for id in 1000..1150 {
+        w.leave(id);
+    }
+    w.tick(&mut out);
+    c.sync(&out, 1, &mut at);
+    assert_eq!(c.ids(), (2000..2128).collect::<Vec<_>>());
+    // Half of the far ring comes closer than the cut: they take its place.
+    for i in 0..150u64 {
+        if i % 2 == 1 {
+            w.teleport(
+                2000 + i,
+                v(2048.0 + 100.0 + i as f64 * 0.5, 2048.0),
+                TeleportReason::AdminReset,
+            );
+        }
+    }
+    w.tick(&mut out);
+    c.sync(&out, 1, &mut at);
+    let odd: Vec<u64> = (0..150u64)
+        .filter(|i| i % 2 == 1)
+        .map(|i| 2000 + i)
+        .collect();
+    let even_nearest: Vec<u64> = (0..150u64)
+        .filter(|i| i % 2 == 0)
+        .map(|i| 2000 + i)
+        .take(128 - odd.len())
+        .collect();
+    let mut want: Vec<u64> = odd.into_iter().chain(even_nearest).collect();
+    want.sort_unstable();
+    assert_eq!(c.ids(), want);
 }

@@ -80,7 +80,13 @@ impl IntoResponse for ApiError {
         if let Self::Internal(detail) = &self {
             tracing::error!(%detail, "internal error answering an API request");
         }
-        let mut response = (self.status(), Json(ErrorBody { error: self.to_string() })).into_response();
+        let mut response = (
+            self.status(),
+            Json(ErrorBody {
+                error: self.to_string(),
+            }),
+        )
+            .into_response();
         if let Self::TooManyRequests { retry_after } = self {
             let secs = retry_after.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&secs) {
@@ -100,7 +106,9 @@ impl From<JsonRejection> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::InvalidUsername(_) | AuthError::InvalidPassword(_) => Self::BadRequest(error.to_string()),
+            AuthError::InvalidUsername(_) | AuthError::InvalidPassword(_) => {
+                Self::BadRequest(error.to_string())
+            }
             AuthError::RateLimited { retry_after } => Self::TooManyRequests { retry_after },
             AuthError::Overloaded => Self::Unavailable,
             AuthError::Hashing(detail) => Self::Internal(detail),
@@ -129,14 +137,19 @@ impl Credentials {
     fn from_body(body: Result<Json<Value>, JsonRejection>) -> Result<Self, ApiError> {
         let Json(value) = body?;
         let Value::Object(mut fields) = value else {
-            return Err(ApiError::BadRequest("expected a JSON object {\"username\", \"password\"}".to_owned()));
+            return Err(ApiError::BadRequest(
+                "expected a JSON object {\"username\", \"password\"}".to_owned(),
+            ));
         };
         let mut take = |name: &str| match fields.remove(name) {
             Some(Value::String(text)) => Ok(text),
             Some(_) => Err(ApiError::BadRequest(format!("{name} must be a string"))),
             None => Err(ApiError::BadRequest(format!("{name} is missing"))),
         };
-        Ok(Self { username: take("username")?, password: take("password")? })
+        Ok(Self {
+            username: take("username")?,
+            password: take("password")?,
+        })
     }
 }
 
@@ -176,7 +189,10 @@ pub async fn register(
     validate::credentials(&creds.username, &creds.password)?;
     let phc = state.passwords.hash(&creds.password).await?;
     let id = state.store.create_account(&creds.username, &phc).await?;
-    let body = Registered { id: id.0 as u64, username: creds.username };
+    let body = Registered {
+        id: id.0 as u64,
+        username: creds.username,
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -198,29 +214,58 @@ pub async fn login(
         state.metrics.login_failures.inc();
         return Err(ApiError::InvalidCredentials);
     }
-    state.throttle.check_account(&creds.username, now).inspect_err(|_| {
-        state.metrics.login_failures.inc();
-    })?;
+    state
+        .throttle
+        .check_account(&creds.username, now)
+        .inspect_err(|_| {
+            state.metrics.login_failures.inc();
+        })?;
     let account = state.store.account_by_username(&creds.username).await?;
-    let verified = state.passwords.verify(&creds.password, account.as_ref().map(|a| a.password_phc.as_str())).await?;
+    let verified = state
+        .passwords
+        .verify(
+            &creds.password,
+            account.as_ref().map(|a| a.password_phc.as_str()),
+        )
+        .await?;
     let Some(account) = account.filter(|_| verified) else {
-        state.throttle.record_failure(&creds.username, Instant::now());
+        state
+            .throttle
+            .record_failure(&creds.username, Instant::now());
         state.metrics.login_failures.inc();
         return Err(ApiError::InvalidCredentials);
     };
     state.throttle.record_success(&creds.username);
     let issued = token::issue(SystemTime::now(), state.config.token_ttl);
-    state.store.create_session(account.id, issued.hash, issued.expires_at).await?;
-    let body = LoggedIn { token: issued.token, expires_in: state.config.token_ttl.as_secs() };
+    state
+        .store
+        .create_session(account.id, issued.hash, issued.expires_at)
+        .await?;
+    let body = LoggedIn {
+        token: issued.token,
+        expires_in: state.config.token_ttl.as_secs(),
+    };
     Ok(Json(body).into_response())
 }
 
 /// `POST /api/logout` with `Authorization: Bearer TOKEN`: revokes the token
 /// and disconnects the account's sockets.
-pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let presented = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(token::bearer);
-    let hash = presented.and_then(token::hash_presented).ok_or(ApiError::Unauthorized)?;
-    let account = state.store.delete_session(hash).await?.ok_or(ApiError::Unauthorized)?;
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(token::bearer);
+    let hash = presented
+        .and_then(token::hash_presented)
+        .ok_or(ApiError::Unauthorized)?;
+    let account = state
+        .store
+        .delete_session(hash)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     state.players.kick_account(account.0 as u64, "logged out");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -240,7 +285,10 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     state.refresh_gauges();
     let mut response = state.metrics.render().into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
+    );
     response
 }
 
@@ -250,9 +298,21 @@ mod tests {
 
     #[test]
     fn errors_map_to_contract_statuses() {
-        assert_eq!(ApiError::InvalidCredentials.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            ApiError::InvalidCredentials.status(),
+            StatusCode::UNAUTHORIZED
+        );
         assert_eq!(ApiError::UsernameTaken.status(), StatusCode::CONFLICT);
-        assert_eq!(ApiError::TooManyRequests { retry_after: Duration::from_secs(2) }.status(), 429);
-        assert_eq!(ApiError::InvalidCredentials.to_string(), "invalid credentials");
+        assert_eq!(
+            ApiError::TooManyRequests {
+                retry_after: Duration::from_secs(2)
+            }
+            .status(),
+            429
+        );
+        assert_eq!(
+            ApiError::InvalidCredentials.to_string(),
+            "invalid credentials"
+        );
     }
 }

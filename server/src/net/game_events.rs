@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::metrics::EventKind;
 use super::players::kick;
 use super::state::AppState;
-use super::world_link::saved;
+use super::world_link::save_of;
 use crate::auth;
 use crate::game::tick_loop::WorldCommand;
 use crate::game::PlayerId;
@@ -43,7 +43,12 @@ struct TokenBucket {
 
 impl TokenBucket {
     fn new(rate: f64, capacity: f64, now: Instant) -> Self {
-        Self { capacity, rate, tokens: capacity, last: now }
+        Self {
+            capacity,
+            rate,
+            tokens: capacity,
+            last: now,
+        }
     }
 
     /// Takes one token; false when the bucket is empty.
@@ -71,6 +76,14 @@ struct InputLimits {
     chat: TokenBucket,
 }
 
+/// Which of a socket's input limits an input counts against.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    Position,
+    Garbage,
+    Chat,
+}
+
 /// What the server keeps on each playing socket.
 #[derive(Debug)]
 pub struct PlayerSession {
@@ -80,6 +93,25 @@ pub struct PlayerSession {
     pub name: String,
     /// Input rate limits; locked only inside one event handler.
     limits: Mutex<InputLimits>,
+}
+
+impl PlayerSession {
+    /// Takes one token from `limit`'s bucket; false when it is empty.
+    fn allow(&self, limit: Limit) -> bool {
+        let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = match limit {
+            Limit::Position => &mut limits.positions,
+            Limit::Garbage => &mut limits.garbage,
+            Limit::Chat => &mut limits.chat,
+        };
+        bucket.take(Instant::now())
+    }
+}
+
+/// Kicks `socket` with `reason`, counted under `metric` in `/metrics`.
+fn kick_counted(app: &AppState, socket: &Socket, metric: &str, reason: &str) {
+    app.metrics.kicked(metric);
+    kick(socket, reason);
 }
 
 /// `welcome`, the first event of every connection.
@@ -110,9 +142,13 @@ pub fn register(io: &SocketIo, app: Arc<AppState>) {
         async move { connect(&app, socket, auth).await }
     });
     let state = app.clone();
-    ns.on("position", move |socket: &Socket, args: Args, _ack| on_position(&state, socket, &args));
+    ns.on("position", move |socket: &Socket, args: Args, _ack| {
+        on_position(&state, socket, &args)
+    });
     let state = app.clone();
-    ns.on("chat", move |socket: &Socket, args: Args, _ack| on_chat(&state, socket, &args));
+    ns.on("chat", move |socket: &Socket, args: Args, _ack| {
+        on_chat(&state, socket, &args)
+    });
     let state = app.clone();
     ns.on_any(move |socket: &Socket, event: &str, _args: Args, _ack| {
         tracing::debug!(socket = socket.id(), event, "unknown event ignored");
@@ -130,9 +166,16 @@ fn unauthorized() -> ConnectError {
 /// position (or takes over the world entity of an older connection of the
 /// same account), and sends `welcome`.
 async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(), ConnectError> {
-    let token = auth.get("token").and_then(Value::as_str).ok_or_else(unauthorized)?;
+    let token = auth
+        .get("token")
+        .and_then(Value::as_str)
+        .ok_or_else(unauthorized)?;
     let token_hash = auth::token::hash_presented(token).ok_or_else(unauthorized)?;
-    let account = match app.store.session_account(token_hash, SystemTime::now()).await {
+    let account = match app
+        .store
+        .session_account(token_hash, SystemTime::now())
+        .await
+    {
         Ok(Some(account)) => account,
         Ok(None) => return Err(unauthorized()),
         Err(error) => {
@@ -161,33 +204,53 @@ async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(),
     let name = account.username.clone();
     let start = app
         .world
-        .request(|reply| WorldCommand::Join { id, name: name.clone(), pos, reset_epoch: epoch, reply })
+        .request(|reply| WorldCommand::Join {
+            id,
+            name: name.clone(),
+            pos,
+            reset_epoch: epoch,
+            reply,
+        })
         .await
         .map_err(|e| ConnectError::new(e.to_string()))?;
     if let Some(old) = previous {
-        app.metrics.kicked("logged in elsewhere");
-        kick(&old, "logged in elsewhere");
+        kick_counted(app, &old, "logged in elsewhere", "logged in elsewhere");
     }
 
     let now = Instant::now();
     let config = &app.config;
     let limits = InputLimits {
-        positions: TokenBucket::new(config.position_rate, config.position_rate * POSITION_BURST_SECONDS, now),
+        positions: TokenBucket::new(
+            config.position_rate,
+            config.position_rate * POSITION_BURST_SECONDS,
+            now,
+        ),
         garbage: TokenBucket::new(GARBAGE_RATE, GARBAGE_BURST, now),
         chat: TokenBucket::new(config.chat_rate, CHAT_BURST, now),
     };
-    socket.set_data(PlayerSession { id, name: name.clone(), limits: Mutex::new(limits) });
+    socket.set_data(PlayerSession {
+        id,
+        name: name.clone(),
+        limits: Mutex::new(limits),
+    });
     let welcome = Welcome {
         id,
         name: &name,
         x: start.x,
         y: start.y,
-        world: WorldSize { width: config.world_size, height: config.world_size },
+        world: WorldSize {
+            width: config.world_size,
+            height: config.world_size,
+        },
         tick_rate: config.tick_hz,
         speed: config.speed,
         view_radius: config.view_radius,
     };
-    socket.emit("welcome", &welcome).map_err(|e| ConnectError::new(e.to_string()))?;
+    if let Err(error) = socket.emit("welcome", &welcome) {
+        // The client went away while it was being looked up.
+        leave_world(app, id).await;
+        return Err(ConnectError::new(error.to_string()));
+    }
     app.metrics.event_out(EventKind::welcome, 1);
     app.players.bind(id, socket);
     Ok(())
@@ -196,11 +259,11 @@ async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(),
 /// Counts a malformed input; kicks a socket that keeps sending them.
 fn garbage(app: &AppState, socket: &Socket, reason: &str) {
     app.metrics.input_dropped(reason);
-    let Some(session) = socket.data::<PlayerSession>() else { return };
-    let exhausted = !session.limits.lock().unwrap_or_else(|e| e.into_inner()).garbage.take(Instant::now());
-    if exhausted {
-        app.metrics.kicked("malformed input");
-        kick(socket, "too much malformed input");
+    let Some(session) = socket.data::<PlayerSession>() else {
+        return;
+    };
+    if !session.allow(Limit::Garbage) {
+        kick_counted(app, socket, "malformed input", "too much malformed input");
     }
 }
 
@@ -215,17 +278,25 @@ fn parse_position(args: &Args) -> Option<(f64, f64, u64)> {
 
 fn on_position(app: &AppState, socket: &Socket, args: &Args) {
     app.metrics.event_in(EventKind::position);
-    let Some(session) = socket.data::<PlayerSession>() else { return };
-    let flooding = !session.limits.lock().unwrap_or_else(|e| e.into_inner()).positions.take(Instant::now());
-    if flooding {
-        app.metrics.kicked("flooding");
-        kick(socket, "too many position events");
+    let Some(session) = socket.data::<PlayerSession>() else {
         return;
+    };
+    if !session.allow(Limit::Position) {
+        return kick_counted(app, socket, "flooding", "too many position events");
     }
     let Some((x, y, seq)) = parse_position(args) else {
         return garbage(app, socket, "malformed_position");
     };
-    if app.world.send(WorldCommand::Target { id: session.id, x, y, seq }).is_err() {
+    if app
+        .world
+        .send(WorldCommand::Target {
+            id: session.id,
+            x,
+            y,
+            seq,
+        })
+        .is_err()
+    {
         app.metrics.input_dropped("overload");
     }
 }
@@ -239,23 +310,52 @@ fn parse_chat(args: &Args) -> Option<String> {
 
 fn on_chat(app: &AppState, socket: &Socket, args: &Args) {
     app.metrics.event_in(EventKind::chat);
-    let Some(session) = socket.data::<PlayerSession>() else { return };
+    let Some(session) = socket.data::<PlayerSession>() else {
+        return;
+    };
     let Some(text) = parse_chat(args) else {
         return garbage(app, socket, "malformed_chat");
     };
-    if !session.limits.lock().unwrap_or_else(|e| e.into_inner()).chat.take(Instant::now()) {
+    if !session.allow(Limit::Chat) {
         app.metrics.input_dropped("chat_rate");
         return;
     }
-    if app.world.send(WorldCommand::Chat { id: session.id, text }).is_err() {
+    if app
+        .world
+        .send(WorldCommand::Chat {
+            id: session.id,
+            text,
+        })
+        .is_err()
+    {
         app.metrics.input_dropped("overload");
+    }
+}
+
+/// Takes player `id` out of the world and queues its final position for
+/// saving. The caller holds the account's lock.
+async fn leave_world(app: &AppState, id: PlayerId) {
+    match app
+        .world
+        .request(|reply| WorldCommand::Leave { id, reply })
+        .await
+    {
+        Ok(Some(last)) => {
+            if let Err(error) = app.store.save_positions(vec![save_of(&last)]) {
+                tracing::warn!(%error, player = id, "final position not queued for saving");
+            }
+        }
+        Ok(None) => {}
+        Err(error) => tracing::debug!(%error, "world gone while a player left"),
     }
 }
 
 /// Takes the player out of the world and saves its final position, unless a
 /// newer connection of the same account took over.
 fn on_disconnect(app: &Arc<AppState>, socket: &Socket, reason: DisconnectReason) {
-    let Some(session) = socket.data::<PlayerSession>() else { return };
+    let Some(session) = socket.data::<PlayerSession>() else {
+        return;
+    };
     tracing::debug!(player = session.id, %reason, "player disconnected");
     let app = app.clone();
     let socket_id = socket.id().to_owned();
@@ -264,15 +364,7 @@ fn on_disconnect(app: &Arc<AppState>, socket: &Socket, reason: DisconnectReason)
         if !app.players.unbind_if(session.id, &socket_id) {
             return; // a newer connection plays this account now
         }
-        match app.world.request(|reply| WorldCommand::Leave { id: session.id, reply }).await {
-            Ok(Some(last)) => {
-                if let Err(error) = app.store.save_positions(vec![saved(session.id, DVec2::new(last.x, last.y), last.reset_epoch)]) {
-                    tracing::warn!(%error, player = session.id, "final position not queued for saving");
-                }
-            }
-            Ok(None) => {}
-            Err(error) => tracing::debug!(%error, "world gone while a player left"),
-        }
+        leave_world(&app, session.id).await;
     });
 }
 
@@ -288,7 +380,10 @@ mod tests {
 
     #[test]
     fn position_shape_is_strict() {
-        assert_eq!(parse_position(&args(json!({"x": 1.5, "y": 2, "seq": 3}))), Some((1.5, 2.0, 3)));
+        assert_eq!(
+            parse_position(&args(json!({"x": 1.5, "y": 2, "seq": 3}))),
+            Some((1.5, 2.0, 3))
+        );
         for bad in [
             json!({"x": "1", "y": 2, "seq": 3}),
             json!({"x": 1, "y": 2}),
@@ -304,9 +399,21 @@ mod tests {
 
     #[test]
     fn chat_text_is_bounded() {
-        assert_eq!(parse_chat(&args(json!({"text": "hi"}))).as_deref(), Some("hi"));
-        assert_eq!(parse_chat(&args(json!({"text": "é".repeat(200)}))).map(|t| t.chars().count()), Some(200));
-        for bad in [json!({"text": ""}), json!({"text": "   "}), json!({"text": "x".repeat(201)}), json!({"text": 5}), json!("hi")] {
+        assert_eq!(
+            parse_chat(&args(json!({"text": "hi"}))).as_deref(),
+            Some("hi")
+        );
+        assert_eq!(
+            parse_chat(&args(json!({"text": "é".repeat(200)}))).map(|t| t.chars().count()),
+            Some(200)
+        );
+        for bad in [
+            json!({"text": ""}),
+            json!({"text": "   "}),
+            json!({"text": "x".repeat(201)}),
+            json!({"text": 5}),
+            json!("hi"),
+        ] {
             assert_eq!(parse_chat(&args(bad.clone())), None, "{bad}");
         }
     }

@@ -41,7 +41,11 @@ impl HandshakeLimiter {
     /// A limiter allowing `rate` handshakes per second per address with
     /// `burst` in reserve; `None` when `rate` is 0 (no limit).
     pub fn new(rate: f64, burst: u32) -> Option<Self> {
-        (rate > 0.0).then(|| Self { rate, burst: f64::from(burst.max(1)), buckets: Mutex::new(HashMap::new()) })
+        (rate > 0.0).then(|| Self {
+            rate,
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Takes one handshake for `ip` at `now`; false when its bucket is empty.
@@ -49,12 +53,17 @@ impl HandshakeLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&ip) {
             let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate < burst);
+            buckets.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate < burst
+            });
             if buckets.len() >= MAX_TRACKED {
                 buckets.clear();
             }
         }
-        let bucket = buckets.entry(ip).or_insert(Bucket { tokens: self.burst, last: now });
+        let bucket = buckets.entry(ip).or_insert(Bucket {
+            tokens: self.burst,
+            last: now,
+        });
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
         bucket.last = now;
         bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);

@@ -10,7 +10,49 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+
+use crate::engineio::Traffic;
 use crate::game::TickStats;
+
+/// Reads the Engine.IO traffic counters at each scrape.
+#[derive(Debug)]
+struct TrafficCollector(Arc<Traffic>);
+
+impl Collector for TrafficCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let t = &self.0;
+        let series = [
+            ("messages_in", "Socket.IO messages received", &t.messages_in),
+            (
+                "bytes_in",
+                "Bytes of Socket.IO messages received",
+                &t.bytes_in,
+            ),
+            (
+                "messages_out",
+                "Socket.IO messages sent (a broadcast counts once per recipient)",
+                &t.messages_out,
+            ),
+            (
+                "bytes_out",
+                "Bytes of Socket.IO messages sent (a broadcast counts once per recipient)",
+                &t.bytes_out,
+            ),
+        ];
+        for (name, help, value) in series {
+            let counter = ConstCounter::new(value.load(Ordering::Relaxed));
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)?;
+        }
+        Ok(())
+    }
+}
 
 /// The Content-Type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -55,10 +97,6 @@ pub struct Metrics {
     pub events_in: Family<EventLabels, Counter>,
     /// Game events sent to clients, by event.
     pub events_out: Family<EventLabels, Counter>,
-    /// Bytes of Socket.IO payload received.
-    pub bytes_in: Counter,
-    /// Bytes of Socket.IO payload sent (a broadcast counts once per recipient).
-    pub bytes_out: Counter,
     /// Duration of each persistence flush, in seconds.
     pub flush_duration: Histogram,
     /// Persistence flushes that failed (and will be retried).
@@ -76,17 +114,22 @@ pub struct Metrics {
 impl Metrics {
     /// Registers every metric under the `locus_` prefix, the world's tick
     /// statistics included.
-    pub fn new(world: &TickStats) -> Self {
+    pub fn new(world: &TickStats, traffic: Arc<Traffic>) -> Self {
         let mut registry = Registry::with_prefix("locus");
         world.register(&mut registry);
         let events_in = Family::<EventLabels, Counter>::default();
-        registry.register("events_in", "Game events received from clients", events_in.clone());
+        registry.register(
+            "events_in",
+            "Game events received from clients",
+            events_in.clone(),
+        );
         let events_out = Family::<EventLabels, Counter>::default();
-        registry.register("events_out", "Game events sent to clients", events_out.clone());
-        let bytes_in = Counter::default();
-        registry.register("bytes_in", "Bytes of Socket.IO payload received", bytes_in.clone());
-        let bytes_out = Counter::default();
-        registry.register("bytes_out", "Bytes of Socket.IO payload sent", bytes_out.clone());
+        registry.register(
+            "events_out",
+            "Game events sent to clients",
+            events_out.clone(),
+        );
+        registry.register_collector(Box::new(TrafficCollector(traffic)));
         let flush_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         registry.register(
             "persistence_flush_duration_seconds",
@@ -94,7 +137,11 @@ impl Metrics {
             flush_duration.clone(),
         );
         let flush_failures = Counter::default();
-        registry.register("persistence_flush_failures", "Position writes that failed", flush_failures.clone());
+        registry.register(
+            "persistence_flush_failures",
+            "Position writes that failed",
+            flush_failures.clone(),
+        );
         let persistence_failing = Gauge::default();
         registry.register(
             "persistence_failing",
@@ -102,17 +149,23 @@ impl Metrics {
             persistence_failing.clone(),
         );
         let login_failures = Counter::default();
-        registry.register("login_failures", "Failed or throttled logins", login_failures.clone());
+        registry.register(
+            "login_failures",
+            "Failed or throttled logins",
+            login_failures.clone(),
+        );
         let inputs_dropped = Family::<ReasonLabels, Counter>::default();
-        registry.register("inputs_dropped", "Client inputs dropped", inputs_dropped.clone());
+        registry.register(
+            "inputs_dropped",
+            "Client inputs dropped",
+            inputs_dropped.clone(),
+        );
         let kicks = Family::<ReasonLabels, Counter>::default();
         registry.register("kicks", "Sockets kicked by the server", kicks.clone());
         Self {
             registry,
             events_in,
             events_out,
-            bytes_in,
-            bytes_out,
             flush_duration,
             flush_failures,
             persistence_failing,
@@ -129,17 +182,27 @@ impl Metrics {
 
     /// Counts sent game events.
     pub fn event_out(&self, event: EventKind, count: u64) {
-        self.events_out.get_or_create(&EventLabels { event }).inc_by(count);
+        self.events_out
+            .get_or_create(&EventLabels { event })
+            .inc_by(count);
     }
 
     /// Counts one dropped input.
     pub fn input_dropped(&self, reason: &str) {
-        self.inputs_dropped.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
+        self.inputs_dropped
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one kick.
     pub fn kicked(&self, reason: &str) {
-        self.kicks.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
+        self.kicks
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// The OpenMetrics text exposition of every metric.
@@ -164,7 +227,7 @@ mod tests {
     #[test]
     fn renders_every_family() {
         let world = TickStats::default();
-        let m = Metrics::new(&world);
+        let m = Metrics::new(&world, Arc::default());
         world.players_online.set(3);
         world.tick_duration.observe(0.002);
         m.event_in(EventKind::position);
@@ -176,6 +239,8 @@ mod tests {
             "locus_events_in_total{event=\"position\"} 1",
             "locus_login_failures_total 1",
             "locus_persistence_flush_duration_seconds",
+            "locus_bytes_in_total 0",
+            "locus_bytes_out_total 0",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

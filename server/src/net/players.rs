@@ -46,7 +46,11 @@ pub struct AccountGuard<'a> {
 
 impl Drop for AccountGuard<'_> {
     fn drop(&mut self) {
-        let mut locks = self.players.account_locks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut locks = self
+            .players
+            .account_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         // Two references: ours and the map's. Anyone else waiting holds a third.
         if Arc::strong_count(&self.lock) <= 2 {
             locks.remove(&self.id);
@@ -62,7 +66,12 @@ impl Players {
             locks.entry(id).or_default().clone()
         };
         let guard = lock.clone().lock_owned().await;
-        AccountGuard { players: self, id, lock, _guard: guard }
+        AccountGuard {
+            players: self,
+            id,
+            lock,
+            _guard: guard,
+        }
     }
 
     /// Number of online players.
@@ -77,7 +86,10 @@ impl Players {
 
     /// Binds `socket` to account `id`; returns the socket it replaces.
     pub fn bind(&self, id: PlayerId, socket: Socket) -> Option<Socket> {
-        self.bound.write().unwrap_or_else(|e| e.into_inner()).insert(id, socket)
+        self.bound
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, socket)
     }
 
     /// Unbinds account `id` if `socket_id` is still the socket playing it.

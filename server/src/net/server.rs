@@ -84,7 +84,9 @@ impl RunningServer {
     /// Shuts the server down gracefully and waits for it.
     pub async fn shutdown(self) -> Result<(), ServeError> {
         self.stop.cancel();
-        self.task.await.map_err(|e| ServeError::Startup(format!("server task failed: {e}")))?
+        self.task
+            .await
+            .map_err(|e| ServeError::Startup(format!("server task failed: {e}")))?
     }
 }
 
@@ -100,7 +102,10 @@ pub async fn start(config: Config) -> Result<RunningServer, ServeError> {
 }
 
 /// Runs the server until `shutdown` resolves, then stops it gracefully.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     Prepared::new(config).await?.serve(shutdown).await
 }
 
@@ -118,47 +123,98 @@ impl Prepared {
     async fn new(config: Config) -> Result<Self, ServeError> {
         let world_config = config.world_config();
         let world = World::new(world_config).map_err(|e| ServeError::Config(e.to_string()))?;
+        let io = SocketIo::new(config.socketio_config());
         let stats = Arc::new(TickStats::default());
-        let metrics = Arc::new(Metrics::new(&stats));
+        let metrics = Arc::new(Metrics::new(&stats, io.engine().traffic().clone()));
 
         let mut store_config = config.store_config();
         let observed = metrics.clone();
-        store_config.on_flush = Some(FlushObserver(Arc::new(move |took: Duration, committed: bool| {
-            observed.flush_duration.observe(took.as_secs_f64());
-            if !committed {
-                observed.flush_failures.inc();
-            }
-        })));
+        store_config.on_flush = Some(FlushObserver(Arc::new(
+            move |took: Duration, committed: bool| {
+                observed.flush_duration.observe(took.as_secs_f64());
+                if !committed {
+                    observed.flush_failures.inc();
+                }
+            },
+        )));
         let store = Store::open(&config.db, store_config)
             .await
-            .map_err(|source| ServeError::Store { path: config.db.display().to_string(), source })?;
+            .map_err(|source| ServeError::Store {
+                path: config.db.display().to_string(),
+                source,
+            })?;
 
         let auth = config.auth_config();
-        let passwords = PasswordHasher::new(&auth.password).await.map_err(|e| ServeError::Startup(e.to_string()))?;
+        let passwords = PasswordHasher::new(&auth.password)
+            .await
+            .map_err(|e| ServeError::Startup(e.to_string()))?;
         let throttle = LoginThrottle::new(auth.throttle.clone());
 
-        let listener = TcpListener::bind(config.listen).await.map_err(|source| ServeError::Bind { addr: config.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.listen, source })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
 
         let players = Arc::new(Players::default());
-        let outbox = SocketOutbox::new(players.clone(), store.clone(), metrics.clone(), config.parser);
-        let (world_handle, world_thread) =
-            WorldHandle::spawn(world, outbox, stats).map_err(|e| ServeError::Startup(format!("cannot start the world thread: {e}")))?;
+        let outbox = SocketOutbox::new(
+            players.clone(),
+            store.clone(),
+            metrics.clone(),
+            config.parser,
+        );
+        let (world_handle, world_thread) = WorldHandle::spawn(world, outbox, stats)
+            .map_err(|e| ServeError::Startup(format!("cannot start the world thread: {e}")))?;
 
         let static_files = StaticFiles::new(config.static_dir.as_deref());
-        let io = SocketIo::new(config.socketio_config());
-        let app = Arc::new(AppState { config, store, passwords, throttle, metrics, players, world: world_handle });
+        let app = Arc::new(AppState {
+            config,
+            store,
+            passwords,
+            throttle,
+            metrics,
+            players,
+            world: world_handle,
+        });
         game_events::register(&io, app.clone());
-        Ok(Self { addr, listener, app, io, world_thread, static_files })
+        Ok(Self {
+            addr,
+            listener,
+            app,
+            io,
+            world_thread,
+            static_files,
+        })
     }
 
-    async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
-        let Prepared { addr, listener, app, io, world_thread, static_files } = self;
+    async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Prepared {
+            addr,
+            listener,
+            app,
+            io,
+            world_thread,
+            static_files,
+        } = self;
         let router = routes(app.clone(), io.clone(), static_files);
         let stop = CancellationToken::new();
         let resets = tokio::spawn(resets::watch(app.clone(), stop.clone()));
         let limits = app.config.http_limits();
-        let mut http = tokio::spawn(listener::serve(listener, router, limits, stop.clone().cancelled_owned()));
+        let mut http = tokio::spawn(listener::serve(
+            listener,
+            router,
+            limits,
+            stop.clone().cancelled_owned(),
+        ));
         tracing::info!("listening on http://{addr}");
 
         tokio::select! {
@@ -177,7 +233,11 @@ impl Prepared {
         let _ = resets.await;
 
         // Every position, online players included, then the database.
-        let final_positions = app.world.request(|reply| WorldCommand::Shutdown { reply }).await.unwrap_or_default();
+        let final_positions = app
+            .world
+            .request(|reply| WorldCommand::Shutdown { reply })
+            .await
+            .unwrap_or_default();
         let saved = final_positions.len();
         let _ = tokio::task::spawn_blocking(move || world_thread.join()).await;
         let store = app.store.clone();
@@ -193,16 +253,24 @@ impl Prepared {
 /// Whether `request` would open a new Engine.IO session: a GET without a
 /// `sid` (read exactly as the engine reads it).
 fn is_handshake(request: &Request) -> bool {
-    let probe = crate::engineio::Handshake { uri: request.uri().clone(), headers: Default::default(), remote_addr: None };
+    let probe = crate::engineio::Handshake {
+        uri: request.uri().clone(),
+        headers: Default::default(),
+        remote_addr: None,
+    };
     request.method() == Method::GET && probe.query("sid").is_none_or(|sid| sid.is_empty())
 }
 
 /// 429 with an Engine.IO-style error body, for a refused handshake.
 fn too_many_handshakes() -> axum::response::Response {
-    let body = serde_json::json!({"code": 3, "message": "Too many handshakes, retry later"}).to_string();
+    let body =
+        serde_json::json!({"code": 3, "message": "Too many handshakes, retry later"}).to_string();
     (
         axum::http::StatusCode::TOO_MANY_REQUESTS,
-        [(axum::http::header::CONTENT_TYPE, "application/json"), (axum::http::header::RETRY_AFTER, "1")],
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json"),
+            (axum::http::header::RETRY_AFTER, "1"),
+        ],
         body,
     )
         .into_response()
@@ -210,20 +278,25 @@ fn too_many_handshakes() -> axum::response::Response {
 
 /// The HTTP routes: the JSON API, metrics, Socket.IO, and the static client.
 fn routes(app: Arc<AppState>, io: SocketIo, static_files: StaticFiles) -> Router {
-    let limiter = HandshakeLimiter::new(app.config.handshake_rate, app.config.handshake_burst).map(Arc::new);
-    let socketio = any(move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request| {
-        let io = io.clone();
-        let limiter = limiter.clone();
-        async move {
-            if let Some(limiter) = limiter {
-                if is_handshake(&request) && !limiter.allow(peer.ip(), std::time::Instant::now()) {
-                    tracing::debug!(%peer, "engine.io handshake rate exceeded");
-                    return too_many_handshakes();
+    let limiter =
+        HandshakeLimiter::new(app.config.handshake_rate, app.config.handshake_burst).map(Arc::new);
+    let socketio = any(
+        move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request| {
+            let io = io.clone();
+            let limiter = limiter.clone();
+            async move {
+                if let Some(limiter) = limiter {
+                    if is_handshake(&request)
+                        && !limiter.allow(peer.ip(), std::time::Instant::now())
+                    {
+                        tracing::debug!(%peer, "engine.io handshake rate exceeded");
+                        return too_many_handshakes();
+                    }
                 }
+                io.handle(request, Some(peer)).await.map(Body::new)
             }
-            io.handle(request, Some(peer)).await.map(Body::new)
-        }
-    });
+        },
+    );
     Router::new()
         .route("/api/register", post(api::register))
         .route("/api/login", post(api::login))
@@ -232,19 +305,21 @@ fn routes(app: Arc<AppState>, io: SocketIo, static_files: StaticFiles) -> Router
         .route("/metrics", get(api::metrics))
         .route("/socket.io", socketio.clone())
         .route("/socket.io/", socketio)
-        .fallback(move |State(_): State<Arc<AppState>>, method: Method, uri: Uri| {
-            let files = static_files.clone();
-            async move {
-                if uri.path().starts_with("/api/") {
-                    return if method == Method::GET || method == Method::POST {
-                        ApiError::NotFound.into_response()
-                    } else {
-                        ApiError::MethodNotAllowed.into_response()
-                    };
+        .fallback(
+            move |State(_): State<Arc<AppState>>, method: Method, uri: Uri| {
+                let files = static_files.clone();
+                async move {
+                    if uri.path().starts_with("/api/") {
+                        return if method == Method::GET || method == Method::POST {
+                            ApiError::NotFound.into_response()
+                        } else {
+                            ApiError::MethodNotAllowed.into_response()
+                        };
+                    }
+                    files.serve(method, uri).await
                 }
-                files.serve(method, uri).await
-            }
-        })
+            },
+        )
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(app)
 }

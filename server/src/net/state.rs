@@ -32,6 +32,8 @@ impl AppState {
     /// before `/metrics` is rendered.
     pub fn refresh_gauges(&self) {
         let health = self.store.health();
-        self.metrics.persistence_failing.set(i64::from(!health.last_flush_ok));
+        self.metrics
+            .persistence_failing
+            .set(i64::from(!health.last_flush_ok));
     }
 }

@@ -51,7 +51,9 @@ impl StaticFiles {
 /// refused (the embedded map has no such keys anyway, but a clear refusal
 /// keeps the two sources identical).
 fn embedded_key(path: &str) -> Option<String> {
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
     let trimmed = decoded.strip_prefix('/')?;
     if trimmed.is_empty() {
         return Some("index.html".to_owned());
@@ -63,7 +65,8 @@ fn embedded_key(path: &str) -> Option<String> {
 }
 
 fn serve_embedded(path: &str) -> Response {
-    let Some(file) = embedded_key(path).and_then(|key| EmbeddedClient::get(&key).map(|f| (key, f))) else {
+    let Some(file) = embedded_key(path).and_then(|key| EmbeddedClient::get(&key).map(|f| (key, f)))
+    else {
         return ApiError::NotFound.into_response();
     };
     let (key, file) = file;
@@ -85,7 +88,9 @@ async fn serve_dir(dir: &Path, method: Method, uri: Uri) -> Response {
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     match ServeDir::new(dir).oneshot(request).await {
-        Ok(response) if response.status() == StatusCode::NOT_FOUND => ApiError::NotFound.into_response(),
+        Ok(response) if response.status() == StatusCode::NOT_FOUND => {
+            ApiError::NotFound.into_response()
+        }
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
     }
@@ -95,8 +100,12 @@ async fn serve_dir(dir: &Path, method: Method, uri: Uri) -> Response {
 /// symlinks are followed (`ServeDir` follows them, so a link inside the
 /// folder could otherwise serve any file the process can read).
 async fn resolves_inside(dir: &Path, path: &str) -> bool {
-    let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else { return false };
-    let Ok(root) = tokio::fs::canonicalize(dir).await else { return false };
+    let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else {
+        return false;
+    };
+    let Ok(root) = tokio::fs::canonicalize(dir).await else {
+        return false;
+    };
     match tokio::fs::canonicalize(root.join(decoded.trim_start_matches('/'))).await {
         Ok(resolved) => resolved.starts_with(&root),
         // Nothing there (or unreadable): ServeDir answers 404 itself.
@@ -115,7 +124,15 @@ mod tests {
 
     #[test]
     fn rejects_traversal_and_nul() {
-        for path in ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/a/../b", "/a%00.js", "/a//b", "/.\\x", "relative"] {
+        for path in [
+            "/../Cargo.toml",
+            "/%2e%2e/Cargo.toml",
+            "/a/../b",
+            "/a%00.js",
+            "/a//b",
+            "/.\\x",
+            "relative",
+        ] {
             assert_eq!(embedded_key(path), None, "{path}");
         }
     }
@@ -123,6 +140,9 @@ mod tests {
     #[test]
     fn plain_paths_pass() {
         assert_eq!(embedded_key("/app.js").as_deref(), Some("app.js"));
-        assert_eq!(embedded_key("/css/main.css").as_deref(), Some("css/main.css"));
+        assert_eq!(
+            embedded_key("/css/main.css").as_deref(),
+            Some("css/main.css")
+        );
     }
 }

@@ -6,15 +6,16 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use glam::DVec2;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::metrics::{EventKind, Metrics};
 use super::players::{kick, Players};
-use crate::game::tick_loop::{self, TickStats, WorldCommand};
-use crate::game::{ChatMessage, Delivery, Outbox, PlayerId, SavedPosition, Snapshot, Teleport, World};
 use crate::config::ParserKind;
+use crate::game::tick_loop::{self, TickStats, WorldCommand};
+use crate::game::{
+    ChatMessage, Delivery, Outbox, PlayerId, SavedPosition, Snapshot, Teleport, World,
+};
 use crate::socketio::EmitError;
 use crate::store::{AccountId, PositionSave, Store};
 
@@ -43,7 +44,11 @@ pub struct WorldHandle {
 
 impl WorldHandle {
     /// Starts the tick thread for `world`, delivering through `outbox`.
-    pub fn spawn(world: World, outbox: SocketOutbox, stats: Arc<TickStats>) -> std::io::Result<(Self, JoinHandle<World>)> {
+    pub fn spawn(
+        world: World,
+        outbox: SocketOutbox,
+        stats: Arc<TickStats>,
+    ) -> std::io::Result<(Self, JoinHandle<World>)> {
         let (commands, receiver) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
@@ -61,7 +66,10 @@ impl WorldHandle {
     }
 
     /// Sends a command carrying a reply channel and awaits the reply.
-    pub async fn request<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> WorldCommand) -> Result<T, WorldUnavailable> {
+    pub async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> WorldCommand,
+    ) -> Result<T, WorldUnavailable> {
         let (reply, answer) = oneshot::channel();
         self.send(make(reply))?;
         answer.await.map_err(|_| WorldUnavailable::Stopped)
@@ -102,11 +110,27 @@ pub struct SocketOutbox {
 
 impl SocketOutbox {
     /// An outbox delivering to `players` and saving to `store`.
-    pub fn new(players: Arc<Players>, store: Store, metrics: Arc<Metrics>, parser: ParserKind) -> Self {
-        Self { players, store, metrics, parser, buffer: Vec::with_capacity(4096) }
+    pub fn new(
+        players: Arc<Players>,
+        store: Store,
+        metrics: Arc<Metrics>,
+        parser: ParserKind,
+    ) -> Self {
+        Self {
+            players,
+            store,
+            metrics,
+            parser,
+            buffer: Vec::with_capacity(4096),
+        }
     }
 
-    fn emit<T: Serialize + ?Sized>(&self, to: PlayerId, event: &str, data: &T) -> Result<(), EmitError> {
+    fn emit<T: Serialize + ?Sized>(
+        &self,
+        to: PlayerId,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         match self.players.socket(to) {
             Some(socket) => socket.emit(event, data),
             None => Err(EmitError::Closed),
@@ -153,7 +177,10 @@ impl Outbox for SocketOutbox {
     }
 
     fn chat(&mut self, to: &[PlayerId], message: &ChatMessage) {
-        let sent = to.iter().filter(|id| self.emit(**id, "chat", message).is_ok()).count();
+        let sent = to
+            .iter()
+            .filter(|id| self.emit(**id, "chat", message).is_ok())
+            .count();
         self.metrics.event_out(EventKind::chat, sent as u64);
     }
 
@@ -175,10 +202,10 @@ impl Outbox for SocketOutbox {
 
 /// The store's form of a position the world wants saved.
 pub fn save_of(position: &SavedPosition) -> PositionSave {
-    PositionSave { account_id: AccountId(position.id as i64), x: position.x, y: position.y, reset_epoch: position.reset_epoch }
-}
-
-/// A world position as the store keeps it.
-pub fn saved(id: PlayerId, pos: DVec2, reset_epoch: i64) -> PositionSave {
-    PositionSave { account_id: AccountId(id as i64), x: pos.x, y: pos.y, reset_epoch }
+    PositionSave {
+        account_id: AccountId(position.id as i64),
+        x: position.x,
+        y: position.y,
+        reset_epoch: position.reset_epoch,
+    }
 }

@@ -79,7 +79,7 @@ pub fn sio_packet(data: &[u8]) {
             }
             Ok(socketio::Progress::NeedAttachments(n)) => {
                 assert!(
-                    n >= 1 && n <= socketio::DEFAULT_MAX_ATTACHMENTS,
+                    (1..=socketio::DEFAULT_MAX_ATTACHMENTS).contains(&n),
                     "pending count {n} within the cap"
                 );
                 assert!(decoder.is_reassembling());

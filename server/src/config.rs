@@ -312,4 +312,26 @@ mod tests {
         assert_eq!(c.ping_interval, Duration::from_secs(25));
         assert_eq!(c.token_ttl, Duration::from_secs(7 * 24 * 3600));
     }
+
+    #[test]
+    fn hardening_limits_have_their_documented_defaults_and_reach_the_layers() {
+        let c = Config::default();
+        assert_eq!(c.handshake_rate, 100.0);
+        assert_eq!(c.handshake_burst, 1000);
+        assert_eq!(c.max_pending_acks, 64);
+        assert_eq!(c.hash_queue, 64);
+        assert_eq!(c.body_read_timeout, Duration::from_secs(10));
+        let tweaked = Config {
+            max_pending_acks: 3,
+            hash_queue: 5,
+            body_read_timeout: Duration::from_millis(7),
+            ..c
+        };
+        assert_eq!(tweaked.socketio_config().max_pending_acks, 3);
+        assert_eq!(
+            tweaked.socketio_config().engine.body_read_timeout,
+            Duration::from_millis(7)
+        );
+        assert_eq!(tweaked.auth_config().password.queue, 5);
+    }
 }

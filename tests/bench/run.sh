@@ -52,7 +52,7 @@ start_server() {
     2> "$OUT/server-$name.log" &
   SERVER_PID=$!
   for _ in $(seq 1 100); do
-    URL=$(grep -o 'listening on http://[0-9.:]*' "$OUT/server-$name.log" | head -1 | sed 's/listening on //') || true
+    URL=$(grep -so 'listening on http://[0-9.:]*' "$OUT/server-$name.log" | head -1 | sed 's/listening on //') || true
     [ -n "$URL" ] && return 0
     sleep 0.1
   done

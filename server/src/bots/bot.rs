@@ -228,7 +228,10 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
     let me = welcome.id;
     let moving = swarm.move_hz > 0.0;
     let period = Duration::from_secs_f64(if moving { 1.0 / swarm.move_hz } else { 3600.0 });
-    let mut walker = Walker::new(&welcome, welcome.speed * SPEED_FACTOR * period.as_secs_f64());
+    let mut walker = Walker::new(
+        &welcome,
+        welcome.speed * SPEED_FACTOR * period.as_secs_f64(),
+    );
     // Spread the bots' send instants over the period.
     let phase = period.mul_f64(rand::rng().random_range(0.0..1.0));
     let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
@@ -309,7 +312,14 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
 /// Applies a snapshot to the view (leave, then enter, then move, as the
 /// browser client does), counting consistency errors and observer
 /// latencies.
-fn apply(stats: &Stats, sightings: &Sightings, me: u64, view: &mut HashSet<u64>, snap: &Snapshot, now: Instant) {
+fn apply(
+    stats: &Stats,
+    sightings: &Sightings,
+    me: u64,
+    view: &mut HashSet<u64>,
+    snap: &Snapshot,
+    now: Instant,
+) {
     for id in &snap.leave {
         if !view.remove(id) {
             stats.consistency_error(format!("bot {me}: leave of {id}, not in view"));
@@ -328,5 +338,91 @@ fn apply(stats: &Stats, sightings: &Sightings, me: u64, view: &mut HashSet<u64>,
         if let Some(sent) = sightings.sent_at(id, x, y) {
             stats.record_seen(now.saturating_duration_since(sent));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn welcome(x: f64, y: f64) -> Welcome {
+        Welcome {
+            id: 1,
+            x,
+            y,
+            world: WorldSize {
+                width: 500.0,
+                height: 300.0,
+            },
+            speed: 300.0,
+        }
+    }
+
+    #[test]
+    fn walker_stays_in_the_world_within_its_step() {
+        let mut w = Walker::new(&welcome(250.0, 150.0), 24.0);
+        let (mut px, mut py) = (w.x, w.y);
+        for _ in 0..10_000 {
+            let (x, y) = w.advance();
+            assert!(
+                (0.0..=500.0).contains(&x) && (0.0..=300.0).contains(&y),
+                "({x}, {y})"
+            );
+            // Rounding to 0.01 may add at most one hundredth per axis.
+            assert!((x - px).hypot(y - py) <= 24.0 + 0.015, "step too long");
+            assert_eq!(x, round2(x));
+            (px, py) = (x, y);
+        }
+    }
+
+    #[test]
+    fn snapshot_application_flags_inconsistent_deltas() {
+        let stats = Stats::new(Default::default());
+        let sightings = Sightings::new(1);
+        let mut view = HashSet::new();
+        let parse = |v: Value| serde_json::from_value::<Snapshot>(v).unwrap();
+        let now = Instant::now();
+        let ok = parse(
+            json!({"tick":1,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[[2,3,3]],"leave":[]}),
+        );
+        apply(&stats, &sightings, 1, &mut view, &ok, now);
+        assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
+        // Leave then re-enter in one merged snapshot is consistent.
+        let rejoin = parse(
+            json!({"tick":2,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[],"leave":[2]}),
+        );
+        apply(&stats, &sightings, 1, &mut view, &rejoin, now);
+        assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
+        let bad = parse(
+            json!({"tick":3,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[[7,1,1]],"leave":[9]}),
+        );
+        apply(&stats, &sightings, 1, &mut view, &bad, now);
+        assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn sightings_time_only_tracked_players_at_sent_targets() {
+        let stats = Stats::new(Default::default());
+        stats.measuring.store(true, Ordering::Relaxed);
+        let sightings = Sightings::new(2);
+        let sent = Instant::now();
+        sightings.sent(4, 10.25, 20.5, sent);
+        assert!(sightings.sent_at(4, 10.25, 20.5).is_some());
+        assert!(sightings.sent_at(4, 10.26, 20.5).is_none());
+        assert!(sightings.sent_at(3, 10.25, 20.5).is_none());
+        let mut view = HashSet::from([4]);
+        let snap = serde_json::from_value::<Snapshot>(
+            json!({"tick":1,"ack":0,"x":0,"y":0,"move":[[4,10.25,20.5]]}),
+        )
+        .unwrap();
+        apply(
+            &stats,
+            &sightings,
+            1,
+            &mut view,
+            &snap,
+            sent + Duration::from_millis(30),
+        );
+        assert_eq!(stats.latencies().2.count, 1);
     }
 }

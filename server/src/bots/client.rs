@@ -199,29 +199,47 @@ impl Client {
         };
         match client.next_eio().await? {
             EioPacket::Open(_) => Ok(client),
-            other => Err(ClientError::Protocol(format!("expected OPEN, got {other:?}"))),
+            other => Err(ClientError::Protocol(format!(
+                "expected OPEN, got {other:?}"
+            ))),
         }
     }
 
     async fn open_polling(addr: SocketAddr, traffic: Arc<Traffic>) -> Result<Client, ClientError> {
         let host = addr.to_string();
         let mut get = http_connection(addr).await?;
-        let body = http_request(&mut get, "GET", &host, "/socket.io/?EIO=4&transport=polling", Bytes::new()).await?;
-        traffic.bytes_in.fetch_add(body.len() as u64, Ordering::Relaxed);
+        let body = http_request(
+            &mut get,
+            "GET",
+            &host,
+            "/socket.io/?EIO=4&transport=polling",
+            Bytes::new(),
+        )
+        .await?;
+        traffic
+            .bytes_in
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
         let mut packets = engineio::decode_payload(&body, usize::MAX)
             .map_err(|e| ClientError::Protocol(e.to_string()))?
             .into_iter();
         let Some(EioPacket::Open(open)) = packets.next() else {
             return Err(ClientError::Protocol("expected OPEN".into()));
         };
-        let open: Value = serde_json::from_str(&open).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let open: Value =
+            serde_json::from_str(&open).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let sid = open["sid"]
             .as_str()
             .ok_or_else(|| ClientError::Protocol("OPEN without sid".into()))?;
         let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
         let post = http_connection(addr).await?;
         let (tx, rx) = mpsc::channel(64);
-        let reader = tokio::spawn(poll_loop(get, host.clone(), path.clone(), tx, traffic.clone()));
+        let reader = tokio::spawn(poll_loop(
+            get,
+            host.clone(),
+            path.clone(),
+            tx,
+            traffic.clone(),
+        ));
         Ok(Client {
             link: Link::Polling(Box::new(Polling {
                 rx,
@@ -237,7 +255,11 @@ impl Client {
 
     /// Emits event `name` with `data` as its single argument (or its
     /// elements, for a tuple or array; see [`socketio::write_event`]).
-    pub async fn emit<T: Serialize + ?Sized>(&mut self, name: &str, data: &T) -> Result<(), ClientError> {
+    pub async fn emit<T: Serialize + ?Sized>(
+        &mut self,
+        name: &str,
+        data: &T,
+    ) -> Result<(), ClientError> {
         let mut out = vec![b'4'];
         socketio::write_event(&mut out, "/", name, None, data)
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
@@ -306,7 +328,9 @@ impl Client {
             }
             Link::Polling(p) => {
                 let body = Bytes::from(text);
-                self.traffic.bytes_out.fetch_add(body.len() as u64, Ordering::Relaxed);
+                self.traffic
+                    .bytes_out
+                    .fetch_add(body.len() as u64, Ordering::Relaxed);
                 http_request(&mut p.post, "POST", &p.host, &p.path, body).await?;
             }
         }
@@ -367,7 +391,9 @@ async fn poll_loop(
                 return;
             }
         };
-        traffic.bytes_in.fetch_add(body.len() as u64, Ordering::Relaxed);
+        traffic
+            .bytes_in
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
         let packets = match engineio::decode_payload(&body, usize::MAX) {
             Ok(packets) => packets,
             Err(e) => {

@@ -129,7 +129,11 @@ async fn load_tokens(args: &BotsArgs) -> Result<Vec<String>, BotsError> {
         let text = tokio::fs::read_to_string(path)
             .await
             .map_err(|e| BotsError::TokenFile(path.clone(), e))?;
-        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
     } else if let Some(db) = args.db.clone() {
         let (prefix, count) = (args.prefix.clone(), args.count);
         let ttl = Duration::from_secs(24 * 3600);
@@ -140,7 +144,10 @@ async fn load_tokens(args: &BotsArgs) -> Result<Vec<String>, BotsError> {
         return Err(BotsError::NoTokens);
     };
     if tokens.len() < args.count {
-        return Err(BotsError::TooFewTokens { have: tokens.len(), want: args.count });
+        return Err(BotsError::TooFewTokens {
+            have: tokens.len(),
+            want: args.count,
+        });
     }
     Ok(tokens)
 }
@@ -148,14 +155,21 @@ async fn load_tokens(args: &BotsArgs) -> Result<Vec<String>, BotsError> {
 /// Resolves `http://HOST:PORT` to a socket address.
 pub async fn resolve(url: &str) -> Result<SocketAddr, BotsError> {
     let bad = |why: &str| BotsError::Url(url.to_owned(), why.to_owned());
-    let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
     if uri.scheme_str() != Some("http") {
         return Err(bad("only http:// is supported"));
     }
     let host = uri.host().ok_or_else(|| bad("no host"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let port = uri.port_u16().unwrap_or(80);
-    let mut addrs = tokio::net::lookup_host((host, port)).await.map_err(|e| bad(&e.to_string()))?;
+    let mut addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| bad(&e.to_string()))?;
     addrs.next().ok_or_else(|| bad("resolves to nothing"))
 }
 
@@ -174,7 +188,12 @@ pub async fn run(args: &BotsArgs) -> Result<Report, BotsError> {
 
 /// Connects once to learn the world size, then stores random positions for
 /// every bot.
-async fn spread(addr: SocketAddr, args: &BotsArgs, db: PathBuf, token: &str) -> Result<(), BotsError> {
+async fn spread(
+    addr: SocketAddr,
+    args: &BotsArgs,
+    db: PathBuf,
+    token: &str,
+) -> Result<(), BotsError> {
     let probe = Swarm {
         addr,
         transport: Transport::Websocket,
@@ -353,8 +372,10 @@ impl Display {
         } else {
             indicatif::ProgressBar::new(count)
         };
-        let style = indicatif::ProgressStyle::with_template("{prefix:>8} [{elapsed_precise}] {bar:20} {pos}/{len} online | {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix:>8} [{elapsed_precise}] {bar:20} {pos}/{len} online | {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         bar.set_style(style);
         bar.set_prefix("ramp");
         Display { bar }
@@ -370,7 +391,11 @@ impl Display {
 
     async fn run(self, swarm: Arc<Swarm>) {
         let s = &swarm.stats;
-        let every = if self.bar.is_hidden() { Duration::from_secs(5) } else { Duration::from_millis(500) };
+        let every = if self.bar.is_hidden() {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_millis(500)
+        };
         let mut last = (Instant::now(), 0u64, 0u64);
         loop {
             tokio::time::sleep(every).await;

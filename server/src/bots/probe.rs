@@ -81,7 +81,11 @@ pub fn quantile_between(before: &[(f64, u64)], after: &[(f64, u64)], q: f64) -> 
                 return Some(lower);
             }
             let inside = (n - below) as f64;
-            let frac = if inside > 0.0 { (rank - below as f64) / inside } else { 1.0 };
+            let frac = if inside > 0.0 {
+                (rank - below as f64) / inside
+            } else {
+                1.0
+            };
             return Some(lower + (le - lower) * frac);
         }
         lower = le;

@@ -89,7 +89,9 @@ impl Stats {
     }
 
     fn record(h: &Mutex<Histogram<u64>>, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_LATENCY_US);
+        let us = u64::try_from(d.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_LATENCY_US);
         let _ = lock(h).record(us);
     }
 
@@ -192,6 +194,9 @@ const SHARDS: usize = 64;
 /// showed exactly, e.g. because the next one replaced it first).
 const SIGHTING_TTL: Duration = Duration::from_secs(3);
 
+/// One shard: (player id, x and y in hundredths) → when it was sent.
+type Shard = Mutex<HashMap<(u64, i64, i64), Instant>>;
+
 /// Send times of tracked moves, keyed by (player id, x and y in hundredths
 /// as on the wire). A bot whose id is a multiple of `every` records each
 /// target it sends; every bot that receives a snapshot showing a tracked
@@ -201,7 +206,7 @@ pub struct Sightings {
     /// Which ids are tracked: `id % every == 0`.
     every: u64,
     /// The sharded map.
-    shards: Vec<Mutex<HashMap<(u64, i64, i64), Instant>>>,
+    shards: Vec<Shard>,
 }
 
 /// A coordinate as the key the wire rounding gives.
@@ -223,7 +228,7 @@ impl Sightings {
         id % self.every == 0
     }
 
-    fn shard(&self, id: u64) -> &Mutex<HashMap<(u64, i64, i64), Instant>> {
+    fn shard(&self, id: u64) -> &Shard {
         &self.shards[(id / self.every) as usize % SHARDS]
     }
 
@@ -327,9 +332,18 @@ pub struct Report {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let opt = |v: Option<f64>, unit: &str| v.map_or("n/a".to_owned(), |v| format!("{v:.1}{unit}"));
-        writeln!(f, "locus bots: {} bots over {:?}, {} Hz moves", self.bots, self.transport, self.move_hz)?;
-        writeln!(f, "  ramp                 {:.1} s, steady phase {:.1} s", self.ramp_secs, self.steady_secs)?;
+        let opt =
+            |v: Option<f64>, unit: &str| v.map_or("n/a".to_owned(), |v| format!("{v:.1}{unit}"));
+        writeln!(
+            f,
+            "locus bots: {} bots over {:?}, {} Hz moves",
+            self.bots, self.transport, self.move_hz
+        )?;
+        writeln!(
+            f,
+            "  ramp                 {:.1} s, steady phase {:.1} s",
+            self.ramp_secs, self.steady_secs
+        )?;
         writeln!(
             f,
             "  bots                 {} connected, {} online at end, {} failed, {} kicked, {} disconnected, {} saw own ack",
@@ -363,14 +377,20 @@ impl std::fmt::Display for Report {
             f,
             "  load generator       cpu {}, rss {}",
             opt(self.bots_cpu_percent, " %"),
-            self.bots_rss_kib.map_or("n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+            self.bots_rss_kib.map_or("n/a".to_owned(), |k| format!(
+                "{:.1} MiB",
+                k as f64 / 1024.0
+            ))
         )?;
         let s = &self.server;
         writeln!(
             f,
             "  server               cpu {}, rss {}, {} per bot",
             opt(s.cpu_percent, " %"),
-            s.rss_kib.map_or("n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
+            s.rss_kib.map_or("n/a".to_owned(), |k| format!(
+                "{:.1} MiB",
+                k as f64 / 1024.0
+            )),
             opt(s.rss_per_bot_kib, " KiB"),
         )?;
         writeln!(

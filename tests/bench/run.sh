@@ -104,20 +104,21 @@ for p in sorted(out.glob("bots-*.json"), key=lambda p: (p.stem.split("-")[1], in
     r = json.loads(p.read_text())
     s = r["server"]
     la = r.get("load_average") or [None] * 3
-    rows.append("| {} | {} | {}/{}/{}/{} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {:.0f} | {:.0f} / {:.0f} | {} | {} |".format(
+    rows.append("| {} | {} | {}/{}/{}/{} | {} | {} | {} | {} / {} | {} | {} | {} / {} | {} / {} | {:.0f} | {:.0f} / {:.0f} | {} | {} |".format(
         p.stem[5:], r["bots"], r["connected"], r["failed"], r["kicked"], r["disconnected"],
         f(s.get("cpu_percent"), "{:.0f}%"),
         f(s["rss_kib"] / 1024 if s.get("rss_kib") else None, "{:.0f} MiB"),
         f(s.get("rss_per_bot_kib"), "{:.1f} KiB"),
         f(s.get("tick_p50_ms"), "{:.2f}"), f(s.get("tick_p99_ms"), "{:.2f}"),
+        f(s.get("tick_cpu_ms"), "{:.2f}"), f(s.get("tick_thread_wait_percent"), "{:.0f}%"),
         f(r["move_ack"]["p50_ms"]), f(r["move_ack"]["p99_ms"]),
         f(r["move_seen"]["p50_ms"]), f(r["move_seen"]["p99_ms"]),
         r["snapshots_per_sec"], r["bytes_in_per_bot_sec"], r["bytes_out_per_bot_sec"],
         r["consistency_errors"],
         f(la[0], "{:.1f}")))
 head = ("| run | bots | conn/fail/kick/lost | server CPU | server RSS | RSS/bot | tick p50/p99 ms "
-        "| ack p50/p99 ms | seen p50/p99 ms | snapshots/s | B/s per bot in/out | consistency errors | load 1m |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        "| tick CPU ms | tick thread waiting | ack p50/p99 ms | seen p50/p99 ms | snapshots/s | B/s per bot in/out | consistency errors | load 1m |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 table = head + "\n" + "\n".join(rows) + "\n"
 (out / "table.md").write_text(table)
 print(table)

@@ -224,6 +224,7 @@ struct Mark {
     bots_cpu: Option<f64>,
     server_cpu: Option<f64>,
     ticks: Vec<(f64, u64)>,
+    threads: Vec<(String, u64, u64)>,
 }
 
 impl Mark {
@@ -238,6 +239,7 @@ impl Mark {
             bots_cpu: probe::cpu_seconds("self"),
             server_cpu: server_pid.and_then(probe::cpu_seconds),
             ticks: scrape_ticks(swarm.addr).await,
+            threads: server_pid.map(probe::thread_times).unwrap_or_default(),
         }
     }
 }
@@ -312,6 +314,8 @@ pub async fn run_with_tokens(addr: SocketAddr, args: &BotsArgs, tokens: Vec<Stri
     let per_bot = |v: f64| v / online_at_end.max(1) as f64;
     let cpu = |a: Option<f64>, b: Option<f64>| Some((b? - a?) / secs * 100.0);
     let (connect, move_ack, move_seen) = s.latencies();
+    let ticks = probe::count_between(&start.ticks, &end.ticks);
+    let world = probe::thread_delta(&start.threads, &end.threads, "locus-world");
     let bytes_in_per_sec = rate(start.bytes_in, end.bytes_in);
     let bytes_out_per_sec = rate(start.bytes_out, end.bytes_out);
     Report {
@@ -346,7 +350,11 @@ pub async fn run_with_tokens(addr: SocketAddr, args: &BotsArgs, tokens: Vec<Stri
             rss_per_bot_kib: server_rss.map(|r| r as f64 / online_at_end.max(1) as f64),
             tick_p50_ms: probe::quantile_between(&start.ticks, &end.ticks, 0.5).map(|v| v * 1e3),
             tick_p99_ms: probe::quantile_between(&start.ticks, &end.ticks, 0.99).map(|v| v * 1e3),
-            ticks: probe::count_between(&start.ticks, &end.ticks),
+            ticks,
+            tick_cpu_ms: world
+                .zip(ticks.filter(|&t| t > 0))
+                .map(|((run, _), t)| run as f64 / 1e6 / t as f64),
+            tick_thread_wait_percent: world.map(|(_, wait)| wait as f64 / 1e9 / secs * 100.0),
         },
         load_average,
     }

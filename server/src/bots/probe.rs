@@ -30,6 +30,51 @@ pub fn rss_kib(pid: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Per-thread scheduler figures of process `pid`, summed by thread name:
+/// `(name, ns spent running, ns spent runnable but waiting for a CPU)`, from
+/// `/proc/PID/task/*/schedstat`. The waiting time shows how much of a
+/// thread's wall-clock time a busy machine took from it.
+pub fn thread_times(pid: &str) -> Vec<(String, u64, u64)> {
+    let mut out: Vec<(String, u64, u64)> = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("schedstat")),
+        ) else {
+            continue;
+        };
+        let mut it = stat.split_whitespace().map(|v| v.parse::<u64>().ok());
+        let (Some(Some(run)), Some(Some(wait))) = (it.next(), it.next()) else {
+            continue;
+        };
+        let name = comm.trim().to_owned();
+        match out.iter_mut().find(|t| t.0 == name) {
+            Some(t) => {
+                t.1 += run;
+                t.2 += wait;
+            }
+            None => out.push((name, run, wait)),
+        }
+    }
+    out
+}
+
+/// Running and waiting nanoseconds of thread `name` between two
+/// [`thread_times`] samples.
+pub fn thread_delta(
+    before: &[(String, u64, u64)],
+    after: &[(String, u64, u64)],
+    name: &str,
+) -> Option<(u64, u64)> {
+    let a = after.iter().find(|t| t.0 == name)?;
+    let b = before.iter().find(|t| t.0 == name)?;
+    Some((a.1.saturating_sub(b.1), a.2.saturating_sub(b.2)))
+}
+
 /// The 1, 5 and 15 minute load averages.
 pub fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
@@ -149,6 +194,9 @@ locus_other_bucket{le=\"1\"} 7\n";
             assert!(cpu_seconds("self").is_some());
             assert!(rss_kib("self").unwrap() > 0);
             assert!(load_average().is_some());
+            let times = thread_times("self");
+            assert!(!times.is_empty());
+            assert!(thread_delta(&times, &times, &times[0].0).is_some());
         }
     }
 }

@@ -268,6 +268,14 @@ pub struct ServerFigures {
     pub tick_p99_ms: Option<f64>,
     /// Ticks in the steady phase.
     pub ticks: Option<u64>,
+    /// CPU time the server's tick thread (`locus-world`) actually ran per
+    /// tick over the steady phase, ms: the tick's cost free of time spent
+    /// waiting for a CPU on a busy machine.
+    pub tick_cpu_ms: Option<f64>,
+    /// Share of the steady phase the tick thread spent runnable but waiting
+    /// for a CPU, percent (high values mean the machine, not the server,
+    /// set the tick durations above).
+    pub tick_thread_wait_percent: Option<f64>,
 }
 
 /// The final report (`--json` writes it as is).
@@ -399,6 +407,12 @@ impl std::fmt::Display for Report {
             opt(s.tick_p50_ms, " ms"),
             opt(s.tick_p99_ms, " ms"),
             s.ticks.map_or("n/a".to_owned(), |t| t.to_string())
+        )?;
+        writeln!(
+            f,
+            "  tick thread          {} CPU per tick, waited for a CPU {} of the time",
+            opt(s.tick_cpu_ms, " ms"),
+            opt(s.tick_thread_wait_percent, " %"),
         )?;
         if let Some([a, b, c]) = self.load_average {
             writeln!(f, "  load average         {a:.2} {b:.2} {c:.2}")?;

@@ -88,6 +88,8 @@ async fn polling_swarm_is_consistent_and_acknowledged() {
     ])
     .await;
     assert_clean(&report, 20);
+    // `--max-p99-ms` fails a run whose p99 is above it.
+    assert!(!bots::report_passes(&report, Some(0.0)));
 }
 
 #[tokio::test]
@@ -110,4 +112,18 @@ async fn refuses_a_non_http_url() {
         bots::run(&args).await,
         Err(bots::BotsError::Url(..))
     ));
+}
+
+#[test]
+fn rejects_bad_rates_and_counts() {
+    for bad in [
+        &["bots", "--move-hz", "inf"][..],
+        &["bots", "--move-hz", "-1"],
+        &["bots", "--ramp-per-sec", "NaN"],
+        &["bots", "--count", "0"],
+        &["bots", "--spread"],
+        &["bots", "--db", "a.db", "--tokens", "t.txt"],
+    ] {
+        assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} accepted");
+    }
 }

@@ -18,6 +18,7 @@ pub mod probe;
 pub mod stats;
 pub mod tokens;
 
+use clap::builder::TypedValueParser as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -39,18 +40,18 @@ pub struct BotsArgs {
     #[arg(long, default_value = "http://127.0.0.1:3000")]
     pub url: String,
     /// Bots to run.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
     pub count: usize,
     /// Bots started per second (0: all at once, limited by
     /// `--max-connecting`).
-    #[arg(long, default_value_t = 500.0)]
+    #[arg(long, default_value_t = 500.0, value_parser = parse_rate)]
     pub ramp_per_sec: f64,
     /// Length of the measured phase, which starts once every bot has
     /// connected or failed.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// `position` events per second per bot (0: connect and stay still).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = parse_rate)]
     pub move_hz: f64,
     /// File of tokens, one per line (at least `--count`).
     #[arg(long, conflicts_with = "db")]
@@ -90,6 +91,14 @@ pub struct BotsArgs {
     /// No progress bar; log a line every 5 s instead.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// A rate: a finite number from 0 to 100,000 per second.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=100_000.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a rate from 0 to 100000 per second")),
+    }
 }
 
 /// Why the swarm could not run.

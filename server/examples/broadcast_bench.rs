@@ -117,8 +117,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -410,7 +409,8 @@ where
 /// triggers it has completed).
 async fn throughput(url: &str, plan: Plan, pid: Option<u32>) -> anyhow::Result<()> {
     let total = plan.warmup + plan.batches;
-    let finished: Arc<Vec<AtomicUsize>> = Arc::new((0..total).map(|_| AtomicUsize::new(0)).collect());
+    let finished: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..total).map(|_| AtomicUsize::new(0)).collect());
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<usize>();
     let mut controller = Controller::connect(url).await?;
 
@@ -460,8 +460,8 @@ async fn throughput(url: &str, plan: Plan, pid: Option<u32>) -> anyhow::Result<(
     }
     let (from, cpu_from) = measure_from.context("nothing measured")?;
     let elapsed = from.elapsed().as_secs_f64();
-    let delivered = (plan.batches * plan.batch * plan.clients) as f64;
-    let rate = delivered / elapsed;
+    let delivered = plan.batches * plan.batch * plan.clients;
+    let rate = delivered as f64 / elapsed;
     let cpu = match (cpu_from, cpu_seconds(pid)) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
@@ -476,7 +476,7 @@ async fn throughput(url: &str, plan: Plan, pid: Option<u32>) -> anyhow::Result<(
             "seconds": elapsed,
             "messages_per_sec": rate.round(),
             "server_cpu_seconds": cpu,
-            "messages_per_server_cpu_sec": cpu.map(|c| (delivered / c).round()),
+            "messages_per_server_cpu_sec": cpu.map(|c| (delivered as f64 / c).round()),
         })
     );
     Ok(())

@@ -8,7 +8,7 @@
 #
 # Environment (defaults in brackets):
 #   CLIENTS [1000]       room members for the throughput test
-#   BATCHES [60]         measured triggers of 50 broadcasts each (after 10 warm-up ones)
+#   BATCHES [120]        measured triggers of 50 broadcasts each (after 10 warm-up ones)
 #   RUNS [3]             throughput runs per server; the median is reported
 #   IDLE_CLIENTS [10000] idle connections for the memory test
 #   SETTLE [10]          seconds to wait with every idle client connected
@@ -20,7 +20,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 CLIENTS="${CLIENTS:-1000}"
-BATCHES="${BATCHES:-60}"
+BATCHES="${BATCHES:-120}"
 RUNS="${RUNS:-3}"
 IDLE_CLIENTS="${IDLE_CLIENTS:-10000}"
 SETTLE="${SETTLE:-10}"
@@ -118,12 +118,13 @@ done
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 fmt() { node -e 'console.log(Math.round(Number(process.argv[1])).toLocaleString("en-US"))' "$1"; }
+kib() { node -e 'console.log((Number(process.argv[1]) / 1024).toFixed(1))' "$1"; }
 
 echo
 echo "| server | broadcast deliveries/s ($CLIENTS clients, median of $RUNS) | deliveries per server CPU-second | server RSS per idle WebSocket ($IDLE_CLIENTS connections) |"
 echo "| --- | ---: | ---: | ---: |"
 for kind in $SERVERS; do
-  echo "| $(label "$kind") | $(fmt "${RATE[$kind]}") | $(fmt "${CPU[$kind]}") | $(fmt "$((RSS[$kind] / 1024))") KiB |"
+  echo "| $(label "$kind") | $(fmt "${RATE[$kind]}") | $(fmt "${CPU[$kind]}") | $(kib "${RSS[$kind]}") KiB |"
 done
 echo
 echo "Runs (deliveries/s): $(for kind in $SERVERS; do printf '%s: %s; ' "$kind" "${RATES[$kind]}"; done)"

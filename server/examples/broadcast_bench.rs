@@ -17,7 +17,7 @@
 //! * `size` with an ack answers the number of sockets in room `bench`.
 //!
 //! ```text
-//! broadcast_bench serve [--port 0] [--threads N]
+//! broadcast_bench serve [--port 0] [--threads N] [--ws-read-buffer B] [--ws-write-buffer B]
 //! broadcast_bench throughput --url ws://127.0.0.1:PORT [--clients 1000] [--batches 200] [--pid PID]
 //! broadcast_bench idle --url ws://127.0.0.1:PORT --pid PID [--clients 10000] [--settle-secs 10]
 //! ```
@@ -71,6 +71,12 @@ enum Command {
         /// Tokio worker threads (defaults to one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// `EngineConfig::ws_read_buffer_size` (defaults to the engine's).
+        #[arg(long)]
+        ws_read_buffer: Option<usize>,
+        /// `EngineConfig::ws_write_buffer_size` (defaults to the engine's).
+        #[arg(long)]
+        ws_write_buffer: Option<usize>,
     },
     /// Measures broadcast deliveries per second.
     Throughput {
@@ -134,7 +140,21 @@ fn main() -> anyhow::Result<()> {
     let runtime = runtime.build().context("building the tokio runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve { port, .. } => serve(port).await,
+            Command::Serve {
+                port,
+                ws_read_buffer,
+                ws_write_buffer,
+                ..
+            } => {
+                let mut config = SocketIoConfig::default();
+                if let Some(size) = ws_read_buffer {
+                    config.engine.ws_read_buffer_size = size;
+                }
+                if let Some(size) = ws_write_buffer {
+                    config.engine.ws_write_buffer_size = size;
+                }
+                serve(port, config).await
+            }
             Command::Throughput {
                 url,
                 clients,
@@ -166,8 +186,8 @@ fn main() -> anyhow::Result<()> {
 // ---------------------------------------------------------------- server
 
 /// Serves the bench protocol until Ctrl-C / SIGTERM.
-async fn serve(port: u16) -> anyhow::Result<()> {
-    let io = SocketIo::new(SocketIoConfig::default());
+async fn serve(port: u16, config: SocketIoConfig) -> anyhow::Result<()> {
+    let io = SocketIo::new(config);
     let ns = io.namespace("/");
     ns.on_connect(|socket, auth| async move {
         if auth.get("role").and_then(Value::as_str) != Some("controller") {

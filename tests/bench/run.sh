@@ -48,7 +48,7 @@ start_server() {
   DB=$dir/locus.db
   LOCUS_LOG=warn,locus=info "$BIN" serve --listen 127.0.0.1:0 --db "$DB" \
     --world-size "$world" --tick-hz 20 \
-    --max-connections 60000 --max-connections-per-ip 0 \
+    --max-connections 60000 --max-connections-per-ip 0 --handshake-rate 0 \
     2> "$OUT/server-$name.log" &
   SERVER_PID=$!
   for _ in $(seq 1 100); do

@@ -13,6 +13,8 @@
 //! nothing.
 
 mod commands;
+
+pub use commands::create_bot_accounts;
 pub mod coords;
 pub mod table;
 

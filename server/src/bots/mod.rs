@@ -124,6 +124,9 @@ pub enum BotsError {
     /// The database refused.
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// Bot accounts could not be created.
+    #[error("bot accounts: {0}")]
+    Accounts(#[from] crate::admin::AdminError),
     /// The probe connection for `--spread` failed.
     #[error("probe connection: {0}")]
     Probe(#[from] ClientError),

@@ -5,17 +5,12 @@
 //! thread. Must not touch sockets.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rand::Rng as _;
 
-use crate::auth::token;
-use crate::store::{AdminStore, BotAccount, ResetTarget, StoreConfig, StoreError};
-
-/// Stored in `password_phc` for bot accounts. It is not a PHC string, so
-/// password verification can never succeed for it (the verifier refuses a
-/// hash it cannot parse): bots log in by token only.
-pub const BOT_PASSWORD_MARKER: &str = "!bot:no-password-login";
+use crate::admin::{create_bot_accounts, AdminError};
+use crate::store::{AdminStore, ResetTarget, StoreConfig, StoreError};
 
 /// Accounts written per transaction, so a large batch does not hold the
 /// database's write lock for long while a server runs.
@@ -34,25 +29,15 @@ pub fn create_bot_tokens(
     prefix: &str,
     count: usize,
     ttl: Duration,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<String>, AdminError> {
     let mut store = AdminStore::open_existing(db, &StoreConfig::default())?;
-    let now = SystemTime::now();
     let mut tokens = Vec::with_capacity(count);
     let mut start = 0;
     while start < count {
         let end = (start + BATCH).min(count);
-        let mut batch = Vec::with_capacity(end - start);
-        for index in start..end {
-            let issued = token::issue(now, ttl);
-            batch.push(BotAccount {
-                username: bot_name(prefix, index),
-                password_phc: BOT_PASSWORD_MARKER.to_owned(),
-                token_hash: issued.hash,
-                expires_at: issued.expires_at,
-            });
-            tokens.push(issued.token);
-        }
-        store.create_bots(&batch)?;
+        let names: Vec<String> = (start..end).map(|i| bot_name(prefix, i)).collect();
+        let (_, issued) = create_bot_accounts(&mut store, &names, ttl)?;
+        tokens.extend(issued.into_iter().map(|t| t.token));
         start = end;
     }
     Ok(tokens)

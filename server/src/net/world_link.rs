@@ -149,11 +149,10 @@ impl Outbox for SocketOutbox {
             ParserKind::Json => {
                 self.buffer.clear();
                 snapshot.write_json(&mut self.buffer);
-                let text = String::from_utf8_lossy(&self.buffer).into_owned();
-                match serde_json::value::RawValue::from_string(text) {
-                    Ok(json) => socket.emit("snapshot", &json),
+                match std::str::from_utf8(&self.buffer) {
+                    Ok(json) => socket.emit_json("snapshot", json),
                     Err(error) => {
-                        tracing::error!(%error, "snapshot encoder wrote invalid JSON");
+                        tracing::error!(%error, "snapshot encoder wrote invalid UTF-8");
                         return Delivery::Full;
                     }
                 }

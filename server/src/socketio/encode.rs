@@ -114,6 +114,25 @@ pub(crate) fn event<T: Serialize + ?Sized>(
     Ok(EncodedPacket::single(message))
 }
 
+/// Encodes an EVENT with one argument given as JSON text the caller already
+/// encoded (JSON parser only). The text is trusted, not parsed again.
+pub(crate) fn event_with_json(nsp: &str, event: &str, json: &str) -> Result<EncodedPacket, EmitError> {
+    check_event(event)?;
+    let name = serde_json::to_string(event).map_err(|e| EmitError::Serialize(e.to_string()))?;
+    let mut text = String::with_capacity(4 + nsp.len() + name.len() + json.len());
+    text.push('2');
+    if nsp != "/" {
+        text.push_str(nsp);
+        text.push(',');
+    }
+    text.push('[');
+    text.push_str(&name);
+    text.push(',');
+    text.push_str(json);
+    text.push(']');
+    Ok(EncodedPacket::single(OutboundMessage::text(&text)))
+}
+
 /// Encodes an ACK whose arguments come from `data`, as [`event`] does.
 pub(crate) fn ack<T: Serialize + ?Sized>(
     parser: Parser,

@@ -170,6 +170,19 @@ impl Socket {
         self.send_encoded(&packet)
     }
 
+    /// Emits `event` with one argument given as JSON text that is already
+    /// encoded (say, a game snapshot written by its own encoder): it is sent
+    /// as is, without being parsed again, so it must be valid JSON. Only the
+    /// JSON parser can send it; with msgpack this fails with
+    /// [`EmitError::Serialize`] (use [`Socket::emit`]).
+    pub fn emit_json(&self, event: &str, json: &str) -> Result<(), EmitError> {
+        if self.parser() != super::Parser::Json {
+            return Err(EmitError::Serialize("emit_json needs the JSON parser".to_owned()));
+        }
+        let packet = encode::event_with_json(&self.inner.ns.name, event, json)?;
+        self.send_encoded(&packet)
+    }
+
     /// Emits `event` with arguments given as values, binaries included.
     pub fn emit_args(&self, event: &str, args: Args) -> Result<(), EmitError> {
         encode::check_event(event)?;

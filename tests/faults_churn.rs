@@ -194,6 +194,7 @@ async fn churn_leaves_no_sessions_fds_or_memory_behind() {
         listen: "127.0.0.1:0".parse().unwrap(),
         db: dir.path().join("locus.db"),
         max_connections_per_ip: 0,
+        handshake_rate: 0.0,
         ping_interval: Duration::from_millis(300),
         ping_timeout: Duration::from_millis(300),
         upgrade_timeout: Duration::from_millis(500),

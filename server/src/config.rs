@@ -125,6 +125,22 @@ pub struct Config {
     #[arg(long, env = "LOCUS_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
     pub max_connections_per_ip: usize,
 
+    /// Engine.IO handshakes (new sessions) allowed per second from one IP
+    /// address, sustained; more get 429 (0: no limit; load and churn tests
+    /// from one address may need to raise or disable it).
+    #[arg(long, env = "LOCUS_HANDSHAKE_RATE", default_value_t = 100.0, value_parser = parse_non_negative)]
+    pub handshake_rate: f64,
+
+    /// Engine.IO handshakes one IP address may make at once before the
+    /// sustained `--handshake-rate` applies.
+    #[arg(long, env = "LOCUS_HANDSHAKE_BURST", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub handshake_burst: u32,
+
+    /// Server emits awaiting a client acknowledgement per socket; beyond it
+    /// `emit_with_ack` fails at once.
+    #[arg(long, env = "LOCUS_MAX_PENDING_ACKS", default_value_t = 64)]
+    pub max_pending_acks: usize,
+
     /// Time a client has to send a complete request head (slowloris guard).
     #[arg(long, env = "LOCUS_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
@@ -144,6 +160,16 @@ pub struct Config {
     /// Password hashes computed at once (each takes 19 MiB for argon2id).
     #[arg(long, env = "LOCUS_HASH_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub hash_concurrency: u32,
+
+    /// Login/register requests that may wait for a hashing slot; beyond it
+    /// they get 503 at once (bounds memory under login floods).
+    #[arg(long, env = "LOCUS_HASH_QUEUE", default_value_t = 64)]
+    pub hash_queue: usize,
+
+    /// Time a polling POST has to deliver its whole body (e.g. a lying
+    /// `Content-Length`); a stalled body closes the session.
+    #[arg(long, env = "LOCUS_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
 
     /// Sustained `position` events per second a socket may send before it
     /// is kicked.
@@ -191,6 +217,7 @@ impl Config {
             ..AuthConfig::default()
         };
         auth.password.concurrency = self.hash_concurrency as usize;
+        auth.password.queue = self.hash_queue;
         auth
     }
 
@@ -203,6 +230,7 @@ impl Config {
             upgrade_timeout: self.upgrade_timeout,
             max_payload: self.max_payload,
             max_buffered_packets: self.max_buffered_packets,
+            body_read_timeout: self.body_read_timeout,
             allowed_origins: (!self.allowed_origins.is_empty())
                 .then(|| self.allowed_origins.clone()),
             ..EngineConfig::default()
@@ -215,6 +243,7 @@ impl Config {
             },
             connect_timeout: self.connect_timeout,
             max_attachments: self.max_attachments,
+            max_pending_acks: self.max_pending_acks,
             ..SocketIoConfig::default()
         }
     }
@@ -282,5 +311,27 @@ mod tests {
         assert_eq!(c.parser, ParserKind::Json);
         assert_eq!(c.ping_interval, Duration::from_secs(25));
         assert_eq!(c.token_ttl, Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn hardening_limits_have_their_documented_defaults_and_reach_the_layers() {
+        let c = Config::default();
+        assert_eq!(c.handshake_rate, 100.0);
+        assert_eq!(c.handshake_burst, 1000);
+        assert_eq!(c.max_pending_acks, 64);
+        assert_eq!(c.hash_queue, 64);
+        assert_eq!(c.body_read_timeout, Duration::from_secs(10));
+        let tweaked = Config {
+            max_pending_acks: 3,
+            hash_queue: 5,
+            body_read_timeout: Duration::from_millis(7),
+            ..c
+        };
+        assert_eq!(tweaked.socketio_config().max_pending_acks, 3);
+        assert_eq!(
+            tweaked.socketio_config().engine.body_read_timeout,
+            Duration::from_millis(7)
+        );
+        assert_eq!(tweaked.auth_config().password.queue, 5);
     }
 }

@@ -17,12 +17,15 @@
 //! * [`auth`]: password hashing, tokens and login throttling.
 //! * [`net`]: the HTTP listener, API routes and static files; glues the
 //!   layers above into the running server.
+//! * [`bots`]: the `locus bots` load generator (a Socket.IO client built
+//!   on [`protocol`]); uses the server only over sockets.
 //! * [`config`]: every limit and timeout, with its documented default.
 //! * [`admin`]: `locus admin ...`, operator commands on the database file
 //!   (talks to a running server only through that file).
 
 pub mod admin;
 pub mod auth;
+pub mod bots;
 pub mod config;
 pub mod engineio;
 pub mod game;

@@ -22,6 +22,9 @@ enum Command {
     /// Operator commands on the database (reset positions, accounts, bot
     /// tokens, backups), whether the server runs or not.
     Admin(Box<locus::admin::AdminArgs>),
+    /// Load generator: run many game-playing Socket.IO bots against a
+    /// server and report latency, throughput and consistency.
+    Bots(Box<locus::bots::BotsArgs>),
 }
 
 fn main() -> ExitCode {
@@ -29,7 +32,7 @@ fn main() -> ExitCode {
     // Admin commands print their own results; only warnings are logged.
     let default_level = match cli.command {
         Command::Admin(_) => "warn",
-        Command::Serve(_) => "info",
+        Command::Serve(_) | Command::Bots(_) => "info",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -37,9 +40,60 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    raise_fd_limit();
     match cli.command {
         Command::Serve(config) => serve(*config),
         Command::Admin(args) => locus::admin::run(*args),
+        Command::Bots(args) => bots(*args),
+    }
+}
+
+/// Raises the soft open-file limit to the hard one: every connection is a
+/// file descriptor, and the usual soft default (1024) is far below what a
+/// server or the load generator holds.
+fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
+    }
+}
+
+fn bots(args: locus::bots::BotsArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("locus: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = match runtime.block_on(locus::bots::run(&args)) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("locus bots: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The report is this command's output: stdout, not the log.
+    print!("{report}");
+    if let Some(path) = &args.json {
+        let written = serde_json::to_vec_pretty(&report)
+            .map_err(anyhow::Error::from)
+            .and_then(|json| std::fs::write(path, json).map_err(anyhow::Error::from));
+        if let Err(e) = written {
+            eprintln!("locus bots: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if locus::bots::report_passes(&report, args.max_p99_ms) {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "locus bots: FAILED ({} consistency errors, move ack p99 {:.1} ms, limit {})",
+            report.consistency_errors,
+            report.move_ack.p99_ms,
+            args.max_p99_ms.map_or("none".to_owned(), |m| format!("{m} ms"))
+        );
+        ExitCode::FAILURE
     }
 }
 

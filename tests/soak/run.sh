@@ -25,7 +25,7 @@ mkdir -p "$out"
 echo "soak: $minutes min, $bots bots, binary $bin, output in $out"
 
 NO_COLOR=1 LOCUS_LOG=info "$bin" serve --listen 127.0.0.1:0 --db "$out/soak.db" \
-  --max-connections-per-ip 0 >/dev/null 2>"$out/server.log" &
+  --max-connections-per-ip 0 --handshake-rate 0 >/dev/null 2>"$out/server.log" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; kill "${bots_pid:-}" 2>/dev/null || true' EXIT
 

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod game_events;
+pub mod handshake_limit;
 pub mod listener;
 pub mod metrics;
 pub mod players;

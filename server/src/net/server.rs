@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::api::{self, ApiError};
 use super::game_events;
+use super::handshake_limit::HandshakeLimiter;
 use super::listener;
 use super::metrics::Metrics;
 use super::players::Players;
@@ -291,12 +292,51 @@ impl Prepared {
     }
 }
 
+/// Whether `request` would open a new Engine.IO session: a GET without a
+/// `sid` (read exactly as the engine reads it).
+fn is_handshake(request: &Request) -> bool {
+    let probe = crate::engineio::Handshake {
+        uri: request.uri().clone(),
+        headers: Default::default(),
+        remote_addr: None,
+    };
+    request.method() == Method::GET && probe.query("sid").is_none_or(|sid| sid.is_empty())
+}
+
+/// 429 with an Engine.IO-style error body, for a refused handshake.
+fn too_many_handshakes() -> axum::response::Response {
+    let body =
+        serde_json::json!({"code": 3, "message": "Too many handshakes, retry later"}).to_string();
+    (
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json"),
+            (axum::http::header::RETRY_AFTER, "1"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// The HTTP routes: the JSON API, metrics, Socket.IO, and the static client.
 fn routes(app: Arc<AppState>, io: SocketIo, static_files: StaticFiles) -> Router {
+    let limiter =
+        HandshakeLimiter::new(app.config.handshake_rate, app.config.handshake_burst).map(Arc::new);
     let socketio = any(
         move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request| {
             let io = io.clone();
-            async move { io.handle(request, Some(peer)).await.map(Body::new) }
+            let limiter = limiter.clone();
+            async move {
+                if let Some(limiter) = limiter {
+                    if is_handshake(&request)
+                        && !limiter.allow(peer.ip(), std::time::Instant::now())
+                    {
+                        tracing::debug!(%peer, "engine.io handshake rate exceeded");
+                        return too_many_handshakes();
+                    }
+                }
+                io.handle(request, Some(peer)).await.map(Body::new)
+            }
         },
     );
     Router::new()

@@ -81,6 +81,9 @@ fn serve_embedded(path: &str) -> Response {
 }
 
 async fn serve_dir(dir: &Path, method: Method, uri: Uri) -> Response {
+    if !resolves_inside(dir, uri.path()).await {
+        return ApiError::NotFound.into_response();
+    }
     let mut request = Request::new(Body::empty());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
@@ -90,6 +93,23 @@ async fn serve_dir(dir: &Path, method: Method, uri: Uri) -> Response {
         }
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
+    }
+}
+
+/// Whether `path` names nothing, or something that stays inside `dir` once
+/// symlinks are followed (`ServeDir` follows them, so a link inside the
+/// folder could otherwise serve any file the process can read).
+async fn resolves_inside(dir: &Path, path: &str) -> bool {
+    let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else {
+        return false;
+    };
+    let Ok(root) = tokio::fs::canonicalize(dir).await else {
+        return false;
+    };
+    match tokio::fs::canonicalize(root.join(decoded.trim_start_matches('/'))).await {
+        Ok(resolved) => resolved.starts_with(&root),
+        // Nothing there (or unreadable): ServeDir answers 404 itself.
+        Err(_) => true,
     }
 }
 

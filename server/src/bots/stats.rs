@@ -1,0 +1,422 @@
+//! What the swarm measures: shared counters and HDR latency histograms
+//! ([`Stats`]), the map of tracked moves used to time how soon other bots
+//! see a move ([`Sightings`]), and the final [`Report`]. Mutexes here guard
+//! a few instructions each and are never held across `.await`. Must not do
+//! I/O.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::client::Traffic;
+
+/// Largest latency recorded, microseconds (longer ones are clamped).
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// Consistency errors kept verbatim for the report.
+const KEPT_ERRORS: usize = 20;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn histogram() -> Histogram<u64> {
+    // Bounds are constants that hdrhistogram accepts.
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant histogram bounds are valid")
+}
+
+/// Counters and histograms shared by every bot.
+pub struct Stats {
+    /// Bytes in and out, shared with the clients.
+    pub traffic: std::sync::Arc<Traffic>,
+    /// Bots connected right now (welcome received, not yet ended).
+    pub online: AtomicU64,
+    /// Bots that got their welcome.
+    pub connected: AtomicU64,
+    /// Bots whose connection attempt failed (refused, error, timeout).
+    pub failed: AtomicU64,
+    /// Bots that received `kicked`.
+    pub kicked: AtomicU64,
+    /// Bots whose connection ended without the swarm asking.
+    pub disconnected: AtomicU64,
+    /// Bots that saw at least one of their own `position` events acked.
+    pub acked_bots: AtomicU64,
+    /// `snapshot` events received (whole run).
+    pub snapshots: AtomicU64,
+    /// `position` events sent (whole run).
+    pub positions: AtomicU64,
+    /// Client-side consistency errors (whole run).
+    pub consistency_errors: AtomicU64,
+    /// `teleport` events received.
+    pub teleports: AtomicU64,
+    /// Whether latencies are being recorded (the steady phase).
+    pub measuring: AtomicBool,
+    /// The first few consistency errors, described.
+    errors: Mutex<Vec<String>>,
+    /// Connect (TCP + handshake + CONNECT + welcome) durations, µs.
+    connect: Mutex<Histogram<u64>>,
+    /// `position.seq` sent → snapshot with `ack >= seq`, µs.
+    ack: Mutex<Histogram<u64>>,
+    /// Tracked move sent → another bot's snapshot shows it, µs.
+    seen: Mutex<Histogram<u64>>,
+}
+
+impl Stats {
+    /// Empty statistics over `traffic`.
+    pub fn new(traffic: std::sync::Arc<Traffic>) -> Self {
+        Stats {
+            traffic,
+            online: AtomicU64::new(0),
+            connected: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            kicked: AtomicU64::new(0),
+            disconnected: AtomicU64::new(0),
+            acked_bots: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
+            positions: AtomicU64::new(0),
+            consistency_errors: AtomicU64::new(0),
+            teleports: AtomicU64::new(0),
+            measuring: AtomicBool::new(false),
+            errors: Mutex::new(Vec::new()),
+            connect: Mutex::new(histogram()),
+            ack: Mutex::new(histogram()),
+            seen: Mutex::new(histogram()),
+        }
+    }
+
+    fn record(h: &Mutex<Histogram<u64>>, d: Duration) {
+        let us = u64::try_from(d.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_LATENCY_US);
+        let _ = lock(h).record(us);
+    }
+
+    /// Records a successful connect's duration.
+    pub fn record_connect(&self, d: Duration) {
+        Self::record(&self.connect, d);
+    }
+
+    /// Records an own-move acknowledgement latency (steady phase only).
+    pub fn record_ack(&self, d: Duration) {
+        if self.measuring.load(Ordering::Relaxed) {
+            Self::record(&self.ack, d);
+        }
+    }
+
+    /// Records an observer latency (steady phase only).
+    pub fn record_seen(&self, d: Duration) {
+        if self.measuring.load(Ordering::Relaxed) {
+            Self::record(&self.seen, d);
+        }
+    }
+
+    /// Counts a consistency error and keeps its description if few so far.
+    pub fn consistency_error(&self, what: String) {
+        self.consistency_errors.fetch_add(1, Ordering::Relaxed);
+        let mut kept = lock(&self.errors);
+        if kept.len() < KEPT_ERRORS {
+            kept.push(what);
+        }
+    }
+
+    /// Clears the latency histograms (start of the steady phase).
+    pub fn reset_latencies(&self) {
+        lock(&self.ack).reset();
+        lock(&self.seen).reset();
+    }
+
+    /// Current ack latency p99 in ms (for the live display).
+    pub fn ack_p99_ms(&self) -> f64 {
+        lock(&self.ack).value_at_quantile(0.99) as f64 / 1000.0
+    }
+
+    /// Percentiles of the connect, ack and seen histograms.
+    pub fn latencies(&self) -> (Percentiles, Percentiles, Percentiles) {
+        (
+            Percentiles::of(&lock(&self.connect)),
+            Percentiles::of(&lock(&self.ack)),
+            Percentiles::of(&lock(&self.seen)),
+        )
+    }
+
+    /// The kept consistency error descriptions.
+    pub fn kept_errors(&self) -> Vec<String> {
+        lock(&self.errors).clone()
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Percentiles {
+    /// Samples recorded.
+    pub count: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest sample.
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Percentiles {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p95_ms: ms(h.value_at_quantile(0.95)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+impl std::fmt::Display for Percentiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "p50 {:.1} / p95 {:.1} / p99 {:.1} / max {:.1} ms ({} samples)",
+            self.p50_ms, self.p95_ms, self.p99_ms, self.max_ms, self.count
+        )
+    }
+}
+
+/// Shards of the sightings map (fewer lock collisions between bots).
+const SHARDS: usize = 64;
+
+/// Tracked moves older than this are forgotten (a target the server never
+/// showed exactly, e.g. because the next one replaced it first).
+const SIGHTING_TTL: Duration = Duration::from_secs(3);
+
+/// One shard: (player id, x and y in hundredths) → when it was sent.
+type Shard = Mutex<HashMap<(u64, i64, i64), Instant>>;
+
+/// Send times of tracked moves, keyed by (player id, x and y in hundredths
+/// as on the wire). A bot whose id is a multiple of `every` records each
+/// target it sends; every bot that receives a snapshot showing a tracked
+/// player exactly at a recorded target records the time since it was sent.
+/// Nothing extra travels in the protocol.
+pub struct Sightings {
+    /// Which ids are tracked: `id % every == 0`.
+    every: u64,
+    /// The sharded map.
+    shards: Vec<Shard>,
+}
+
+/// A coordinate as the key the wire rounding gives.
+pub fn centi(v: f64) -> i64 {
+    (v * 100.0).round() as i64
+}
+
+impl Sightings {
+    /// Tracks players whose id is a multiple of `every` (at least 1).
+    pub fn new(every: u64) -> Self {
+        Sightings {
+            every: every.max(1),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    /// Whether moves of `id` are tracked.
+    pub fn tracks(&self, id: u64) -> bool {
+        id % self.every == 0
+    }
+
+    fn shard(&self, id: u64) -> &Shard {
+        &self.shards[(id / self.every) as usize % SHARDS]
+    }
+
+    /// Records that `id` sent target (x, y) at `at`.
+    pub fn sent(&self, id: u64, x: f64, y: f64, at: Instant) {
+        let mut shard = lock(self.shard(id));
+        if shard.len() >= 4096 {
+            shard.retain(|_, t| at.saturating_duration_since(*t) < SIGHTING_TTL);
+        }
+        shard.insert((id, centi(x), centi(y)), at);
+    }
+
+    /// When `id` sent target (x, y), if tracked and remembered.
+    pub fn sent_at(&self, id: u64, x: f64, y: f64) -> Option<Instant> {
+        if !self.tracks(id) {
+            return None;
+        }
+        lock(self.shard(id)).get(&(id, centi(x), centi(y))).copied()
+    }
+}
+
+/// Server-side figures sampled from outside the server.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerFigures {
+    /// CPU used by the server process over the steady phase, percent of
+    /// one core (200 = both cores of a 2-core machine).
+    pub cpu_percent: Option<f64>,
+    /// Server resident set size at the end of the steady phase, KiB.
+    pub rss_kib: Option<u64>,
+    /// `rss_kib` divided by the bots online then.
+    pub rss_per_bot_kib: Option<f64>,
+    /// Tick duration over the steady phase, from `/metrics` buckets
+    /// (interpolated within a bucket, like Prometheus
+    /// `histogram_quantile`), milliseconds.
+    pub tick_p50_ms: Option<f64>,
+    /// 99th percentile of the same.
+    pub tick_p99_ms: Option<f64>,
+    /// Ticks in the steady phase.
+    pub ticks: Option<u64>,
+    /// CPU time the server's tick thread (`locus-world`) actually ran per
+    /// tick over the steady phase, ms: the tick's cost free of time spent
+    /// waiting for a CPU on a busy machine.
+    pub tick_cpu_ms: Option<f64>,
+    /// Share of the steady phase the tick thread spent runnable but waiting
+    /// for a CPU, percent (high values mean the machine, not the server,
+    /// set the tick durations above).
+    pub tick_thread_wait_percent: Option<f64>,
+}
+
+/// The final report (`--json` writes it as is).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Bots asked for.
+    pub bots: usize,
+    /// Transport used.
+    pub transport: super::client::Transport,
+    /// Position events per second per bot.
+    pub move_hz: f64,
+    /// Length of the steady (measured) phase, seconds.
+    pub steady_secs: f64,
+    /// Time to start every bot, seconds.
+    pub ramp_secs: f64,
+    /// Bots that got their welcome.
+    pub connected: u64,
+    /// Bots connected at the end of the steady phase.
+    pub online_at_end: u64,
+    /// Connection attempts that failed.
+    pub failed: u64,
+    /// Bots kicked by the server.
+    pub kicked: u64,
+    /// Bots whose connection ended unasked.
+    pub disconnected: u64,
+    /// Bots that saw one of their own moves acknowledged.
+    pub acked_bots: u64,
+    /// Consistency errors (enter of a player in view, move or leave of
+    /// one not in view).
+    pub consistency_errors: u64,
+    /// The first few of them.
+    pub consistency_samples: Vec<String>,
+    /// `teleport` events received.
+    pub teleports: u64,
+    /// Connect durations.
+    pub connect: Percentiles,
+    /// Own move → acknowledging snapshot.
+    pub move_ack: Percentiles,
+    /// Tracked move → another bot's snapshot shows it.
+    pub move_seen: Percentiles,
+    /// Snapshots received per second (all bots, steady phase).
+    pub snapshots_per_sec: f64,
+    /// Position events sent per second (all bots, steady phase).
+    pub positions_per_sec: f64,
+    /// Bytes received per second (all bots, steady phase).
+    pub bytes_in_per_sec: f64,
+    /// Bytes sent per second (all bots, steady phase).
+    pub bytes_out_per_sec: f64,
+    /// Bytes received per second per online bot.
+    pub bytes_in_per_bot_sec: f64,
+    /// Bytes sent per second per online bot.
+    pub bytes_out_per_bot_sec: f64,
+    /// CPU used by this load generator, percent of one core.
+    pub bots_cpu_percent: Option<f64>,
+    /// Load generator RSS at the end, KiB.
+    pub bots_rss_kib: Option<u64>,
+    /// Server-side figures (when `--server-pid` / `/metrics` allow).
+    pub server: ServerFigures,
+    /// 1, 5, 15 minute load averages at the end of the steady phase.
+    pub load_average: Option<[f64; 3]>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let opt =
+            |v: Option<f64>, unit: &str| v.map_or("n/a".to_owned(), |v| format!("{v:.1}{unit}"));
+        writeln!(
+            f,
+            "locus bots: {} bots over {:?}, {} Hz moves",
+            self.bots, self.transport, self.move_hz
+        )?;
+        writeln!(
+            f,
+            "  ramp                 {:.1} s, steady phase {:.1} s",
+            self.ramp_secs, self.steady_secs
+        )?;
+        writeln!(
+            f,
+            "  bots                 {} connected, {} online at end, {} failed, {} kicked, {} disconnected, {} saw own ack",
+            self.connected, self.online_at_end, self.failed, self.kicked, self.disconnected, self.acked_bots
+        )?;
+        writeln!(f, "  consistency errors   {}", self.consistency_errors)?;
+        for e in &self.consistency_samples {
+            writeln!(f, "    {e}")?;
+        }
+        writeln!(f, "  connect              {}", self.connect)?;
+        writeln!(f, "  move -> own ack      {}", self.move_ack)?;
+        writeln!(f, "  move -> seen by peer {}", self.move_seen)?;
+        writeln!(
+            f,
+            "  snapshots/s          {:.0} ({:.1} per bot)",
+            self.snapshots_per_sec,
+            self.snapshots_per_sec / self.online_at_end.max(1) as f64
+        )?;
+        writeln!(f, "  positions/s          {:.0}", self.positions_per_sec)?;
+        writeln!(
+            f,
+            "  bytes in/s           {:.0} ({:.0} per bot)",
+            self.bytes_in_per_sec, self.bytes_in_per_bot_sec
+        )?;
+        writeln!(
+            f,
+            "  bytes out/s          {:.0} ({:.0} per bot)",
+            self.bytes_out_per_sec, self.bytes_out_per_bot_sec
+        )?;
+        writeln!(
+            f,
+            "  load generator       cpu {}, rss {}",
+            opt(self.bots_cpu_percent, " %"),
+            self.bots_rss_kib.map_or("n/a".to_owned(), |k| format!(
+                "{:.1} MiB",
+                k as f64 / 1024.0
+            ))
+        )?;
+        let s = &self.server;
+        writeln!(
+            f,
+            "  server               cpu {}, rss {}, {} per bot",
+            opt(s.cpu_percent, " %"),
+            s.rss_kib.map_or("n/a".to_owned(), |k| format!(
+                "{:.1} MiB",
+                k as f64 / 1024.0
+            )),
+            opt(s.rss_per_bot_kib, " KiB"),
+        )?;
+        writeln!(
+            f,
+            "  server tick          p50 {} / p99 {} ({} ticks)",
+            opt(s.tick_p50_ms, " ms"),
+            opt(s.tick_p99_ms, " ms"),
+            s.ticks.map_or("n/a".to_owned(), |t| t.to_string())
+        )?;
+        writeln!(
+            f,
+            "  tick thread          {} CPU per tick, waited for a CPU {} of the time",
+            opt(s.tick_cpu_ms, " ms"),
+            opt(s.tick_thread_wait_percent, " %"),
+        )?;
+        if let Some([a, b, c]) = self.load_average {
+            writeln!(f, "  load average         {a:.2} {b:.2} {c:.2}")?;
+        }
+        Ok(())
+    }
+}

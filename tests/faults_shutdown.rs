@@ -220,6 +220,7 @@ async fn players_leaving_during_shutdown_are_all_saved() {
         listen: "127.0.0.1:0".parse().unwrap(),
         db: db.clone(),
         max_connections_per_ip: 0,
+        handshake_rate: 0.0,
         flush_interval: Duration::from_secs(3600),
         ..locus::config::Config::default()
     };

@@ -100,7 +100,14 @@ async fn sigterm_with_1000_clients_closes_each_saves_all_and_exits_0() {
     // final save, not from the periodic write-behind.
     let mut server = LocusProcess::start(
         &db,
-        &["--max-connections-per-ip", "0", "--handshake-rate", "0", "--flush-interval", "1h"],
+        &[
+            "--max-connections-per-ip",
+            "0",
+            "--handshake-rate",
+            "0",
+            "--flush-interval",
+            "1h",
+        ],
     )
     .await;
     let bots = make_bots(&db, "crowd", CLIENTS);
@@ -163,7 +170,14 @@ async fn a_second_signal_during_shutdown_exits_at_once_consistently() {
     let db = dir.path().join("locus.db");
     let mut server = LocusProcess::start(
         &db,
-        &["--max-connections-per-ip", "0", "--handshake-rate", "0", "--flush-interval", "100ms"],
+        &[
+            "--max-connections-per-ip",
+            "0",
+            "--handshake-rate",
+            "0",
+            "--flush-interval",
+            "100ms",
+        ],
     )
     .await;
     let bots = make_bots(&db, "crowd", CLIENTS);
@@ -220,6 +234,7 @@ async fn players_leaving_during_shutdown_are_all_saved() {
         listen: "127.0.0.1:0".parse().unwrap(),
         db: db.clone(),
         max_connections_per_ip: 0,
+        handshake_rate: 0.0,
         flush_interval: Duration::from_secs(3600),
         ..locus::config::Config::default()
     };

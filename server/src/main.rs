@@ -59,7 +59,10 @@ fn raise_fd_limit() {
 }
 
 fn bots(args: locus::bots::BotsArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("locus: cannot start the async runtime: {e}");
@@ -91,7 +94,8 @@ fn bots(args: locus::bots::BotsArgs) -> ExitCode {
             "locus bots: FAILED ({} consistency errors, move ack p99 {:.1} ms, limit {})",
             report.consistency_errors,
             report.move_ack.p99_ms,
-            args.max_p99_ms.map_or("none".to_owned(), |m| format!("{m} ms"))
+            args.max_p99_ms
+                .map_or("none".to_owned(), |m| format!("{m} ms"))
         );
         ExitCode::FAILURE
     }

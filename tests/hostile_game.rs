@@ -193,3 +193,83 @@ async fn chat_beyond_the_rate_is_dropped_and_position_floods_kicked() {
     bystander.still_served(&server).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_stalled_reader_gets_merged_snapshots_and_the_rest_keep_playing() {
+    use futures_util::StreamExt;
+    use std::collections::BTreeMap;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = TestServer::start_with(|c| {
+        c.tick_hz = 120;
+        c.position_rate = 500.0;
+        c.max_buffered_packets = 4;
+    })
+    .await;
+    let (mover_id, mover_token) = server.account("mover").await;
+    let (_, slow_token) = server.account("stalled").await;
+
+    // The stalled reader: a tiny receive buffer, then no reads at all.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let stream = socket.connect(server.addr()).await.unwrap();
+    let url = format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket",
+        server.addr()
+    );
+    let (ws, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+    let mut slow = RawSio::from_stream(ws).await;
+    slow.join(&slow_token).await;
+
+    let mut mover = Player::join(server.addr(), &mover_token).await;
+    mover.wait_for("welcome", |_| true).await;
+    let mut last = CENTRE;
+    for i in 0..300 {
+        last = CENTRE + f64::from(i % 40);
+        let seq = mover.move_to(last, CENTRE).await;
+        mover
+            .wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq))
+            .await;
+    }
+    mover
+        .wait_for("snapshot", |s| s["x"].as_f64() == Some(last))
+        .await;
+
+    // Reading again, the stalled client converges on the mover's position.
+    let mover_snapshots = mover.events.iter().filter(|(n, _)| n == "snapshot").count();
+    let mut slow_snapshots = 0;
+    let mut view: BTreeMap<u64, f64> = BTreeMap::new();
+    let mut ws = slow.into_inner();
+    let deadline = tokio::time::Instant::now() + game_support::PATIENCE;
+    while view.get(&mover_id) != Some(&last) {
+        let frame = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("converges within the patience");
+        let Some(Ok(Message::Text(text))) = frame else {
+            panic!("stalled client disconnected: {frame:?}")
+        };
+        let Some(body) = text.strip_prefix("42[\"snapshot\",") else {
+            continue;
+        };
+        slow_snapshots += 1;
+        let s: serde_json::Value = serde_json::from_str(&body[..body.len() - 1]).unwrap();
+        for e in s["enter"].as_array().unwrap() {
+            view.insert(e["id"].as_u64().unwrap(), e["x"].as_f64().unwrap());
+        }
+        for m in s["move"].as_array().unwrap() {
+            view.insert(m[0].as_u64().unwrap(), m[1].as_f64().unwrap());
+        }
+        for l in s["leave"].as_array().unwrap() {
+            view.remove(&l.as_u64().unwrap());
+        }
+    }
+    // The queue filled and deltas were merged rather than queued.
+    assert!(
+        slow_snapshots < mover_snapshots / 2,
+        "{slow_snapshots} snapshots for the stalled reader, {mover_snapshots} for the mover"
+    );
+    server.stop().await;
+}

@@ -192,3 +192,43 @@ async fn connections_that_never_send_connect_are_closed() {
     newcomer_plays(&server, "newcomer").await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_attachment_cap_follows_the_flag() {
+    let server = TestServer::start_with(|c| c.max_attachments = 2).await;
+    let (_, token) = server.account("binary").await;
+    let placeholders = |n: usize| {
+        (0..n)
+            .map(|i| format!("{{\"_placeholder\":true,\"num\":{i}}}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    // Two attachments: within the cap; the event is merely malformed input.
+    let mut client = RawSio::joined(server.addr(), &token).await;
+    client
+        .send_text(&format!("452-[\"position\",{}]", placeholders(2)))
+        .await;
+    client.send_binary(vec![1]).await;
+    client.send_binary(vec![2]).await;
+    client
+        .send_text("42[\"position\",{\"x\":2049,\"y\":2048,\"seq\":1}]")
+        .await;
+    let mut acked = false;
+    while let Some(text) = client.next_text().await {
+        if text.starts_with("42[\"snapshot\"") && text.contains("\"ack\":1") {
+            acked = true;
+            break;
+        }
+    }
+    assert!(
+        acked,
+        "a packet within --max-attachments keeps the connection"
+    );
+    // Three: over the cap, closed before any attachment is buffered.
+    let mut client = RawSio::joined(server.addr(), &token).await;
+    client
+        .send_text(&format!("453-[\"position\",{}]", placeholders(3)))
+        .await;
+    client.closed_by_server().await;
+    server.stop().await;
+}

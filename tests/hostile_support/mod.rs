@@ -265,14 +265,36 @@ impl RawSio {
     /// Opens a session and joins `/` with `token`; waits for `welcome`.
     pub async fn joined(addr: SocketAddr, token: &str) -> Self {
         let mut client = Self::open(addr).await;
+        client.join(token).await;
         client
-            .send_text(&format!("40{}", serde_json::json!({ "token": token })))
+    }
+
+    /// Wraps a WebSocket opened by the caller (e.g. over a tuned socket);
+    /// reads the `open` packet.
+    pub async fn from_stream(
+        ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+    ) -> Self {
+        let mut client = Self { ws };
+        let open = client.next_text().await.expect("open packet");
+        assert!(open.starts_with('0'), "{open}");
+        client
+    }
+
+    /// Joins `/` with `token` and waits for `welcome`.
+    pub async fn join(&mut self, token: &str) {
+        self.send_text(&format!("40{}", serde_json::json!({ "token": token })))
             .await;
-        let reply = client.next_text().await.expect("CONNECT reply");
+        let reply = self.next_text().await.expect("CONNECT reply");
         assert!(reply.starts_with("40{"), "CONNECT reply: {reply}");
-        let welcome = client.next_text().await.expect("welcome");
+        let welcome = self.next_text().await.expect("welcome");
         assert!(welcome.starts_with("42[\"welcome\""), "{welcome}");
-        client
+    }
+
+    /// The underlying WebSocket.
+    pub fn into_inner(
+        self,
+    ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+        self.ws
     }
 
     /// Sends one text frame; errors (a closed connection) are ignored.

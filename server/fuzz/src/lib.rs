@@ -26,9 +26,15 @@ pub const BINARY_MARKER: u8 = 0x00;
 pub fn eio_packet(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(packet) = engineio::decode_text_packet(text) {
+            // `close`, `upgrade` and `noop` ignore trailing data (as the
+            // reference parser does), so compare decoded packets.
             let encoded =
                 engineio::encode_text_packet(&packet).expect("text packets encode as text");
-            assert_eq!(encoded, text, "a text packet re-encodes to its own bytes");
+            assert_eq!(
+                engineio::decode_text_packet(&encoded),
+                Ok(packet),
+                "text packet round trip of {text:?}"
+            );
         }
     }
     let packet = engineio::decode_binary_frame(Bytes::copy_from_slice(data));

@@ -116,7 +116,11 @@ pub(crate) fn event<T: Serialize + ?Sized>(
 
 /// Encodes an EVENT with one argument given as JSON text the caller already
 /// encoded (JSON parser only). The text is trusted, not parsed again.
-pub(crate) fn event_with_json(nsp: &str, event: &str, json: &str) -> Result<EncodedPacket, EmitError> {
+pub(crate) fn event_with_json(
+    nsp: &str,
+    event: &str,
+    json: &str,
+) -> Result<EncodedPacket, EmitError> {
     check_event(event)?;
     let name = serde_json::to_string(event).map_err(|e| EmitError::Serialize(e.to_string()))?;
     let mut text = String::with_capacity(4 + nsp.len() + name.len() + json.len());

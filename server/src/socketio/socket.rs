@@ -177,7 +177,9 @@ impl Socket {
     /// [`EmitError::Serialize`] (use [`Socket::emit`]).
     pub fn emit_json(&self, event: &str, json: &str) -> Result<(), EmitError> {
         if self.parser() != super::Parser::Json {
-            return Err(EmitError::Serialize("emit_json needs the JSON parser".to_owned()));
+            return Err(EmitError::Serialize(
+                "emit_json needs the JSON parser".to_owned(),
+            ));
         }
         let packet = encode::event_with_json(&self.inner.ns.name, event, json)?;
         self.send_encoded(&packet)

@@ -348,9 +348,18 @@ pub(crate) fn open(
     // Every write transaction takes the write lock up front: with WAL this
     // avoids SQLITE_BUSY_SNAPSHOT when a read would be upgraded to a write.
     conn.set_transaction_behavior(TransactionBehavior::Immediate);
-    configure(&conn, path, config)?;
-    migrations::migrate(&mut conn, path)?;
-    Ok(conn)
+    // Switching a new file to WAL or migrating it while another process does
+    // the same can answer SQLITE_BUSY at once (SQLite does not wait where
+    // waiting could deadlock): try again until the busy timeout runs out.
+    let deadline = std::time::Instant::now() + config.busy_timeout;
+    loop {
+        match configure(&conn, path, config).and_then(|()| migrations::migrate(&mut conn, path)) {
+            Err(StoreError::Busy { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result.map(|()| conn),
+        }
+    }
 }
 
 #[cfg(test)]

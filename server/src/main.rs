@@ -58,16 +58,18 @@ fn raise_fd_limit() {
     }
 }
 
-fn bots(args: locus::bots::BotsArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+/// The multi-threaded tokio runtime, or `None` after saying why it failed.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("locus: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        .inspect_err(|e| eprintln!("locus: cannot start the async runtime: {e}"))
+        .ok()
+}
+
+fn bots(args: locus::bots::BotsArgs) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     let report = match runtime.block_on(locus::bots::run(&args)) {
         Ok(report) => report,
@@ -102,15 +104,8 @@ fn bots(args: locus::bots::BotsArgs) -> ExitCode {
 }
 
 fn serve(config: locus::config::Config) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("locus: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     // Listen for signals before anything else: a SIGTERM that arrives while
     // the database opens must start a graceful stop, not kill the process.

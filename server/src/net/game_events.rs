@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::metrics::EventKind;
 use super::players::kick;
 use super::state::AppState;
+use super::token_bucket::TokenBucket;
 use crate::auth;
 use crate::game::tick_loop::WorldCommand;
 use crate::game::PlayerId;
@@ -30,39 +31,6 @@ const GARBAGE_BURST: f64 = 20.0;
 const POSITION_BURST_SECONDS: f64 = 2.0;
 /// Chat messages a burst may hold.
 const CHAT_BURST: f64 = 5.0;
-
-/// A token bucket: `capacity` tokens, refilled at `rate` per second.
-#[derive(Debug)]
-struct TokenBucket {
-    capacity: f64,
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(rate: f64, capacity: f64, now: Instant) -> Self {
-        Self {
-            capacity,
-            rate,
-            tokens: capacity,
-            last: now,
-        }
-    }
-
-    /// Takes one token; false when the bucket is empty.
-    fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
 
 /// Rate limits of one socket's inputs.
 #[derive(Debug)]
@@ -366,7 +334,6 @@ fn on_disconnect(app: &Arc<AppState>, socket: &Socket, reason: DisconnectReason)
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::time::Duration;
 
     fn args(v: Value) -> Args {
         Args::from_parts(vec![v], Vec::new())
@@ -410,17 +377,5 @@ mod tests {
         ] {
             assert_eq!(parse_chat(&args(bad.clone())), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn token_bucket_allows_bursts_then_the_sustained_rate() {
-        let t0 = Instant::now();
-        let mut bucket = TokenBucket::new(60.0, 120.0, t0);
-        assert!((0..120).all(|_| bucket.take(t0)));
-        assert!(!bucket.take(t0));
-        // One second later, 60 more.
-        let t1 = t0 + Duration::from_secs(1);
-        assert!((0..60).all(|_| bucket.take(t1)));
-        assert!(!bucket.take(t1));
     }
 }

@@ -14,17 +14,10 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use super::token_bucket::TokenBucket;
+
 /// Addresses tracked at most before the table is pruned.
 const MAX_TRACKED: usize = 16_384;
-
-/// One address's bucket.
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    /// Handshakes left right now (fractional while refilling).
-    tokens: f64,
-    /// When `tokens` was last brought up to date.
-    last: Instant,
-}
 
 /// Per-IP token buckets for Engine.IO handshakes.
 #[derive(Debug)]
@@ -34,7 +27,7 @@ pub struct HandshakeLimiter {
     /// Handshakes an address may make at once (the bucket's capacity).
     burst: f64,
     /// Each recently seen address's bucket; short critical sections only.
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
 }
 
 impl HandshakeLimiter {
@@ -52,27 +45,15 @@ impl HandshakeLimiter {
     pub fn allow(&self, ip: IpAddr, now: Instant) -> bool {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&ip) {
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate < burst
-            });
+            buckets.retain(|_, b| !b.is_full(now));
             if buckets.len() >= MAX_TRACKED {
                 buckets.clear();
             }
         }
-        let bucket = buckets.entry(ip).or_insert(Bucket {
-            tokens: self.burst,
-            last: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
-        bucket.last = now;
-        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        buckets
+            .entry(ip)
+            .or_insert_with(|| TokenBucket::new(self.rate, self.burst, now))
+            .take(now)
     }
 
     /// Addresses currently tracked (for tests).

@@ -12,4 +12,5 @@ pub mod resets;
 pub mod server;
 pub mod state;
 pub mod static_files;
+pub mod token_bucket;
 pub mod world_link;

@@ -7,7 +7,7 @@ mod game_support;
 
 use std::collections::BTreeMap;
 
-use game_support::{Connected, Player, TestServer};
+use game_support::{Player, TestServer};
 use serde_json::{json, Value};
 
 const CENTRE: f64 = 2048.0;
@@ -20,10 +20,7 @@ fn xy(v: &Value) -> (f64, f64) {
 async fn connect_without_a_valid_token_is_unauthorized() {
     let server = TestServer::start().await;
     for auth in [json!({}), json!({"token": "forged"}), json!({"token": 42})] {
-        match Player::connect_with(server.addr(), auth.clone()).await {
-            Connected::Refused(v) => assert_eq!(v["message"], "unauthorized", "{auth}"),
-            Connected::Ok(_) => panic!("accepted {auth}"),
-        }
+        Player::assert_unauthorized(server.addr(), auth).await;
     }
     server.stop().await;
 }
@@ -337,10 +334,7 @@ async fn logout_disconnects_the_accounts_socket() {
     assert_eq!(res.status(), 204);
     p.wait_for("kicked", |_| true).await;
     p.wait_closed().await;
-    match Player::connect_with(server.addr(), json!({"token": token})).await {
-        Connected::Refused(v) => assert_eq!(v["message"], "unauthorized"),
-        Connected::Ok(_) => panic!("a revoked token connected"),
-    }
+    Player::assert_unauthorized(server.addr(), json!({ "token": token })).await;
     server.stop().await;
 }
 
@@ -369,9 +363,6 @@ async fn position_is_restored_on_reconnect() {
 async fn expired_tokens_are_unauthorized() {
     let server = TestServer::start_with(|c| c.token_ttl = std::time::Duration::ZERO).await;
     let (_, token) = server.account("mayfly").await;
-    match Player::connect_with(server.addr(), json!({ "token": token })).await {
-        Connected::Refused(v) => assert_eq!(v["message"], "unauthorized"),
-        Connected::Ok(_) => panic!("an expired token connected"),
-    }
+    Player::assert_unauthorized(server.addr(), json!({ "token": token })).await;
     server.stop().await;
 }

@@ -148,6 +148,14 @@ impl Player {
         }
     }
 
+    /// Connects with `auth`, which must be refused with `unauthorized`.
+    pub async fn assert_unauthorized(addr: SocketAddr, auth: Value) {
+        match Self::connect_with(addr, auth.clone()).await {
+            Connected::Refused(v) => assert_eq!(v["message"], "unauthorized", "{auth}"),
+            Connected::Ok(_) => panic!("connected with {auth}"),
+        }
+    }
+
     /// Connects with `{"token": token}`, which must be accepted.
     pub async fn join(addr: SocketAddr, token: &str) -> Player {
         match Self::connect_with(addr, json!({ "token": token })).await {

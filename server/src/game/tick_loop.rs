@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use glam::DVec2;
 use tokio::sync::oneshot;
 
-use super::snapshot::{round_wire, SavedPosition, TeleportReason};
+use super::snapshot::{SavedPosition, TeleportReason};
 use super::world::{TargetOutcome, World};
 use super::{Outbox, PlayerId};
 
@@ -249,13 +249,7 @@ pub fn apply(
             let _ = reply.send(pos); // the requester may have given up
         }
         WorldCommand::Leave { id, reply } => {
-            let reset_epoch = world.reset_epoch(id).unwrap_or(0);
-            let last = world.leave(id).map(|pos| SavedPosition {
-                id,
-                x: round_wire(pos.x),
-                y: round_wire(pos.y),
-                reset_epoch,
-            });
+            let last = world.leave_saved(id);
             // Handed to persistence here, before any later command (a
             // shutdown's final save included) runs: never lost in between.
             if let Some(last) = &last {

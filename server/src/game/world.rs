@@ -321,6 +321,15 @@ impl World {
         Some(pos)
     }
 
+    /// [`World::leave`], giving the final position as it is persisted
+    /// (rounded, with its reset epoch).
+    pub fn leave_saved(&mut self, id: PlayerId) -> Option<SavedPosition> {
+        let slot = self.online_slot(id)?;
+        let last = saved(&self.players[slot as usize]);
+        self.leave(id);
+        Some(last)
+    }
+
     fn online_slot(&self, id: PlayerId) -> Option<u32> {
         let slot = *self.index.get(&id)?;
         self.players[slot as usize].present.then_some(slot)
@@ -499,13 +508,6 @@ impl World {
             p.reset_epoch = p.reset_epoch.max(reset_epoch);
         }
         self.teleport(id, pos, TeleportReason::AdminReset)
-    }
-
-    /// The reset epoch of a known player (online or recently left).
-    pub fn reset_epoch(&self, id: PlayerId) -> Option<i64> {
-        self.index
-            .get(&id)
-            .map(|&slot| self.players[slot as usize].reset_epoch)
     }
 
     /// Relays `text` from `from` to every online player within view radius

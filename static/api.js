@@ -109,7 +109,7 @@ export async function timedHealth() {
  */
 export async function serverParser() {
   const health = await call('GET', '/api/health');
-  if (health === null || typeof health !== 'object') throw new ApiError('health is not a JSON object', 200);
+  if (health === null || typeof health !== 'object' || Array.isArray(health)) throw new ApiError('health is not a JSON object', 200);
   if (health.parser === undefined) return 'json';
   if (typeof health.parser !== 'string') throw new ApiError('health gives a parser that is not a string', 200);
   return health.parser;

@@ -2,10 +2,13 @@
 // Browser end-to-end test of the bundled client (static/) against a real
 // `locus serve`, driven through Debian's headless Chromium with playwright-core.
 //
-//   node tests/e2e/browser.mjs --locus target/debug/locus --out tests/output/e2e
+//   node tests/e2e/browser.mjs --locus target/debug/locus --out tests/output/e2e/json
+//   node tests/e2e/browser.mjs --locus target/debug/locus --parser msgpack --out tests/output/e2e/msgpack
 //
-// It starts `<locus> serve --listen 127.0.0.1:<free port> --db <tmp>/locus.db`
-// itself, and stops (SIGTERM) and restarts it on the same port and database.
+// It starts `<locus> serve --listen 127.0.0.1:<free port> --db <tmp>/locus.db
+// --parser <json|msgpack>` itself, and stops (SIGTERM) and restarts it on the
+// same port and database. The page must learn the parser from /api/health
+// and play the same whichever it is.
 // Scenario:
 //   1. two browser contexts register two users through the page's form;
 //   2. both see each other; A holds the right arrow, B's window.locus shows A
@@ -22,8 +25,9 @@
 // "SKIPPED" and exits 0, unless the CI environment variable is set.
 //
 // Options: --locus PATH (required; may be any executable with the same CLI,
-// e.g. tests/js/fake_locus.mjs), --out DIR (default tests/output/e2e),
-// --chromium PATH (default /usr/bin/chromium), --stop-signal SIGTERM|SIGKILL.
+// e.g. tests/js/fake_locus.mjs), --parser json|msgpack (default json),
+// --out DIR (default tests/output/e2e), --chromium PATH (default
+// /usr/bin/chromium), --stop-signal SIGTERM|SIGKILL.
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -37,6 +41,7 @@ const { values: opts } = parseArgs({
   options: {
     locus: { type: 'string' },
     out: { type: 'string', default: 'tests/output/e2e' },
+    parser: { type: 'string', default: 'json' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     'stop-signal': { type: 'string', default: 'SIGTERM' },
   },
@@ -57,7 +62,8 @@ if (!existsSync(opts.chromium)) {
   console.log('='.repeat(72));
   process.exit(0);
 }
-if (!opts.locus) die('usage: node tests/e2e/browser.mjs --locus <path to locus binary> [--out DIR]');
+if (!opts.locus) die('usage: node tests/e2e/browser.mjs --locus <path to locus binary> [--parser json|msgpack] [--out DIR]');
+if (!['json', 'msgpack'].includes(opts.parser)) die(`--parser ${opts.parser}: expected json or msgpack`);
 const locusBin = resolve(opts.locus);
 if (!existsSync(locusBin)) die(`--locus ${locusBin} does not exist (build it with cargo build)`);
 
@@ -97,7 +103,7 @@ const baseUrl = `http://127.0.0.1:${port}`;
 
 async function startServer() {
   const log = openSync(serverLog, 'a');
-  const child = spawn(locusBin, ['serve', '--listen', `127.0.0.1:${port}`, '--db', dbPath], {
+  const child = spawn(locusBin, ['serve', '--listen', `127.0.0.1:${port}`, '--db', dbPath, '--parser', opts.parser], {
     stdio: ['ignore', log, log],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
   });
@@ -109,10 +115,15 @@ async function startServer() {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`server exited during start-up (code ${child.exitCode}, signal ${child.signalCode}); see ${serverLog}`);
     }
+    let health = null;
     try {
       const r = await fetch(`${baseUrl}/api/health`);
-      if (r.status === 200) return;
+      if (r.status === 200) health = await r.json();
     } catch { /* not up yet */ }
+    if (health) {
+      if (health.parser !== opts.parser) throw new Error(`/api/health says parser ${JSON.stringify(health.parser)}, expected ${opts.parser}`);
+      return;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`server did not answer GET /api/health within 30 s; see ${serverLog}`);
@@ -176,6 +187,8 @@ async function openAndRegister(browser, username, password) {
   await page.fill('#password', password);
   await page.click('#auth-submit');
   await connectedOrFormError(page, username);
+  const parser = await page.evaluate(() => window.locus.parser);
+  check(parser === opts.parser, `${username}'s page speaks the ${parser} parser, the server ${opts.parser}`);
   return page;
 }
 
@@ -194,7 +207,7 @@ async function connectedOrFormError(page, who) {
 let browser;
 let failed = null;
 try {
-  await step(`start ${locusBin} on ${baseUrl}`, startServer);
+  await step(`start ${locusBin} --parser ${opts.parser} on ${baseUrl}`, startServer);
 
   await step('launch chromium', async () => {
     browser = await chromium.launch({
@@ -356,4 +369,4 @@ if (failed) {
   console.error(`screenshots in ${outDir}; server log tail (${serverLog}):\n${tail}`);
   process.exit(1);
 }
-console.log(`PASS: browser end-to-end (screenshots in ${outDir})`);
+console.log(`PASS: browser end-to-end with the ${opts.parser} parser (screenshots in ${outDir})`);

@@ -113,15 +113,12 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Runs "$@" as user $1 (when non-empty) without a wrapper process, so that
-# `$!` of a backgrounded call is the program itself.
-as_user() {
-  local user="$1"; shift
-  if [ -n "$user" ]; then
-    setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"
-  else
-    "$@"
-  fi
+# Sets AS_USER to the command prefix that runs a program as user $1 (nothing
+# for the current user). setpriv execs the program, so `$!` of a backgrounded
+# "${AS_USER[@]}" call is the program itself.
+as_user_prefix() {
+  AS_USER=()
+  [ -z "$1" ] || AS_USER=(setpriv --reuid="$1" --regid="$1" --init-groups --)
 }
 
 # Polls "$@" until it succeeds or SERVER_WAIT_SECONDS pass.
@@ -145,11 +142,12 @@ start_postgres() {
   PG_DIR="$(mktemp -d -t locus-pg.XXXXXX)"
   [ -z "$user" ] || chown "$user:" "$PG_DIR"
   printf 'locus\n' >"$PG_DIR/password"
-  as_user "$user" "$bindir/initdb" -D "$PG_DIR/data" -U locus --pwfile="$PG_DIR/password" \
+  as_user_prefix "$user"
+  "${AS_USER[@]}" "$bindir/initdb" -D "$PG_DIR/data" -U locus --pwfile="$PG_DIR/password" \
     --auth=scram-sha-256 --encoding=UTF8 --no-sync >"$PG_DIR/initdb.log" 2>&1 \
     || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
   port="$(free_port)"
-  as_user "$user" "$bindir/postgres" -D "$PG_DIR/data" -p "$port" \
+  "${AS_USER[@]}" "$bindir/postgres" -D "$PG_DIR/data" -p "$port" \
     -c listen_addresses=127.0.0.1 -c unix_socket_directories="$PG_DIR" \
     >"$PG_DIR/postgres.log" 2>&1 &
   PG_PID=$!

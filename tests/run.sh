@@ -98,10 +98,11 @@ install_node_modules() {
 install_venv() {
   local venv="$TESTS/.venv" stamp="$TESTS/.venv/.locus-requirements"
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || return 0
-  if [ -x "$venv/bin/python" ] && cmp -s "$stamp" "$TESTS/requirements.txt"; then return 0; fi
+  if "$venv/bin/python" -c '' >/dev/null 2>&1 && cmp -s "$stamp" "$TESTS/requirements.txt"; then
+    return 0
+  fi
   log "building tests/.venv from tests/requirements.txt"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
+  python3 -m venv --clear "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$TESTS/requirements.txt"
   cp "$TESTS/requirements.txt" "$stamp"
 }

@@ -54,7 +54,7 @@ pg_bindir() {
     dir="$(pg_config --bindir 2>/dev/null || true)"
     if [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ]; then echo "$dir"; return; fi
   fi
-  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+  for dir in $(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V -r); do
     if [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ]; then echo "$dir"; return; fi
   done
 }
@@ -144,12 +144,14 @@ start_postgres() {
   [ -z "$user" ] || chown "$user:" "$PG_DIR"
   printf 'locus\n' >"$PG_DIR/password"
   as_user_prefix "$user"
-  "${AS_USER[@]}" "$bindir/initdb" -D "$PG_DIR/data" -U locus --pwfile="$PG_DIR/password" \
-    --auth=scram-sha-256 --encoding=UTF8 --no-sync >"$PG_DIR/initdb.log" 2>&1 \
-    || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+  # Both run from the temporary directory: the checkout may not be readable
+  # by the postgres user.
+  (cd "$PG_DIR" && "${AS_USER[@]}" "$bindir/initdb" -D "$PG_DIR/data" -U locus \
+    --pwfile="$PG_DIR/password" --auth=scram-sha-256 --encoding=UTF8 --no-sync) \
+    >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
   port="$(free_port)"
-  "${AS_USER[@]}" "$bindir/postgres" -D "$PG_DIR/data" -p "$port" \
-    -c listen_addresses=127.0.0.1 -c unix_socket_directories="$PG_DIR" \
+  (cd "$PG_DIR" && exec "${AS_USER[@]}" "$bindir/postgres" -D "$PG_DIR/data" -p "$port" \
+    -c listen_addresses=127.0.0.1 -c unix_socket_directories="$PG_DIR") \
     >"$PG_DIR/postgres.log" 2>&1 &
   PG_PID=$!
   if ! wait_until "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port"; then

@@ -3,7 +3,7 @@
 // every format boundary, round trips, agreement with the real `notepack.io`
 // and `socket.io-msgpack-parser` from npm (both directions), and malformed
 // input, which must only ever raise MsgpackError / ProtocolError.
-// Run: node --test tests/js/   (the cross-checks need `npm ci` in tests/)
+// Run: node --test tests/js/   (the cross-checks need tests/node_modules: bash tests/run.sh)
 
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -24,7 +24,7 @@ try {
   msgpackParser = require('socket.io-msgpack-parser');
   engineParser = require('engine.io-parser');
 } catch {
-  missing = 'SKIPPED: notepack.io / socket.io-msgpack-parser not installed; run tests/setup.sh (npm ci in tests/)';
+  missing = 'SKIPPED: notepack.io / socket.io-msgpack-parser not installed; run bash tests/run.sh (it runs npm ci in tests/)';
   if (process.env.CI) throw new Error(missing);
   console.log(missing);
 }

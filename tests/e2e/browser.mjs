@@ -19,7 +19,9 @@
 //      both pages reconnect by themselves and A is where it was;
 //   6. logging in as A in a third context kicks A's page (notice, no
 //      reconnect); the new page continues at A's position;
-//   7. B logs out: the form is back and the token is gone.
+//   7. B reloads while /api/health names a parser the page does not know: a
+//      clear notice, no connection; "Try again" once health is right plays on;
+//   8. B logs out: the form is back and the token is gone.
 // Exits 0 on success, 1 with "FAIL: <step>: <why>" (plus screenshots and the
 // server log tail in --out) on failure. Without /usr/bin/chromium it prints
 // "SKIPPED" and exits 0, unless the CI environment variable is set.
@@ -140,6 +142,8 @@ async function stopServer(signal = opts['stop-signal']) {
 // ------------------------------------------------------------ helpers
 
 const pageErrors = [];
+/** A console error the current step provokes on purpose (matched against the text). */
+let expectedConsoleError = null;
 let currentStep = 'start-up';
 const pages = {};
 
@@ -178,7 +182,9 @@ async function openAndRegister(browser, username, password) {
   page.on('pageerror', (e) => pageErrors.push(`${username}: ${e.message}`));
   // Console errors count, except the browser's own network noise while the server is down on purpose.
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/net::ERR_|Failed to load resource/.test(m.text())) pageErrors.push(`${username} console: ${m.text()}`);
+    if (m.type() !== 'error' || /net::ERR_|Failed to load resource/.test(m.text())) return;
+    if (expectedConsoleError?.test(m.text())) return;
+    pageErrors.push(`${username} console: ${m.text()}`);
   });
   await page.goto(baseUrl);
   await page.waitForSelector('#auth:not([hidden])', { timeout: TIMEOUT });
@@ -334,6 +340,29 @@ try {
       `the new session starts at (${c.x}, ${c.y}), not where A was (${before.serverX}, ${before.serverY})`);
     await pages.a.screenshot({ path: join(outDir, 'page-a-kicked.png') });
     check((await pages.c.evaluate(() => window.locus.state)) === 'connected', 'the new page lost its connection: the old one fought back');
+  });
+
+  await step('a parser the page does not know gets a clear notice; "Try again" plays once health is right', async () => {
+    const context = pages.b.context();
+    await context.route('**/api/health', (route) => route.fulfill({
+      status: 200, contentType: 'application/json', body: JSON.stringify({ status: 'ok', players_online: 0, tick: 0, persistence: 'ok', parser: 'cbor' }),
+    }));
+    expectedConsoleError = /"cbor"/;
+    try {
+      await pages.b.reload();
+      await waitIn(pages.b, 'B to refuse the unknown parser', () => window.locus.state === 'incompatible');
+      check(await pages.b.isVisible('#notice'), 'no notice for an unknown parser');
+      const text = await pages.b.textContent('#notice-text');
+      check(/"cbor"/.test(text) && /json and msgpack/.test(text), `the notice reads ${JSON.stringify(text)}`);
+      check((await pages.b.textContent('#status-text')) === 'offline', 'the status does not say offline');
+      await pages.b.screenshot({ path: join(outDir, 'page-b-unknown-parser.png') });
+    } finally {
+      await context.unroute('**/api/health');
+      expectedConsoleError = null;
+    }
+    await pages.b.click('#notice-action');
+    await waitIn(pages.b, 'B connected again after "Try again"', () => window.locus.state === 'connected' && window.locus.me !== null);
+    check((await pages.b.evaluate(() => window.locus.parser)) === opts.parser, 'B came back with another parser');
   });
 
   await step('B logs out: the form is back and the token is gone', async () => {

@@ -3,7 +3,7 @@
 //! connection, names that alias nothing are ignored, unknown namespaces get
 //! CONNECT_ERROR, and a connection that never joins is closed after the
 //! connect timeout. The same corpus against the bare Socket.IO layer is in
-//! `tests/socketio_hostile.rs`.
+//! `tests/socketio_echo_hostile.rs`.
 
 mod game_support;
 mod hostile_support;

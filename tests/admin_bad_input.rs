@@ -4,13 +4,13 @@
 //! non-zero exit, and leaves every file in the directory byte-for-byte as it
 //! was.
 
-mod admin_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use admin_support::{admin, admin_with_stdin, ok, refused, stderr};
 use locus::store::{AdminStore, ResetTarget, Store, StoreConfig};
+use support::admin::{admin, admin_with_stdin, ok, refused, stderr};
 
 /// A stopped server's database with accounts alice (placed), bob and real1.
 async fn database() -> (tempfile::TempDir, PathBuf) {

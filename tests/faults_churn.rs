@@ -7,17 +7,18 @@
 //!
 //! `LOCUS_CHURN_CYCLES` sets the number of cycles (default 10,000).
 
-mod faults_common;
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use faults_common::{make_bots, open_fds, rss_kib, Bot};
 use futures_util::{SinkExt, StreamExt};
 use locus::config::Config;
 use locus::net::server::RunningServer;
+use support::db::{make_bots, Bot};
+use support::process::{open_fds, rss_kib};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;

@@ -7,18 +7,20 @@
 //! snapshots, the file never holds a half-written batch, and saves resume
 //! once the fault is gone.
 
-mod faults_common;
+mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use faults_common::{integrity_check, lock, make_bots, play, stored_positions, Bot, Track, Walk};
 use locus::config::Config;
 use locus::net::server::RunningServer;
 use locus::store::WriteFault;
 use serde_json::Value;
+use support::db::{integrity_check, make_bots, stored_positions, Bot};
+use support::lock;
+use support::walker::{play, Track, Walk};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 

@@ -3,14 +3,15 @@
 //! disconnect), saves every position and exits 0; a second signal during
 //! the shutdown exits at once and leaves a consistent database.
 
-mod faults_common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use faults_common::{
-    integrity_check, lock, make_bots, play, stored_positions, Bot, LocusProcess, Track, Walk,
-};
+use support::db::{integrity_check, make_bots, stored_positions, Bot};
+use support::lock;
+use support::process::LocusProcess;
+use support::walker::{play, Track, Walk};
 
 /// Connects `bots` (100 at a time), each walking to its own spot near the
 /// spawn point; returns once all have arrived, with their tracks.

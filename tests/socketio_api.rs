@@ -4,7 +4,7 @@
 //! timeout, protocol-state violations, the error hook, backpressure
 //! (`EmitError::Full`), server shutdown, and the msgpack parser.
 
-mod socketio_support;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,8 @@ use locus::socketio::{
     NO_ARGS,
 };
 use serde_json::{json, Value};
-use socketio_support::{Frame, PollClient, TestServer, WsClient};
+use support::client::{Frame, PollClient, WsClient};
+use support::socketio::SocketIoServer;
 use tokio::sync::{mpsc, Notify};
 
 /// What the handlers of the test server report.
@@ -37,7 +38,7 @@ enum Seen {
 struct Who(String);
 
 struct Fixture {
-    server: TestServer,
+    server: SocketIoServer,
     seen: mpsc::UnboundedReceiver<Seen>,
     /// Releases connect handlers that were asked to wait.
     release: Arc<Notify>,
@@ -56,7 +57,7 @@ impl Fixture {
             install(&io, name, tx.clone(), release.clone());
         }
         Self {
-            server: TestServer::start(io).await,
+            server: SocketIoServer::start(io).await,
             seen,
             release,
         }
@@ -83,7 +84,7 @@ impl Fixture {
     }
 
     async fn next_seen(&mut self) -> Seen {
-        tokio::time::timeout(socketio_support::WAIT, self.seen.recv())
+        tokio::time::timeout(support::PATIENCE, self.seen.recv())
             .await
             .expect("no handler report within the wait")
             .expect("handlers gone")

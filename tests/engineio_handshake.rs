@@ -112,45 +112,50 @@ async fn handshake_path_matches_without_trailing_slash() {
     assert!(body.starts_with("0{"));
 }
 
-#[tokio::test]
-async fn rejects_missing_or_bad_eio_with_code_5() {
+/// A GET of each query is refused with 400 and Engine.IO `code`/`message`.
+async fn rejects_queries(queries: &[&str], code: u8, message: &str) {
     let server = EngineServer::start(config()).await;
-    for query in [
-        "transport=polling",
-        "EIO=3&transport=polling",
-        "EIO=abc&transport=polling",
-        "EIO=&transport=polling",
-    ] {
+    for query in queries {
         expect_error(
             &server,
             server.http.get(server.url(query)),
             400,
-            5,
-            "Unsupported protocol version",
+            code,
+            message,
         )
         .await;
     }
 }
 
 #[tokio::test]
+async fn rejects_missing_or_bad_eio_with_code_5() {
+    rejects_queries(
+        &[
+            "transport=polling",
+            "EIO=3&transport=polling",
+            "EIO=abc&transport=polling",
+            "EIO=&transport=polling",
+        ],
+        5,
+        "Unsupported protocol version",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn rejects_missing_or_unknown_transport_with_code_0() {
-    let server = EngineServer::start(config()).await;
-    for query in [
-        "EIO=4",
-        "EIO=4&transport=abc",
-        "EIO=4&transport=__proto__",
-        "EIO=4&transport=flashsocket",
-        "EIO=3&transport=abc",
-    ] {
-        expect_error(
-            &server,
-            server.http.get(server.url(query)),
-            400,
-            0,
-            "Transport unknown",
-        )
-        .await;
-    }
+    rejects_queries(
+        &[
+            "EIO=4",
+            "EIO=4&transport=abc",
+            "EIO=4&transport=__proto__",
+            "EIO=4&transport=flashsocket",
+            "EIO=3&transport=abc",
+        ],
+        0,
+        "Transport unknown",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use locus::config::Config;
 use locus::net::server::RunningServer;
 use support::db::{make_bots, Bot};
 use support::process::{open_fds, rss_kib};
+use support::server::LocusServer;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -188,34 +188,29 @@ async fn churn_leaves_no_sessions_fds_or_memory_behind() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let dir = tempfile::tempdir().unwrap();
     // Abandoned polling sessions (after a reset upgrade) are reaped by the
     // heartbeat: keep it short so the check at the end does not wait long.
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        db: dir.path().join("locus.db"),
-        max_connections_per_ip: 0,
-        handshake_rate: 0.0,
-        ping_interval: Duration::from_millis(300),
-        ping_timeout: Duration::from_millis(300),
-        upgrade_timeout: Duration::from_millis(500),
-        connect_timeout: Duration::from_secs(1),
-        ..Config::default()
-    };
-    let server = locus::net::server::start(config)
-        .await
-        .expect("server starts");
-    let bots = make_bots(&dir.path().join("locus.db"), "churner", WORKERS);
+    let fixture = LocusServer::start_with(|c| {
+        c.max_connections_per_ip = 0;
+        c.handshake_rate = 0.0;
+        c.ping_interval = Duration::from_millis(300);
+        c.ping_timeout = Duration::from_millis(300);
+        c.upgrade_timeout = Duration::from_millis(500);
+        c.connect_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let server = &fixture.server;
+    let bots = make_bots(&fixture.db(), "churner", WORKERS);
 
     // Warm up (allocator arenas, caches, the world's slots), then measure.
-    churn(&server, &bots, 500).await;
-    drained(&server).await;
+    churn(server, &bots, 500).await;
+    drained(server).await;
     let (fds_before, rss_before) = (open_fds(), rss_kib());
 
     let started = Instant::now();
-    churn(&server, &bots, cycles).await;
+    churn(server, &bots, cycles).await;
     let took = started.elapsed();
-    drained(&server).await;
+    drained(server).await;
 
     // Descriptors close as the server notices each reset: eventually.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -238,5 +233,5 @@ async fn churn_leaves_no_sessions_fds_or_memory_behind() {
         rss_after <= rss_before + 64 * 1024,
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
-    server.shutdown().await.expect("clean shutdown");
+    fixture.stop().await;
 }

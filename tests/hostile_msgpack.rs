@@ -11,17 +11,8 @@ mod support;
 use locus::config::ParserKind;
 use rmpv::Value as Mp;
 use support::client::WsClient;
+use support::msgpack::{decode, encode, field, map};
 use support::server::LocusServer;
-
-fn encode(value: &Mp) -> Vec<u8> {
-    let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, value).unwrap();
-    out
-}
-
-fn map(entries: Vec<(&str, Mp)>) -> Mp {
-    Mp::Map(entries.into_iter().map(|(k, v)| (Mp::from(k), v)).collect())
-}
 
 /// An EVENT packet on `/`.
 fn event(name: &str, arg: Mp) -> Vec<u8> {
@@ -68,21 +59,6 @@ async fn join(server: &LocusServer, token: &str) -> WsClient {
     let welcome = decode(&client.binary_or_closed().await.expect("welcome"));
     assert_eq!(event_name(&welcome), Some("welcome"));
     client
-}
-
-fn decode(bytes: &[u8]) -> Mp {
-    rmpv::decode::read_value(&mut &bytes[..]).expect("server sends valid msgpack")
-}
-
-fn field<'a>(value: &'a Mp, key: &str) -> &'a Mp {
-    value
-        .as_map()
-        .and_then(|m| {
-            m.iter()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v)
-        })
-        .unwrap_or(&Mp::Nil)
 }
 
 fn event_name(packet: &Mp) -> Option<&str> {

@@ -16,6 +16,7 @@ use locus::socketio::{
 };
 use serde_json::{json, Value};
 use support::client::{Frame, PollClient, WsClient};
+use support::msgpack as mp;
 use support::socketio::SocketIoServer;
 use tokio::sync::{mpsc, Notify};
 
@@ -835,37 +836,6 @@ async fn close_connection_forces_every_namespace_out() {
     assert_eq!(reason, DisconnectReason::ForcedServerClose);
 }
 
-/// msgpack packets as a notepack client encodes them.
-mod mp {
-    use rmpv::Value;
-
-    pub fn packet(entries: Vec<(&str, Value)>) -> Vec<u8> {
-        let map = Value::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| (Value::from(k), v))
-                .collect(),
-        );
-        let mut out = Vec::new();
-        rmpv::encode::write_value(&mut out, &map).unwrap();
-        out
-    }
-
-    pub fn decode(bytes: &[u8]) -> Vec<(String, Value)> {
-        let value = rmpv::decode::read_value(&mut &bytes[..]).unwrap();
-        value
-            .as_map()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.as_str().unwrap().to_owned(), v.clone()))
-            .collect()
-    }
-
-    pub fn get<'a>(map: &'a [(String, Value)], key: &str) -> Option<&'a Value> {
-        map.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-}
-
 #[tokio::test]
 async fn msgpack_parser_speaks_notepack() {
     use rmpv::Value as Mp;
@@ -883,7 +853,7 @@ async fn msgpack_parser_speaks_notepack() {
     let Frame::Binary(reply) = client.next().await else {
         panic!("expected a binary reply")
     };
-    let reply = mp::decode(&reply);
+    let reply = mp::entries(&reply);
     let keys: Vec<_> = reply.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["type", "data", "nsp"]);
     assert_eq!(mp::get(&reply, "type"), Some(&Mp::from(0)));
@@ -895,7 +865,7 @@ async fn msgpack_parser_speaks_notepack() {
     let Frame::Binary(welcome) = client.next().await else {
         panic!()
     };
-    let welcome = mp::decode(&welcome);
+    let welcome = mp::entries(&welcome);
     assert_eq!(mp::get(&welcome, "data").unwrap()[0], Mp::from("welcome"));
     assert_eq!(
         mp::get(&welcome, "data").unwrap()[1].as_map().unwrap()[0].1,
@@ -926,7 +896,7 @@ async fn msgpack_parser_speaks_notepack() {
     let Frame::Binary(ack) = client.next().await else {
         panic!()
     };
-    let ack = mp::decode(&ack);
+    let ack = mp::entries(&ack);
     assert_eq!(mp::get(&ack, "type"), Some(&Mp::from(3)));
     assert_eq!(mp::get(&ack, "id"), Some(&Mp::from(12)));
     assert_eq!(
@@ -948,7 +918,7 @@ async fn msgpack_parser_speaks_notepack() {
     let Frame::Binary(refusal) = client.next().await else {
         panic!()
     };
-    let refusal = mp::decode(&refusal);
+    let refusal = mp::entries(&refusal);
     assert_eq!(mp::get(&refusal, "type"), Some(&Mp::from(4)));
     assert_eq!(
         mp::get(&refusal, "data"),

@@ -15,6 +15,7 @@
 //! | [`client`] | the raw Engine.IO / Socket.IO client: [`client::WsClient`], [`client::PollClient`] |
 //! | [`player`] | [`player::Player`]: a game client recording every event, on `WsClient` |
 //! | [`walker`] | [`walker::play`]: a walking client that survives its server's death |
+//! | [`msgpack`] | hand-built MessagePack packets (notepack's layout) |
 //! | [`raw`] | raw TCP: request bytes, hand-built WebSocket frames |
 //! | [`bystander`] | proof that others are still served after an attack |
 //! | [`accounts`] | register / log in over the HTTP API |
@@ -28,6 +29,7 @@ pub mod bystander;
 pub mod client;
 pub mod db;
 pub mod engine;
+pub mod msgpack;
 pub mod player;
 pub mod process;
 pub mod raw;

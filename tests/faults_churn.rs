@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use locus::net::server::RunningServer;
+use support::client::WsClient;
 use support::db::{make_bots, Bot};
 use support::process::{open_fds, rss_kib};
 use support::server::LocusServer;
@@ -55,29 +56,8 @@ async fn reset(stream: TcpStream) {
 }
 
 async fn clean_player(addr: SocketAddr, bot: &Bot) {
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket connects");
-    let mut joined = false;
-    while let Some(Ok(frame)) = ws.next().await {
-        let Message::Text(text) = frame else { continue };
-        if text.starts_with('0') {
-            ws.send(Message::text(format!("40{{\"token\":\"{}\"}}", bot.token)))
-                .await
-                .unwrap();
-        } else if text.as_str() == "2" {
-            ws.send(Message::text("3")).await.unwrap();
-        } else if text.starts_with("42[\"welcome\"") {
-            joined = true;
-            break;
-        } else if text.starts_with("44") {
-            panic!("{} refused: {text}", bot.name);
-        }
-    }
-    assert!(joined, "{} never got welcome", bot.name);
-    let _ = ws.close(None).await;
-    while let Some(Ok(_)) = ws.next().await {}
+    let client = WsClient::joined(addr, &bot.token).await;
+    client.close().await;
 }
 
 async fn polling_handshake(http: &reqwest::Client, addr: SocketAddr) -> String {

@@ -264,9 +264,13 @@ impl WsClient {
         }
     }
 
-    /// Closes the WebSocket politely (best effort).
+    /// Closes the WebSocket politely and reads until the server's answer
+    /// ends the connection, as a real client does (best effort, bounded by
+    /// [`PATIENCE`]).
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
+        let drain = async { while let Some(Ok(_)) = self.ws.next().await {} };
+        let _ = tokio::time::timeout(PATIENCE, drain).await;
     }
 }
 

@@ -25,7 +25,7 @@ pub fn node_modules_ready() -> bool {
     let ok = tests_dir().join("node_modules/socket.io-client").is_dir()
         && Command::new("node").arg("--version").output().is_ok();
     if !ok {
-        missing("node or tests/node_modules missing: run `bash tests/run.sh`");
+        missing("node or tests/node_modules missing: run `bash tests/run.sh` (it installs them)");
     }
     ok
 }
@@ -37,7 +37,7 @@ pub fn python() -> Option<PathBuf> {
     if py.is_file() {
         return Some(py);
     }
-    missing("tests/.venv missing: run `bash tests/run.sh`");
+    missing("tests/.venv missing: run `bash tests/run.sh` (it builds it)");
     None
 }
 

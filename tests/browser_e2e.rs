@@ -14,12 +14,12 @@ static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const
 
 /// Runs the scenario of `tests/e2e/browser.mjs` against `locus serve --parser <parser>`.
 async fn two_browsers_play_through_a_restart(parser: &str) {
-    if !support::node_modules_ready() {
+    if !support::tools::node_modules_ready() {
         return;
     }
     let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
-    let out_dir = support::tests_dir().join("output/e2e").join(parser);
-    let stdout = support::run_node_file(
+    let out_dir = support::tools::tests_dir().join("output/e2e").join(parser);
+    let stdout = support::tools::run_node_file(
         "e2e/browser.mjs",
         &[
             "--locus",

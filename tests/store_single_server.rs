@@ -92,7 +92,11 @@ async fn token(http: &reqwest::Client, server: &LocusProcess, name: &str) -> Str
         .send()
         .await
         .unwrap();
-    assert!(res.status() == 201 || res.status() == 409, "{}", res.status());
+    assert!(
+        res.status() == 201 || res.status() == 409,
+        "{}",
+        res.status()
+    );
     let res = http
         .post(server.url("/api/login"))
         .json(&creds)
@@ -137,13 +141,20 @@ async fn second_server_on_a_held_file_is_refused_and_the_first_keeps_serving() {
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(!second.status.success(), "second server ran: {stderr}");
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    assert!(!stderr.contains("listening on"), "second server served: {stderr}");
+    assert!(
+        !stderr.contains("listening on"),
+        "second server served: {stderr}"
+    );
     let errors: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("locus: "))
         .collect();
     assert_eq!(errors.len(), 1, "one error line expected: {stderr}");
-    assert!(errors[0].contains(&db.display().to_string()), "{}", errors[0]);
+    assert!(
+        errors[0].contains(&db.display().to_string()),
+        "{}",
+        errors[0]
+    );
     assert!(errors[0].contains("in use by another running locus server"));
     eprintln!("{}", errors[0]);
 

@@ -125,6 +125,9 @@ pub(crate) struct State {
     pub queue: VecDeque<OutboundMessage>,
     /// Items in `queue`, a `send_all` group counting once: the bound.
     pub queued_items: usize,
+    /// Messages in `queue` that must reach a WebSocket in a write of their
+    /// own ([`EngineSocket::send_alone`]), front first.
+    pub alone: VecDeque<AloneMark>,
     /// A ping is due and not yet written: kept apart from `queue` so pings
     /// never wait behind data.
     pub ping_due: bool,
@@ -146,6 +149,16 @@ pub(crate) struct State {
     pub upgraded: Option<Box<WsStream>>,
     /// Tasks waiting on this state.
     pub wakers: Wakers,
+}
+
+/// Where a [`EngineSocket::send_alone`] message sits in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AloneMark {
+    /// Its index in `queue`.
+    at: usize,
+    /// `queued_items` of everything before it (a `send_all` group counts
+    /// once), so taking the messages before it keeps the bound exact.
+    items_before: usize,
 }
 
 /// Serializes calls into the layer above for one session.
@@ -197,6 +210,7 @@ impl<D> EngineSocket<D> {
                 transport,
                 queue: VecDeque::new(),
                 queued_items: 0,
+                alone: VecDeque::new(),
                 ping_due: false,
                 pong_received: false,
                 pong_deadline: None,
@@ -260,6 +274,27 @@ impl<D> EngineSocket<D> {
         Ok(())
     }
 
+    /// Queues one message that must reach a WebSocket in a write of its
+    /// own: what was queued before it is flushed first, and nothing queued
+    /// after it joins its write (some clients, the socket.io protocol test
+    /// suite among them, miss a message that arrives in the same TCP read
+    /// as the Socket.IO CONNECT reply). Over polling it shares a payload
+    /// like any message, as the protocol allows. Fails like [`Self::send`].
+    pub fn send_alone(&self, message: OutboundMessage) -> Result<(), SendError> {
+        let mut state = self.lock();
+        self.admit(&state)?;
+        self.traffic.count_out(message.len());
+        let mark = AloneMark {
+            at: state.queue.len(),
+            items_before: state.queued_items,
+        };
+        state.alone.push_back(mark);
+        state.queue.push_back(message);
+        state.queued_items += 1;
+        Self::wake_writer(&mut state);
+        Ok(())
+    }
+
     /// Queues several messages that must reach the wire adjacent and in
     /// order (a Socket.IO binary packet and its attachments). All or none.
     pub fn send_all(&self, messages: Vec<OutboundMessage>) -> Result<(), SendError> {
@@ -309,6 +344,7 @@ impl<D> EngineSocket<D> {
         if !reason.flushes_queue() {
             state.queue = VecDeque::new();
             state.queued_items = 0;
+            state.alone = VecDeque::new();
         }
         Self::wake(&mut state);
     }
@@ -331,7 +367,32 @@ impl State {
     /// Takes every queued message (the caller writes them out).
     pub fn take_queue(&mut self) -> VecDeque<OutboundMessage> {
         self.queued_items = 0;
+        self.alone = VecDeque::new();
         mem::take(&mut self.queue)
+    }
+
+    /// Takes the next WebSocket write: everything queued when no message
+    /// must go alone, else the messages before the first such message, or
+    /// that message by itself. `true` with a batch that must be flushed
+    /// before the next one is taken.
+    pub fn take_batch(&mut self) -> (VecDeque<OutboundMessage>, bool) {
+        let Some(&mark) = self.alone.front() else {
+            return (self.take_queue(), false);
+        };
+        let (count, items) = if mark.at == 0 {
+            self.alone.pop_front();
+            (1, 1)
+        } else {
+            (mark.at, mark.items_before)
+        };
+        let rest = self.queue.split_off(count);
+        let batch = mem::replace(&mut self.queue, rest);
+        self.queued_items -= items;
+        for later in &mut self.alone {
+            later.at -= count;
+            later.items_before -= items;
+        }
+        (batch, true)
     }
 }
 
@@ -397,6 +458,72 @@ mod tests {
         socket.close(CloseReason::PingTimeout);
         socket.close(CloseReason::ServerClose);
         assert_eq!(socket.lock().phase, Phase::Closed(CloseReason::PingTimeout));
+    }
+
+    fn texts(batch: &VecDeque<OutboundMessage>) -> Vec<&str> {
+        batch
+            .iter()
+            .map(|m| match &m.0 {
+                Frame::Text(text) => text.as_str(),
+                Frame::Binary(_) => "<binary>",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_message_sent_alone_is_its_own_batch() {
+        let socket = socket(10);
+        socket.send(OutboundMessage::text("a")).unwrap();
+        socket
+            .send_all(vec![OutboundMessage::text("b"), OutboundMessage::text("c")])
+            .unwrap();
+        socket.send_alone(OutboundMessage::text("connect")).unwrap();
+        socket.send(OutboundMessage::text("d")).unwrap();
+        socket.send_alone(OutboundMessage::text("again")).unwrap();
+        socket.send(OutboundMessage::text("e")).unwrap();
+        socket.send(OutboundMessage::text("f")).unwrap();
+        let mut state = socket.lock();
+        assert_eq!(state.queued_items, 7);
+        let mut batches = Vec::new();
+        loop {
+            let (batch, flush) = state.take_batch();
+            if batch.is_empty() {
+                break;
+            }
+            batches.push((texts(&batch).join(" "), flush, state.queued_items));
+        }
+        assert_eq!(
+            batches,
+            [
+                ("4a 4b 4c".to_owned(), true, 5),
+                ("4connect".to_owned(), true, 4),
+                ("4d".to_owned(), true, 3),
+                ("4again".to_owned(), true, 2),
+                ("4e 4f".to_owned(), false, 0),
+            ]
+        );
+        assert!(state.alone.is_empty());
+    }
+
+    #[test]
+    fn a_message_sent_alone_shares_a_polling_payload() {
+        let socket = socket(10);
+        socket.send_alone(OutboundMessage::text("connect")).unwrap();
+        socket.send(OutboundMessage::text("event")).unwrap();
+        let mut state = socket.lock();
+        assert_eq!(texts(&state.take_queue()), ["4connect", "4event"]);
+        assert!(state.alone.is_empty());
+        assert_eq!(state.queued_items, 0);
+    }
+
+    #[test]
+    fn send_alone_counts_against_the_bound() {
+        let socket = socket(1);
+        socket.send_alone(OutboundMessage::text("connect")).unwrap();
+        assert_eq!(
+            socket.send_alone(OutboundMessage::text("x")),
+            Err(SendError::Full)
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
@@ -302,17 +302,25 @@ enum Event {
 }
 
 /// The WebSocket connection loop of a session: until the session closes,
-/// writes queued packets (pings first, one flush per batch), reads client
+/// writes queued packets (pings first, one flush per batch; a message sent
+/// alone is a batch of its own, flushed before the next), reads client
 /// packets in order, and runs the heartbeat.
-pub(crate) async fn run<H: EngineHandler>(
+pub(crate) async fn run<H, W>(
     engine: &Engine<H>,
     socket: &Arc<EngineSocket<H::Data>>,
-    ws: &mut WsStream,
+    ws: &mut W,
     heartbeat: &mut Heartbeat,
     mut sleep: Pin<&mut Sleep>,
-) -> WsEnd {
+) -> WsEnd
+where
+    H: EngineHandler,
+    W: Sink<WsMessage, Error = WsError> + Stream<Item = Result<WsMessage, WsError>> + Unpin,
+{
     let mut batch: VecDeque<OutboundMessage> = VecDeque::new();
     let mut unflushed = false;
+    // The batch written last must be flushed before the next is taken (it
+    // held, or came just before, a message sent alone).
+    let mut barrier = false;
     loop {
         let event = poll_fn(|cx| {
             {
@@ -323,8 +331,8 @@ pub(crate) async fn run<H: EngineHandler>(
                 if std::mem::take(&mut state.ping_due) {
                     batch.push_front(OutboundMessage(Frame::Text(Utf8Bytes::from_static("2"))));
                 }
-                if batch.is_empty() {
-                    batch = state.take_queue();
+                if batch.is_empty() && !(barrier && unflushed) {
+                    (batch, barrier) = state.take_batch();
                 }
                 Wakers::register(&mut state.wakers.driver, cx.waker());
             }
@@ -347,7 +355,14 @@ pub(crate) async fn run<H: EngineHandler>(
                 batch = VecDeque::new();
                 if unflushed {
                     match ws.poll_flush_unpin(cx) {
-                        Poll::Ready(Ok(())) => unflushed = false,
+                        Poll::Ready(Ok(())) => {
+                            unflushed = false;
+                            if std::mem::take(&mut barrier) {
+                                // What was held back behind the barrier
+                                // is due now: poll again to take it.
+                                cx.waker().wake_by_ref();
+                            }
+                        }
                         Poll::Ready(Err(_)) => return Poll::Ready(Event::WriteFailed),
                         Poll::Pending => {}
                     }
@@ -487,4 +502,129 @@ pub(crate) async fn finish(mut ws: Box<WsStream>, end: WsEnd, timeout: Duration)
         Ok::<(), WsError>(())
     };
     let _ = tokio::time::timeout(timeout, farewell).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::task::Context;
+
+    use super::*;
+    use crate::engineio::EngineConfig;
+
+    struct Quiet;
+
+    impl EngineHandler for Quiet {
+        type Data = ();
+        fn on_open(&self, _: &Arc<EngineSocket<()>>) {}
+        fn on_message(&self, _: &Arc<EngineSocket<()>>, _: Message) {}
+        fn on_close(&self, _: &Arc<EngineSocket<()>>, _: CloseReason) {}
+    }
+
+    /// What the connection loop did to the wire, in order.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Wire {
+        Write(String),
+        Flush,
+    }
+
+    /// A WebSocket that records writes and completed flushes, and whose
+    /// every flush is pending once first (a socket that cannot take the
+    /// bytes at once): a writer that does not wait for the flush to
+    /// complete before its next batch shows it here. Never yields a frame.
+    #[derive(Default)]
+    struct RecordingWs {
+        wire: Arc<Mutex<Vec<Wire>>>,
+        flush_pending: bool,
+    }
+
+    impl Sink<WsMessage> for RecordingWs {
+        type Error = WsError;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(self: Pin<&mut Self>, item: WsMessage) -> Result<(), WsError> {
+            let text = item.into_text().unwrap_or_default().as_str().to_owned();
+            self.wire.lock().unwrap().push(Wire::Write(text));
+            Ok(())
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            self.flush_pending = !self.flush_pending;
+            if self.flush_pending {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.wire.lock().unwrap().push(Wire::Flush);
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl Stream for RecordingWs {
+        type Item = Result<WsMessage, WsError>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_sent_alone_is_flushed_in_a_write_of_its_own() {
+        let engine = Engine::new(EngineConfig::default(), Arc::new(Quiet));
+        let handshake = Handshake {
+            uri: "/".parse().unwrap(),
+            headers: Default::default(),
+            remote_addr: None,
+        };
+        let socket = engine
+            .create_session(handshake, TransportKind::WebSocket)
+            .unwrap();
+        socket.send(OutboundMessage::text("before")).unwrap();
+        socket.send_alone(OutboundMessage::text("connect")).unwrap();
+        socket.send(OutboundMessage::text("event")).unwrap();
+        socket.send(OutboundMessage::text("more")).unwrap();
+
+        let ws = RecordingWs::default();
+        let wire = ws.wire.clone();
+        let driver = {
+            let (engine, socket) = (engine.clone(), socket.clone());
+            tokio::spawn(async move {
+                let mut ws = ws;
+                let config = engine.config();
+                let mut heartbeat =
+                    Heartbeat::new(Instant::now(), config.ping_interval, config.ping_timeout);
+                let sleep = tokio::time::sleep_until(heartbeat.deadline());
+                tokio::pin!(sleep);
+                run(&engine, &socket, &mut ws, &mut heartbeat, sleep.as_mut()).await
+            })
+        };
+        let flushes = || {
+            let wire = wire.lock().unwrap();
+            wire.iter().filter(|w| **w == Wire::Flush).count()
+        };
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while flushes() < 3 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the loop writes everything queued");
+        socket.close(CloseReason::ServerClose);
+        driver.await.unwrap();
+
+        let write = |text: &str| Wire::Write(text.to_owned());
+        assert_eq!(
+            *wire.lock().unwrap(),
+            [
+                write("4before"),
+                Wire::Flush,
+                write("4connect"),
+                Wire::Flush,
+                write("4event"),
+                write("4more"),
+                Wire::Flush,
+            ]
+        );
+    }
 }

@@ -58,6 +58,7 @@ impl ServerLock {
                 .read(true)
                 .write(true)
                 .create(true)
+                .truncate(false)
                 .mode(0o644)
                 .open(path)
                 .map_err(io_error)?,

@@ -129,7 +129,7 @@ pub(crate) fn check_header(
             "unknown file format version {write_version}/{read_version}"
         )));
     }
-    if file_len % u64::from(page_size) != 0 {
+    if !file_len.is_multiple_of(u64::from(page_size)) {
         return Err(Refusal::NotADatabase(format!(
             "truncated: {file_len} bytes is not a whole number of {page_size}-byte pages"
         )));

@@ -16,8 +16,110 @@ use bytes::Bytes;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
-use super::websocket::WsStream;
-use super::{CloseReason, Handshake, SendError, Traffic, TransportKind};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+
+use super::handshake::Handshake;
+
+/// A server-side WebSocket over an upgraded hyper connection: what a probe
+/// hands to the session driver when an upgrade completes.
+pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+
+/// One application message received through Engine.IO (a `message` packet),
+/// without the Engine.IO type prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The connection closed or reset underneath.
+    TransportClose,
+    /// The transport failed: bad framing, oversized message, protocol error.
+    TransportError,
+    /// The client did not answer a ping in time.
+    PingTimeout,
+    /// The client sent a `close` packet.
+    ClientClose,
+    /// The layer above called [`EngineSocket::close`].
+    ServerClose,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+/// Why a send was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The session's outbound queue is at `max_buffered_packets`.
+    #[error("outbound queue full")]
+    Full,
+    /// The session is closed.
+    #[error("session closed")]
+    Closed,
+}
+
+/// The transport a session currently uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    WebSocket,
+}
+
+/// The layer above Engine.IO (Socket.IO, or the conformance echo server).
+///
+/// Calls for one session never overlap and arrive in order: `on_open`, then
+/// `on_message` for each message in the order the client sent them, then
+/// `on_close` exactly once.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// Per-session state owned by the layer above.
+    type Data: Default + Send + Sync + 'static;
+    /// A session completed its handshake.
+    fn on_open(&self, socket: &Arc<EngineSocket<Self::Data>>);
+    /// A message arrived.
+    fn on_message(&self, socket: &Arc<EngineSocket<Self::Data>>, message: Message);
+    /// The session ended.
+    fn on_close(&self, socket: &Arc<EngineSocket<Self::Data>>, reason: CloseReason);
+}
+
+/// Application messages (`message` packets) through an engine, in and out,
+/// for metrics. A broadcast counts once per recipient.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Messages received from clients.
+    pub messages_in: AtomicU64,
+    /// Payload bytes received from clients.
+    pub bytes_in: AtomicU64,
+    /// Messages queued for clients.
+    pub messages_out: AtomicU64,
+    /// Encoded bytes queued for clients.
+    pub bytes_out: AtomicU64,
+}
+
+impl Traffic {
+    pub(crate) fn count_out(&self, bytes: usize) {
+        self.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_in(&self, message: &Message) {
+        let bytes = match message {
+            Message::Text(text) => text.len(),
+            Message::Binary(data) => data.len(),
+        };
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
 
 /// A `message` packet encoded once for the wire and shared by every
 /// recipient: cloning it copies no payload bytes.
@@ -117,8 +219,9 @@ impl Wakers {
 
 /// The mutable part of a session.
 pub(crate) struct State {
-    /// Lifecycle phase.
-    pub phase: Phase,
+    /// Lifecycle phase: changed only through the transitions below, which
+    /// refuse illegal moves.
+    phase: Phase,
     /// The transport messages currently flow on.
     pub transport: TransportKind,
     /// Outbound messages not yet handed to a transport.
@@ -236,11 +339,6 @@ impl<D> EngineSocket<D> {
         self.gate.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wakes every task waiting on the state.
-    pub(crate) fn wake(state: &mut State) {
-        state.wakers.wake_all();
-    }
-
     /// The Engine.IO session id (`sid`).
     pub fn id(&self) -> &str {
         &self.id
@@ -313,7 +411,7 @@ impl<D> EngineSocket<D> {
     }
 
     fn admit(&self, state: &State) -> Result<(), SendError> {
-        if matches!(state.phase, Phase::Closed(_)) {
+        if state.is_closed() {
             Err(SendError::Closed)
         } else if state.queued_items >= self.max_buffered {
             Err(SendError::Full)
@@ -336,26 +434,111 @@ impl<D> EngineSocket<D> {
 
     /// Closes the session; `on_close` follows with `reason`.
     pub fn close(&self, reason: CloseReason) {
-        let mut state = self.lock();
-        if matches!(state.phase, Phase::Closed(_)) {
-            return;
-        }
-        state.phase = Phase::Closed(reason);
-        if !reason.flushes_queue() {
-            state.queue = VecDeque::new();
-            state.queued_items = 0;
-            state.alone = VecDeque::new();
-        }
-        Self::wake(&mut state);
+        self.lock().close(reason);
     }
 
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
-        matches!(self.lock().phase, Phase::Closed(_))
+        self.lock().is_closed()
+    }
+
+    /// Calls `on_open` unless the session already closed.
+    pub(crate) fn dispatch_open<H: EngineHandler<Data = D>>(self: &Arc<Self>, handler: &H) {
+        let gate = self.lock_gate();
+        if !gate.closed {
+            handler.on_open(self);
+        }
+    }
+
+    /// Calls `on_message` (and counts it) unless the session closed.
+    pub(crate) fn dispatch_message<H: EngineHandler<Data = D>>(
+        self: &Arc<Self>,
+        handler: &H,
+        message: Message,
+    ) {
+        let gate = self.lock_gate();
+        if !gate.closed && !self.is_closed() {
+            self.traffic.count_in(&message);
+            handler.on_message(self, message);
+        }
+    }
+
+    /// Calls `on_close` the first time only.
+    pub(crate) fn dispatch_close<H: EngineHandler<Data = D>>(
+        self: &Arc<Self>,
+        handler: &H,
+        reason: CloseReason,
+    ) {
+        let mut gate = self.lock_gate();
+        if !std::mem::replace(&mut gate.closed, true) {
+            handler.on_close(self, reason);
+        }
     }
 }
 
 impl State {
+    /// Where the session is in its life.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed(_))
+    }
+
+    /// Polling → Upgrading: the probe answered `3probe`, polls now get `6`.
+    /// Wakes the pending poll. False (and no change) from any other phase.
+    pub fn begin_upgrade(&mut self) -> bool {
+        if self.phase != Phase::Polling {
+            return false;
+        }
+        self.phase = Phase::Upgrading;
+        if let Some(waker) = self.wakers.poll.take() {
+            waker.wake();
+        }
+        true
+    }
+
+    /// Upgrading → Polling: the probe went away before `5`. No change from
+    /// any other phase.
+    pub fn abandon_upgrade(&mut self) {
+        if self.phase == Phase::Upgrading {
+            self.phase = Phase::Polling;
+        }
+    }
+
+    /// Polling or Upgrading → WebSocket: the client sent `5` on `ws`, which
+    /// is handed to the driver; wakes everyone. A closed session (or one
+    /// already on WebSocket) refuses and gives `ws` back.
+    pub fn complete_upgrade(&mut self, ws: Box<WsStream>) -> Result<(), Box<WsStream>> {
+        if !matches!(self.phase, Phase::Polling | Phase::Upgrading) {
+            return Err(ws);
+        }
+        self.phase = Phase::WebSocket;
+        self.transport = TransportKind::WebSocket;
+        self.upgraded = Some(ws);
+        self.wakers.wake_all();
+        Ok(())
+    }
+
+    /// Any open phase → Closed(`reason`), dropping the queue unless the
+    /// reason flushes it; wakes everyone. False when already closed (the
+    /// first reason wins).
+    fn close(&mut self, reason: CloseReason) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        self.phase = Phase::Closed(reason);
+        if !reason.flushes_queue() {
+            self.queue = VecDeque::new();
+            self.queued_items = 0;
+            self.alone = VecDeque::new();
+        }
+        self.wakers.wake_all();
+        true
+    }
+
     /// Whether the client let a ping expire (its pong is overdue).
     pub fn ping_expired(&self) -> bool {
         !self.pong_received

@@ -11,7 +11,6 @@ use percent_encoding::percent_decode_str;
 
 use super::config::EngineConfig;
 use super::errors::{EngineBody, EngineError};
-use super::socket::TransportKind;
 
 /// The HTTP request that opened a session.
 #[derive(Debug, Clone)]
@@ -206,33 +205,6 @@ pub(crate) fn websocket_key(
         return Err(EngineError::BadRequest("malformed websocket key"));
     }
     Ok(key.clone())
-}
-
-/// The open packet (`0{...}`) for a new session, keys in the reference order.
-pub(crate) fn open_packet(config: &EngineConfig, sid: &str, transport: TransportKind) -> String {
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Open<'a> {
-        sid: &'a str,
-        upgrades: &'a [&'a str],
-        ping_interval: u128,
-        ping_timeout: u128,
-        max_payload: usize,
-    }
-    let upgrades: &[&str] = if transport == TransportKind::Polling && config.allow_upgrades {
-        &["websocket"]
-    } else {
-        &[]
-    };
-    let open = Open {
-        sid,
-        upgrades,
-        ping_interval: config.ping_interval.as_millis(),
-        ping_timeout: config.ping_timeout.as_millis(),
-        max_payload: config.max_payload,
-    };
-    let json = serde_json::to_string(&open).unwrap_or_default();
-    format!("0{json}")
 }
 
 #[cfg(test)]

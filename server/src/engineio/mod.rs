@@ -8,15 +8,48 @@
 //! [`crate::protocol::engineio`]; accepting TCP connections is
 //! `crate::net::listener`'s job.
 //!
-//! # Files
+//! # Files, and who imports whom
 //!
-//! * `config`: [`EngineConfig`] and its defaults.
-//! * `errors`: [`EngineError`] and its HTTP answers.
-//! * `handshake`: [`Handshake`], query parameters, origin/CORS, upgrade headers.
-//! * `socket`: [`EngineSocket`], [`OutboundMessage`], the shared session state.
-//! * `session`: the per-session driver task and the heartbeat.
-//! * `polling`: long-polling GET/POST.
-//! * `websocket`: WebSocket sessions, the upgrade probe, the connection loop.
+//! Every file imports only files above it in this list (the graph has no
+//! cycle; `mod` is the public face and the only importer of `session`):
+//!
+//! * `config`: [`EngineConfig`] and its defaults. Imports nothing here.
+//! * `errors`: [`EngineError`], [`EngineBody`] and the HTTP answers.
+//!   Imports nothing here.
+//! * `handshake`: [`Handshake`], query parameters, origin/CORS, upgrade
+//!   headers. Imports `config`, `errors`.
+//! * `socket`: [`EngineSocket`], [`OutboundMessage`], the vocabulary
+//!   ([`Message`], [`CloseReason`], [`SendError`], [`TransportKind`],
+//!   [`Traffic`], [`EngineHandler`]) and the shared session state, whose
+//!   phase changes only through its checked transitions (`begin_upgrade`,
+//!   `abandon_upgrade`, `complete_upgrade`, `close`). Imports `handshake`.
+//!   Knows no transport and no driver.
+//! * `heartbeat`: ping/pong timing and applying a timer expiry. Imports
+//!   `socket`.
+//! * `polling`: long-polling GET/POST and the driver's wait while polling.
+//!   Imports `config`, `errors`, `socket`, `heartbeat`.
+//! * `websocket`: the 101 answer, the upgrade probe, the connection loop,
+//!   the goodbye. Imports `config`, `errors`, `handshake`, `socket`,
+//!   `heartbeat`.
+//! * `session`: the session table, opening a session on either transport
+//!   and the per-session driver that sequences both. Imports everything
+//!   above.
+//! * `mod`: [`Engine`], routing requests to `session`, `polling` and
+//!   `websocket`.
+//!
+//! ```text
+//! config   errors
+//!    \      /
+//!    handshake
+//!        |
+//!      socket ---- heartbeat
+//!      /    \        /   \
+//!  polling  websocket     |
+//!      \      |          /
+//!       session ---------
+//!          |
+//!         mod (Engine)
+//! ```
 
 mod config;
 mod errors;

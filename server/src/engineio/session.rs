@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
 use super::config::EngineConfig;
 use super::errors::{EngineBody, EngineError};
-use super::handshake::{self, Handshake};
+use super::handshake::Handshake;
 use super::heartbeat::Heartbeat;
 use super::polling;
 use super::socket::{
@@ -185,6 +185,33 @@ fn new_sid() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The open packet (`0{...}`) for a new session, keys in the reference order.
+fn open_packet(config: &EngineConfig, sid: &str, transport: TransportKind) -> String {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Open<'a> {
+        sid: &'a str,
+        upgrades: &'a [&'a str],
+        ping_interval: u128,
+        ping_timeout: u128,
+        max_payload: usize,
+    }
+    let upgrades: &[&str] = if transport == TransportKind::Polling && config.allow_upgrades {
+        &["websocket"]
+    } else {
+        &[]
+    };
+    let open = Open {
+        sid,
+        upgrades,
+        ping_interval: config.ping_interval.as_millis(),
+        ping_timeout: config.ping_timeout.as_millis(),
+        max_payload: config.max_payload,
+    };
+    let json = serde_json::to_string(&open).unwrap_or_default();
+    format!("0{json}")
+}
+
 /// Opens a polling session: answers the handshake GET with the open packet
 /// (followed by whatever `on_open` queued) and starts the session driver.
 pub(crate) fn open_on_polling<H: EngineHandler>(
@@ -194,7 +221,7 @@ pub(crate) fn open_on_polling<H: EngineHandler>(
     let opened_at = Instant::now();
     let socket = sessions.create(handshake, TransportKind::Polling)?;
     socket.dispatch_open(sessions.handler.as_ref());
-    let open = handshake::open_packet(&sessions.config, socket.id(), TransportKind::Polling);
+    let open = open_packet(&sessions.config, socket.id(), TransportKind::Polling);
     let queued = socket.lock().take_queue();
     let response = polling::open_response(&open, &queued);
     tokio::spawn(drive(sessions.clone(), socket, None, opened_at));
@@ -231,7 +258,7 @@ pub(crate) fn open_on_websocket<H: EngineHandler, B>(
                 tokio::time::timeout(sessions.config.close_timeout, ws.close(Some(frame))).await;
             return;
         };
-        let open = handshake::open_packet(&sessions.config, socket.id(), TransportKind::WebSocket);
+        let open = open_packet(&sessions.config, socket.id(), TransportKind::WebSocket);
         if ws.send(WsMessage::Text(open.into())).await.is_err() {
             // Gone before the handshake completed: the layer above never saw it.
             sessions.remove(socket.id());

@@ -3,9 +3,15 @@
 //! websocket, closed), the bounded outbound queue with its ping slot, and
 //! the wakers of whoever waits on it.
 //!
-//! Owns no task and does no I/O: the session driver, the polling handlers
-//! and the WebSocket probe read and change this state under its lock, which
-//! is only ever held for short, non-async sections.
+//! Also the vocabulary the other files share ([`Message`], [`CloseReason`],
+//! [`SendError`], [`TransportKind`], [`Traffic`], [`EngineHandler`]).
+//!
+//! Owns no task, does no I/O and imports no transport: the session driver,
+//! the polling handlers and the WebSocket probe read and change this state
+//! under its lock, which is only ever held for short, non-async sections.
+//! The phase changes only through [`State`]'s transitions, each of which
+//! refuses an illegal move (nothing leaves `Closed`, only a polling session
+//! upgrades).
 
 use std::collections::VecDeque;
 use std::mem;

@@ -447,7 +447,6 @@ mod tests {
 
     use super::*;
     use crate::engineio::handshake::Handshake;
-    use crate::engineio::session::Sessions;
     use crate::engineio::socket::TransportKind;
 
     struct Quiet;
@@ -509,15 +508,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_message_sent_alone_is_flushed_in_a_write_of_its_own() {
-        let sessions = Sessions::new(EngineConfig::default(), Arc::new(Quiet));
         let handshake = Handshake {
             uri: "/".parse().unwrap(),
             headers: Default::default(),
             remote_addr: None,
         };
-        let socket = sessions
-            .create(handshake, TransportKind::WebSocket)
-            .unwrap();
+        let socket = Arc::new(EngineSocket::new(
+            "sid".into(),
+            handshake,
+            (),
+            16,
+            TransportKind::WebSocket,
+            Arc::default(),
+        ));
         socket.send(OutboundMessage::text("before")).unwrap();
         socket.send_alone(OutboundMessage::text("connect")).unwrap();
         socket.send(OutboundMessage::text("event")).unwrap();
@@ -526,16 +529,15 @@ mod tests {
         let ws = RecordingWs::default();
         let wire = ws.wire.clone();
         let driver = {
-            let (sessions, socket) = (sessions.clone(), socket.clone());
+            let socket = socket.clone();
             tokio::spawn(async move {
                 let mut ws = ws;
-                let config = sessions.config();
+                let config = EngineConfig::default();
                 let mut heartbeat =
                     Heartbeat::new(Instant::now(), config.ping_interval, config.ping_timeout);
                 let sleep = tokio::time::sleep_until(heartbeat.deadline());
                 tokio::pin!(sleep);
-                let handler = sessions.handler().as_ref();
-                run(handler, &socket, &mut ws, &mut heartbeat, sleep.as_mut()).await
+                run(&Quiet, &socket, &mut ws, &mut heartbeat, sleep.as_mut()).await
             })
         };
         let flushes = || {

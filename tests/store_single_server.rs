@@ -5,65 +5,15 @@
 //! `locus admin` still works against the held file. After `kill -9` of the
 //! first, a new server starts on the same file (no stale lock).
 
-mod game_support;
+mod support;
 
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use game_support::Player;
-use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-/// A `locus serve` child process and the address it listens on.
-struct LocusProcess {
-    child: Child,
-    addr: std::net::SocketAddr,
-}
-
-impl LocusProcess {
-    /// Starts `locus serve` on `db` and waits for "listening on http://ADDR".
-    async fn start(db: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(db)
-            .env("LOCUS_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("locus starts");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap();
-                    return addr.parse().unwrap();
-                }
-            }
-            panic!("locus exited before listening");
-        })
-        .await
-        .expect("locus listens within 60 s");
-        // Keep draining stderr so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    async fn kill_9(mut self) {
-        self.child.start_kill().unwrap();
-        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .expect("killed")
-            .unwrap();
-    }
-}
+use support::player::Player;
+use support::process::LocusProcess;
+use tokio::process::Command;
 
 /// Runs `locus ARGS...` to completion (bounded: a refused server must exit,
 /// not serve).
@@ -84,30 +34,8 @@ async fn run_locus(args: &[&str], db: &Path) -> Output {
     .unwrap()
 }
 
-async fn token(http: &reqwest::Client, server: &LocusProcess, name: &str) -> String {
-    let creds = json!({"username": name, "password": "password1"});
-    let res = http
-        .post(server.url("/api/register"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        res.status() == 201 || res.status() == 409,
-        "{}",
-        res.status()
-    );
-    let res = http
-        .post(server.url("/api/login"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+async fn token(server: &LocusProcess, name: &str) -> String {
+    server.account(name).await.1
 }
 
 async fn assert_healthy(http: &reqwest::Client, server: &LocusProcess) {
@@ -133,8 +61,8 @@ async fn second_server_on_a_held_file_is_refused_and_the_first_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("world.db");
     let http = reqwest::Client::new();
-    let first = LocusProcess::start(&db).await;
-    let alice = token(&http, &first, "alice").await;
+    let first = LocusProcess::start(&db, &[]).await;
+    let alice = token(&first, "alice").await;
     let mut player = walk_to(&alice, first.addr, 3.0, 4.0).await;
 
     let second = run_locus(&["serve", "--listen", "127.0.0.1:0", "--db"], &db).await;
@@ -167,7 +95,7 @@ async fn second_server_on_a_held_file_is_refused_and_the_first_keeps_serving() {
             s["ack"].as_u64() >= Some(seq) && s["x"] == 5.0 && s["y"] == 6.0
         })
         .await;
-    let bob = token(&http, &first, "bob").await;
+    let bob = token(&first, "bob").await;
     walk_to(&bob, first.addr, 1.0, 1.0).await.close().await;
 
     // The admin CLI writes the same file by design and is not locked out.
@@ -196,13 +124,15 @@ async fn a_server_killed_with_sigkill_leaves_no_stale_lock() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("world.db");
     let http = reqwest::Client::new();
-    let first = LocusProcess::start(&db).await;
-    let carol = token(&http, &first, "carol").await;
+    let mut first = LocusProcess::start(&db, &[]).await;
+    let carol = token(&first, "carol").await;
     walk_to(&carol, first.addr, 2.0, 2.0).await.close().await;
-    first.kill_9().await;
+    first.signal("-KILL").await;
+    first.wait_exit(Duration::from_secs(20)).await;
 
-    let next = LocusProcess::start(&db).await;
+    let next = LocusProcess::start(&db, &[]).await;
     assert_healthy(&http, &next).await;
-    let carol = token(&http, &next, "carol").await;
-    walk_to(&carol, next.addr, 7.0, 7.0).await.close().await;
+    // The restarted server serves a new player.
+    let dave = token(&next, "dave").await;
+    walk_to(&dave, next.addr, 7.0, 7.0).await.close().await;
 }

@@ -716,6 +716,26 @@ mod tests {
     }
 
     #[test]
+    fn phase_transitions_refuse_illegal_moves() {
+        let socket = socket(2);
+        let mut state = socket.lock();
+        state.abandon_upgrade();
+        assert_eq!(state.phase(), Phase::Polling, "nothing to abandon");
+        assert!(state.begin_upgrade());
+        assert!(!state.begin_upgrade(), "already upgrading");
+        state.abandon_upgrade();
+        assert_eq!(state.phase(), Phase::Polling);
+        assert!(state.close(CloseReason::ClientClose));
+        assert!(!state.begin_upgrade(), "a closed session never upgrades");
+        state.abandon_upgrade();
+        assert_eq!(state.phase(), Phase::Closed(CloseReason::ClientClose));
+        assert!(
+            !state.close(CloseReason::ServerClose),
+            "the first reason wins"
+        );
+    }
+
+    #[test]
     fn outbound_text_carries_message_prefix() {
         let OutboundMessage(Frame::Text(text)) = OutboundMessage::text("hé") else {
             panic!("not text")

@@ -524,7 +524,7 @@ async fn count_ticks(
             }
         } else if text.starts_with(TICK_PREFIX) {
             count += 1;
-            if count % batch == 0 {
+            if count.is_multiple_of(batch) {
                 let index = count / batch - 1;
                 let Some(slot) = finished.get(index) else {
                     continue;

@@ -70,7 +70,7 @@ fn write_cents<W: Write>(w: &mut W, c: i32) -> io::Result<()> {
     }
     CompactFormatter.write_u32(w, u / 100)?;
     let frac = (u % 100) as u8;
-    if frac % 10 == 0 {
+    if frac.is_multiple_of(10) {
         w.write_all(&[b'.', b'0' + frac / 10])
     } else {
         w.write_all(&[b'.', b'0' + frac / 10, b'0' + frac % 10])

@@ -60,6 +60,14 @@ pub enum StoreError {
         path: PathBuf,
     },
 
+    /// Another running server holds the file (its `ServerLock`). Nothing
+    /// was read or written.
+    #[error("{path} is in use by another running locus server; stop it first or use another --db")]
+    InUse {
+        /// The file we were asked to open.
+        path: PathBuf,
+    },
+
     /// Applying an embedded migration failed; the failed migration was rolled
     /// back.
     #[error("migrating {path} to schema version {version} failed: {detail}")]

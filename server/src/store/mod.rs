@@ -37,7 +37,10 @@
 //!
 //! # Opening
 //!
-//! [`Store::open`] creates the file if missing; an existing file is inspected
+//! [`Store::open`] first locks the file for this server (`lock`): a second
+//! server on a file a running one holds is refused with
+//! [`StoreError::InUse`] before anything is read or written; `AdminStore`
+//! takes no such lock. It creates the file if missing; an existing file is inspected
 //! before anything is written: a file that is not a SQLite database, a
 //! foreign application's database, a corrupt one, or one whose schema is newer
 //! than this binary is refused with a [`StoreError`] and left byte-for-byte
@@ -49,6 +52,7 @@
 mod admin;
 mod error;
 mod events;
+mod lock;
 mod migrations;
 mod open;
 mod queries;
@@ -411,8 +415,8 @@ impl Store {
         let handle = std::thread::Builder::new()
             .name("locus-store".into())
             .spawn(move || {
-                let conn = match open::open(&owned_path, &config, open::Mode::CreateIfMissing) {
-                    Ok(conn) => conn,
+                let (lock, conn) = match open::open_for_server(&owned_path, &config) {
+                    Ok(opened) => opened,
                     Err(err) => {
                         let _ = ready_tx.send(Err(err));
                         return;
@@ -420,6 +424,8 @@ impl Store {
                 };
                 let _ = ready_tx.send(Ok(()));
                 Owner::new(conn, config, thread_mailbox, thread_health).run(job_rx);
+                // Only now that the connection is closed (see `lock`).
+                drop(lock);
             })
             .map_err(|source| StoreError::Io {
                 path: path.to_path_buf(),

@@ -7,7 +7,7 @@ mod engineio_common;
 use std::time::Duration;
 
 use engineio_common::*;
-use locus::net::listener::HttpLimits;
+use locus::http::listener::HttpLimits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

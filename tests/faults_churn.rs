@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use faults_common::{make_bots, open_fds, rss_kib, Bot};
 use futures_util::{SinkExt, StreamExt};
 use locus::config::Config;
-use locus::net::server::RunningServer;
+use locus::server::RunningServer;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -201,7 +201,7 @@ async fn churn_leaves_no_sessions_fds_or_memory_behind() {
         connect_timeout: Duration::from_secs(1),
         ..Config::default()
     };
-    let server = locus::net::server::start(config)
+    let server = locus::server::start(config)
         .await
         .expect("server starts");
     let bots = make_bots(&dir.path().join("locus.db"), "churner", WORKERS);

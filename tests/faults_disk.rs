@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use faults_common::{integrity_check, lock, make_bots, play, stored_positions, Bot, Track, Walk};
 use locus::config::Config;
-use locus::net::server::RunningServer;
+use locus::server::RunningServer;
 use locus::store::WriteFault;
 use serde_json::Value;
 
@@ -153,7 +153,7 @@ async fn play_on(db: &Path) -> (RunningServer, Vec<Bot>, Vec<Arc<Mutex<Track>>>)
         flush_interval: Duration::from_millis(100),
         ..Config::default()
     };
-    let server = locus::net::server::start(config)
+    let server = locus::server::start(config)
         .await
         .expect("server starts");
     let bots = make_bots(db, "walker", 2);

@@ -3,8 +3,9 @@
 //! `locus serve --help`) states what it bounds. Defaults follow the wire
 //! contract (`shared/protocol.md`) and the Socket.IO reference server.
 //!
-//! This module only describes settings; the layers turn it into their own
-//! config structs through the `*_config` methods below.
+//! This module only describes settings and converts them into each layer's
+//! own config struct (the `*_config` methods below); no layer imports it,
+//! only `crate::server` and the binary do.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +14,8 @@ use std::time::Duration;
 use crate::auth::AuthConfig;
 use crate::engineio::EngineConfig;
 use crate::game::WorldConfig;
-use crate::net::listener::HttpLimits;
+use crate::http::listener::HttpLimits;
+use crate::session::SessionConfig;
 use crate::socketio::{Parser, SocketIoConfig};
 use crate::store::StoreConfig;
 
@@ -202,6 +204,25 @@ impl Config {
         }
     }
 
+    /// The game session glue's settings.
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            world: self.world_config(),
+            parser: self.socketio_parser(),
+            position_rate: self.position_rate,
+            chat_rate: self.chat_rate,
+            ..SessionConfig::default()
+        }
+    }
+
+    /// The Socket.IO packet format.
+    fn socketio_parser(&self) -> Parser {
+        match self.parser {
+            ParserKind::Json => Parser::Json,
+            ParserKind::Msgpack => Parser::MsgPack,
+        }
+    }
+
     /// The database's settings.
     pub fn store_config(&self) -> StoreConfig {
         StoreConfig {
@@ -237,10 +258,7 @@ impl Config {
         };
         SocketIoConfig {
             engine,
-            parser: match self.parser {
-                ParserKind::Json => Parser::Json,
-                ParserKind::Msgpack => Parser::MsgPack,
-            },
+            parser: self.socketio_parser(),
             connect_timeout: self.connect_timeout,
             max_attachments: self.max_attachments,
             max_pending_acks: self.max_pending_acks,

@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use locus::engineio::{
     CloseReason, Engine, EngineConfig, EngineHandler, EngineSocket, Message, OutboundMessage,
 };
-use locus::net::listener::{self, HttpLimits};
+use locus::http::listener::{self, HttpLimits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use locus::config::Config;
-use locus::net::server::RunningServer;
+use locus::server::RunningServer;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -40,7 +40,7 @@ impl TestServer {
             ..Config::default()
         };
         tweak(&mut config);
-        let server = locus::net::server::start(config)
+        let server = locus::server::start(config)
             .await
             .expect("server starts");
         Self {

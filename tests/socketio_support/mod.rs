@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
-use locus::net::listener::{self, HttpLimits};
+use locus::http::listener::{self, HttpLimits};
 use locus::socketio::SocketIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;

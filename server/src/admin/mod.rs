@@ -4,7 +4,7 @@
 //! tokens for load tests, live backups). Owns the command-line arguments,
 //! the checks on them and the text the commands print. Talks to the
 //! database only through [`crate::store::AdminStore`] and to a running
-//! server only through the database (see `net::resets` and
+//! server only through the database (see `session::resets` and
 //! `migrations/0002_admin_events.sql`). Must not start a server, open
 //! sockets or touch the game world.
 //!

@@ -15,9 +15,9 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::metrics;
 use super::state::AppState;
 use crate::auth::{token, validate, AuthError};
+use crate::metrics;
 use crate::store::StoreError;
 
 /// A failed API request, mapped to its HTTP answer in one place.
@@ -236,14 +236,14 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     };
     state.throttle.record_success(&creds.username);
-    let issued = token::issue(SystemTime::now(), state.config.token_ttl);
+    let issued = token::issue(SystemTime::now(), state.token_ttl);
     state
         .store
         .create_session(account.id, issued.hash, issued.expires_at)
         .await?;
     let body = LoggedIn {
         token: issued.token,
-        expires_in: state.config.token_ttl.as_secs(),
+        expires_in: state.token_ttl.as_secs(),
     };
     Ok(Json(body).into_response())
 }

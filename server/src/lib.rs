@@ -17,6 +17,8 @@
 //! * [`store`]: the only module that touches SQLite (migrations, accounts,
 //!   sessions, positions, bot accounts, the persistence thread).
 //! * [`auth`]: password hashing, tokens and login throttling.
+//! * [`bot_accounts`]: bot accounts and their tokens for load tests, shared
+//!   by [`admin`] and [`bots`].
 //! * [`metrics`]: the Prometheus registry every running layer counts into.
 //! * [`session`]: the game session glue: Socket.IO events to world
 //!   commands, the world's outbox, the players registry, admin-change polling.
@@ -41,6 +43,7 @@ pub mod game;
 pub mod store;
 
 pub mod auth;
+pub mod bot_accounts;
 pub mod metrics;
 
 pub mod session;

@@ -9,7 +9,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::auth::token;
-use crate::store::AccountId;
+use crate::game::PlayerId;
 use crate::store::{AdminStore, BotAccount, StoreError};
 
 /// The stored password of bot accounts: it starts with
@@ -40,14 +40,14 @@ pub enum BotAccountError {
 }
 
 /// Creates (or reuses) the bot accounts `names`, with a fresh token each
-/// valid for `ttl`, in one transaction: (account ids, tokens), in order.
+/// valid for `ttl`, in one transaction: (player ids, tokens), in order.
 /// Refuses, changing nothing, when any name belongs to an account that is
 /// not a bot: a load generator never gets a token for a real account.
 pub fn create_bot_accounts(
     store: &mut AdminStore,
     names: &[String],
     ttl: Duration,
-) -> Result<(Vec<AccountId>, Vec<token::IssuedToken>), BotAccountError> {
+) -> Result<(Vec<PlayerId>, Vec<token::IssuedToken>), BotAccountError> {
     refuse_real_accounts(store, names)?;
     let now = SystemTime::now();
     let issued: Vec<token::IssuedToken> = names.iter().map(|_| token::issue(now, ttl)).collect();

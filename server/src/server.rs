@@ -25,7 +25,7 @@ use crate::http::static_files::StaticFiles;
 use crate::http::{listener, routes};
 use crate::metrics::Metrics;
 use crate::session::players::Players;
-use crate::session::world_link::{save_of, SocketOutbox, WorldHandle};
+use crate::session::world_link::{SocketOutbox, WorldHandle};
 use crate::session::{game_events, resets, SessionState};
 use crate::socketio::SocketIo;
 use crate::store::{FlushObserver, Store};
@@ -300,7 +300,7 @@ impl Prepared {
         let saved = final_positions.len();
         let _ = tokio::task::spawn_blocking(move || world_thread.join()).await;
         let store = session.store.clone();
-        if let Err(error) = store.save_positions(final_positions.iter().map(save_of).collect()) {
+        if let Err(error) = store.save_positions(final_positions) {
             return Err(ServeError::FinalSave(error));
         }
         store.flush().await.map_err(ServeError::FinalSave)?;

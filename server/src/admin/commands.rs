@@ -18,7 +18,8 @@ use super::{
 };
 use crate::bot_accounts::{create_bot_accounts, refuse_real_accounts};
 use crate::auth::{token, validate, PasswordConfig, PasswordHasher};
-use crate::store::{AccountId, AdminStore, ResetTarget, StoreConfig};
+use crate::game::PlayerId;
+use crate::store::{AdminStore, ResetTarget, StoreConfig};
 
 type Result<T> = std::result::Result<T, AdminError>;
 
@@ -52,7 +53,7 @@ fn fmt_point(p: DVec2) -> String {
 }
 
 /// Whether a running server reports the account online now.
-fn is_online(store: &AdminStore, id: AccountId) -> Result<bool> {
+fn is_online(store: &AdminStore, id: PlayerId) -> Result<bool> {
     Ok(store
         .online_accounts()?
         .iter()
@@ -300,7 +301,7 @@ fn bot_tokens(args: &AdminArgs, cmd: &BotTokensArgs) -> Result<()> {
     refuse_real_accounts(&store, &names)?;
     let out = cmd.out.as_deref().map(create_out_file).transpose()?;
     let (ids, issued) = create_bot_accounts(&mut store, &names, cmd.ttl)?;
-    let distinct: HashSet<AccountId> = ids.iter().copied().collect();
+    let distinct: HashSet<PlayerId> = ids.iter().copied().collect();
 
     let mut text = String::with_capacity(issued.len() * (token::TOKEN_LEN + 1));
     for token in &issued {

@@ -190,7 +190,7 @@ pub async fn register(
     let phc = state.passwords.hash(&creds.password).await?;
     let id = state.store.create_account(&creds.username, &phc).await?;
     let body = Registered {
-        id: id.0 as u64,
+        id,
         username: creds.username,
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -266,7 +266,7 @@ pub async fn logout(
         .delete_session(hash)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    state.players.kick_account(account.0 as u64, "logged out");
+    state.players.kick_account(account, "logged out");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -119,7 +119,7 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
             return Err(ConnectError::new("server unavailable, try again"));
         }
     };
-    let id = account.id.0 as PlayerId;
+    let id = account.id;
     let _account_lock = app.players.lock_account(id).await;
 
     let previous = app.players.socket(id);

@@ -26,7 +26,7 @@ use super::state::SessionState;
 use super::world_link::WorldUnavailable;
 use crate::game::tick_loop::WorldCommand;
 use crate::game::{PlayerId, TeleportReason};
-use crate::store::{AccountId, AdminEventKind, PRESENCE_HEARTBEAT};
+use crate::store::{AdminEventKind, PRESENCE_HEARTBEAT};
 
 /// How long to wait before asking an unanswering store again for the
 /// starting point. Fixed: only start-up retries wait on it, and the loop
@@ -96,7 +96,7 @@ async fn apply_resets(app: &SessionState, last_epoch: &mut i64) {
     };
     for reset in resets {
         *last_epoch = (*last_epoch).max(reset.reset_epoch);
-        let id = reset.account_id.0 as PlayerId;
+        let id = reset.account_id;
         // A connect of this account holds the lock from loading its stored
         // position until its socket is bound, and a disconnect from
         // unbinding until it has left the world: under the lock, "bound" is
@@ -148,7 +148,7 @@ async fn apply_events(app: &SessionState, last_event: &mut i64) {
     };
     for event in events {
         *last_event = (*last_event).max(event.id);
-        let id = event.account_id.0 as PlayerId;
+        let id = event.account_id;
         match event.kind {
             AdminEventKind::Kick { reason } => {
                 // Waits for a connect of this account in progress, so a
@@ -210,9 +210,9 @@ async fn publish_presence(app: &SessionState, presence: &mut Presence) {
     let now = SystemTime::now();
     let joined_rows = joined
         .iter()
-        .map(|&id| (AccountId(id as i64), now))
+        .map(|&id| (id, now))
         .collect();
-    let left_rows = left.iter().map(|&id| AccountId(id as i64)).collect();
+    let left_rows = left.clone();
     match app.store.sync_presence(start, joined_rows, left_rows).await {
         Ok(()) => {
             for id in left {

@@ -16,7 +16,7 @@ use crate::game::{
 };
 use crate::metrics::{EventKind, Metrics};
 use crate::socketio::{EmitError, Parser};
-use crate::store::{AccountId, PositionSave, Store};
+use crate::store::Store;
 
 /// Why a command did not reach the world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -183,8 +183,7 @@ impl Outbox for SocketOutbox {
     }
 
     fn persist(&mut self, positions: &[SavedPosition]) {
-        let batch = positions.iter().map(save_of).collect();
-        if let Err(error) = self.store.save_positions(batch) {
+        if let Err(error) = self.store.save_positions(positions.to_vec()) {
             tracing::warn!(%error, "position batch not queued for saving");
         }
     }
@@ -195,15 +194,5 @@ impl Outbox for SocketOutbox {
             self.metrics.event_out(EventKind::kicked, 1);
             kick(&socket, reason);
         }
-    }
-}
-
-/// The store's form of a position the world wants saved.
-pub fn save_of(position: &SavedPosition) -> PositionSave {
-    PositionSave {
-        account_id: AccountId(position.id as i64),
-        x: position.x,
-        y: position.y,
-        reset_epoch: position.reset_epoch,
     }
 }

@@ -712,6 +712,22 @@ pub struct SavedPosition {
 mod tests {
     use super::*;
 
+    #[test]
+    fn welcome_has_the_contract_shape_and_reads_back() {
+        let rules = WorldConfig::default();
+        let welcome = Welcome::new(7, "ann".into(), glam::DVec2::new(12.5, 3.0), &rules);
+        let json = serde_json::to_value(&welcome).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": 7, "name": "ann", "x": 12.5, "y": 3.0,
+                "world": {"width": 4096.0, "height": 4096.0},
+                "tick_rate": 20, "speed": 300.0, "view_radius": 600.0
+            })
+        );
+        assert_eq!(serde_json::from_value::<Welcome>(json).unwrap(), welcome);
+    }
+
     fn sample() -> Snapshot<'static> {
         Snapshot::new(
             7,

@@ -20,6 +20,10 @@ use crate::protocol::socketio::Args;
 use crate::socketio::{ConnectError, DisconnectReason, Socket, SocketIo};
 use crate::token_bucket::TokenBucket;
 
+/// Longest chat message, in characters. Fixed, not a setting: the wire
+/// contract says `chat {"text"}` is 1-200 characters, and clients rely on it.
+const CHAT_MAX_CHARS: usize = 200;
+
 /// Rate limits of one socket's inputs.
 #[derive(Debug)]
 struct InputLimits {
@@ -225,12 +229,11 @@ fn on_position(app: &SessionState, socket: &Socket, args: &Args) {
     }
 }
 
-/// `chat {"text"}`: 1 to `max_chars` characters (200 by default), not only
-/// white space.
-fn parse_chat(args: &Args, max_chars: usize) -> Option<String> {
+/// `chat {"text"}`: 1-200 characters, not only white space.
+fn parse_chat(args: &Args) -> Option<String> {
     let text = args.get(0)?.as_object()?.get("text")?.as_str()?;
     let chars = text.chars().count();
-    ((1..=max_chars).contains(&chars) && !text.trim().is_empty()).then(|| text.to_owned())
+    ((1..=CHAT_MAX_CHARS).contains(&chars) && !text.trim().is_empty()).then(|| text.to_owned())
 }
 
 fn on_chat(app: &SessionState, socket: &Socket, args: &Args) {
@@ -238,7 +241,7 @@ fn on_chat(app: &SessionState, socket: &Socket, args: &Args) {
     let Some(session) = socket.data::<PlayerSession>() else {
         return;
     };
-    let Some(text) = parse_chat(args, app.config.chat_max_chars) else {
+    let Some(text) = parse_chat(args) else {
         return garbage(app, socket, "malformed_chat");
     };
     if !session.allow(Limit::Chat) {
@@ -319,11 +322,11 @@ mod tests {
     #[test]
     fn chat_text_is_bounded() {
         assert_eq!(
-            parse_chat(&args(json!({"text": "hi"})), 200).as_deref(),
+            parse_chat(&args(json!({"text": "hi"}))).as_deref(),
             Some("hi")
         );
         assert_eq!(
-            parse_chat(&args(json!({"text": "é".repeat(200)})), 200).map(|t| t.chars().count()),
+            parse_chat(&args(json!({"text": "é".repeat(200)}))).map(|t| t.chars().count()),
             Some(200)
         );
         for bad in [
@@ -333,7 +336,7 @@ mod tests {
             json!({"text": 5}),
             json!("hi"),
         ] {
-            assert_eq!(parse_chat(&args(bad.clone()), 200), None, "{bad}");
+            assert_eq!(parse_chat(&args(bad.clone())), None, "{bad}");
         }
     }
 }

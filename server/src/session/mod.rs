@@ -41,8 +41,6 @@ pub struct SessionConfig {
     pub chat_rate: f64,
     /// Chat messages a burst may hold. Default 5.
     pub chat_burst: f64,
-    /// Longest chat message, in characters. Default 200 (the contract).
-    pub chat_max_chars: usize,
     /// Malformed inputs (bad shapes, unknown events) a socket may send per
     /// second, sustained, before it is kicked. Default 5.
     pub garbage_rate: f64,
@@ -68,7 +66,6 @@ impl Default for SessionConfig {
             position_burst_seconds: 2.0,
             chat_rate: 2.0,
             chat_burst: 5.0,
-            chat_max_chars: 200,
             garbage_rate: 5.0,
             garbage_burst: 20.0,
             command_queue: 65_536,
@@ -99,9 +96,6 @@ impl SessionConfig {
         }
         if self.chat_burst < 1.0 || self.garbage_burst < 1.0 {
             return Err("chat and garbage bursts must hold at least one input".into());
-        }
-        if self.chat_max_chars == 0 {
-            return Err("the longest chat message must be at least 1 character".into());
         }
         if self.command_queue == 0 {
             return Err("the world command queue must hold at least one command".into());
@@ -139,10 +133,6 @@ mod tests {
             SessionConfig {
                 position_rate: 0.1,
                 position_burst_seconds: 1.0,
-                ..SessionConfig::default()
-            },
-            SessionConfig {
-                chat_max_chars: 0,
                 ..SessionConfig::default()
             },
             SessionConfig {

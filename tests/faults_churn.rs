@@ -201,9 +201,7 @@ async fn churn_leaves_no_sessions_fds_or_memory_behind() {
         connect_timeout: Duration::from_secs(1),
         ..Config::default()
     };
-    let server = locus::server::start(config)
-        .await
-        .expect("server starts");
+    let server = locus::server::start(config).await.expect("server starts");
     let bots = make_bots(&dir.path().join("locus.db"), "churner", WORKERS);
 
     // Warm up (allocator arenas, caches, the world's slots), then measure.

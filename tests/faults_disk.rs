@@ -153,9 +153,7 @@ async fn play_on(db: &Path) -> (RunningServer, Vec<Bot>, Vec<Arc<Mutex<Track>>>)
         flush_interval: Duration::from_millis(100),
         ..Config::default()
     };
-    let server = locus::server::start(config)
-        .await
-        .expect("server starts");
+    let server = locus::server::start(config).await.expect("server starts");
     let bots = make_bots(db, "walker", 2);
     let mut tracks = Vec::new();
     for bot in &bots {

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use locus::game::{PlayerId, SavedPosition};
-use locus::store::{
-    AdminStore, BotAccount, ResetTarget, Store, StoreConfig, StoreError,
-};
+use locus::store::{AdminStore, BotAccount, ResetTarget, Store, StoreConfig, StoreError};
 
 struct Fixture {
     /// Keeps the temporary directory alive.
@@ -153,10 +151,7 @@ async fn session_for_unknown_account_is_refused() {
         .create_session(999, hash(1), SystemTime::now())
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, StoreError::UnknownAccount(999)),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::UnknownAccount(999)), "{err:?}");
 }
 
 #[tokio::test]

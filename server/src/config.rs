@@ -469,7 +469,10 @@ mod tests {
             ("--garbage-rate=-1", "garbage-rate"),
             ("--position-burst-seconds=nan", "position-burst-seconds"),
             ("--world-command-queue=0", "world-command-queue"),
-            ("--max-commands-per-late-tick=0", "max-commands-per-late-tick"),
+            (
+                "--max-commands-per-late-tick=0",
+                "max-commands-per-late-tick",
+            ),
             ("--admin-poll-interval=0s", "admin-poll-interval"),
             ("--admin-poll-interval=5min", "admin-poll-interval"),
             ("--admin-events-per-poll=0", "admin-events-per-poll"),

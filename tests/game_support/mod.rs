@@ -40,9 +40,7 @@ impl TestServer {
             ..Config::default()
         };
         tweak(&mut config);
-        let server = locus::server::start(config)
-            .await
-            .expect("server starts");
+        let server = locus::server::start(config).await.expect("server starts");
         Self {
             server,
             dir,

@@ -16,8 +16,8 @@ use super::{
     AdminArgs, AdminCommand, AdminError, BackupArgs, BotTokensArgs, CreateUserArgs, DeleteUserArgs,
     ResetArgs, RevokeTokensArgs, UsersArgs,
 };
-use crate::bot_accounts::{create_bot_accounts, refuse_real_accounts};
 use crate::auth::{token, validate, PasswordConfig, PasswordHasher};
+use crate::bot_accounts::{create_bot_accounts, refuse_real_accounts};
 use crate::game::PlayerId;
 use crate::store::{AdminStore, ResetTarget, StoreConfig};
 

@@ -208,10 +208,7 @@ async fn publish_presence(app: &SessionState, presence: &mut Presence) {
         return;
     }
     let now = SystemTime::now();
-    let joined_rows = joined
-        .iter()
-        .map(|&id| (id, now))
-        .collect();
+    let joined_rows = joined.iter().map(|&id| (id, now)).collect();
     let left_rows = left.clone();
     match app.store.sync_presence(start, joined_rows, left_rows).await {
         Ok(()) => {

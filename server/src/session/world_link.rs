@@ -109,12 +109,7 @@ pub struct SocketOutbox {
 
 impl SocketOutbox {
     /// An outbox delivering to `players` and saving to `store`.
-    pub fn new(
-        players: Arc<Players>,
-        store: Store,
-        metrics: Arc<Metrics>,
-        parser: Parser,
-    ) -> Self {
+    pub fn new(players: Arc<Players>, store: Store, metrics: Arc<Metrics>, parser: Parser) -> Self {
         Self {
             players,
             store,

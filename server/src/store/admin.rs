@@ -14,8 +14,8 @@ use crate::game::PlayerId;
 
 use super::open::{self, Mode};
 use super::{
-    events, queries, Account, BotAccount, ResetOutcome, ResetTarget, StoreConfig,
-    StoreError, UserSummary,
+    events, queries, Account, BotAccount, ResetOutcome, ResetTarget, StoreConfig, StoreError,
+    UserSummary,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;

@@ -28,9 +28,9 @@ pub enum InvalidId {
 
 impl ToSql for SqlId {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        i64::try_from(self.0)
-            .map(ToSqlOutput::from)
-            .map_err(|_| rusqlite::Error::ToSqlConversionFailure(Box::new(InvalidId::TooLarge(self.0))))
+        i64::try_from(self.0).map(ToSqlOutput::from).map_err(|_| {
+            rusqlite::Error::ToSqlConversionFailure(Box::new(InvalidId::TooLarge(self.0)))
+        })
     }
 }
 

@@ -70,8 +70,8 @@ use crate::game::{PlayerId, SavedPosition};
 
 pub use admin::{AdminStore, KICK_DELETED, KICK_REVOKED};
 pub use error::StoreError;
-pub use ids::InvalidId;
 pub use events::{AdminEvent, AdminEventKind, PRESENCE_HEARTBEAT, PRESENCE_STALE_AFTER};
+pub use ids::InvalidId;
 pub use migrations::SCHEMA_VERSION;
 
 use thread::{Job, Owner};

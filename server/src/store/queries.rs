@@ -11,11 +11,11 @@ use std::time::SystemTime;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::error::{is_unique_violation, sqlite_is_transient};
+use super::ids::{row_id, SqlId};
 use super::{
     from_millis, to_millis, Account, BotAccount, Reset, ResetOutcome, ResetTarget, StoreError,
     UserSummary,
 };
-use super::ids::{row_id, SqlId};
 use crate::game::{PlayerId, SavedPosition};
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -140,10 +140,7 @@ pub(crate) fn session_account(
         .optional()?)
 }
 
-pub(crate) fn delete_session(
-    conn: &Connection,
-    token_hash: &[u8; 32],
-) -> Result<Option<PlayerId>> {
+pub(crate) fn delete_session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<PlayerId>> {
     Ok(conn
         .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1 RETURNING account_id")?
         .query_row([&token_hash[..]], |row| row.get(0))
@@ -215,7 +212,12 @@ pub(crate) fn write_positions(
         let mut touch = tx.prepare_cached("UPDATE accounts SET last_seen = ?2 WHERE id = ?1")?;
         for save in saves {
             if !save.x.is_finite() || !save.y.is_finite() {
-                tracing::warn!(account = save.id, x = save.x, y = save.y, "dropping a position save with a non-finite coordinate");
+                tracing::warn!(
+                    account = save.id,
+                    x = save.x,
+                    y = save.y,
+                    "dropping a position save with a non-finite coordinate"
+                );
                 outcome.dropped += 1;
                 continue;
             }

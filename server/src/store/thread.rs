@@ -11,10 +11,8 @@ use std::time::{Instant, SystemTime};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::{merge_save, queries, HealthCell, Mailbox, StoreConfig, StoreError, WriteFault};
 use crate::game::{PlayerId, SavedPosition};
-use super::{
-    merge_save, queries, HealthCell, Mailbox, StoreConfig, StoreError, WriteFault,
-};
 
 /// Work for the store thread.
 pub(crate) enum Job {

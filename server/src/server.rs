@@ -217,6 +217,7 @@ impl Prepared {
         let static_files = StaticFiles::new(config.static_dir.as_deref());
         let app = Arc::new(AppState {
             token_ttl: auth.token_ttl,
+            parser: session_config.parser,
             store: store.clone(),
             passwords,
             throttle,

@@ -41,9 +41,7 @@ impl LocusServer {
             ..Config::default()
         };
         tweak(&mut config);
-        let server = locus::server::start(config)
-            .await
-            .expect("server starts");
+        let server = locus::server::start(config).await.expect("server starts");
         Self {
             server,
             dir,

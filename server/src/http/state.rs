@@ -12,12 +12,15 @@ use crate::auth::{LoginThrottle, PasswordHasher};
 use crate::metrics::Metrics;
 use crate::session::players::Players;
 use crate::session::world_link::WorldHandle;
+use crate::socketio::Parser;
 use crate::store::Store;
 
 /// The HTTP edge's shared state; handlers hold it in an `Arc`.
 pub struct AppState {
     /// Lifetime of the tokens `/api/login` issues.
     pub token_ttl: Duration,
+    /// The Socket.IO packet format the server speaks (for `/api/health`).
+    pub parser: Parser,
     /// The database (accounts, sessions, positions).
     pub store: Store,
     /// argon2id hashing off the async workers, with a concurrency cap.

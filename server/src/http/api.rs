@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::state::AppState;
 use crate::auth::{token, validate, AuthError};
 use crate::metrics;
+use crate::socketio::Parser;
 use crate::store::StoreError;
 
 /// A failed API request, mapped to its HTTP answer in one place.
@@ -176,6 +177,9 @@ pub struct Health {
     tick: u64,
     /// `"ok"`, or `"failing"` while position writes fail (they are retried).
     persistence: &'static str,
+    /// The Socket.IO packet format (`"json"` or `"msgpack"`), so a client
+    /// such as the bundled page can pick the same parser before connecting.
+    parser: &'static str,
 }
 
 /// `POST /api/register`.
@@ -278,6 +282,10 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
         players_online: state.world.player_count() as usize,
         tick: state.world.tick(),
         persistence: if failing { "failing" } else { "ok" },
+        parser: match state.parser {
+            Parser::Json => "json",
+            Parser::MsgPack => "msgpack",
+        },
     })
 }
 

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
-use locus::net::listener::{self, HttpLimits};
+use locus::http::listener::{self, HttpLimits};
 use locus::socketio::{ConnectError, SocketIo, SocketIoConfig};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};

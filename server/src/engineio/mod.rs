@@ -6,7 +6,7 @@
 //! Socket.IO: the layer above plugs in through [`EngineHandler`] and sends
 //! through [`EngineSocket`]. Packet bytes come from
 //! [`crate::protocol::engineio`]; accepting TCP connections is
-//! `crate::net::listener`'s job.
+//! `crate::http::listener`'s job.
 //!
 //! # Files, and who imports whom
 //!
@@ -110,7 +110,7 @@ impl<H: EngineHandler> Engine<H> {
     /// An axum router answering on the engine's path, with and without the
     /// trailing slash. The peer address comes from
     /// [`axum::extract::ConnectInfo`] when the server provides it (as
-    /// `crate::net::listener::serve` does).
+    /// `crate::http::listener::serve` does).
     pub fn router(self: &Arc<Self>) -> axum::Router {
         let engine = self.clone();
         let endpoint = move |request: axum::extract::Request| {

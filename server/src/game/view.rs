@@ -34,16 +34,22 @@ use super::PlayerId;
 /// Rounded position in hundredths of a unit.
 pub(crate) type Cents = (i32, i32);
 
+/// A free entry of [`ViewState::sent`].
+pub(crate) const FREE: u32 = u32::MAX;
+
 /// What one player last saw and was sent.
 #[derive(Debug, Clone)]
 pub(crate) struct ViewState {
-    /// Slots the client holds (the baseline's players).
+    /// Slots the client holds (the baseline's players), at their wire index:
+    /// `sent[i]` is the player the client knows as index `i` (the binary
+    /// snapshot's per-connection index), or [`FREE`]. An entered player
+    /// takes the lowest free index and keeps it until it leaves.
     pub(crate) sent: Vec<u32>,
     /// Whether the baseline positions are last tick's rounded positions of
     /// `sent` (and the membership equals `sent`). False after a `Full`.
     pub(crate) in_sync: bool,
     /// When not in sync: the rounded position the client holds for each of
-    /// `sent`.
+    /// `sent` (meaningless at a free index).
     pub(crate) sent_pos: Vec<Cents>,
     /// When not in sync: the slots in view after the last tick (the
     /// hysteresis memory), whether or not that tick's snapshot was delivered.
@@ -141,8 +147,13 @@ pub(crate) struct ViewScratch {
     /// Slots of the players in view whose rounded position changed (given
     /// to the snapshot as is).
     pub(crate) moves: Vec<u32>,
-    /// Indices into the viewer's `sent` that are no longer in view.
+    /// Indices into the viewer's `sent` that are no longer in view, ascending.
     pub(crate) leave: Vec<u32>,
+    /// Per `enter` entry: the wire index it takes (the lowest free ones
+    /// after this delta's leaves, ascending).
+    pub(crate) enter_index: Vec<u32>,
+    /// Per `moves` entry: its wire index (its index in the viewer's `sent`).
+    pub(crate) move_index: Vec<u32>,
 }
 
 impl Candidate {
@@ -231,6 +242,9 @@ impl ViewScratch {
         let stamp = self.stamp;
         let marks = &mut self.marks[..];
         for (i, &slot) in state.sent.iter().enumerate() {
+            if slot == FREE {
+                continue;
+            }
             marks[slot as usize] = Mark {
                 stamp,
                 sent_idx: i as u32,
@@ -312,7 +326,9 @@ impl ViewScratch {
         let marks = &self.marks[..];
         self.enter.clear();
         self.moves.clear();
+        self.move_index.clear();
         self.leave.clear();
+        self.enter_index.clear();
         self.matched.clear();
         self.matched.resize(state.sent.len(), false);
         for (ci, c) in self.candidates.iter().enumerate() {
@@ -328,15 +344,28 @@ impl ViewScratch {
                 };
                 if held != positions.now[slot] {
                     self.moves.push(c.slot);
+                    self.move_index.push(mark.sent_idx);
                 }
             } else {
                 self.enter.push(ci as u32);
             }
         }
-        for (i, &m) in self.matched.iter().enumerate() {
-            if !m {
+        // Leaves, and the indices the enters take: the lowest free ones once
+        // the leaves are applied, then new ones past the end.
+        let wanted = self.enter.len();
+        for (i, (&m, &slot)) in self.matched.iter().zip(&state.sent).enumerate() {
+            let left = !m && slot != FREE;
+            if left {
                 self.leave.push(i as u32);
             }
+            if (left || slot == FREE) && self.enter_index.len() < wanted {
+                self.enter_index.push(i as u32);
+            }
+        }
+        let mut next = state.sent.len() as u32;
+        while self.enter_index.len() < wanted {
+            self.enter_index.push(next);
+            next += 1;
         }
     }
 
@@ -349,8 +378,19 @@ impl ViewScratch {
     /// (delivered), or already held it (no delta). Either way the baseline's
     /// positions are this tick's, so the viewer is in sync.
     pub(crate) fn commit(&self, state: &mut ViewState) {
-        state.sent.clear();
-        state.sent.extend(self.candidates.iter().map(|c| c.slot));
+        for &i in &self.leave {
+            state.sent[i as usize] = FREE;
+        }
+        for (&ci, &index) in self.enter.iter().zip(&self.enter_index) {
+            let index = index as usize;
+            if index >= state.sent.len() {
+                state.sent.resize(index + 1, FREE);
+            }
+            state.sent[index] = self.candidates[ci as usize].slot;
+        }
+        while state.sent.last() == Some(&FREE) {
+            state.sent.pop();
+        }
         state.in_sync = true;
         state.sent_pos.clear();
         state.members.clear();
@@ -363,9 +403,12 @@ impl ViewScratch {
     pub(crate) fn hold(&self, state: &mut ViewState, before: &[Cents]) {
         if state.in_sync {
             state.sent_pos.clear();
-            state
-                .sent_pos
-                .extend(state.sent.iter().map(|&s| before[s as usize]));
+            state.sent_pos.extend(
+                state
+                    .sent
+                    .iter()
+                    .map(|&s| if s == FREE { (0, 0) } else { before[s as usize] }),
+            );
             state.in_sync = false;
         }
         state.members.clear();

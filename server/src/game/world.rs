@@ -49,9 +49,9 @@ use super::grid::{GridEntry, InterestGrid};
 use super::movement::{clamp_to_world, step_toward};
 use super::snapshot::{
     from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name, SavedPosition,
-    Snapshot, Teleport, TeleportReason,
+    Snapshot, Teleport, TeleportReason, WireIndices,
 };
-use super::view::{Cents, TickPositions, ViewRule, ViewScratch, ViewState};
+use super::view::{Cents, TickPositions, ViewRule, ViewScratch, ViewState, FREE};
 use super::{Delivery, Outbox, PlayerId};
 
 /// What [`World::set_target`] did with a `position` input.
@@ -184,6 +184,7 @@ pub struct World {
 struct SnapshotBuffers {
     enter: Vec<EnterEntry>,
     leave: Vec<PlayerId>,
+    wire: WireIndices,
 }
 
 fn saved(p: &Player) -> SavedPosition {
@@ -385,7 +386,11 @@ impl World {
         live.sort_unstable_by_key(|(new, _)| *new);
         self.players = live.into_iter().map(|(_, p)| p).collect();
         for p in &mut self.players {
-            p.view.sent.iter_mut().for_each(remap);
+            p.view
+                .sent
+                .iter_mut()
+                .filter(|s| **s != FREE)
+                .for_each(remap);
             p.view.members.iter_mut().for_each(remap);
         }
         self.index.values_mut().for_each(remap);
@@ -688,7 +693,8 @@ impl World {
         // viewers' moves are exactly those.
         for (s, p) in self.players.iter().enumerate() {
             if p.present && self.wire_now[s] != self.wire_before[s] {
-                self.moves.ensure(s as u32, p.id, self.wire_now[s]);
+                self.moves
+                    .ensure(s as u32, p.id, self.wire_now[s], self.wire_before[s]);
             }
         }
         for slot in 0..slots {
@@ -742,6 +748,7 @@ impl World {
     fn deliver(&mut self, slot: usize, own: (i32, i32, u64), out: &mut impl Outbox) -> Delivery {
         let b = &mut self.buffers;
         let (mut enter, mut leave) = (std::mem::take(&mut b.enter), std::mem::take(&mut b.leave));
+        let mut indices = std::mem::take(&mut b.wire);
         let move_slots = std::mem::take(&mut self.scratch.moves);
         let scratch = &self.scratch;
         let players = &self.players;
@@ -761,10 +768,20 @@ impl World {
             // Moves against an older baseline may name players that did not
             // move this tick; in-sync moves were all encoded up front.
             for &s in &move_slots {
+                let before = self.wire_before[s as usize];
                 self.moves
-                    .ensure(s, players[s as usize].id, wire[s as usize]);
+                    .ensure(s, players[s as usize].id, wire[s as usize], before);
             }
+            indices.move_base.extend(
+                scratch
+                    .move_index
+                    .iter()
+                    .map(|&i| viewer.view.sent_pos[i as usize]),
+            );
         }
+        indices.enter.extend_from_slice(&scratch.enter_index);
+        indices.moves.extend_from_slice(&scratch.move_index);
+        indices.leave.extend_from_slice(&scratch.leave);
         leave.extend(
             scratch
                 .leave
@@ -780,14 +797,20 @@ impl World {
             &self.moves,
             move_slots,
             leave,
+            Some(indices),
         );
         let delivery = out.snapshot(viewer.id, &snapshot);
-        let (mut enter, mut move_slots, mut leave) = snapshot.into_buffers();
+        let (mut enter, mut move_slots, mut leave, wire) = snapshot.into_buffers();
         enter.clear();
         move_slots.clear();
         leave.clear();
+        let mut wire = wire.unwrap_or_default();
+        wire.enter.clear();
+        wire.moves.clear();
+        wire.move_base.clear();
+        wire.leave.clear();
         self.scratch.moves = move_slots;
-        self.buffers = SnapshotBuffers { enter, leave };
+        self.buffers = SnapshotBuffers { enter, leave, wire };
         delivery
     }
 

@@ -1,4 +1,4 @@
-//! The HTTP API of the wire contract, over real HTTP against a server on
+//! The HTTP API of the wire contract (`docs/protocol.md`), over real HTTP against a server on
 //! 127.0.0.1:0 with a temporary database: register, login, logout, health,
 //! metrics, static files, and every error answer.
 

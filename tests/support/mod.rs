@@ -23,7 +23,7 @@ pub fn node_modules_ready() -> bool {
     let ok = tests_dir().join("node_modules/socket.io-client").is_dir()
         && Command::new("node").arg("--version").output().is_ok();
     if !ok {
-        let msg = "node or tests/node_modules missing: run `bash tests/setup.sh` first";
+        let msg = "node or tests/node_modules missing: run `bash tests/run.sh` (it installs them)";
         assert!(!in_ci(), "{msg}");
         eprintln!("SKIPPED: {msg}");
     }
@@ -37,7 +37,7 @@ pub fn python() -> Option<PathBuf> {
     if py.is_file() {
         return Some(py);
     }
-    let msg = "tests/.venv missing: run `bash tests/setup.sh` first";
+    let msg = "tests/.venv missing: run `bash tests/run.sh` (it builds it)";
     assert!(!in_ci(), "{msg}");
     eprintln!("SKIPPED: {msg}");
     None

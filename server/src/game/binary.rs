@@ -1,7 +1,7 @@
 //! The binary snapshot format (version 1): its pure encoder and decoder, and
 //! [`BinaryView`], the state a client builds by applying binary snapshots.
 //! The byte-by-byte specification is the "Binary snapshots" section of
-//! `docs/binary-snapshot.md`; the worked example there is checked by
+//! `docs/protocol.md`; the worked example there is checked by
 //! `worked_example_bytes` below.
 //!
 //! A snapshot means what the JSON `snapshot` means (tick, ack, own position,
@@ -522,7 +522,7 @@ impl BinaryView {
 mod tests {
     use super::*;
 
-    /// The worked example of `docs/binary-snapshot.md`.
+    /// The worked example of `docs/protocol.md`, "Binary snapshots".
     fn example() -> BinarySnapshot {
         BinarySnapshot {
             tick: 300,

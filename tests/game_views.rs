@@ -197,6 +197,38 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Many players joining at one point (the spawn), then some of them walking
+/// off and back, some leaving and rejoining there, slow readers: views of
+/// players standing at one point are ranked once per stack and must still
+/// match the oracle.
+fn spawn_ops() -> impl Strategy<Value = Vec<Op>> {
+    let id = 1..=150u64;
+    let near = (40..=60i32).prop_map(|v| f64::from(v) / 100.0);
+    let step = prop_oneof![
+        6 => (id.clone(), near.clone(), near.clone(), 1..2u64)
+            .prop_map(|(i, x, y, s)| Op::Target(i, x, y, s)),
+        // Back to the spawn point exactly: the stack grows again.
+        3 => id.clone().prop_map(|i| Op::Target(i, 0.5, 0.5, 1)),
+        1 => id.clone().prop_map(Op::Leave),
+        1 => id.clone().prop_map(|i| Op::Join(i, 0.5, 0.5)),
+        1 => (id, any::<bool>()).prop_map(|(i, f)| Op::Full(i, f)),
+        5 => Just(Op::Tick),
+    ];
+    proptest::collection::vec(step, 1..120).prop_map(|steps| {
+        let mut ops: Vec<Op> = (1..=150).map(|i| Op::Join(i, 0.5, 0.5)).collect();
+        ops.push(Op::Tick);
+        ops.extend(steps);
+        ops
+    })
+}
+
+fn spawn_world() -> WorldConfig {
+    WorldConfig {
+        view_max: 8,
+        ..small_world()
+    }
+}
+
 fn small_world() -> WorldConfig {
     WorldConfig {
         width: 1000.0,
@@ -432,6 +464,17 @@ proptest! {
     #[test]
     fn crowded_client_view_matches_brute_force_oracle(ops in proptest::collection::vec(op(), 1..250)) {
         run_against_oracle(crowded_world(), &ops);
+    }
+
+    #[test]
+    fn spawn_stack_views_match_brute_force_oracle(ops in spawn_ops()) {
+        run_against_oracle(spawn_world(), &ops);
+    }
+
+    #[test]
+    fn spawn_stack_binary_client_holds_what_a_fresh_connection_is_sent(ops in spawn_ops()) {
+        let config = WorldConfig { view_leave_radius: 150.0, ..spawn_world() };
+        binary_view_matches_a_fresh_connection(config, &ops);
     }
 
     #[test]

@@ -28,7 +28,7 @@
 
 use glam::DVec2;
 
-use super::grid::InterestGrid;
+use super::grid::{GridEntry, InterestGrid};
 use super::PlayerId;
 
 /// Rounded position in hundredths of a unit.
@@ -169,19 +169,26 @@ impl Candidate {
 struct Area<'g> {
     grid: &'g InterestGrid,
     at: DVec2,
+    /// The viewer's slot, left out of its own view (`NO_VIEWER`: none).
     viewer: u32,
     /// Enter radius, squared.
     r2: f64,
     /// Leave radius, squared.
     l2: f64,
     leave_radius: f64,
+    /// A stack within the enter radius contributes at most this many (its
+    /// smallest ids): the cap keeps no more of players at one distance.
+    keep: usize,
 }
+
+/// [`Area::viewer`] when the query is for a point, not a player.
+const NO_VIEWER: u32 = u32::MAX;
 
 impl Area<'_> {
     /// Collects into `candidates` every other player within the enter
     /// radius, or within the leave radius and a member (per `marks`), that
     /// is also within `sqrt(within2)`; returns whether any eligible player
-    /// was skipped for being beyond that.
+    /// was left out (beyond that, or beyond `keep` of a stack).
     /// `FILTER` false: `within2` is infinite (no crowd last tick), and the
     /// check is compiled out of the hot loop.
     #[inline(always)]
@@ -194,16 +201,28 @@ impl Area<'_> {
     ) -> bool {
         candidates.clear();
         let mut skipped = false;
+        let member = |slot: u32| {
+            let mark = marks[slot as usize];
+            mark.stamp == stamp && mark.member
+        };
         for row in self.grid.rows_near(self.at, self.leave_radius) {
-            for e in row {
+            let mut i = 0;
+            while i < row.len() {
+                let e = &row[i];
                 let d2 = e.pos.distance_squared(self.at);
+                if e.run > 1 {
+                    // A stack: one distance for all; rows hold whole cells,
+                    // so the run is never cut (`min` only for safety).
+                    let run = &row[i..(i + e.run as usize).min(row.len())];
+                    i += run.len();
+                    skipped |= self.stack(candidates, run, d2, within2, FILTER, member);
+                    continue;
+                }
+                i += 1;
                 if d2 > self.l2 || e.slot == self.viewer {
                     continue;
                 }
-                if d2 <= self.r2 || {
-                    let mark = marks[e.slot as usize];
-                    mark.stamp == stamp && mark.member
-                } {
+                if d2 <= self.r2 || member(e.slot) {
                     if FILTER && d2 > within2 {
                         skipped = true;
                         continue;
@@ -217,6 +236,56 @@ impl Area<'_> {
             }
         }
         skipped
+    }
+
+    /// The eligible players of one stack (all at squared distance `d2`,
+    /// ascending ids); returns whether any was left out.
+    #[inline(never)]
+    fn stack(
+        &self,
+        candidates: &mut Vec<Candidate>,
+        run: &[GridEntry],
+        d2: f64,
+        within2: f64,
+        filter: bool,
+        member: impl Fn(u32) -> bool,
+    ) -> bool {
+        if d2 > self.l2 {
+            return false;
+        }
+        let eligible = |e: &&GridEntry| e.slot != self.viewer && (d2 <= self.r2 || member(e.slot));
+        if filter && d2 > within2 {
+            return run.iter().any(|e| eligible(&e));
+        }
+        let mut kept = 0;
+        for e in run.iter().filter(eligible) {
+            if kept == self.keep {
+                return true; // the rest cannot make the cut
+            }
+            candidates.push(Candidate {
+                d2,
+                id: e.id,
+                slot: e.slot,
+            });
+            kept += 1;
+        }
+        false
+    }
+}
+
+/// The nearest players to a stack's point, shared by every viewer standing
+/// there (see [`ViewScratch::rank_point`]).
+#[derive(Debug, Default)]
+pub(crate) struct PointRanking {
+    /// The `max + 1` nearest within the enter radius by (distance, id),
+    /// nearest first; empty when fewer are within it.
+    ranked: Vec<Candidate>,
+}
+
+impl PointRanking {
+    /// Whether the ranking decides the views of the players at its point.
+    pub(crate) fn is_shared(&self) -> bool {
+        !self.ranked.is_empty()
     }
 }
 
@@ -235,6 +304,127 @@ impl ViewScratch {
         positions: TickPositions<'_>,
         rule: ViewRule,
     ) {
+        self.mark_baseline(slots, state);
+        let stamp = self.stamp;
+        let marks = &self.marks[..];
+
+        // In a crowd the cap keeps the `max` nearest. If at least `max`
+        // eligible players lie within a radius, nobody beyond it can make
+        // the cut, so a crowd's scan first keeps only players within last
+        // tick's cut plus two ticks of movement, and rescans in full only if
+        // fewer than `max` are found there (players left or teleported).
+        let r2 = rule.radius * rule.radius;
+        let l2 = rule.leave_radius * rule.leave_radius;
+        let within2 = if state.crowd_d2.is_finite() {
+            let r = state.crowd_d2.sqrt() + rule.crowd_slack;
+            r * r
+        } else {
+            f64::INFINITY
+        };
+        let area = Area {
+            grid,
+            at,
+            viewer,
+            r2,
+            l2,
+            leave_radius: rule.leave_radius,
+            keep: rule.max,
+        };
+        let mut within2 = within2;
+        let skipped = loop {
+            let skipped = if within2.is_finite() {
+                area.scan::<true>(&mut self.candidates, marks, stamp, within2)
+            } else {
+                area.scan::<false>(&mut self.candidates, marks, stamp, within2)
+            };
+            if skipped && self.candidates.len() < rule.max {
+                within2 = f64::INFINITY; // too few near: scan everyone
+                continue;
+            }
+            break skipped;
+        };
+        self.crowd_d2 = f64::INFINITY;
+        if self.candidates.len() > rule.max {
+            // Find the `max`-th nearest on compact integer keys (distance
+            // bits, id), then keep the candidates up to it.
+            self.keys.clear();
+            self.keys.extend(self.candidates.iter().map(Candidate::key));
+            let (_, &mut limit, _) = self.keys.select_nth_unstable(rule.max - 1);
+            self.candidates.retain(|c| c.key() <= limit);
+            self.crowd_d2 = f64::from_bits((limit >> 64) as u64);
+        } else if skipped {
+            // Exactly `max` within the radius, more beyond: capped too.
+            self.crowd_d2 = self.candidates.iter().map(|c| c.d2).fold(0.0, f64::max);
+        }
+
+        self.classify(state, positions);
+    }
+
+    /// The `max + 1` nearest to `at` within the enter radius, if that many
+    /// are there: then for each player standing exactly at `at`, its view is
+    /// these minus itself, cut to `max` (players held only by hysteresis lie
+    /// beyond the enter radius, so they never make a full cut). Computed
+    /// once per stack per tick instead of once per member.
+    pub(crate) fn rank_point(
+        &mut self,
+        grid: &InterestGrid,
+        at: DVec2,
+        rule: ViewRule,
+        into: &mut PointRanking,
+    ) {
+        into.ranked.clear();
+        // No marks: no hysteresis for a point.
+        if self.marks.len() < grid.slots() {
+            self.marks.resize(grid.slots(), Mark::default());
+        }
+        self.stamp += 1;
+        let area = Area {
+            grid,
+            at,
+            viewer: NO_VIEWER,
+            r2: rule.radius * rule.radius,
+            l2: rule.radius * rule.radius,
+            leave_radius: rule.radius,
+            keep: rule.max + 1,
+        };
+        area.scan::<false>(&mut self.candidates, &self.marks, self.stamp, f64::INFINITY);
+        let want = rule.max + 1;
+        if self.candidates.len() < want {
+            return;
+        }
+        self.keys.clear();
+        self.keys.extend(self.candidates.iter().map(Candidate::key));
+        let (_, &mut limit, _) = self.keys.select_nth_unstable(want - 1);
+        into.ranked.extend(self.candidates.iter().filter(|c| c.key() <= limit));
+        into.ranked.sort_unstable_by_key(Candidate::key);
+    }
+
+    /// [`ViewScratch::compute`] for a viewer standing at the point of a
+    /// shared `ranking` (see [`ViewScratch::rank_point`]).
+    pub(crate) fn compute_at_point(
+        &mut self,
+        slots: usize,
+        viewer: u32,
+        ranking: &PointRanking,
+        state: &ViewState,
+        positions: TickPositions<'_>,
+        rule: ViewRule,
+    ) {
+        self.mark_baseline(slots, state);
+        self.candidates.clear();
+        self.candidates.extend(
+            ranking
+                .ranked
+                .iter()
+                .filter(|c| c.slot != viewer)
+                .take(rule.max),
+        );
+        self.crowd_d2 = self.candidates.last().map_or(f64::INFINITY, |c| c.d2);
+        self.classify(state, positions);
+    }
+
+    /// Stamps the marks of the viewer's baseline and membership.
+    fn mark_baseline(&mut self, slots: usize, state: &ViewState) {
         if self.marks.len() < slots {
             self.marks.resize(slots, Mark::default());
         }
@@ -266,55 +456,6 @@ impl ViewScratch {
             }
         }
 
-        // In a crowd the cap keeps the `max` nearest. If at least `max`
-        // eligible players lie within a radius, nobody beyond it can make
-        // the cut, so a crowd's scan first keeps only players within last
-        // tick's cut plus two ticks of movement, and rescans in full only if
-        // fewer than `max` are found there (players left or teleported).
-        let r2 = rule.radius * rule.radius;
-        let l2 = rule.leave_radius * rule.leave_radius;
-        let within2 = if state.crowd_d2.is_finite() {
-            let r = state.crowd_d2.sqrt() + rule.crowd_slack;
-            r * r
-        } else {
-            f64::INFINITY
-        };
-        let area = Area {
-            grid,
-            at,
-            viewer,
-            r2,
-            l2,
-            leave_radius: rule.leave_radius,
-        };
-        let mut within2 = within2;
-        let skipped = loop {
-            let skipped = if within2.is_finite() {
-                area.scan::<true>(&mut self.candidates, marks, stamp, within2)
-            } else {
-                area.scan::<false>(&mut self.candidates, marks, stamp, within2)
-            };
-            if skipped && self.candidates.len() < rule.max {
-                within2 = f64::INFINITY; // too few near: scan everyone
-                continue;
-            }
-            break skipped;
-        };
-        self.crowd_d2 = f64::INFINITY;
-        if self.candidates.len() > rule.max {
-            // Find the `max`-th nearest on compact integer keys (distance
-            // bits, id), then keep the candidates up to it.
-            self.keys.clear();
-            self.keys.extend(self.candidates.iter().map(Candidate::key));
-            let (_, &mut limit, _) = self.keys.select_nth_unstable(rule.max - 1);
-            self.candidates.retain(|c| c.key() <= limit);
-            self.crowd_d2 = f64::from_bits((limit >> 64) as u64);
-        } else if skipped {
-            // Exactly `max` within the radius, more beyond: capped too.
-            self.crowd_d2 = self.candidates.iter().map(|c| c.d2).fold(0.0, f64::max);
-        }
-
-        self.classify(state, positions);
     }
 
     /// The delta of `candidates` against the viewer's baseline, using the
@@ -420,7 +561,6 @@ impl ViewScratch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::game::grid::GridEntry;
     use crate::game::snapshot::to_cents;
 
     const RULE: ViewRule = ViewRule {
@@ -451,10 +591,8 @@ mod tests {
                 points
                     .iter()
                     .enumerate()
-                    .map(|(slot, &(id, x, y))| GridEntry {
-                        pos: DVec2::new(x, y),
-                        id,
-                        slot: slot as u32,
+                    .map(|(slot, &(id, x, y))| {
+                        GridEntry::new(DVec2::new(x, y), id, slot as u32)
                     }),
             );
             let now: Vec<Cents> = points

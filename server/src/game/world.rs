@@ -51,7 +51,11 @@ use super::snapshot::{
     from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name, SavedPosition,
     Snapshot, Teleport, TeleportReason, WireIndices,
 };
-use super::view::{Cents, TickPositions, ViewRule, ViewScratch, ViewState, FREE};
+use super::view::{Cents, PointRanking, TickPositions, ViewRule, ViewScratch, ViewState, FREE};
+
+/// Players standing at one point share one ranking of their neighbours
+/// when at least this many stand there.
+const SHARE_STACKS_OF: u32 = 4;
 use super::{Delivery, Outbox, PlayerId};
 
 /// What [`World::set_target`] did with a `position` input.
@@ -171,6 +175,11 @@ pub struct World {
     wire_before: Vec<Cents>,
     /// View computation buffers.
     scratch: ViewScratch,
+    /// This tick's shared rankings of stacks, by the stack's first grid
+    /// entry (see [`ViewScratch::rank_point`]).
+    rankings: HashMap<u32, PointRanking>,
+    /// Emptied rankings kept for reuse.
+    spare_rankings: Vec<PointRanking>,
     /// Per-tick move entries, each encoded once.
     moves: MoveTable,
     /// Reused snapshot buffers.
@@ -220,6 +229,8 @@ impl World {
             wire_now: Vec::new(),
             wire_before: Vec::new(),
             scratch: ViewScratch::default(),
+            rankings: HashMap::new(),
+            spare_rankings: Vec::new(),
             moves: MoveTable::default(),
             buffers: SnapshotBuffers::default(),
             removals: Vec::new(),
@@ -627,11 +638,7 @@ impl World {
                     .iter()
                     .enumerate()
                     .filter(|(_, p)| p.present)
-                    .map(|(slot, p)| GridEntry {
-                        pos: p.pos,
-                        id: p.id,
-                        slot: slot as u32,
-                    }),
+                    .map(|(slot, p)| GridEntry::new(p.pos, p.id, slot as u32)),
             );
         self.emit_teleports(out);
         self.send_snapshots(out);
@@ -706,15 +713,36 @@ impl World {
                 now: &self.wire_now,
                 before: &self.wire_before,
             };
-            self.scratch.compute(
-                &self.grid,
-                slots,
-                slot as u32,
-                viewer.pos,
-                &viewer.view,
-                positions,
-                rule,
-            );
+            let stack = self
+                .grid
+                .stack_of_slot(slot as u32)
+                .filter(|&(_, _, size)| size >= SHARE_STACKS_OF);
+            let ranking = stack.map(|(start, at, _)| {
+                self.rankings.entry(start).or_insert_with(|| {
+                    let mut r = self.spare_rankings.pop().unwrap_or_default();
+                    self.scratch.rank_point(&self.grid, at, rule, &mut r);
+                    r
+                })
+            });
+            match ranking {
+                Some(r) if r.is_shared() => self.scratch.compute_at_point(
+                    slots,
+                    slot as u32,
+                    r,
+                    &viewer.view,
+                    positions,
+                    rule,
+                ),
+                _ => self.scratch.compute(
+                    &self.grid,
+                    slots,
+                    slot as u32,
+                    viewer.pos,
+                    &viewer.view,
+                    positions,
+                    rule,
+                ),
+            }
             let (x, y) = self.wire_now[slot];
             let own = (x, y, viewer.ack);
             if !self.scratch.has_delta() && viewer.view.sent_own == Some(own) {
@@ -741,6 +769,8 @@ impl World {
                 Delivery::Gone => self.removals.push((slot as u32, Removal::Gone)),
             }
         }
+        self.spare_rankings
+            .extend(self.rankings.drain().map(|(_, r)| r));
     }
 
     /// Builds the snapshot for `slot` from the computed delta and hands it to

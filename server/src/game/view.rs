@@ -63,6 +63,9 @@ pub(crate) struct ViewState {
     /// player it kept (infinite otherwise). Lets a crowd's next scan skip
     /// players that cannot make the cut (see [`ViewScratch::compute`]).
     pub(crate) crowd_d2: f64,
+    /// When this view was last committed from a stack's shared ranking
+    /// ([`ViewScratch::compute_at_point`]): that tick and the point's bits.
+    pub(crate) point_view: Option<(u64, (u64, u64))>,
 }
 
 impl Default for ViewState {
@@ -75,12 +78,13 @@ impl Default for ViewState {
             sent_own: None,
             unsent_ticks: 0,
             crowd_d2: f64::INFINITY,
+            point_view: None,
         }
     }
 }
 
 /// A player in a viewer's view this tick.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Candidate {
     /// Squared distance to the viewer (the cap's order).
     pub(crate) d2: f64,
@@ -280,12 +284,27 @@ pub(crate) struct PointRanking {
     /// The `max + 1` nearest within the enter radius by (distance, id),
     /// nearest first; empty when fewer are within it.
     ranked: Vec<Candidate>,
+    /// Set by the world: the ranking is shared and equals last tick's at the
+    /// same point, and none of its players' rounded positions changed, so a
+    /// view committed from last tick's is still exact and has no delta.
+    pub(crate) unchanged: bool,
 }
 
 impl PointRanking {
     /// Whether the ranking decides the views of the players at its point.
     pub(crate) fn is_shared(&self) -> bool {
         !self.ranked.is_empty()
+    }
+
+    /// Whether both rank the same players (by slot and id) at the same
+    /// distances.
+    pub(crate) fn same_as(&self, other: &PointRanking) -> bool {
+        self.ranked == other.ranked
+    }
+
+    /// The slots ranked.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ranked.iter().map(|c| c.slot)
     }
 }
 

@@ -175,9 +175,11 @@ pub struct World {
     wire_before: Vec<Cents>,
     /// View computation buffers.
     scratch: ViewScratch,
-    /// This tick's shared rankings of stacks, by the stack's first grid
-    /// entry (see [`ViewScratch::rank_point`]).
-    rankings: HashMap<u32, PointRanking>,
+    /// This tick's shared rankings of stacks, by the bits of the stack's
+    /// point (see [`ViewScratch::rank_point`]).
+    rankings: HashMap<(u64, u64), PointRanking>,
+    /// Last tick's, to tell an unchanged stack.
+    previous_rankings: HashMap<(u64, u64), PointRanking>,
     /// Emptied rankings kept for reuse.
     spare_rankings: Vec<PointRanking>,
     /// Per-tick move entries, each encoded once.
@@ -230,6 +232,7 @@ impl World {
             wire_before: Vec::new(),
             scratch: ViewScratch::default(),
             rankings: HashMap::new(),
+            previous_rankings: HashMap::new(),
             spare_rankings: Vec::new(),
             moves: MoveTable::default(),
             buffers: SnapshotBuffers::default(),
@@ -713,17 +716,43 @@ impl World {
                 now: &self.wire_now,
                 before: &self.wire_before,
             };
+            let (x, y) = self.wire_now[slot];
+            let own = (x, y, viewer.ack);
             let stack = self
                 .grid
                 .stack_of_slot(slot as u32)
                 .filter(|&(_, _, size)| size >= SHARE_STACKS_OF);
-            let ranking = stack.map(|(start, at, _)| {
-                self.rankings.entry(start).or_insert_with(|| {
+            let point = stack.map(|(_, at, _)| (at.x.to_bits(), at.y.to_bits()));
+            let ranking = stack.zip(point).map(|((_, at, _), key)| {
+                self.rankings.entry(key).or_insert_with(|| {
                     let mut r = self.spare_rankings.pop().unwrap_or_default();
                     self.scratch.rank_point(&self.grid, at, rule, &mut r);
+                    r.unchanged = r.is_shared()
+                        && self
+                            .previous_rankings
+                            .get(&key)
+                            .is_some_and(|p| p.same_as(&r))
+                        && r.slots().all(|s| {
+                            self.wire_now[s as usize] == self.wire_before[s as usize]
+                        });
                     r
                 })
             });
+            let shared = ranking.as_ref().is_some_and(|r| r.is_shared());
+            let view = &viewer.view;
+            if ranking.as_ref().is_some_and(|r| r.unchanged)
+                && view.in_sync
+                && point.is_some()
+                && view.point_view == point.map(|p| (self.tick - 1, p))
+                && view.sent_own == Some(own)
+            {
+                // Standing in an unchanged stack: the view and its client
+                // are as they were, nothing to compute or send.
+                let view = &mut self.players[slot].view;
+                view.point_view = point.map(|p| (self.tick, p));
+                view.unsent_ticks = 0;
+                continue;
+            }
             match ranking {
                 Some(r) if r.is_shared() => self.scratch.compute_at_point(
                     slots,
@@ -743,12 +772,12 @@ impl World {
                     rule,
                 ),
             }
-            let (x, y) = self.wire_now[slot];
-            let own = (x, y, viewer.ack);
+            let committed_point = point.filter(|_| shared).map(|p| (self.tick, p));
             if !self.scratch.has_delta() && viewer.view.sent_own == Some(own) {
                 let view = &mut self.players[slot].view;
                 self.scratch.commit(view);
                 view.unsent_ticks = 0;
+                view.point_view = committed_point;
                 continue;
             }
             let delivery = self.deliver(slot, own, out);
@@ -758,8 +787,10 @@ impl World {
                     self.scratch.commit(view);
                     view.sent_own = Some(own);
                     view.unsent_ticks = 0;
+                    view.point_view = committed_point;
                 }
                 Delivery::Full => {
+                    view.point_view = None;
                     self.scratch.hold(view, &self.wire_before);
                     view.unsent_ticks = view.unsent_ticks.saturating_add(1);
                     if view.unsent_ticks > self.config.max_unsent_ticks {
@@ -770,7 +801,8 @@ impl World {
             }
         }
         self.spare_rankings
-            .extend(self.rankings.drain().map(|(_, r)| r));
+            .extend(self.previous_rankings.drain().map(|(_, r)| r));
+        std::mem::swap(&mut self.rankings, &mut self.previous_rankings);
     }
 
     /// Builds the snapshot for `slot` from the computed delta and hands it to

@@ -191,25 +191,33 @@ const NO_VIEWER: u32 = u32::MAX;
 impl Area<'_> {
     /// Collects into `candidates` every other player within the enter
     /// radius, or within the leave radius and a member (per `marks`), that
-    /// is also within `sqrt(within2)`; returns whether any eligible player
-    /// was left out (beyond that, or beyond `keep` of a stack).
-    /// `FILTER` false: `within2` is infinite (no crowd last tick), and the
-    /// check is compiled out of the hot loop.
+    /// is also within `within`; returns whether any eligible player may
+    /// have been left out (beyond `within`, or beyond `keep` of a stack).
+    /// `FILTER` false: `within` is infinite (no crowd last tick), and the
+    /// check is compiled out of the hot loop. A filtered scan only visits the
+    /// cells within `within`, so it counts as having left someone out
+    /// whenever `within` is short of the leave radius.
     #[inline(always)]
     fn scan<const FILTER: bool>(
         &self,
         candidates: &mut Vec<Candidate>,
         marks: &[Mark],
         stamp: u64,
-        within2: f64,
+        within: f64,
     ) -> bool {
         candidates.clear();
-        let mut skipped = false;
+        let within2 = within * within;
+        let reach = if FILTER {
+            within.min(self.leave_radius)
+        } else {
+            self.leave_radius
+        };
+        let mut skipped = FILTER && reach < self.leave_radius;
         let member = |slot: u32| {
             let mark = marks[slot as usize];
             mark.stamp == stamp && mark.member
         };
-        for row in self.grid.rows_near(self.at, self.leave_radius) {
+        for row in self.grid.rows_near(self.at, reach) {
             let mut i = 0;
             while i < row.len() {
                 let e = &row[i];
@@ -334,11 +342,13 @@ impl ViewScratch {
         // fewer than `max` are found there (players left or teleported).
         let r2 = rule.radius * rule.radius;
         let l2 = rule.leave_radius * rule.leave_radius;
-        let within2 = if state.crowd_d2.is_finite() {
-            let r = state.crowd_d2.sqrt() + rule.crowd_slack;
-            r * r
+        // Stages: last tick's cut plus a quarter of the slack (the cut of a
+        // crowd rarely moves more), plus the whole slack, then everyone.
+        let stages = if state.crowd_d2.is_finite() {
+            let cut = state.crowd_d2.sqrt();
+            [cut + rule.crowd_slack / 4.0, cut + rule.crowd_slack, f64::INFINITY]
         } else {
-            f64::INFINITY
+            [f64::INFINITY; 3]
         };
         let area = Area {
             grid,
@@ -349,19 +359,18 @@ impl ViewScratch {
             leave_radius: rule.leave_radius,
             keep: rule.max,
         };
-        let mut within2 = within2;
-        let skipped = loop {
-            let skipped = if within2.is_finite() {
-                area.scan::<true>(&mut self.candidates, marks, stamp, within2)
+        let mut skipped = false;
+        for within in stages {
+            skipped = if within.is_finite() {
+                area.scan::<true>(&mut self.candidates, marks, stamp, within)
             } else {
-                area.scan::<false>(&mut self.candidates, marks, stamp, within2)
+                area.scan::<false>(&mut self.candidates, marks, stamp, within)
             };
-            if skipped && self.candidates.len() < rule.max {
-                within2 = f64::INFINITY; // too few near: scan everyone
-                continue;
+            if !(skipped && self.candidates.len() < rule.max) {
+                break;
             }
-            break skipped;
-        };
+            // Too few near: widen.
+        }
         self.crowd_d2 = f64::INFINITY;
         if self.candidates.len() > rule.max {
             // Find the `max`-th nearest on compact integer keys (distance

@@ -256,6 +256,15 @@ impl BinarySnapshot {
 
     /// Decodes one whole snapshot; see the module docs for the guarantees.
     pub fn decode(bytes: &[u8]) -> Result<Self, BinaryError> {
+        let mut s = BinarySnapshot::default();
+        s.decode_into(bytes)?;
+        Ok(s)
+    }
+
+    /// [`BinarySnapshot::decode`] into `self`, reusing its lists' buffers
+    /// (a client decoding a stream allocates only for entering names). On
+    /// error `self` holds part of the input and must not be applied.
+    pub fn decode_into(&mut self, bytes: &[u8]) -> Result<(), BinaryError> {
         let Some((&version, _)) = bytes.split_first() else {
             return Err(BinaryError::Empty);
         };
@@ -263,26 +272,29 @@ impl BinarySnapshot {
             return Err(BinaryError::Version(version));
         }
         let mut r = Reader { bytes, at: 1 };
-        let tick = r.uvarint("tick")?;
-        let ack = r.uvarint("ack")?;
-        let x = r.coordinate("x")?;
-        let y = r.coordinate("y")?;
+        self.tick = r.uvarint("tick")?;
+        self.ack = r.uvarint("ack")?;
+        self.x = r.coordinate("x")?;
+        self.y = r.coordinate("y")?;
+        self.leave.clear();
+        self.enter.clear();
+        self.moves.clear();
         // Smallest entries: leave 1 byte, enter 5 (index, id, x, y, name
         // length), move 3.
         let n = r.count("leave", 1)?;
-        let mut leave = Vec::with_capacity(n);
+        self.leave.reserve(n);
         for _ in 0..n {
-            leave.push(r.index()?);
+            self.leave.push(r.index()?);
         }
         let n = r.count("enter", 5)?;
-        let mut enter = Vec::with_capacity(n);
+        self.enter.reserve(n);
         for _ in 0..n {
             let index = r.index()?;
             let id = r.uvarint("enter id")?;
             let x = r.coordinate("enter x")?;
             let y = r.coordinate("enter y")?;
             let name = r.name()?;
-            enter.push(BinaryEnter {
+            self.enter.push(BinaryEnter {
                 index,
                 id,
                 x,
@@ -291,26 +303,18 @@ impl BinarySnapshot {
             });
         }
         let n = r.count("move", 3)?;
-        let mut moves = Vec::with_capacity(n);
+        self.moves.reserve(n);
         for _ in 0..n {
             let index = r.index()?;
             let dx = r.svarint("move dx")?;
             let dy = r.svarint("move dy")?;
-            moves.push(BinaryMove { index, dx, dy });
+            self.moves.push(BinaryMove { index, dx, dy });
         }
         let left = bytes.len() - r.at;
         if left > 0 {
             return Err(BinaryError::Trailing(left));
         }
-        Ok(BinarySnapshot {
-            tick,
-            ack,
-            x,
-            y,
-            leave,
-            enter,
-            moves,
-        })
+        Ok(())
     }
 }
 
@@ -543,6 +547,19 @@ mod tests {
                 dy: -3,
             }],
         }
+    }
+
+    #[test]
+    fn decode_into_reuses_buffers_without_leftovers() {
+        let mut s = BinarySnapshot::default();
+        s.decode_into(&example().to_bytes()).unwrap();
+        assert_eq!(s, example());
+        let plain = BinarySnapshot {
+            tick: 301,
+            ..BinarySnapshot::default()
+        };
+        s.decode_into(&plain.to_bytes()).unwrap();
+        assert_eq!(s, plain);
     }
 
     #[test]

@@ -348,7 +348,13 @@ impl Client {
                     None => continue,
                 },
                 Frame::Text(text) => text,
-                Frame::Decoded(EioPacket::Message(text)) => Bytes::from(text.into_bytes()),
+                Frame::Decoded(EioPacket::Message(text)) => {
+                    // Already without its Engine.IO digit.
+                    match self.message(Bytes::from(text.into_bytes()))? {
+                        Some(incoming) => return Ok(incoming),
+                        None => continue,
+                    }
+                }
                 Frame::Decoded(EioPacket::Binary(data)) => match self.attachment(data)? {
                     Some(incoming) => return Ok(incoming),
                     None => continue,

@@ -127,7 +127,10 @@ type JsonView = BTreeMap<u64, (String, f64, f64)>;
 
 fn apply_json(view: &mut JsonView, s: &Value) {
     for id in s["leave"].as_array().unwrap() {
-        assert!(view.remove(&id.as_u64().unwrap()).is_some(), "leave of a player not held");
+        assert!(
+            view.remove(&id.as_u64().unwrap()).is_some(),
+            "leave of a player not held"
+        );
     }
     for e in s["enter"].as_array().unwrap() {
         let entry = (
@@ -135,10 +138,15 @@ fn apply_json(view: &mut JsonView, s: &Value) {
             e["x"].as_f64().unwrap(),
             e["y"].as_f64().unwrap(),
         );
-        assert!(view.insert(e["id"].as_u64().unwrap(), entry).is_none(), "enter of a player held");
+        assert!(
+            view.insert(e["id"].as_u64().unwrap(), entry).is_none(),
+            "enter of a player held"
+        );
     }
     for m in s["move"].as_array().unwrap() {
-        let p = view.get_mut(&m[0].as_u64().unwrap()).expect("move of a player held");
+        let p = view
+            .get_mut(&m[0].as_u64().unwrap())
+            .expect("move of a player held");
         (p.1, p.2) = (m[1].as_f64().unwrap(), m[2].as_f64().unwrap());
     }
 }
@@ -163,7 +171,11 @@ fn fixture_binary_snapshots_mean_what_their_json_says() {
             let bytes = unhex(pair["binary"].as_str().unwrap());
             let binary = BinarySnapshot::decode(&bytes)
                 .unwrap_or_else(|e| panic!("viewer {viewer} snapshot {k}: {e}"));
-            assert_eq!(binary.to_bytes(), bytes, "the reference encoder writes the same bytes");
+            assert_eq!(
+                binary.to_bytes(),
+                bytes,
+                "the reference encoder writes the same bytes"
+            );
             binary_view.apply(&binary).unwrap();
             apply_json(&mut json_view, &json);
             enters += binary.enter.len();
@@ -178,7 +190,11 @@ fn fixture_binary_snapshots_mean_what_their_json_says() {
                 .map(|p| {
                     (
                         p.id,
-                        (p.name.clone(), f64::from(p.x) / 100.0, f64::from(p.y) / 100.0),
+                        (
+                            p.name.clone(),
+                            f64::from(p.x) / 100.0,
+                            f64::from(p.y) / 100.0,
+                        ),
                     )
                 })
                 .collect();
@@ -186,5 +202,8 @@ fn fixture_binary_snapshots_mean_what_their_json_says() {
         }
     }
     // The scene exercises every section.
-    assert!(enters > 0 && leaves > 0 && moves > 0, "{enters} {leaves} {moves}");
+    assert!(
+        enters > 0 && leaves > 0 && moves > 0,
+        "{enters} {leaves} {moves}"
+    );
 }

@@ -45,6 +45,8 @@ pub(crate) struct ViewState {
     /// snapshot's per-connection index), or [`FREE`]. An entered player
     /// takes the lowest free index and keeps it until it leaves.
     pub(crate) sent: Vec<u32>,
+    /// Number of entries of `sent` that are not [`FREE`].
+    pub(crate) held: usize,
     /// Whether the baseline positions are last tick's rounded positions of
     /// `sent` (and the membership equals `sent`). False after a `Full`.
     pub(crate) in_sync: bool,
@@ -72,6 +74,7 @@ impl Default for ViewState {
     fn default() -> Self {
         Self {
             sent: Vec::new(),
+            held: 0,
             in_sync: true,
             sent_pos: Vec::new(),
             members: Vec::new(),
@@ -520,8 +523,14 @@ impl ViewScratch {
             }
         }
         // Leaves, and the indices the enters take: the lowest free ones once
-        // the leaves are applied, then new ones past the end.
+        // the leaves are applied, then new ones past the end. Nothing to do
+        // (the common case) when every held player is still in view and
+        // none entered.
         let wanted = self.enter.len();
+        let held = self.candidates.len() - wanted;
+        if wanted == 0 && held == state.held {
+            return;
+        }
         for (i, (&m, &slot)) in self.matched.iter().zip(&state.sent).enumerate() {
             let left = !m && slot != FREE;
             if left {
@@ -560,6 +569,7 @@ impl ViewScratch {
         while state.sent.last() == Some(&FREE) {
             state.sent.pop();
         }
+        state.held = self.candidates.len();
         state.in_sync = true;
         state.sent_pos.clear();
         state.members.clear();

@@ -220,7 +220,29 @@ impl Area<'_> {
             let mark = marks[slot as usize];
             mark.stamp == stamp && mark.member
         };
-        for row in self.grid.rows_near(self.at, reach) {
+        let mut rows = self.grid.rows_near(self.at, reach);
+        while let Some(row) = rows.next() {
+            if !rows.last_had_stacks() {
+                // The common case: every entry on its own.
+                for e in row {
+                    let d2 = e.pos.distance_squared(self.at);
+                    if d2 > self.l2 || e.slot == self.viewer {
+                        continue;
+                    }
+                    if d2 <= self.r2 || member(e.slot) {
+                        if FILTER && d2 > within2 {
+                            skipped = true;
+                            continue;
+                        }
+                        candidates.push(Candidate {
+                            d2,
+                            id: e.id,
+                            slot: e.slot,
+                        });
+                    }
+                }
+                continue;
+            }
             let mut i = 0;
             while i < row.len() {
                 let e = &row[i];
@@ -455,6 +477,7 @@ impl ViewScratch {
     }
 
     /// Stamps the marks of the viewer's baseline and membership.
+    #[inline(always)]
     fn mark_baseline(&mut self, slots: usize, state: &ViewState) {
         if self.marks.len() < slots {
             self.marks.resize(slots, Mark::default());

@@ -294,8 +294,7 @@ impl Area<'_> {
         if filter && d2 > within2 {
             return run.iter().any(|e| eligible(&e));
         }
-        let mut kept = 0;
-        for e in run.iter().filter(eligible) {
+        for (kept, e) in run.iter().filter(eligible).enumerate() {
             if kept == self.keep {
                 return true; // the rest cannot make the cut
             }
@@ -304,7 +303,6 @@ impl Area<'_> {
                 id: e.id,
                 slot: e.slot,
             });
-            kept += 1;
         }
         false
     }
@@ -371,7 +369,11 @@ impl ViewScratch {
         // crowd rarely moves more), plus the whole slack, then everyone.
         let stages = if state.crowd_d2.is_finite() {
             let cut = state.crowd_d2.sqrt();
-            [cut + rule.crowd_slack / 4.0, cut + rule.crowd_slack, f64::INFINITY]
+            [
+                cut + rule.crowd_slack / 4.0,
+                cut + rule.crowd_slack,
+                f64::INFINITY,
+            ]
         } else {
             [f64::INFINITY; 3]
         };
@@ -448,7 +450,8 @@ impl ViewScratch {
         self.keys.clear();
         self.keys.extend(self.candidates.iter().map(Candidate::key));
         let (_, &mut limit, _) = self.keys.select_nth_unstable(want - 1);
-        into.ranked.extend(self.candidates.iter().filter(|c| c.key() <= limit));
+        into.ranked
+            .extend(self.candidates.iter().filter(|c| c.key() <= limit));
         into.ranked.sort_unstable_by_key(Candidate::key);
     }
 
@@ -509,7 +512,6 @@ impl ViewScratch {
                 }
             }
         }
-
     }
 
     /// The delta of `candidates` against the viewer's baseline, using the
@@ -605,12 +607,13 @@ impl ViewScratch {
     pub(crate) fn hold(&self, state: &mut ViewState, before: &[Cents]) {
         if state.in_sync {
             state.sent_pos.clear();
-            state.sent_pos.extend(
-                state
-                    .sent
-                    .iter()
-                    .map(|&s| if s == FREE { (0, 0) } else { before[s as usize] }),
-            );
+            state.sent_pos.extend(state.sent.iter().map(|&s| {
+                if s == FREE {
+                    (0, 0)
+                } else {
+                    before[s as usize]
+                }
+            }));
             state.in_sync = false;
         }
         state.members.clear();
@@ -652,9 +655,7 @@ mod tests {
                 points
                     .iter()
                     .enumerate()
-                    .map(|(slot, &(id, x, y))| {
-                        GridEntry::new(DVec2::new(x, y), id, slot as u32)
-                    }),
+                    .map(|(slot, &(id, x, y))| GridEntry::new(DVec2::new(x, y), id, slot as u32)),
             );
             let now: Vec<Cents> = points
                 .iter()

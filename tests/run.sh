@@ -2,7 +2,7 @@
 # The one test command: installs what the suite drives (if missing), starts a
 # private PostgreSQL and Redis for the run, runs `cargo test "$@"`, stops them.
 #
-# Usage: bash tests/run.sh [cargo test args...]   e.g. bash tests/run.sh --test api_http
+# Usage: bash tests/run.sh [cargo test args...]   e.g. bash tests/run.sh --test server_api_http
 #
 # What it installs, each only when missing or out of date (a second run takes
 # a couple of seconds before cargo starts):

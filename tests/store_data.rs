@@ -5,10 +5,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use locus::store::{
-    AccountId, AdminStore, BotAccount, PositionSave, ResetTarget, Store, StoreConfig, StoreError,
-    StoredPosition,
-};
+use locus::game::{PlayerId, SavedPosition};
+use locus::store::{AdminStore, BotAccount, ResetTarget, Store, StoreConfig, StoreError};
 
 struct Fixture {
     /// Keeps the temporary directory alive.
@@ -32,9 +30,9 @@ fn admin(f: &Fixture) -> AdminStore {
     AdminStore::open_existing(&f.path, &StoreConfig::default()).unwrap()
 }
 
-fn save(id: AccountId, x: f64, y: f64, reset_epoch: i64) -> PositionSave {
-    PositionSave {
-        account_id: id,
+fn save(id: PlayerId, x: f64, y: f64, reset_epoch: i64) -> SavedPosition {
+    SavedPosition {
+        id,
         x,
         y,
         reset_epoch,
@@ -150,13 +148,10 @@ async fn session_for_unknown_account_is_refused() {
     let f = fixture().await;
     let err = f
         .store
-        .create_session(AccountId(999), hash(1), SystemTime::now())
+        .create_session(999, hash(1), SystemTime::now())
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, StoreError::UnknownAccount(AccountId(999))),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::UnknownAccount(999)), "{err:?}");
 }
 
 #[tokio::test]
@@ -199,7 +194,8 @@ async fn positions_save_flush_load_and_survive_reopen() {
         .unwrap();
     store.save_positions(vec![save(id, 11.0, 21.0, 0)]).unwrap();
     store.flush().await.unwrap();
-    let expected = StoredPosition {
+    let expected = SavedPosition {
+        id,
         x: 11.0,
         y: 21.0,
         reset_epoch: 0,
@@ -249,7 +245,7 @@ async fn unstorable_saves_are_dropped_without_poisoning_the_batch() {
         .save_positions(vec![
             save(id, f64::NAN, 1.0, 0),
             save(bob, 5.0, 6.0, 0),
-            save(AccountId(12345), 1.0, 1.0, 0),
+            save(12345, 1.0, 1.0, 0),
         ])
         .unwrap();
     f.store.flush().await.unwrap();
@@ -545,7 +541,7 @@ async fn calls_after_close_fail_with_closed() {
     ));
     assert!(matches!(other.flush().await, Err(StoreError::Closed)));
     assert!(matches!(
-        other.save_positions(vec![save(AccountId(1), 1.0, 1.0, 0)]),
+        other.save_positions(vec![save(1, 1.0, 1.0, 0)]),
         Err(StoreError::Closed)
     ));
 }

@@ -5,13 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use locus::store::{
-    AccountId, AdminStore, PositionSave, Store, StoreConfig, StoreError, StoreHealth, WriteFault,
-};
+use locus::game::{PlayerId, SavedPosition};
+use locus::store::{AdminStore, Store, StoreConfig, StoreError, StoreHealth, WriteFault};
 
-fn save(id: AccountId, x: f64, y: f64) -> PositionSave {
-    PositionSave {
-        account_id: id,
+fn save(id: PlayerId, x: f64, y: f64) -> SavedPosition {
+    SavedPosition {
+        id,
         x,
         y,
         reset_epoch: 0,
@@ -53,7 +52,7 @@ async fn wait_for_health(store: &Store, done: impl Fn(&StoreHealth) -> bool) -> 
     }
 }
 
-async fn store_with_accounts(n: usize) -> (tempfile::TempDir, PathBuf, Store, Vec<AccountId>) {
+async fn store_with_accounts(n: usize) -> (tempfile::TempDir, PathBuf, Store, Vec<PlayerId>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("locus.db");
     let store = Store::open(&path, config()).await.unwrap();

@@ -10,10 +10,12 @@ use std::time::SystemTime;
 
 use rusqlite::Connection;
 
+use crate::game::PlayerId;
+
 use super::open::{self, Mode};
 use super::{
-    events, queries, Account, AccountId, BotAccount, ResetOutcome, ResetTarget, StoreConfig,
-    StoreError, UserSummary,
+    events, queries, Account, BotAccount, ResetOutcome, ResetTarget, StoreConfig, StoreError,
+    UserSummary,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -81,7 +83,7 @@ impl AdminStore {
     pub fn list_users(&self) -> Result<Vec<UserSummary>> {
         let now = SystemTime::now();
         let mut users = self.map(queries::list_users(&self.conn, now))?;
-        let online: std::collections::HashMap<AccountId, SystemTime> = self
+        let online: std::collections::HashMap<PlayerId, SystemTime> = self
             .map(events::online_accounts(&self.conn, now))?
             .into_iter()
             .collect();
@@ -98,13 +100,13 @@ impl AdminStore {
 
     /// When each account a running server reports online came online; empty
     /// when no server runs (or its heartbeat is stale).
-    pub fn online_accounts(&self) -> Result<Vec<(AccountId, SystemTime)>> {
+    pub fn online_accounts(&self) -> Result<Vec<(PlayerId, SystemTime)>> {
         self.map(events::online_accounts(&self.conn, SystemTime::now()))
     }
 
     /// Registers an account (the caller validates the name and hashes the
     /// password).
-    pub fn create_user(&mut self, username: &str, password_phc: &str) -> Result<AccountId> {
+    pub fn create_user(&mut self, username: &str, password_phc: &str) -> Result<PlayerId> {
         let result = queries::create_account(&self.conn, username, password_phc, SystemTime::now());
         self.map(result)
     }
@@ -113,7 +115,7 @@ impl AdminStore {
     /// kick (`kicked {"reason":"account deleted"}`) that a running server
     /// applies to the account's socket within its poll interval; its pending
     /// saves for the account are skipped.
-    pub fn delete_user(&mut self, username: &str) -> Result<AccountId> {
+    pub fn delete_user(&mut self, username: &str) -> Result<PlayerId> {
         let result = events::delete_account_and_kick(
             &mut self.conn,
             username,
@@ -138,7 +140,7 @@ impl AdminStore {
 
     /// Creates (or reuses, by name) bot accounts and stores one token each,
     /// all in one transaction.
-    pub fn create_bots(&mut self, bots: &[BotAccount]) -> Result<Vec<AccountId>> {
+    pub fn create_bots(&mut self, bots: &[BotAccount]) -> Result<Vec<PlayerId>> {
         let max = self.config.max_sessions_per_account;
         let result = queries::create_bots(&mut self.conn, bots, SystemTime::now(), max);
         self.map(result)

@@ -1,0 +1,310 @@
+//! Starting and stopping the whole server: opens the database, starts the
+//! world's tick thread, wires the game session glue ([`crate::session`])
+//! and the HTTP edge ([`crate::http`]) to them, serves, and on shutdown
+//! closes every session, writes every position and closes the database.
+//!
+//! The only module besides the binary that reads [`Config`]; it hands each
+//! layer its own settings. Owns no protocol or game logic.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{LoginThrottle, PasswordHasher};
+use crate::config::Config;
+use crate::game::tick_loop::{TickStats, WorldCommand};
+use crate::game::World;
+use crate::http::handshake_limit::HandshakeLimiter;
+use crate::http::state::AppState;
+use crate::http::static_files::StaticFiles;
+use crate::http::{listener, routes};
+use crate::metrics::Metrics;
+use crate::session::players::Players;
+use crate::session::world_link::{SocketOutbox, WorldHandle};
+use crate::session::{game_events, resets, SessionState};
+use crate::socketio::SocketIo;
+use crate::store::{FlushObserver, Store};
+
+/// Why the server could not start or stopped uncleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A setting is out of range.
+    #[error("invalid settings: {0}")]
+    Config(String),
+    /// The database could not be opened or migrated.
+    #[error("{}", database_message(path, source))]
+    Store {
+        /// The database file.
+        path: String,
+        /// What went wrong.
+        source: crate::store::StoreError,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Another start-up step failed.
+    #[error("{0}")]
+    Startup(String),
+    /// The final save of positions failed; they may be lost.
+    #[error("final save of positions failed: {0}")]
+    FinalSave(crate::store::StoreError),
+}
+
+/// "database PATH: ERROR", without repeating the path when the store's
+/// message already names the file.
+fn database_message(path: &str, source: &crate::store::StoreError) -> String {
+    let message = source.to_string();
+    if message.contains(path) {
+        message
+    } else {
+        format!("database {path}: {message}")
+    }
+}
+
+/// A server started by [`start`], running in the background.
+pub struct RunningServer {
+    /// Where it listens.
+    addr: SocketAddr,
+    /// Tells it to shut down.
+    stop: CancellationToken,
+    /// Resolves when it has shut down.
+    task: JoinHandle<Result<(), ServeError>>,
+    /// The database, for fault-injection tests and drills.
+    store: Store,
+    /// The Socket.IO server, for counting sockets and sessions in tests.
+    io: SocketIo,
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's database handle (fault injection in tests and drills,
+    /// e.g. [`Store::inject_write_fault`]).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Connected Socket.IO sockets, all namespaces together.
+    pub fn socket_count(&self) -> usize {
+        self.io.socket_count()
+    }
+
+    /// Open Engine.IO sessions (polling or WebSocket).
+    pub fn session_count(&self) -> usize {
+        self.io.connection_count()
+    }
+
+    /// Shuts the server down gracefully and waits for it.
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        self.stop.cancel();
+        self.task
+            .await
+            .map_err(|e| ServeError::Startup(format!("server task failed: {e}")))?
+    }
+}
+
+/// Starts the server in the background (tests and embedding); the listen
+/// address may use port 0.
+pub async fn start(config: Config) -> Result<RunningServer, ServeError> {
+    let prepared = Prepared::new(config).await?;
+    let addr = prepared.addr;
+    let store = prepared.session.store.clone();
+    let io = prepared.io.clone();
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    let task = tokio::spawn(prepared.serve(async move { signal.cancelled().await }));
+    Ok(RunningServer {
+        addr,
+        stop,
+        task,
+        store,
+        io,
+    })
+}
+
+/// Runs the server until `shutdown` resolves, then stops it gracefully.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    Prepared::new(config).await?.serve(shutdown).await
+}
+
+/// A server with everything opened and bound, not yet serving.
+struct Prepared {
+    /// The settings, for the HTTP limits and the shutdown grace.
+    config: Config,
+    addr: SocketAddr,
+    listener: TcpListener,
+    /// What the HTTP handlers share.
+    app: Arc<AppState>,
+    /// What the socket handlers and the admin watcher share.
+    session: Arc<SessionState>,
+    io: SocketIo,
+    world_thread: std::thread::JoinHandle<World>,
+    static_files: StaticFiles,
+}
+
+impl Prepared {
+    async fn new(config: Config) -> Result<Self, ServeError> {
+        let world_config = config.world_config();
+        let session_config = config.session_config();
+        session_config.validate().map_err(ServeError::Config)?;
+        let world = World::new(world_config).map_err(|e| ServeError::Config(e.to_string()))?;
+        let io = SocketIo::new(config.socketio_config());
+        let stats = Arc::new(TickStats::default());
+        let metrics = Arc::new(Metrics::new(&stats, io.engine().traffic().clone()));
+
+        let mut store_config = config.store_config();
+        let observed = metrics.clone();
+        store_config.on_flush = Some(FlushObserver(Arc::new(
+            move |took: Duration, committed: bool| {
+                observed.flush_duration.observe(took.as_secs_f64());
+                if !committed {
+                    observed.flush_failures.inc();
+                }
+            },
+        )));
+        let store = Store::open(&config.db, store_config)
+            .await
+            .map_err(|source| ServeError::Store {
+                path: config.db.display().to_string(),
+                source,
+            })?;
+
+        let auth = config.auth_config();
+        let passwords = PasswordHasher::new(&auth.password)
+            .await
+            .map_err(|e| ServeError::Startup(e.to_string()))?;
+        let throttle = LoginThrottle::new(auth.throttle.clone());
+
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+
+        let players = Arc::new(Players::default());
+        let outbox = SocketOutbox::new(
+            players.clone(),
+            store.clone(),
+            metrics.clone(),
+            session_config.parser,
+        );
+        let (world_handle, world_thread) =
+            WorldHandle::spawn(world, outbox, stats, session_config.command_queue)
+                .map_err(|e| ServeError::Startup(format!("cannot start the world thread: {e}")))?;
+
+        let static_files = StaticFiles::new(config.static_dir.as_deref());
+        let app = Arc::new(AppState {
+            token_ttl: auth.token_ttl,
+            parser: session_config.parser,
+            store: store.clone(),
+            passwords,
+            throttle,
+            metrics: metrics.clone(),
+            players: players.clone(),
+            world: world_handle.clone(),
+        });
+        let session = Arc::new(SessionState {
+            config: session_config,
+            store,
+            metrics,
+            players,
+            world: world_handle,
+        });
+        game_events::register(&io, session.clone());
+        Ok(Self {
+            config,
+            addr,
+            listener,
+            app,
+            session,
+            io,
+            world_thread,
+            static_files,
+        })
+    }
+
+    async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Prepared {
+            config,
+            addr,
+            listener,
+            app,
+            session,
+            io,
+            world_thread,
+            static_files,
+        } = self;
+        let limiter =
+            HandshakeLimiter::new(config.handshake_rate, config.handshake_burst).map(Arc::new);
+        let router = routes::router(app, io.clone(), static_files, limiter);
+        let stop = CancellationToken::new();
+        let resets = tokio::spawn(resets::watch(session.clone(), stop.clone()));
+        let limits = config.http_limits();
+        let mut http = tokio::spawn(listener::serve(
+            listener,
+            router,
+            limits,
+            stop.clone().cancelled_owned(),
+        ));
+        tracing::info!("listening on http://{addr}");
+
+        tokio::select! {
+            () = shutdown => {}
+            result = &mut http => {
+                tracing::error!(?result, "the HTTP listener stopped by itself");
+            }
+        }
+        // One grace period for sessions and connections together, then the
+        // final save: the process stops within `shutdown_grace` plus a flush.
+        let grace = config.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
+        tracing::info!("closing every session");
+        stop.cancel();
+        io.close_within(grace).await;
+        if !http.is_finished() {
+            let _ = tokio::time::timeout_at(deadline, &mut http).await;
+        }
+        let _ = resets.await;
+
+        // Every position, online players included, then the database.
+        let final_positions = session
+            .world
+            .request(|reply| WorldCommand::Shutdown { reply })
+            .await
+            .unwrap_or_default();
+        let saved = final_positions.len();
+        let _ = tokio::task::spawn_blocking(move || world_thread.join()).await;
+        let store = session.store.clone();
+        if let Err(error) = store.save_positions(final_positions) {
+            return Err(ServeError::FinalSave(error));
+        }
+        store.flush().await.map_err(ServeError::FinalSave)?;
+        tracing::info!(positions = saved, "positions saved; stopped");
+        Ok(())
+    }
+}

@@ -388,7 +388,8 @@ fn binary_view_matches_a_fresh_connection(config: WorldConfig, ops: &[Op]) {
             clients.remove(id);
         }
     };
-    let settle = std::iter::repeat_n(&Op::Full(0, false), 1).chain(std::iter::repeat_n(&Op::Tick, 3));
+    let settle =
+        std::iter::repeat_n(&Op::Full(0, false), 1).chain(std::iter::repeat_n(&Op::Tick, 3));
     for op in ops.iter().chain(settle) {
         match *op {
             Op::Join(id, x, y) => {
@@ -431,7 +432,11 @@ fn binary_view_matches_a_fresh_connection(config: WorldConfig, ops: &[Op]) {
     }
     let mut first = Rec::default();
     fresh.tick(&mut first);
-    assert_eq!(first.offers.len(), clients.len(), "everyone gets a first snapshot");
+    assert_eq!(
+        first.offers.len(),
+        clients.len(),
+        "everyone gets a first snapshot"
+    );
     for (id, got) in &first.offers {
         let got = got.as_ref().unwrap();
         let mut view = BinaryView::new();

@@ -205,7 +205,13 @@ fn spread(players: usize) -> Scene {
         height: side,
         ..Default::default()
     };
-    Scene::new(config, players, (DVec2::ZERO, DVec2::new(side, side)), None, 1)
+    Scene::new(
+        config,
+        players,
+        (DVec2::ZERO, DVec2::new(side, side)),
+        None,
+        1,
+    )
 }
 
 fn crowd(players: usize) -> Scene {

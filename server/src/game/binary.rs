@@ -587,7 +587,16 @@ mod tests {
 
     #[test]
     fn round_trips_every_boundary() {
-        let edges_u = [0u64, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX];
+        let edges_u = [
+            0u64,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ];
         let edges_i = [0i32, 1, -1, 63, -64, 64, -65, i32::MAX, i32::MIN];
         let edges_d = [0i64, 1, -1, i64::from(i32::MAX) * 2, i64::MIN, i64::MAX];
         for &u in &edges_u {
@@ -652,7 +661,13 @@ mod tests {
             let n = uvarint_into(&mut buf, v);
             assert_eq!(&buf[..n], want);
         }
-        for (v, z) in [(0i64, 0u64), (-1, 1), (1, 2), (-2, 3), (i64::MAX, u64::MAX - 1)] {
+        for (v, z) in [
+            (0i64, 0u64),
+            (-1, 1),
+            (1, 2),
+            (-2, 3),
+            (i64::MAX, u64::MAX - 1),
+        ] {
             assert_eq!(zigzag(v), z);
         }
         assert_eq!(zigzag(i64::MIN), u64::MAX);
@@ -675,10 +690,7 @@ mod tests {
         for len in 1..bytes.len() {
             let e = err(&bytes[..len]);
             assert!(
-                matches!(
-                    e,
-                    BinaryError::Truncated { .. } | BinaryError::Count { .. }
-                ),
+                matches!(e, BinaryError::Truncated { .. } | BinaryError::Count { .. }),
                 "{len}: {e:?}"
             );
         }
@@ -694,7 +706,10 @@ mod tests {
     #[test]
     fn rejects_bad_varints() {
         // Overlong zero, eleven bytes, and a tenth byte above 1.
-        assert!(matches!(err(&[1, 0x80, 0x00]), BinaryError::Varint { at: 1, .. }));
+        assert!(matches!(
+            err(&[1, 0x80, 0x00]),
+            BinaryError::Varint { at: 1, .. }
+        ));
         let mut long = vec![1];
         long.extend([0xff; 10]);
         long.push(0x01);
@@ -725,7 +740,13 @@ mod tests {
         // A count far beyond the input (no huge allocation).
         let mut bytes = vec![1, 0, 0, 0, 0];
         put_uvarint(&mut bytes, u64::MAX);
-        assert!(matches!(err(&bytes), BinaryError::Count { section: "leave", .. }));
+        assert!(matches!(
+            err(&bytes),
+            BinaryError::Count {
+                section: "leave",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -739,7 +760,10 @@ mod tests {
         };
         assert!(BinarySnapshot::decode(&enter(2, b"ok")).is_ok());
         assert_eq!(
-            err(&enter(MAX_NAME_BYTES as u64 + 1, &[b'a'; MAX_NAME_BYTES + 1])),
+            err(&enter(
+                MAX_NAME_BYTES as u64 + 1,
+                &[b'a'; MAX_NAME_BYTES + 1]
+            )),
             BinaryError::NameTooLong {
                 len: MAX_NAME_BYTES as u64 + 1
             }

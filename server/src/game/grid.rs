@@ -73,6 +73,9 @@ pub struct InterestGrid {
     entry_of_slot: Vec<u32>,
     /// Per entry: the index of the first entry of its run (its stack).
     run_start: Vec<u32>,
+    /// `stacked[c]` is the number of cells before `c` (row-major) holding
+    /// a stack of two or more, so a row slice knows whether it has any.
+    stacked: Vec<u32>,
 }
 
 impl InterestGrid {
@@ -102,6 +105,7 @@ impl InterestGrid {
             cursor: Vec::new(),
             entry_of_slot: Vec::new(),
             run_start: Vec::new(),
+            stacked: vec![0; cols * rows + 1],
         }
     }
 
@@ -186,6 +190,11 @@ impl InterestGrid {
             run = if continues { run + 1 } else { 1 };
             self.entries[i].run = run;
         }
+        for c in 0..self.starts.len() - 1 {
+            let cell = &self.entries[self.starts[c] as usize..self.starts[c + 1] as usize];
+            let has = cell.iter().any(|e| e.run > 1);
+            self.stacked[c + 1] = self.stacked[c] + u32::from(has);
+        }
         self.run_start.clear();
         self.entry_of_slot.clear();
         for (i, e) in self.entries.iter().enumerate() {
@@ -228,6 +237,7 @@ impl InterestGrid {
             r2: radius * radius,
             row: self.axis_cell(center.y - radius, self.rows),
             last: self.axis_cell(center.y + radius, self.rows),
+            stacks: false,
         }
     }
 
@@ -255,6 +265,17 @@ pub struct RowsNear<'g> {
     row: usize,
     /// Last row to yield.
     last: usize,
+    /// Whether the last row yielded has a stack of two or more.
+    stacks: bool,
+}
+
+impl RowsNear<'_> {
+    /// Whether the row last yielded holds a stack of two or more (see
+    /// [`GridEntry::run`]); rows without one can be read entry by entry.
+    #[inline(always)]
+    pub fn last_had_stacks(&self) -> bool {
+        self.stacks
+    }
 }
 
 impl<'g> Iterator for RowsNear<'g> {
@@ -275,8 +296,10 @@ impl<'g> Iterator for RowsNear<'g> {
         let half = (self.r2 - dy * dy).max(0.0).sqrt();
         let x0 = g.axis_cell(self.center.x - half, g.cols);
         let x1 = g.axis_cell(self.center.x + half, g.cols);
-        let from = g.starts[cy * g.cols + x0] as usize;
-        let to = g.starts[cy * g.cols + x1 + 1] as usize;
+        let (c0, c1) = (cy * g.cols + x0, cy * g.cols + x1 + 1);
+        self.stacks = g.stacked[c1] != g.stacked[c0];
+        let from = g.starts[c0] as usize;
+        let to = g.starts[c1] as usize;
         Some(&g.entries[from..to])
     }
 }

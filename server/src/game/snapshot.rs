@@ -508,7 +508,12 @@ impl<'a> Snapshot<'a> {
     /// (empty for a plain snapshot), leave, indices.
     pub(crate) fn into_buffers(
         self,
-    ) -> (Vec<EnterEntry>, Vec<u32>, Vec<PlayerId>, Option<WireIndices>) {
+    ) -> (
+        Vec<EnterEntry>,
+        Vec<u32>,
+        Vec<PlayerId>,
+        Option<WireIndices>,
+    ) {
         let slots = match self.moves {
             Moves::Table { slots, .. } => slots,
             Moves::Plain(_) => Vec::new(),

@@ -45,6 +45,8 @@ pub(crate) struct ViewState {
     /// snapshot's per-connection index), or [`FREE`]. An entered player
     /// takes the lowest free index and keeps it until it leaves.
     pub(crate) sent: Vec<u32>,
+    /// Number of entries of `sent` that are not [`FREE`].
+    pub(crate) held: usize,
     /// Whether the baseline positions are last tick's rounded positions of
     /// `sent` (and the membership equals `sent`). False after a `Full`.
     pub(crate) in_sync: bool,
@@ -72,6 +74,7 @@ impl Default for ViewState {
     fn default() -> Self {
         Self {
             sent: Vec::new(),
+            held: 0,
             in_sync: true,
             sent_pos: Vec::new(),
             members: Vec::new(),
@@ -217,7 +220,29 @@ impl Area<'_> {
             let mark = marks[slot as usize];
             mark.stamp == stamp && mark.member
         };
-        for row in self.grid.rows_near(self.at, reach) {
+        let mut rows = self.grid.rows_near(self.at, reach);
+        while let Some(row) = rows.next() {
+            if !rows.last_had_stacks() {
+                // The common case: every entry on its own.
+                for e in row {
+                    let d2 = e.pos.distance_squared(self.at);
+                    if d2 > self.l2 || e.slot == self.viewer {
+                        continue;
+                    }
+                    if d2 <= self.r2 || member(e.slot) {
+                        if FILTER && d2 > within2 {
+                            skipped = true;
+                            continue;
+                        }
+                        candidates.push(Candidate {
+                            d2,
+                            id: e.id,
+                            slot: e.slot,
+                        });
+                    }
+                }
+                continue;
+            }
             let mut i = 0;
             while i < row.len() {
                 let e = &row[i];
@@ -269,8 +294,7 @@ impl Area<'_> {
         if filter && d2 > within2 {
             return run.iter().any(|e| eligible(&e));
         }
-        let mut kept = 0;
-        for e in run.iter().filter(eligible) {
+        for (kept, e) in run.iter().filter(eligible).enumerate() {
             if kept == self.keep {
                 return true; // the rest cannot make the cut
             }
@@ -279,7 +303,6 @@ impl Area<'_> {
                 id: e.id,
                 slot: e.slot,
             });
-            kept += 1;
         }
         false
     }
@@ -346,7 +369,11 @@ impl ViewScratch {
         // crowd rarely moves more), plus the whole slack, then everyone.
         let stages = if state.crowd_d2.is_finite() {
             let cut = state.crowd_d2.sqrt();
-            [cut + rule.crowd_slack / 4.0, cut + rule.crowd_slack, f64::INFINITY]
+            [
+                cut + rule.crowd_slack / 4.0,
+                cut + rule.crowd_slack,
+                f64::INFINITY,
+            ]
         } else {
             [f64::INFINITY; 3]
         };
@@ -423,7 +450,8 @@ impl ViewScratch {
         self.keys.clear();
         self.keys.extend(self.candidates.iter().map(Candidate::key));
         let (_, &mut limit, _) = self.keys.select_nth_unstable(want - 1);
-        into.ranked.extend(self.candidates.iter().filter(|c| c.key() <= limit));
+        into.ranked
+            .extend(self.candidates.iter().filter(|c| c.key() <= limit));
         into.ranked.sort_unstable_by_key(Candidate::key);
     }
 
@@ -452,6 +480,7 @@ impl ViewScratch {
     }
 
     /// Stamps the marks of the viewer's baseline and membership.
+    #[inline(always)]
     fn mark_baseline(&mut self, slots: usize, state: &ViewState) {
         if self.marks.len() < slots {
             self.marks.resize(slots, Mark::default());
@@ -483,7 +512,6 @@ impl ViewScratch {
                 }
             }
         }
-
     }
 
     /// The delta of `candidates` against the viewer's baseline, using the
@@ -520,8 +548,14 @@ impl ViewScratch {
             }
         }
         // Leaves, and the indices the enters take: the lowest free ones once
-        // the leaves are applied, then new ones past the end.
+        // the leaves are applied, then new ones past the end. Nothing to do
+        // (the common case) when every held player is still in view and
+        // none entered.
         let wanted = self.enter.len();
+        let held = self.candidates.len() - wanted;
+        if wanted == 0 && held == state.held {
+            return;
+        }
         for (i, (&m, &slot)) in self.matched.iter().zip(&state.sent).enumerate() {
             let left = !m && slot != FREE;
             if left {
@@ -560,6 +594,7 @@ impl ViewScratch {
         while state.sent.last() == Some(&FREE) {
             state.sent.pop();
         }
+        state.held = self.candidates.len();
         state.in_sync = true;
         state.sent_pos.clear();
         state.members.clear();
@@ -572,12 +607,13 @@ impl ViewScratch {
     pub(crate) fn hold(&self, state: &mut ViewState, before: &[Cents]) {
         if state.in_sync {
             state.sent_pos.clear();
-            state.sent_pos.extend(
-                state
-                    .sent
-                    .iter()
-                    .map(|&s| if s == FREE { (0, 0) } else { before[s as usize] }),
-            );
+            state.sent_pos.extend(state.sent.iter().map(|&s| {
+                if s == FREE {
+                    (0, 0)
+                } else {
+                    before[s as usize]
+                }
+            }));
             state.in_sync = false;
         }
         state.members.clear();
@@ -619,9 +655,7 @@ mod tests {
                 points
                     .iter()
                     .enumerate()
-                    .map(|(slot, &(id, x, y))| {
-                        GridEntry::new(DVec2::new(x, y), id, slot as u32)
-                    }),
+                    .map(|(slot, &(id, x, y))| GridEntry::new(DVec2::new(x, y), id, slot as u32)),
             );
             let now: Vec<Cents> = points
                 .iter()

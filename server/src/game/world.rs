@@ -635,14 +635,13 @@ impl World {
             }
         }
         let players = &self.players;
-        self.grid
-            .rebuild(
-                players
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.present)
-                    .map(|(slot, p)| GridEntry::new(p.pos, p.id, slot as u32)),
-            );
+        self.grid.rebuild(
+            players
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.present)
+                .map(|(slot, p)| GridEntry::new(p.pos, p.id, slot as u32)),
+        );
         self.emit_teleports(out);
         self.send_snapshots(out);
         self.apply_removals(out);
@@ -732,9 +731,8 @@ impl World {
                             .previous_rankings
                             .get(&key)
                             .is_some_and(|p| p.same_as(&r))
-                        && r.slots().all(|s| {
-                            self.wire_now[s as usize] == self.wire_before[s as usize]
-                        });
+                        && r.slots()
+                            .all(|s| self.wire_now[s as usize] == self.wire_before[s as usize]);
                     r
                 })
             });

@@ -5,12 +5,18 @@
 // Owns: the screen flow (login -> game -> logout/kicked), the frame loop
 // (prediction, sending `position` at the tick rate, interpolation, drawing),
 // the HUD, chat, and the reconnect banner.
-// Must not touch: wire formats (protocol.js), transports (socketio.js), or
-// the game math (world.js); it calls them.
+// Must not touch: wire formats (protocol.js, snapshot.js), transports
+// (socketio.js), or the game math (world.js); it calls them.
+//
+// Snapshots: the page asks for the binary form (`auth.snapshot = "binary"`)
+// and turns each binary snapshot into the JSON form's shape with the
+// connection's BinaryIndex before world.js applies it; a server that sends
+// JSON snapshots is played as before.
 
 import * as api from './api.js';
 import { Input } from './input.js';
 import { Renderer } from './render.js';
+import { BinaryIndex, isBinarySnapshot } from './snapshot.js';
 import { SocketClient } from './socketio.js';
 import { OwnPlayer, RemoteTrack, ServerClock, applySnapshot, nameHue } from './world.js';
 
@@ -41,6 +47,8 @@ const game = {
   self: null,
   /** players in view, authoritative (exactly what the snapshots say): key -> {id,name,x,y} */
   view: new Map(),
+  /** this connection's binary snapshot indices; a new one with every welcome */
+  binary: new BinaryIndex(),
   /** interpolation history per player in view */
   tracks: new Map(),
   /** @type {ServerClock|null} */
@@ -53,6 +61,8 @@ const game = {
   stats: {
     pings: [], ping: null, ack: null, snapshots: 0, snapshotTimes: [], skipped: 0,
     reconnects: 0, positionsSent: 0,
+    /** the form of the last snapshot: 'binary' | 'json' | null */
+    snapshotForm: null,
   },
   /** performance.now() when each seq was sent, to time acks */
   sentAt: new Map(),
@@ -169,7 +179,8 @@ function startGame(token, username) {
   document.activeElement?.blur?.(); // keys go to the game, not to a hidden form button
   const socket = new SocketClient({
     url: location.origin,
-    auth: () => ({ token: game.token }),
+    // Binary snapshots when the server knows them; JSON ones are played all the same.
+    auth: () => ({ token: game.token, snapshot: 'binary' }),
     // Asked before every attempt: the server's `--parser` (json or msgpack) may change across a restart.
     parser: api.serverParser,
   });
@@ -261,6 +272,7 @@ function onWelcome(w) {
   game.clock = new ServerClock(1000 / tickRate);
   // A new session starts from an empty view: the server re-sends everyone as `enter`.
   game.view.clear();
+  game.binary = new BinaryIndex();
   game.tracks.clear();
   game.bubbles.clear();
   game.sentAt.clear();
@@ -268,8 +280,27 @@ function onWelcome(w) {
   setState('connected');
 }
 
-function onSnapshot(s) {
-  if (!s || typeof s !== 'object' || !game.me || !game.clock) return;
+/** A snapshot in either form, in the JSON form's shape; null (and the connection dropped) when malformed. */
+function snapshotObject(data) {
+  if (!isBinarySnapshot(data)) {
+    game.stats.snapshotForm = 'json';
+    return data;
+  }
+  game.stats.snapshotForm = 'binary';
+  try {
+    return game.binary.toSnapshot(data);
+  } catch (e) {
+    // Indices can no longer be trusted: start over from a fresh connection's view.
+    console.warn(`locus: malformed binary snapshot: ${e.message}`);
+    game.socket?.failConnection(`malformed binary snapshot: ${e.message}`);
+    return null;
+  }
+}
+
+function onSnapshot(data) {
+  if (!game.me || !game.clock) return;
+  const s = snapshotObject(data);
+  if (!s || typeof s !== 'object') return;
   const now = performance.now();
   const tickMs = game.clock.tickMs;
   game.clock.observe(s.tick, now);
@@ -590,7 +621,8 @@ const locus = Object.freeze({
     const s = game.stats;
     return Object.freeze({
       ping: s.ping, ack: s.ack, snapshots: s.snapshots, skipped: s.skipped,
-      reconnects: s.reconnects, positionsSent: s.positionsSent,
+      reconnects: s.reconnects, positionsSent: s.positionsSent, snapshotForm: s.snapshotForm,
+      binaryHeld: game.binary.size,
       corrections: game.me ? { ...game.me.corrections } : null,
     });
   },

@@ -3,8 +3,9 @@
 //
 // Owns: turning wire text and bytes into packet objects and back (Engine.IO
 // packets, HTTP long-polling payloads with `b`+base64 binary entries, the
-// Engine.IO handshake, Socket.IO packets with the default JSON parser and
-// with `socket.io-msgpack-parser`, the table of parsers by name), and the
+// Engine.IO handshake, Socket.IO packets with the default JSON parser (and
+// the binary attachments of its BINARY_EVENT packets) and with
+// `socket.io-msgpack-parser`, the table of parsers by name), and the
 // reconnect delay formula.
 // Must not touch: sockets, timers, the DOM, or any global state. Every function
 // here is pure so node's test runner can import this file as is. MessagePack
@@ -257,6 +258,46 @@ export function decodeSocketPacket(text) {
   }
   checkPayloadShape(packet);
   return packet;
+}
+
+/** Attachments one binary packet may announce (the game sends one per snapshot). */
+export const MAX_ATTACHMENTS = 16;
+
+/**
+ * Puts a BINARY_EVENT's attachments in place of its placeholders
+ * (`{"_placeholder":true,"num":N}`, anywhere in the arguments) and returns
+ * the whole packet as a plain EVENT. Every attachment must be used and every
+ * placeholder must name one; anything else is a ProtocolError.
+ * @param {{type: number, nsp: string, id?: number, data: any[], attachments: number}} packet
+ * @param {Uint8Array[]} buffers the binary messages that followed it, in order
+ */
+export function reconstructPacket(packet, buffers) {
+  if (buffers.length !== packet.attachments) {
+    throw new ProtocolError(`${packet.attachments} attachments announced, ${buffers.length} received`);
+  }
+  const used = new Set();
+  const fill = (v, depth) => {
+    if (depth > 32) throw new ProtocolError('binary packet nested too deeply');
+    if (Array.isArray(v)) return v.map((x) => fill(x, depth + 1));
+    if (isPlainObject(v)) {
+      if (v._placeholder === true) {
+        const n = v.num;
+        if (!Number.isInteger(n) || n < 0 || n >= buffers.length) throw new ProtocolError(`placeholder for attachment ${n}, which does not exist`);
+        used.add(n);
+        return buffers[n];
+      }
+      const out = {};
+      for (const [k, x] of Object.entries(v)) out[k] = fill(x, depth + 1);
+      return out;
+    }
+    return v;
+  };
+  const data = fill(packet.data, 0);
+  if (used.size !== buffers.length) throw new ProtocolError('an attachment no placeholder refers to');
+  const type = packet.type === SocketType.BINARY_ACK ? SocketType.ACK : SocketType.EVENT;
+  const whole = { type, nsp: packet.nsp, data };
+  if (packet.id !== undefined) whole.id = packet.id;
+  return whole;
 }
 
 /**

@@ -11,16 +11,17 @@
 //
 // Deliberate differences from the official client: no polling->websocket
 // upgrade (we try WebSocket first and fall back to polling for the whole
-// session), no acks from our side, no binary attachments with the JSON
-// parser (msgpack carries bytes inline), no buffering of emits while
+// session), no acks from our side, binary attachments only received (a
+// BINARY_EVENT from the server, such as a binary snapshot; msgpack carries
+// bytes inline), never sent, no buffering of emits while
 // offline (a game must not replay stale positions), and a server DISCONNECT
 // is retried like a dropped connection unless the app stops us first
 // (it does on `kicked`).
 
 import {
   PARSERS, ProtocolError, SocketType, DEFAULT_BACKOFF, backoffDelay, connectErrorMessage,
-  decodeEnginePacket, decodePollingPayload, encodeEngineMessage, encodeEnginePacket,
-  encodePollingPayload, eventPacket, parseHandshake, pollingEntry,
+  MAX_ATTACHMENTS, decodeEnginePacket, decodePollingPayload, encodeEngineMessage, encodeEnginePacket,
+  encodePollingPayload, eventPacket, parseHandshake, pollingEntry, reconstructPacket,
 } from './protocol.js';
 
 /** How long a transport may take to deliver the Engine.IO `open` packet. */
@@ -373,6 +374,8 @@ export class SocketClient {
     this.generation = 0;
     this.transport = null;
     this.handshake = null;
+    /** A BINARY_EVENT waiting for its attachments: {packet, buffers}. */
+    this.pendingBinary = null;
     this.timers = { heartbeat: null, connect: null, retry: null };
     this.handlers = new Map();
     this.statusHandlers = new Set();
@@ -462,6 +465,7 @@ export class SocketClient {
     this.transport = null;
     this.transportName = null;
     this.sid = null;
+    this.pendingBinary = null;
     if (!t) return;
     if (graceful) {
       // Socket.IO DISCONNECT for the namespace, then close the Engine.IO session.
@@ -579,6 +583,10 @@ export class SocketClient {
         this.armHeartbeat();
         break;
       case 'message': {
+        if (this.pendingBinary) {
+          this.onAttachment(packet.data);
+          return;
+        }
         let decoded;
         try {
           decoded = this.parser.decode(packet.data);
@@ -642,12 +650,39 @@ export class SocketClient {
         this.failConnection('io server disconnect');
         break;
       case SocketType.BINARY_EVENT:
+        // The JSON parser's binary event: its attachments follow as binary messages.
+        if (!(p.attachments >= 1 && p.attachments <= MAX_ATTACHMENTS)) {
+          this.failConnection(`binary event with ${p.attachments} attachments`);
+          return;
+        }
+        this.pendingBinary = { packet: p, buffers: [] };
+        break;
       case SocketType.BINARY_ACK:
-        this.failConnection('binary packets unsupported');
+        this.failConnection('binary ack, but this client never asks for acks');
         break;
       default:
         break; // ACK: we never ask for one
     }
+  }
+
+  /** One binary message after a BINARY_EVENT header; the last one completes the event. */
+  onAttachment(data) {
+    const pending = this.pendingBinary;
+    if (!(data instanceof Uint8Array)) {
+      this.failConnection('parse error: a text packet while binary attachments were due');
+      return;
+    }
+    pending.buffers.push(data);
+    if (pending.buffers.length < pending.packet.attachments) return;
+    this.pendingBinary = null;
+    let whole;
+    try {
+      whole = reconstructPacket(pending.packet, pending.buffers);
+    } catch (e) {
+      this.failConnection(`parse error: ${e.message}`);
+      return;
+    }
+    this.onSocketPacket(whole);
   }
 
   onTransportClosed(reason) {

@@ -1,7 +1,9 @@
 //! `locus bots` against an in-process server: a short swarm over WebSocket
-//! and a small one over long-polling, asserting correctness only (every bot
-//! connected and saw its own moves acknowledged, nobody was kicked or lost,
-//! zero client-side consistency errors). No timing assertions.
+//! with binary snapshots (the default) and one with JSON snapshots, and a
+//! small one over long-polling (binary attachments as base64 payloads),
+//! asserting correctness only (every bot connected and saw its own moves
+//! acknowledged, nobody was kicked or lost, zero client-side consistency
+//! errors, every snapshot in the form asked for). No timing assertions.
 
 use clap::Parser;
 use locus::bots::{self, BotsArgs, Report};
@@ -68,7 +70,29 @@ async fn websocket_swarm_is_consistent_and_acknowledged() {
     ])
     .await;
     assert_clean(&report, 200);
+    // Binary by default, and the server honours it.
+    assert!(report.binary_snapshots > 0, "{report}");
+    assert_eq!(report.json_snapshots, 0, "{report}");
     // Bots spread over the world still see one another.
+    assert!(report.move_seen.count > 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_snapshot_swarm_is_consistent_and_acknowledged() {
+    let report = swarm(&[
+        "--count",
+        "100",
+        "--duration",
+        "4s",
+        "--ramp-per-sec",
+        "400",
+        "--snapshot",
+        "json",
+    ])
+    .await;
+    assert_clean(&report, 100);
+    assert!(report.json_snapshots > 0, "{report}");
+    assert_eq!(report.binary_snapshots, 0, "{report}");
     assert!(report.move_seen.count > 0, "{report}");
 }
 
@@ -86,6 +110,8 @@ async fn polling_swarm_is_consistent_and_acknowledged() {
     ])
     .await;
     assert_clean(&report, 20);
+    assert!(report.binary_snapshots > 0, "{report}");
+    assert_eq!(report.json_snapshots, 0, "{report}");
     // `--max-p99-ms` fails a run whose p99 is above it.
     assert!(!bots::report_passes(&report, Some(0.0)));
 }
@@ -121,6 +147,7 @@ fn rejects_bad_rates_and_counts() {
         &["bots", "--count", "0"],
         &["bots", "--spread"],
         &["bots", "--db", "a.db", "--tokens", "t.txt"],
+        &["bots", "--snapshot", "msgpack"],
     ] {
         assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} accepted");
     }

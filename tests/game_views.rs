@@ -8,6 +8,12 @@
 //!   out-of-world, stale and non-finite), admin teleports and `Full`
 //!   deliveries (with kicks of slow readers) are mixed in, in a sparse world
 //!   and in one where the cap decides every view.
+//! * The binary form of every delivered snapshot, decoded and applied by a
+//!   [`BinaryView`], holds exactly what the JSON form holds (ids, names,
+//!   positions, own position, ack), Full merges included.
+//! * A client that applies every binary snapshot holds exactly what a fresh
+//!   connection's first snapshot says (no hysteresis band, so a fresh view
+//!   and a long-lived one agree).
 //! * A player that moves anywhere inside the leave radius after it entered
 //!   never flaps out and back in.
 //!
@@ -16,6 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use glam::DVec2;
+use locus::game::binary::{BinarySnapshot, BinaryView};
 use locus::game::{
     round_wire, ChatMessage, Delivery, Outbox, PlayerId, SavedPosition, Snapshot, TargetOutcome,
     Teleport, TeleportReason, World, WorldConfig,
@@ -30,6 +37,8 @@ struct Got {
     enter: Vec<(PlayerId, String, f64, f64)>,
     moves: Vec<(PlayerId, f64, f64)>,
     leave: Vec<PlayerId>,
+    /// The binary form, decoded.
+    binary: BinarySnapshot,
 }
 
 #[derive(Default)]
@@ -60,6 +69,8 @@ impl Outbox for Rec {
                     .collect(),
                 moves: s.moves().collect(),
                 leave: s.leave().to_vec(),
+                binary: BinarySnapshot::decode(&s.to_binary().expect("world snapshots are binary"))
+                    .expect("the world's binary snapshot decodes"),
             }),
         ));
         Delivery::Sent
@@ -80,6 +91,18 @@ struct Client {
     ack: u64,
     enters: usize,
     leaves: usize,
+    /// The same client fed the binary form.
+    binary: BinaryView,
+}
+
+/// What a binary view holds, in the JSON form's terms.
+fn binary_state(v: &BinaryView) -> BTreeMap<PlayerId, (String, f64, f64)> {
+    v.players()
+        .map(|p| {
+            let c = |h: i32| f64::from(h) / 100.0;
+            (p.id, (p.name.clone(), c(p.x), c(p.y)))
+        })
+        .collect()
 }
 
 impl Client {
@@ -110,6 +133,18 @@ impl Client {
         }
         self.own = Some(g.own);
         self.ack = g.ack;
+        self.binary
+            .apply(&g.binary)
+            .expect("the world's binary snapshot applies");
+        let json: BTreeMap<PlayerId, (String, f64, f64)> = self
+            .view
+            .iter()
+            .map(|(&id, &(x, y))| (id, (format!("p{id}"), x, y)))
+            .collect();
+        assert_eq!(binary_state(&self.binary), json, "binary and JSON views");
+        let own = self.binary.own;
+        assert_eq!((f64::from(own.0) / 100.0, f64::from(own.1) / 100.0), g.own);
+        assert_eq!(self.binary.ack, g.ack);
     }
 }
 
@@ -160,6 +195,38 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (id, any::<bool>()).prop_map(|(i, f)| Op::Full(i, f)),
         6 => Just(Op::Tick),
     ]
+}
+
+/// Many players joining at one point (the spawn), then some of them walking
+/// off and back, some leaving and rejoining there, slow readers: views of
+/// players standing at one point are ranked once per stack and must still
+/// match the oracle.
+fn spawn_ops() -> impl Strategy<Value = Vec<Op>> {
+    let id = 1..=150u64;
+    let near = (40..=60i32).prop_map(|v| f64::from(v) / 100.0);
+    let step = prop_oneof![
+        6 => (id.clone(), near.clone(), near.clone(), 1..2u64)
+            .prop_map(|(i, x, y, s)| Op::Target(i, x, y, s)),
+        // Back to the spawn point exactly: the stack grows again.
+        3 => id.clone().prop_map(|i| Op::Target(i, 0.5, 0.5, 1)),
+        1 => id.clone().prop_map(Op::Leave),
+        1 => id.clone().prop_map(|i| Op::Join(i, 0.5, 0.5)),
+        1 => (id, any::<bool>()).prop_map(|(i, f)| Op::Full(i, f)),
+        5 => Just(Op::Tick),
+    ];
+    proptest::collection::vec(step, 1..120).prop_map(|steps| {
+        let mut ops: Vec<Op> = (1..=150).map(|i| Op::Join(i, 0.5, 0.5)).collect();
+        ops.push(Op::Tick);
+        ops.extend(steps);
+        ops
+    })
+}
+
+fn spawn_world() -> WorldConfig {
+    WorldConfig {
+        view_max: 8,
+        ..small_world()
+    }
 }
 
 fn small_world() -> WorldConfig {
@@ -302,6 +369,91 @@ fn run_against_oracle(config: WorldConfig, ops: &[Op]) {
     }
 }
 
+/// Random ticks in a world without a hysteresis band, then a few delivered
+/// ticks; every client's binary view must equal what a fresh connection at
+/// the same positions is sent first.
+fn binary_view_matches_a_fresh_connection(config: WorldConfig, ops: &[Op]) {
+    let scale = config.width;
+    let mut world = World::new(config.clone()).unwrap();
+    let mut out = Rec::default();
+    let mut clients: HashMap<PlayerId, Client> = HashMap::new();
+    let mut seq = 0;
+    let deliver = |out: &Rec, clients: &mut HashMap<PlayerId, Client>| {
+        for (to, got) in &out.offers {
+            if let Some(g) = got {
+                clients.get_mut(to).expect("a client").apply(*to, g);
+            }
+        }
+        for id in &out.kicks {
+            clients.remove(id);
+        }
+    };
+    let settle =
+        std::iter::repeat_n(&Op::Full(0, false), 1).chain(std::iter::repeat_n(&Op::Tick, 3));
+    for op in ops.iter().chain(settle) {
+        match *op {
+            Op::Join(id, x, y) => {
+                world.join(id, &format!("p{id}"), DVec2::new(x, y) * scale);
+                clients.insert(id, Client::default());
+            }
+            Op::Leave(id) => {
+                world.leave(id);
+                clients.remove(&id);
+            }
+            Op::Target(id, x, y, _) => {
+                seq += 1;
+                world.set_target(id, x * scale, y * scale, seq);
+            }
+            Op::NonFinite(_) => {}
+            Op::Teleport(id, x, y) => {
+                world.teleport(id, DVec2::new(x, y) * scale, TeleportReason::AdminReset);
+            }
+            Op::Full(id, full) => {
+                if id == 0 {
+                    out.full.clear();
+                } else if full {
+                    out.full.insert(id);
+                } else {
+                    out.full.remove(&id);
+                }
+            }
+            Op::Tick => {
+                out.offers.clear();
+                out.kicks.clear();
+                world.tick(&mut out);
+                deliver(&out, &mut clients);
+            }
+        }
+    }
+    // A fresh world with everyone where they are now, ticked once.
+    let mut fresh = World::new(config).unwrap();
+    for id in world.player_ids() {
+        fresh.join(id, &format!("p{id}"), world.position(id).unwrap());
+    }
+    let mut first = Rec::default();
+    fresh.tick(&mut first);
+    assert_eq!(
+        first.offers.len(),
+        clients.len(),
+        "everyone gets a first snapshot"
+    );
+    for (id, got) in &first.offers {
+        let got = got.as_ref().unwrap();
+        let mut view = BinaryView::new();
+        view.apply(&got.binary).unwrap();
+        assert_same_binary_view(&clients[id].binary, &view, *id);
+    }
+}
+
+fn assert_same_binary_view(long_lived: &BinaryView, fresh: &BinaryView, id: PlayerId) {
+    assert_eq!(
+        binary_state(long_lived),
+        binary_state(fresh),
+        "binary view of {id} against a fresh connection's first snapshot"
+    );
+    assert_eq!(long_lived.own, fresh.own, "own position of {id}");
+}
+
 proptest! {
     // 300 cases by default; PROPTEST_CASES=5000 for a longer hunt.
     #![proptest_config(ProptestConfig {
@@ -317,6 +469,29 @@ proptest! {
     #[test]
     fn crowded_client_view_matches_brute_force_oracle(ops in proptest::collection::vec(op(), 1..250)) {
         run_against_oracle(crowded_world(), &ops);
+    }
+
+    #[test]
+    fn spawn_stack_views_match_brute_force_oracle(ops in spawn_ops()) {
+        run_against_oracle(spawn_world(), &ops);
+    }
+
+    #[test]
+    fn spawn_stack_binary_client_holds_what_a_fresh_connection_is_sent(ops in spawn_ops()) {
+        let config = WorldConfig { view_leave_radius: 150.0, ..spawn_world() };
+        binary_view_matches_a_fresh_connection(config, &ops);
+    }
+
+    #[test]
+    fn binary_client_holds_what_a_fresh_connection_is_sent(ops in proptest::collection::vec(op(), 1..250)) {
+        let sparse = WorldConfig { view_leave_radius: 150.0, ..small_world() };
+        binary_view_matches_a_fresh_connection(sparse, &ops);
+    }
+
+    #[test]
+    fn crowded_binary_client_holds_what_a_fresh_connection_is_sent(ops in proptest::collection::vec(op(), 1..250)) {
+        let crowded = WorldConfig { view_leave_radius: 300.0, ..crowded_world() };
+        binary_view_matches_a_fresh_connection(crowded, &ops);
     }
 
     #[test]

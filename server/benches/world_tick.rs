@@ -6,9 +6,16 @@
 //!   every player moving every tick (N = 1k, 10k, 50k).
 //! * `crowd/1000`: 1,000 players in one spot (all within each other's view,
 //!   so the 128-player cap bounds the work), every player moving every tick.
+//! * `spawn/10000`: 10,000 players joined at the spawn point (where every new
+//!   account starts), 10% of them walking around it, the rest idle there.
 //!
-//! Targets are set between ticks (untimed); only `tick` is measured.
-//! Targets on one core: 10k under 5 ms per tick, the crowd under 10 ms.
+//! Targets are set between ticks (untimed); only `tick` is measured, with
+//! every snapshot encoded in one form (`LOCUS_BENCH_FORM=json|binary`,
+//! default json). After each scene, a few untimed ticks encode both forms
+//! and report bytes per snapshot of each.
+//!
+//! Issue 11 targets on one core: spread/10000 <= 3 ms, spread/50000 <= 20 ms,
+//! crowd/1000 <= 2 ms, spawn/10000 <= 5 ms.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -21,21 +28,61 @@ use locus::game::{
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+/// Which form(s) the bench outbox encodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Json,
+    Binary,
+    Both,
+}
+
+impl Form {
+    fn from_env() -> Self {
+        match std::env::var("LOCUS_BENCH_FORM").as_deref() {
+            Ok("binary") => Form::Binary,
+            _ => Form::Json,
+        }
+    }
+}
+
 /// Encodes every snapshot, as the real outbox does, and counts the bytes.
-#[derive(Default)]
 struct EncodingOutbox {
+    form: Form,
     buf: Vec<u8>,
-    bytes: u64,
+    json_bytes: u64,
+    binary_bytes: u64,
     snapshots: u64,
+}
+
+impl EncodingOutbox {
+    fn new(form: Form) -> Self {
+        Self {
+            form,
+            buf: Vec::new(),
+            json_bytes: 0,
+            binary_bytes: 0,
+            snapshots: 0,
+        }
+    }
 }
 
 impl Outbox for EncodingOutbox {
     fn snapshot(&mut self, _: PlayerId, snapshot: &Snapshot<'_>) -> Delivery {
-        self.buf.clear();
-        snapshot.write_json(&mut self.buf);
-        self.bytes += self.buf.len() as u64;
+        if self.form != Form::Binary {
+            self.buf.clear();
+            snapshot.write_json(&mut self.buf);
+            self.json_bytes += self.buf.len() as u64;
+            black_box(&self.buf);
+        }
+        if self.form != Form::Json {
+            self.buf.clear();
+            snapshot
+                .write_binary(&mut self.buf)
+                .expect("world snapshots have a binary form");
+            self.binary_bytes += self.buf.len() as u64;
+            black_box(&self.buf);
+        }
         self.snapshots += 1;
-        black_box(&self.buf);
         Delivery::Sent
     }
     fn teleport(&mut self, _: PlayerId, t: &Teleport) {
@@ -59,11 +106,21 @@ struct Scene {
     area: (DVec2, DVec2),
     rng: StdRng,
     seq: u64,
+    /// Only every `moving_every`-th player walks; the others stay put.
+    moving_every: usize,
     out: EncodingOutbox,
 }
 
 impl Scene {
-    fn new(mut config: WorldConfig, players: usize, area: (DVec2, DVec2)) -> Self {
+    /// `players` at random points of `area` (or all at `at`), every
+    /// `moving_every`-th of them walking.
+    fn new(
+        mut config: WorldConfig,
+        players: usize,
+        area: (DVec2, DVec2),
+        at: Option<DVec2>,
+        moving_every: usize,
+    ) -> Self {
         // A/B knob for profiling: LOCUS_BENCH_RELAYOUT=<ticks> (0 disables).
         if let Some(every) = std::env::var("LOCUS_BENCH_RELAYOUT")
             .ok()
@@ -75,10 +132,12 @@ impl Scene {
         let mut rng = StdRng::seed_from_u64(7);
         let mut headings = Vec::with_capacity(players);
         for id in 0..players {
-            let pos = DVec2::new(
-                rng.random_range(area.0.x..area.1.x),
-                rng.random_range(area.0.y..area.1.y),
-            );
+            let pos = at.unwrap_or_else(|| {
+                DVec2::new(
+                    rng.random_range(area.0.x..area.1.x),
+                    rng.random_range(area.0.y..area.1.y),
+                )
+            });
             world.join(id as PlayerId + 1, &format!("bot{id}"), pos);
             headings.push(rng.random_range(0.0..std::f64::consts::TAU));
         }
@@ -88,7 +147,8 @@ impl Scene {
             area,
             rng,
             seq: 0,
-            out: EncodingOutbox::default(),
+            moving_every,
+            out: EncodingOutbox::new(Form::from_env()),
         };
         // Settle the initial enters so the measurement is the steady state.
         for _ in 0..3 {
@@ -103,6 +163,9 @@ impl Scene {
         self.seq += 1;
         let step = self.world.config().speed / f64::from(self.world.config().tick_hz);
         for (i, heading) in self.headings.iter_mut().enumerate() {
+            if i % self.moving_every != 0 {
+                continue;
+            }
             let id = i as PlayerId + 1;
             let Some(pos) = self.world.position(id) else {
                 continue;
@@ -142,7 +205,13 @@ fn spread(players: usize) -> Scene {
         height: side,
         ..Default::default()
     };
-    Scene::new(config, players, (DVec2::ZERO, DVec2::new(side, side)))
+    Scene::new(
+        config,
+        players,
+        (DVec2::ZERO, DVec2::new(side, side)),
+        None,
+        1,
+    )
 }
 
 fn crowd(players: usize) -> Scene {
@@ -151,19 +220,45 @@ fn crowd(players: usize) -> Scene {
         WorldConfig::default(),
         players,
         (c - DVec2::splat(50.0), c + DVec2::splat(50.0)),
+        None,
+        1,
     )
 }
 
-fn report(name: &str, scene: &Scene) {
+fn spawn(players: usize) -> Scene {
+    let config = WorldConfig::default();
+    let c = DVec2::new(config.width, config.height) / 2.0;
+    // Walkers roam within 300 of the spawn point: inside everyone's view.
+    Scene::new(
+        config,
+        players,
+        (c - DVec2::splat(300.0), c + DVec2::splat(300.0)),
+        Some(c),
+        10,
+    )
+}
+
+/// Runs a few untimed ticks encoding both forms and prints bytes per
+/// snapshot of each.
+fn report(name: &str, scene: &mut Scene) {
+    let form = scene.out.form;
+    scene.out = EncodingOutbox::new(Form::Both);
+    let ticks = 5;
+    for _ in 0..ticks {
+        scene.set_targets();
+        scene.world.tick(&mut scene.out);
+    }
     let out = &scene.out;
     if out.snapshots > 0 {
         eprintln!(
-            "{name}: {} players, {:.0} snapshots/tick, {:.0} bytes/snapshot",
+            "{name}: {} players, {:.0} snapshots/tick, bytes/snapshot: json {:.0}, binary {:.0}",
             scene.world.player_count(),
-            out.snapshots as f64 / scene.world.tick_number() as f64,
-            out.bytes as f64 / out.snapshots as f64,
+            out.snapshots as f64 / f64::from(ticks),
+            out.json_bytes as f64 / out.snapshots as f64,
+            out.binary_bytes as f64 / out.snapshots as f64,
         );
     }
+    scene.out = EncodingOutbox::new(form);
 }
 
 fn world_tick(c: &mut Criterion) {
@@ -177,19 +272,25 @@ fn world_tick(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("spread", players), &players, |b, _| {
             b.iter_custom(|iters| scene.timed_ticks(iters))
         });
-        report(&format!("spread/{players}"), &scene);
+        report(&format!("spread/{players}"), &mut scene);
     }
     let mut scene = crowd(1_000);
     group.bench_function(BenchmarkId::new("crowd", 1_000), |b| {
         b.iter_custom(|iters| scene.timed_ticks(iters))
     });
-    report("crowd/1000", &scene);
+    report("crowd/1000", &mut scene);
+    let mut scene = spawn(10_000);
+    group.bench_function(BenchmarkId::new("spawn", 10_000), |b| {
+        b.iter_custom(|iters| scene.timed_ticks(iters))
+    });
+    report("spawn/10000", &mut scene);
     group.finish();
 }
 
 /// `LOCUS_BENCH_TICKS=<scene>:<ticks>` (scene: `spread1000`, `spread10000`,
-/// `spread50000`, `crowd`) runs that many ticks of one scene and exits,
-/// for `perf stat` / `perf record` on a noisy machine where wall time lies.
+/// `spread50000`, `crowd`, `spawn`) runs that many ticks of one scene and
+/// exits, for `perf stat` / `perf record` or valgrind's callgrind on a noisy
+/// machine where wall time lies (see `RESULTS.md`).
 fn fixed_run() -> bool {
     let Ok(spec) = std::env::var("LOCUS_BENCH_TICKS") else {
         return false;
@@ -198,6 +299,7 @@ fn fixed_run() -> bool {
     let ticks: u64 = ticks.parse().unwrap_or(100);
     let mut scene = match name {
         "crowd" => crowd(1_000),
+        "spawn" => spawn(10_000),
         other => spread(other.trim_start_matches("spread").parse().unwrap_or(10_000)),
     };
     let spent = scene.timed_ticks(ticks);
@@ -205,7 +307,7 @@ fn fixed_run() -> bool {
         "{name}: {ticks} ticks, {:?} per tick (wall)",
         spent / ticks.max(1) as u32
     );
-    report(name, &scene);
+    report(name, &mut scene);
     true
 }
 

@@ -12,6 +12,8 @@
 #   DURATION  measured phase per run     (default 30s)
 #   IDLE      idle connections, 0 = skip (default 20000, capped by the fd limit)
 #   IN_VIEW   players per view to aim at (default 40)
+#   SNAPSHOT  snapshot form the bots ask for, binary or json (default binary);
+#             "binary json" runs each count once per form
 #   SKIP_BUILD=1 to reuse target/release/locus
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,6 +22,7 @@ COUNTS=${COUNTS:-"1000 2000 5000 10000"}
 DURATION=${DURATION:-30s}
 IDLE=${IDLE:-20000}
 IN_VIEW=${IN_VIEW:-40}
+SNAPSHOT=${SNAPSHOT:-binary}
 VIEW_RADIUS=600
 mkdir -p "$OUT"
 
@@ -66,13 +69,13 @@ stop_server() {
   SERVER_PID=
 }
 
-# run NAME COUNT MOVE_HZ
+# run NAME COUNT MOVE_HZ FORM
 run() {
-  local name=$1 count=$2 hz=$3 world
+  local name=$1 count=$2 hz=$3 form=$4 world
   world=$(world_for "$count")
-  echo "== $name: $count bots, $hz Hz, world $world, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "== $name: $count bots, $hz Hz, $form snapshots, world $world, load $(cut -d' ' -f1-3 /proc/loadavg)"
   start_server "$name" "$world"
-  "$BIN" bots --url "$URL" --count "$count" --db "$DB" --spread \
+  "$BIN" bots --url "$URL" --count "$count" --db "$DB" --spread --snapshot "$form" \
     --move-hz "$hz" --duration "$DURATION" --ramp-per-sec 1000 \
     --server-pid "$SERVER_PID" --json "$OUT/bots-$name.json" --quiet \
     > "$OUT/bots-$name.txt" 2> "$OUT/bots-$name.log" || true
@@ -80,8 +83,10 @@ run() {
   stop_server
 }
 
-for n in $COUNTS; do
-  run "moving-$n" "$n" 10
+for form in $SNAPSHOT; do
+  for n in $COUNTS; do
+    run "moving-$form-$n" "$n" 10 "$form"
+  done
 done
 
 if [ "$IDLE" -gt 0 ]; then
@@ -91,7 +96,7 @@ if [ "$IDLE" -gt 0 ]; then
     echo "fd limit $FD_LIMIT: idle run capped at $max_idle connections"
     IDLE=$max_idle
   fi
-  run "idle-$IDLE" "$IDLE" 0
+  run "idle-binary-$IDLE" "$IDLE" 0 binary
 fi
 
 python3 - "$OUT" <<'PY'
@@ -100,25 +105,28 @@ out = pathlib.Path(sys.argv[1])
 rows = []
 def f(v, fmt="{:.1f}"):
     return "n/a" if v is None else fmt.format(v)
-for p in sorted(out.glob("bots-*.json"), key=lambda p: (p.stem.split("-")[1], int(p.stem.split("-")[2]))):
+for p in sorted(out.glob("bots-*.json"), key=lambda p: (p.stem.split("-")[1], p.stem.split("-")[2], int(p.stem.split("-")[3]))):
     r = json.loads(p.read_text())
     s = r["server"]
     la = r.get("load_average") or [None] * 3
-    rows.append("| {} | {} | {}/{}/{}/{} | {} | {} | {} | {} / {} | {} | {} | {} / {} | {} / {} | {:.0f} | {:.0f} / {:.0f} | {} | {} |".format(
+    online = max(r["online_at_end"], 1)
+    scpu, bcpu = s.get("cpu_percent"), r.get("bots_cpu_percent")
+    ratio = bcpu / scpu if scpu and bcpu is not None else None
+    rows.append("| {} | {} | {}/{}/{}/{} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} / {} | {} / {} | {:.1f} | {:.0f} / {:.0f} | {} | {} |".format(
         p.stem[5:], r["bots"], r["connected"], r["failed"], r["kicked"], r["disconnected"],
-        f(s.get("cpu_percent"), "{:.0f}%"),
+        f(scpu, "{:.0f}%"), f(bcpu, "{:.0f}%"), f(ratio, "{:.2f}"),
         f(s["rss_kib"] / 1024 if s.get("rss_kib") else None, "{:.0f} MiB"),
         f(s.get("rss_per_bot_kib"), "{:.1f} KiB"),
         f(s.get("tick_p50_ms"), "{:.2f}"), f(s.get("tick_p99_ms"), "{:.2f}"),
         f(s.get("tick_cpu_ms"), "{:.2f}"), f(s.get("tick_thread_wait_percent"), "{:.0f}%"),
         f(r["move_ack"]["p50_ms"]), f(r["move_ack"]["p99_ms"]),
         f(r["move_seen"]["p50_ms"]), f(r["move_seen"]["p99_ms"]),
-        r["snapshots_per_sec"], r["bytes_in_per_bot_sec"], r["bytes_out_per_bot_sec"],
+        r["snapshots_per_sec"] / online, r["bytes_in_per_bot_sec"], r["bytes_out_per_bot_sec"],
         r["consistency_errors"],
         f(la[0], "{:.1f}")))
-head = ("| run | bots | conn/fail/kick/lost | server CPU | server RSS | RSS/bot | tick p50/p99 ms "
-        "| tick CPU ms | tick thread waiting | ack p50/p99 ms | seen p50/p99 ms | snapshots/s | B/s per bot in/out | consistency errors | load 1m |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+head = ("| run | bots | conn/fail/kick/lost | server CPU | bots CPU | bots/server CPU | server RSS | RSS/bot | tick p50/p99 ms "
+        "| tick CPU ms | tick thread waiting | ack p50/p99 ms | seen p50/p99 ms | snapshots/s per bot | B/s per bot in/out | consistency errors | load 1m |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 table = head + "\n" + "\n".join(rows) + "\n"
 (out / "table.md").write_text(table)
 print(table)

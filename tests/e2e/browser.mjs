@@ -11,7 +11,8 @@
 // and play the same whichever it is.
 // Scenario:
 //   1. two browser contexts register two users through the page's form;
-//   2. both see each other; A holds the right arrow, B's window.locus shows A
+//   2. both see each other, with binary snapshots (the page asks for them);
+//      A holds the right arrow, B's window.locus shows A
 //      moving (several distinct positions), then A's chat line reaches B;
 //   3. a screenshot of each page goes to --out;
 //   4. reloading A reconnects with the stored token (no form) at the same x,y;
@@ -28,6 +29,8 @@
 //
 // Options: --locus PATH (required; may be any executable with the same CLI,
 // e.g. tests/js/fake_locus.mjs), --parser json|msgpack (default json),
+// --snapshot binary|json: the form the server is expected to send (default
+// binary; json for a server that ignores the request, like fake_locus.mjs),
 // --out DIR (default tests/output/e2e), --chromium PATH (default
 // /usr/bin/chromium), --stop-signal SIGTERM|SIGKILL.
 
@@ -44,6 +47,7 @@ const { values: opts } = parseArgs({
     locus: { type: 'string' },
     out: { type: 'string', default: 'tests/output/e2e' },
     parser: { type: 'string', default: 'json' },
+    snapshot: { type: 'string', default: 'binary' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     'stop-signal': { type: 'string', default: 'SIGTERM' },
   },
@@ -174,6 +178,7 @@ const locusState = (page) => page.evaluate(() => ({
   me: window.locus.me,
   players: window.locus.players,
   chat: window.locus.chat,
+  stats: window.locus.stats,
 }));
 
 async function openAndRegister(browser, username, password) {
@@ -241,6 +246,16 @@ try {
     await waitIn(pages.a, `${names.b} in A's view`, (id) => id in window.locus.players, idB);
     const seen = (await locusState(pages.b)).players[idA];
     check(seen.name === names.a, `B shows A as ${JSON.stringify(seen.name)}, expected ${names.a}`);
+  });
+
+  await step(`both pages asked for binary snapshots and play ${opts.snapshot} ones`, async () => {
+    for (const [who, page] of Object.entries(pages)) {
+      const stats = (await locusState(page)).stats;
+      check(stats.snapshotForm === opts.snapshot, `${who} got ${stats.snapshotForm} snapshots, expected ${opts.snapshot}`);
+      if (opts.snapshot === 'binary') check(stats.binaryHeld === Object.keys((await locusState(page)).players).length,
+        `${who} holds ${stats.binaryHeld} binary indices for ${Object.keys((await locusState(page)).players).length} players in view`);
+      check(stats.skipped === 0, `${who} skipped ${stats.skipped} snapshot entries`);
+    }
   });
 
   await step("A holds the right arrow; B's window.locus shows A moving", async () => {
@@ -398,4 +413,4 @@ if (failed) {
   console.error(`screenshots in ${outDir}; server log tail (${serverLog}):\n${tail}`);
   process.exit(1);
 }
-console.log(`PASS: browser end-to-end with the ${opts.parser} parser (screenshots in ${outDir})`);
+console.log(`PASS: browser end-to-end with the ${opts.parser} parser and binary snapshots (screenshots in ${outDir})`);

@@ -1,10 +1,18 @@
-//! One bot: connects with its token, waits for `welcome`, then walks between
-//! random waypoints inside the world at 80% of the server's speed, sending
-//! `position {x,y,seq}` at the configured rate, and checks every snapshot
-//! against the view it holds. Records into the shared [`Stats`] and
-//! [`Sightings`]. Must not hold a lock across `.await`.
+//! One bot: connects with its token (asking for binary or JSON snapshots),
+//! waits for `welcome`, then walks between random waypoints inside the
+//! world at 80% of the server's speed, sending `position {x,y,seq}` at the
+//! configured rate, and checks every snapshot against the view it holds
+//! ([`HeldView`]), in whichever form the server sent it. Records into the
+//! shared [`Stats`] and [`Sightings`]. Must not hold a lock across `.await`.
+//!
+//! The hot path (a snapshot in, a position out) allocates nothing per
+//! message beyond what the WebSocket layer hands over and the position
+//! text it takes: binary snapshots decode into a reused
+//! [`BinarySnapshot`], JSON ones parse straight from the frame's text, and
+//! positions are written without serde.
 
 use std::collections::{HashSet, VecDeque};
+use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,13 +20,40 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Client, ClientError, Incoming, Transport};
 use super::stats::{Sightings, Stats};
+use crate::game::binary::BinarySnapshot;
 use crate::game::{PlayerId, Snapshot, Teleport, Welcome};
+
+/// The snapshot form a bot asks for in its CONNECT auth payload
+/// (`"snapshot": "binary"` or `"json"`; see "Binary snapshots" in
+/// `docs/protocol.md`). A server that ignores the request sends JSON, which
+/// every bot also plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotRequest {
+    /// Ask for JSON snapshots (the protocol's default).
+    Json,
+    /// Ask for binary snapshots.
+    Binary,
+}
+
+impl SnapshotRequest {
+    /// The auth field's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotRequest::Json => "json",
+            SnapshotRequest::Binary => "binary",
+        }
+    }
+}
+
+/// Events the client hands over as unparsed JSON text.
+const RAW_EVENTS: &[&str] = &["snapshot"];
 
 /// Fraction of the server's max speed bots walk at, leaving room for timer
 /// jitter so the speed check never corrects an honest bot.
@@ -33,6 +68,8 @@ pub struct Swarm {
     pub addr: std::net::SocketAddr,
     /// The transport every bot uses.
     pub transport: Transport,
+    /// The snapshot form every bot asks for.
+    pub snapshot: SnapshotRequest,
     /// `position` events per second (0: bots stay still).
     pub move_hz: f64,
     /// Longest a connect (up to `welcome`) may take.
@@ -47,32 +84,33 @@ pub struct Swarm {
     pub connecting: tokio::sync::Semaphore,
 }
 
-/// `position {x,y,seq}`, the one input a bot sends (the server reads it in
-/// `session::game_events`; the game has no type for inputs).
-#[derive(Serialize)]
-struct Position {
-    x: f64,
-    y: f64,
-    seq: u64,
+/// `42["position",{"x":X,"y":Y,"seq":SEQ}]`, the one input a bot sends
+/// (the server reads it in `session::game_events`; the game has no type for
+/// inputs), written without serde. `x` and `y` are finite (the walker's).
+fn position_packet(x: f64, y: f64, seq: u64) -> String {
+    let mut text = String::with_capacity(64);
+    // Writing to a String cannot fail; f64's Display is valid JSON for a
+    // finite number (no exponent, no NaN).
+    let _ = write!(text, r#"42["position",{{"x":{x},"y":{y},"seq":{seq}}}]"#);
+    text
 }
 
 /// Connects with `token` and waits for `welcome` (answering pings).
 pub async fn connect(swarm: &Swarm, token: &str) -> Result<(Client, Welcome), ClientError> {
-    let auth = json!({ "token": token });
+    let auth = json!({ "token": token, "snapshot": swarm.snapshot.as_str() });
     let traffic = swarm.stats.traffic.clone();
     let mut client = Client::connect(swarm.addr, swarm.transport, &auth, traffic).await?;
+    client.set_raw_events(RAW_EVENTS);
     loop {
         match client.next().await? {
             Incoming::Event { name, args } if name == "welcome" => {
                 let welcome = args
-                    .into_iter()
-                    .next()
-                    .and_then(|v| serde_json::from_value(v).ok())
-                    .ok_or_else(|| ClientError::Protocol("malformed welcome".into()))?;
+                    .parse(0)
+                    .map_err(|e| ClientError::Protocol(format!("malformed welcome: {e}")))?;
                 return Ok((client, welcome));
             }
             Incoming::Event { name, .. } if name == "kicked" => return Err(ClientError::Closed),
-            Incoming::Event { .. } => {}
+            Incoming::Event { .. } | Incoming::Raw { .. } | Incoming::Binary { .. } => {}
             Incoming::Ping => client.pong().await?,
             Incoming::Closed => return Err(ClientError::Closed),
         }
@@ -196,7 +234,8 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
     let mut seq = 0u64;
     let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
     let mut acked = false;
-    let mut view: HashSet<PlayerId> = HashSet::new();
+    let mut view = HeldView::new(me);
+    let mut decoded = BinarySnapshot::default();
     let tracked = swarm.sightings.tracks(me);
     loop {
         let incoming = tokio::select! {
@@ -212,7 +251,7 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
                     pending.pop_front();
                 }
                 pending.push_back((seq, now));
-                if let Err(e) = client.emit("position", &Position { x, y, seq }).await {
+                if let Err(e) = client.send_packet_text(position_packet(x, y, seq)).await {
                     return End::Lost(e.to_string());
                 }
                 stats.positions.fetch_add(1, Ordering::Relaxed);
@@ -220,8 +259,49 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
             }
             incoming = client.next() => incoming,
         };
-        let (name, args) = match incoming {
-            Ok(Incoming::Event { name, args }) => (name, args),
+        let now = Instant::now();
+        let ack = match incoming {
+            Ok(Incoming::Binary { name, data }) if name == "snapshot" => {
+                stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                stats.binary_snapshots.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = decoded.decode_into(&data) {
+                    stats.consistency_error(format!("bot {me}: malformed binary snapshot: {e}"));
+                    continue;
+                }
+                view.apply_binary(stats, &swarm.sightings, &decoded, now);
+                decoded.ack
+            }
+            Ok(Incoming::Raw {
+                name: "snapshot",
+                json,
+            }) => {
+                stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                let Ok(snap) = serde_json::from_slice::<Snapshot<'static>>(&json) else {
+                    stats.consistency_error(format!("bot {me}: malformed snapshot"));
+                    continue;
+                };
+                view.apply_json(stats, &swarm.sightings, &snap, now);
+                snap.ack()
+            }
+            Ok(Incoming::Event { name, args }) => {
+                match name.as_str() {
+                    "teleport" => {
+                        stats.teleports.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(t) = args.parse::<Teleport>(0) {
+                            walker.x = t.x;
+                            walker.y = t.y;
+                        }
+                    }
+                    "kicked" => return End::Kicked,
+                    "snapshot" => {
+                        stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                        stats.consistency_error(format!("bot {me}: snapshot of an unknown shape"));
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            Ok(Incoming::Raw { .. } | Incoming::Binary { .. }) => continue,
             Ok(Incoming::Ping) => {
                 if let Err(e) = client.pong().await {
                     return End::Lost(e.to_string());
@@ -231,69 +311,149 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
             Ok(Incoming::Closed) => return End::Lost("closed by server".into()),
             Err(e) => return End::Lost(e.to_string()),
         };
-        let data = args.into_iter().next().unwrap_or(Value::Null);
-        match name.as_str() {
-            "snapshot" => {
-                let now = Instant::now();
-                stats.snapshots.fetch_add(1, Ordering::Relaxed);
-                let Ok(snap) = serde_json::from_value::<Snapshot<'static>>(data) else {
-                    stats.consistency_error(format!("bot {me}: malformed snapshot"));
-                    continue;
-                };
-                while let Some(&(s, sent)) = pending.front() {
-                    if s > snap.ack() {
-                        break;
-                    }
-                    pending.pop_front();
-                    stats.record_ack(now.duration_since(sent));
-                    if !acked {
-                        acked = true;
-                        stats.acked_bots.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                apply(stats, &swarm.sightings, me, &mut view, &snap, now);
+        while let Some(&(s, sent)) = pending.front() {
+            if s > ack {
+                break;
             }
-            "teleport" => {
-                stats.teleports.fetch_add(1, Ordering::Relaxed);
-                if let Ok(t) = serde_json::from_value::<Teleport>(data) {
-                    walker.x = t.x;
-                    walker.y = t.y;
-                }
+            pending.pop_front();
+            stats.record_ack(now.duration_since(sent));
+            if !acked {
+                acked = true;
+                stats.acked_bots.fetch_add(1, Ordering::Relaxed);
             }
-            "kicked" => return End::Kicked,
-            _ => {}
         }
     }
 }
 
-/// Applies a snapshot to the view (leave, then enter, then move, as the
-/// browser client does), counting consistency errors and observer
-/// latencies.
-fn apply(
-    stats: &Stats,
-    sightings: &Sightings,
+/// The form of the snapshots a bot has been getting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Json,
+    Binary,
+}
+
+/// What a bot holds of its view, applied from every snapshot in order:
+/// leave, then enter, then move (as `static/world.js` does). Deltas that do
+/// not fit what it holds are consistency errors.
+struct HeldView {
+    /// The bot's own id (for error messages).
     me: PlayerId,
-    view: &mut HashSet<PlayerId>,
-    snap: &Snapshot<'_>,
-    now: Instant,
-) {
-    for id in snap.leave() {
-        if !view.remove(id) {
-            stats.consistency_error(format!("bot {me}: leave of {id}, not in view"));
+    /// Ids in view.
+    ids: HashSet<PlayerId>,
+    /// Binary form: by index, the player held there and its position in
+    /// hundredths.
+    slots: Vec<Option<(PlayerId, i64, i64)>>,
+    /// The form of the first snapshot; a server does not switch forms on
+    /// one connection.
+    form: Option<Form>,
+}
+
+impl HeldView {
+    fn new(me: PlayerId) -> Self {
+        HeldView {
+            me,
+            ids: HashSet::new(),
+            slots: Vec::new(),
+            form: None,
         }
     }
-    for e in snap.enter() {
-        if !view.insert(e.id) {
-            stats.consistency_error(format!("bot {me}: enter of {}, already in view", e.id));
+
+    /// Checks that this snapshot has the form of the first one.
+    fn same_form(&mut self, stats: &Stats, form: Form) -> bool {
+        match self.form {
+            None => {
+                self.form = Some(form);
+                true
+            }
+            Some(f) if f == form => true,
+            Some(f) => {
+                stats.consistency_error(format!(
+                    "bot {}: a {form:?} snapshot after {f:?} ones",
+                    self.me
+                ));
+                false
+            }
         }
     }
-    for (id, x, y) in snap.moves() {
-        if !view.contains(&id) {
-            stats.consistency_error(format!("bot {me}: move of {id}, not in view"));
-            continue;
+
+    fn apply_json(
+        &mut self,
+        stats: &Stats,
+        sightings: &Sightings,
+        snap: &Snapshot<'_>,
+        now: Instant,
+    ) {
+        if !self.same_form(stats, Form::Json) {
+            return;
         }
-        if let Some(sent) = sightings.sent_at(id, x, y) {
-            stats.record_seen(now.saturating_duration_since(sent));
+        let me = self.me;
+        for id in snap.leave() {
+            if !self.ids.remove(id) {
+                stats.consistency_error(format!("bot {me}: leave of {id}, not in view"));
+            }
+        }
+        for e in snap.enter() {
+            if !self.ids.insert(e.id) {
+                stats.consistency_error(format!("bot {me}: enter of {}, already in view", e.id));
+            }
+        }
+        for (id, x, y) in snap.moves() {
+            if !self.ids.contains(&id) {
+                stats.consistency_error(format!("bot {me}: move of {id}, not in view"));
+                continue;
+            }
+            if let Some(sent) = sightings.sent_at(id, x, y) {
+                stats.record_seen(now.saturating_duration_since(sent));
+            }
+        }
+    }
+
+    fn apply_binary(
+        &mut self,
+        stats: &Stats,
+        sightings: &Sightings,
+        snap: &BinarySnapshot,
+        now: Instant,
+    ) {
+        if !self.same_form(stats, Form::Binary) {
+            return;
+        }
+        let me = self.me;
+        for &index in &snap.leave {
+            match self.slots.get_mut(index as usize).and_then(Option::take) {
+                Some((id, _, _)) => {
+                    self.ids.remove(&id);
+                }
+                None => {
+                    stats.consistency_error(format!("bot {me}: leave of index {index}, not held"))
+                }
+            }
+        }
+        for e in &snap.enter {
+            let i = e.index as usize;
+            if i >= self.slots.len() {
+                self.slots.resize(i + 1, None);
+            }
+            if self.slots[i].is_some() {
+                stats.consistency_error(format!("bot {me}: enter at index {i}, already held"));
+                continue;
+            }
+            if !self.ids.insert(e.id) {
+                stats.consistency_error(format!("bot {me}: enter of {}, already in view", e.id));
+                continue;
+            }
+            self.slots[i] = Some((e.id, i64::from(e.x), i64::from(e.y)));
+        }
+        for m in &snap.moves {
+            let Some(Some((id, x, y))) = self.slots.get_mut(m.index as usize) else {
+                stats.consistency_error(format!("bot {me}: move of index {}, not held", m.index));
+                continue;
+            };
+            *x = x.saturating_add(m.dx);
+            *y = y.saturating_add(m.dy);
+            if let Some(sent) = sightings.sent_at_cents(*id, *x, *y) {
+                stats.record_seen(now.saturating_duration_since(sent));
+            }
         }
     }
 }
@@ -302,6 +462,7 @@ fn apply(
 mod tests {
     use super::*;
     use crate::game::WorldConfig;
+    use serde_json::Value;
 
     fn welcome(x: f64, y: f64) -> Welcome {
         let rules = WorldConfig {
@@ -333,25 +494,96 @@ mod tests {
     fn snapshot_application_flags_inconsistent_deltas() {
         let stats = Stats::new(Default::default());
         let sightings = Sightings::new(1);
-        let mut view = HashSet::new();
+        let mut view = HeldView::new(1);
         let parse = |v: Value| serde_json::from_value::<Snapshot<'static>>(v).unwrap();
         let now = Instant::now();
         let ok = parse(
             json!({"tick":1,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[[2,3,3]],"leave":[]}),
         );
-        apply(&stats, &sightings, 1, &mut view, &ok, now);
+        view.apply_json(&stats, &sightings, &ok, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
         // Leave then re-enter in one merged snapshot is consistent.
         let rejoin = parse(
             json!({"tick":2,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[],"leave":[2]}),
         );
-        apply(&stats, &sightings, 1, &mut view, &rejoin, now);
+        view.apply_json(&stats, &sightings, &rejoin, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
         let bad = parse(
             json!({"tick":3,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[[7,1,1]],"leave":[9]}),
         );
-        apply(&stats, &sightings, 1, &mut view, &bad, now);
+        view.apply_json(&stats, &sightings, &bad, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 3);
+        // A binary snapshot on a connection that had JSON ones.
+        view.apply_binary(&stats, &sightings, &BinarySnapshot::default(), now);
+        assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn binary_application_flags_indices_not_held() {
+        use crate::game::binary::{BinaryEnter, BinaryMove};
+        let stats = Stats::new(Default::default());
+        stats.measuring.store(true, Ordering::Relaxed);
+        let sightings = Sightings::new(2);
+        let now = Instant::now();
+        sightings.sent(4, 10.25, 20.5, now);
+        let mut view = HeldView::new(1);
+        let enter = |index, id| BinaryEnter {
+            index,
+            id,
+            x: 1000,
+            y: 2000,
+            name: "b".into(),
+        };
+        let first = BinarySnapshot {
+            tick: 1,
+            enter: vec![enter(0, 4), enter(1, 6)],
+            moves: vec![BinaryMove {
+                index: 0,
+                dx: 25,
+                dy: 50,
+            }],
+            ..BinarySnapshot::default()
+        };
+        view.apply_binary(&stats, &sightings, &first, now);
+        assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
+        // The move took player 4 exactly to its sent target.
+        assert_eq!(stats.latencies().2.count, 1);
+        // Index 1 leaves and is taken again by another player: consistent.
+        let reuse = BinarySnapshot {
+            tick: 2,
+            leave: vec![1],
+            enter: vec![enter(1, 8)],
+            ..BinarySnapshot::default()
+        };
+        view.apply_binary(&stats, &sightings, &reuse, now);
+        assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
+        // Leave of a free index, enter at a held one, enter of a player
+        // held elsewhere, move of a free index.
+        let bad = BinarySnapshot {
+            tick: 3,
+            leave: vec![5],
+            enter: vec![enter(0, 9), enter(2, 8)],
+            moves: vec![BinaryMove {
+                index: 3,
+                dx: 1,
+                dy: 1,
+            }],
+            ..BinarySnapshot::default()
+        };
+        view.apply_binary(&stats, &sightings, &bad, now);
+        assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn position_packets_are_the_events_json() {
+        let text = position_packet(12.5, 0.07, 9);
+        assert_eq!(text, r#"42["position",{"x":12.5,"y":0.07,"seq":9}]"#);
+        let value: Value = serde_json::from_str(&text[2..]).unwrap();
+        assert_eq!(value, json!(["position", {"x": 12.5, "y": 0.07, "seq": 9}]));
+        assert_eq!(
+            position_packet(3000.0, 0.0, 1),
+            r#"42["position",{"x":3000,"y":0,"seq":1}]"#
+        );
     }
 
     #[test]
@@ -364,19 +596,13 @@ mod tests {
         assert!(sightings.sent_at(4, 10.25, 20.5).is_some());
         assert!(sightings.sent_at(4, 10.26, 20.5).is_none());
         assert!(sightings.sent_at(3, 10.25, 20.5).is_none());
-        let mut view = HashSet::from([4]);
+        let mut view = HeldView::new(1);
+        view.ids.insert(4);
         let snap = serde_json::from_value::<Snapshot<'static>>(
             json!({"tick":1,"ack":0,"x":0,"y":0,"enter":[],"move":[[4,10.25,20.5]],"leave":[]}),
         )
         .unwrap();
-        apply(
-            &stats,
-            &sightings,
-            1,
-            &mut view,
-            &snap,
-            sent + Duration::from_millis(30),
-        );
+        view.apply_json(&stats, &sightings, &snap, sent + Duration::from_millis(30));
         assert_eq!(stats.latencies().2.count, 1);
     }
 }

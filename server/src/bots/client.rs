@@ -3,8 +3,11 @@
 //! crate's own codecs ([`crate::protocol::engineio`],
 //! [`crate::protocol::socketio`]). Used by the load generator; it keeps its
 //! per-connection memory small (4 KiB WebSocket read buffer, no task per
-//! WebSocket connection). Must not know the game's events: callers get
-//! `(name, args)` and decide.
+//! WebSocket connection) and its per-message work small: events the caller
+//! names as raw come out as their argument's JSON text, unparsed, and an
+//! event whose one argument is a binary attachment comes out as its bytes
+//! (a repeated header is recognised without parsing it again). Must not
+//! know the game's events: callers get `(name, args)` and decide.
 //!
 //! Cancel safety: [`Client::next`] may be dropped inside `tokio::select!`
 //! without losing input; sends ([`Client::emit`], [`Client::pong`]) must be
@@ -28,7 +31,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::protocol::engineio::{self, Packet as EioPacket};
-use crate::protocol::socketio::{self, PacketBody};
+use crate::protocol::socketio::{self, Args, PacketBody, Progress};
+
+/// Attachments one binary packet may declare.
+const MAX_ATTACHMENTS: usize = 16;
 
 /// How a client reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -84,8 +90,24 @@ pub enum Incoming {
     Event {
         /// Event name.
         name: String,
-        /// Arguments after the name.
-        args: Vec<Value>,
+        /// Arguments after the name (binaries as placeholders and
+        /// attachments).
+        args: Args,
+    },
+    /// An EVENT named in [`Client::set_raw_events`] with one plain (not
+    /// binary) argument: that argument's JSON text, not parsed.
+    Raw {
+        /// Event name (one of the raw ones).
+        name: &'static str,
+        /// The argument's JSON text (valid UTF-8; the caller parses it).
+        json: Bytes,
+    },
+    /// An EVENT whose one argument is a binary attachment.
+    Binary {
+        /// Event name.
+        name: String,
+        /// The attachment.
+        data: Bytes,
     },
     /// An Engine.IO ping: answer with [`Client::pong`].
     Ping,
@@ -103,6 +125,25 @@ pub struct Client {
     /// Engine.IO packets decoded but not yet handed out (a polling response
     /// carries several).
     queue: std::collections::VecDeque<EioPacket>,
+    /// Events whose argument [`Client::next`] hands out as JSON text.
+    raw_events: &'static [&'static str],
+    /// Reassembles binary packets in general.
+    decoder: socketio::Decoder,
+    /// The last header of an event with one binary argument, as text, and
+    /// its event name: the same header again needs no parsing.
+    binary_header: Option<(Bytes, String)>,
+    /// Set between such a header and its attachment: the event's name.
+    awaiting_binary: Option<String>,
+}
+
+/// One WebSocket message or Engine.IO packet, as [`Client::next`] reads it.
+enum Frame {
+    /// A text packet (UTF-8, with its type digit).
+    Text(Bytes),
+    /// A binary packet.
+    Binary(Bytes),
+    /// An Engine.IO packet from a polling payload.
+    Decoded(EioPacket),
 }
 
 enum Link {
@@ -183,6 +224,28 @@ impl Client {
         }
     }
 
+    fn over(
+        link: Link,
+        traffic: Arc<Traffic>,
+        queue: std::collections::VecDeque<EioPacket>,
+    ) -> Client {
+        Client {
+            link,
+            traffic,
+            queue,
+            raw_events: &[],
+            decoder: socketio::Decoder::new(MAX_ATTACHMENTS),
+            binary_header: None,
+            awaiting_binary: None,
+        }
+    }
+
+    /// Events whose one argument [`Client::next`] yields as JSON text
+    /// ([`Incoming::Raw`]) instead of parsed values.
+    pub fn set_raw_events(&mut self, names: &'static [&'static str]) {
+        self.raw_events = names;
+    }
+
     async fn open_ws(addr: SocketAddr, traffic: Arc<Traffic>) -> Result<Client, ClientError> {
         let tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
@@ -192,11 +255,7 @@ impl Client {
             .max_message_size(Some(4 << 20));
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
         let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config)).await?;
-        let mut client = Client {
-            link: Link::Ws(Box::new(ws)),
-            traffic,
-            queue: Default::default(),
-        };
+        let mut client = Client::over(Link::Ws(Box::new(ws)), traffic, Default::default());
         match client.next_eio().await? {
             EioPacket::Open(_) => Ok(client),
             other => Err(ClientError::Protocol(format!(
@@ -240,17 +299,14 @@ impl Client {
             tx,
             traffic.clone(),
         ));
-        Ok(Client {
-            link: Link::Polling(Box::new(Polling {
-                rx,
-                post,
-                path,
-                host,
-                _reader: AbortOnDrop(reader),
-            })),
-            traffic,
-            queue: packets.collect(),
-        })
+        let link = Link::Polling(Box::new(Polling {
+            rx,
+            post,
+            path,
+            host,
+            _reader: AbortOnDrop(reader),
+        }));
+        Ok(Client::over(link, traffic, packets.collect()))
     }
 
     /// Emits event `name` with `data` as its single argument (or its
@@ -267,6 +323,12 @@ impl Client {
         self.send_text(text).await
     }
 
+    /// Sends one Socket.IO packet already encoded as text (`42[...]` with
+    /// its Engine.IO type digit), for callers that write it without serde.
+    pub async fn send_packet_text(&mut self, text: String) -> Result<(), ClientError> {
+        self.send_text(text).await
+    }
+
     /// Answers a ping.
     pub async fn pong(&mut self) -> Result<(), ClientError> {
         self.send_eio(&EioPacket::Pong(String::new())).await
@@ -275,28 +337,150 @@ impl Client {
     /// The next thing that happened on the connection. Cancel safe.
     pub async fn next(&mut self) -> Result<Incoming, ClientError> {
         loop {
-            let packet = match self.next_eio().await {
-                Ok(packet) => packet,
+            let frame = match self.next_frame().await {
+                Ok(frame) => frame,
                 Err(ClientError::Closed) => return Ok(Incoming::Closed),
                 Err(e) => return Err(e),
             };
-            match packet {
-                EioPacket::Ping(_) => return Ok(Incoming::Ping),
-                EioPacket::Close => return Ok(Incoming::Closed),
-                EioPacket::Message(text) => {
-                    let header = socketio::decode_text(&text, 0)
-                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                    match header.packet.body {
-                        PacketBody::Event { name, args, .. } => {
-                            let (args, _) = args.into_parts();
-                            return Ok(Incoming::Event { name, args });
-                        }
-                        PacketBody::Disconnect => return Ok(Incoming::Closed),
-                        _ => {}
+            let text = match frame {
+                Frame::Binary(data) => match self.attachment(data)? {
+                    Some(incoming) => return Ok(incoming),
+                    None => continue,
+                },
+                Frame::Text(text) => text,
+                Frame::Decoded(EioPacket::Message(text)) => {
+                    // Already without its Engine.IO digit.
+                    match self.message(Bytes::from(text.into_bytes()))? {
+                        Some(incoming) => return Ok(incoming),
+                        None => continue,
                     }
                 }
-                _ => {}
+                Frame::Decoded(EioPacket::Binary(data)) => match self.attachment(data)? {
+                    Some(incoming) => return Ok(incoming),
+                    None => continue,
+                },
+                Frame::Decoded(EioPacket::Ping(_)) => return Ok(Incoming::Ping),
+                Frame::Decoded(EioPacket::Close) => return Ok(Incoming::Closed),
+                Frame::Decoded(_) => continue,
+            };
+            match text.first() {
+                Some(b'4') => {}
+                Some(b'2') => return Ok(Incoming::Ping),
+                Some(b'1') => return Ok(Incoming::Closed),
+                Some(b'0' | b'3' | b'5' | b'6') => continue,
+                _ => {
+                    return Err(ClientError::Protocol(format!(
+                        "bad Engine.IO packet {:?}",
+                        String::from_utf8_lossy(&text[..text.len().min(40)])
+                    )))
+                }
             }
+            if let Some(incoming) = self.message(text.slice(1..))? {
+                return Ok(incoming);
+            }
+        }
+    }
+
+    /// A Socket.IO text packet (UTF-8, without the Engine.IO digit).
+    fn message(&mut self, text: Bytes) -> Result<Option<Incoming>, ClientError> {
+        if self.awaiting_binary.is_some() {
+            return Err(ClientError::Protocol(
+                "text packet while an attachment was due".into(),
+            ));
+        }
+        if let Some(incoming) = self.raw(&text) {
+            return Ok(Some(incoming));
+        }
+        if let Some((header, name)) = &self.binary_header {
+            if *header == text {
+                self.awaiting_binary = Some(name.clone());
+                return Ok(None);
+            }
+        }
+        let utf8 = std::str::from_utf8(&text).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let packet = match self.decoder.feed_text(utf8) {
+            Ok(Progress::Packet(packet)) => packet,
+            Ok(Progress::NeedAttachments(_)) => {
+                self.remember_binary_header(&text);
+                return Ok(None);
+            }
+            Err(e) => return Err(ClientError::Protocol(e.to_string())),
+        };
+        Ok(match packet.body {
+            PacketBody::Event { name, args, .. } if packet.nsp == "/" => {
+                Some(Incoming::Event { name, args })
+            }
+            PacketBody::Disconnect => Some(Incoming::Closed),
+            _ => None,
+        })
+    }
+
+    /// `2["NAME",ARG]` for a raw event NAME: ARG's text.
+    fn raw(&self, text: &Bytes) -> Option<Incoming> {
+        let rest = text.strip_prefix(b"2[\"")?;
+        for &name in self.raw_events {
+            let Some(arg) = rest
+                .strip_prefix(name.as_bytes())
+                .and_then(|r| r.strip_prefix(b"\","))
+            else {
+                continue;
+            };
+            if arg.last() != Some(&b']') {
+                return None;
+            }
+            let start = text.len() - arg.len();
+            return Some(Incoming::Raw {
+                name,
+                json: text.slice(start..text.len() - 1),
+            });
+        }
+        None
+    }
+
+    /// After a binary header: when it is an event on `/` with exactly one
+    /// argument, that argument attachment 0, remembers the header's text so
+    /// the next identical one is recognised without parsing, and switches
+    /// from the general decoder to the one-attachment path.
+    fn remember_binary_header(&mut self, text: &Bytes) {
+        let Ok(header) = socketio::decode_text(
+            std::str::from_utf8(text).unwrap_or_default(),
+            MAX_ATTACHMENTS,
+        ) else {
+            return;
+        };
+        if header.attachments != 1 || header.packet.nsp != "/" {
+            return;
+        }
+        if let PacketBody::Event { name, args, .. } = header.packet.body {
+            let single = args.len() == 1
+                && args
+                    .get(0)
+                    .and_then(socketio::placeholder_num)
+                    .is_some_and(|num| num == Ok(0));
+            if single {
+                // The general decoder forgets this packet; the fast path
+                // takes its attachment.
+                self.decoder = socketio::Decoder::new(MAX_ATTACHMENTS);
+                self.binary_header = Some((text.clone(), name.clone()));
+                self.awaiting_binary = Some(name);
+            }
+        }
+    }
+
+    /// A binary message: the attachment a header announced.
+    fn attachment(&mut self, data: Bytes) -> Result<Option<Incoming>, ClientError> {
+        if let Some(name) = self.awaiting_binary.take() {
+            return Ok(Some(Incoming::Binary { name, data }));
+        }
+        match self.decoder.feed_binary(data) {
+            Ok(Progress::NeedAttachments(_)) => Ok(None),
+            Ok(Progress::Packet(packet)) => Ok(match packet.body {
+                PacketBody::Event { name, args, .. } if packet.nsp == "/" => {
+                    Some(Incoming::Event { name, args })
+                }
+                _ => None,
+            }),
+            Err(e) => Err(ClientError::Protocol(e.to_string())),
         }
     }
 
@@ -337,10 +521,24 @@ impl Client {
         Ok(())
     }
 
-    /// The next Engine.IO packet. Cancel safe.
+    /// The next Engine.IO packet (for the handshake). Cancel safe.
     async fn next_eio(&mut self) -> Result<EioPacket, ClientError> {
+        match self.next_frame().await? {
+            Frame::Decoded(packet) => Ok(packet),
+            Frame::Binary(data) => Ok(engineio::decode_binary_frame(data)),
+            Frame::Text(text) => std::str::from_utf8(&text)
+                .map_err(|e| ClientError::Protocol(e.to_string()))
+                .and_then(|t| {
+                    engineio::decode_text_packet(t)
+                        .map_err(|e| ClientError::Protocol(e.to_string()))
+                }),
+        }
+    }
+
+    /// The next WebSocket message or polled packet, counted. Cancel safe.
+    async fn next_frame(&mut self) -> Result<Frame, ClientError> {
         if let Some(packet) = self.queue.pop_front() {
-            return Ok(packet);
+            return Ok(Frame::Decoded(packet));
         }
         match &mut self.link {
             Link::Ws(ws) => loop {
@@ -352,22 +550,21 @@ impl Client {
                         self.traffic
                             .bytes_in
                             .fetch_add(len as u64 + ws_overhead(len, false), Ordering::Relaxed);
-                        return engineio::decode_text_packet(&text)
-                            .map_err(|e| ClientError::Protocol(e.to_string()));
+                        return Ok(Frame::Text(Bytes::from(text)));
                     }
                     Some(Ok(Message::Binary(data))) => {
                         let len = data.len();
                         self.traffic
                             .bytes_in
                             .fetch_add(len as u64 + ws_overhead(len, false), Ordering::Relaxed);
-                        return Ok(engineio::decode_binary_frame(data));
+                        return Ok(Frame::Binary(data));
                     }
                     Some(Ok(Message::Close(_))) => return Err(ClientError::Closed),
                     Some(Ok(_)) => {}
                 }
             },
             Link::Polling(p) => match p.rx.recv().await {
-                Some(result) => result,
+                Some(result) => result.map(Frame::Decoded),
                 None => Err(ClientError::Closed),
             },
         }

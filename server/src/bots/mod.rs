@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+pub use bot::SnapshotRequest;
 pub use client::{Client, ClientError, Transport};
 pub use stats::Report;
 
@@ -70,6 +71,10 @@ pub struct BotsArgs {
     /// Transport for every bot.
     #[arg(long, value_enum, default_value_t = Transport::Websocket)]
     pub transport: Transport,
+    /// Snapshot form every bot asks for in its CONNECT auth payload; bots
+    /// play JSON snapshots too, from a server that ignores the request.
+    #[arg(long, value_enum, default_value_t = SnapshotRequest::Binary)]
+    pub snapshot: SnapshotRequest,
     /// Track observer latency for players whose id is a multiple of this.
     #[arg(long, default_value_t = 8)]
     pub observe_every: u64,
@@ -209,6 +214,7 @@ async fn spread(
     let probe = Swarm {
         addr,
         transport: Transport::Websocket,
+        snapshot: args.snapshot,
         move_hz: 0.0,
         connect_timeout: args.connect_timeout,
         stats: Stats::new(Default::default()),
@@ -269,6 +275,7 @@ pub async fn run_with_tokens(addr: SocketAddr, args: &BotsArgs, tokens: Vec<Stri
     let swarm = Arc::new(Swarm {
         addr,
         transport: args.transport,
+        snapshot: args.snapshot,
         move_hz: args.move_hz,
         connect_timeout: args.connect_timeout,
         stats: Stats::new(Default::default()),
@@ -334,6 +341,7 @@ pub async fn run_with_tokens(addr: SocketAddr, args: &BotsArgs, tokens: Vec<Stri
         bots: count,
         transport: args.transport,
         move_hz: args.move_hz,
+        snapshot_asked: args.snapshot,
         steady_secs: secs,
         ramp_secs,
         connected: s.connected.load(Ordering::Relaxed),
@@ -349,6 +357,11 @@ pub async fn run_with_tokens(addr: SocketAddr, args: &BotsArgs, tokens: Vec<Stri
         move_ack,
         move_seen,
         snapshots_per_sec: rate(start.snapshots, end.snapshots),
+        binary_snapshots: s.binary_snapshots.load(Ordering::Relaxed),
+        json_snapshots: s.snapshots.load(Ordering::Relaxed)
+            - s.binary_snapshots
+                .load(Ordering::Relaxed)
+                .min(s.snapshots.load(Ordering::Relaxed)),
         positions_per_sec: rate(start.positions, end.positions),
         bytes_in_per_sec,
         bytes_out_per_sec,

@@ -47,6 +47,8 @@ pub struct Stats {
     pub acked_bots: AtomicU64,
     /// `snapshot` events received (whole run).
     pub snapshots: AtomicU64,
+    /// Of those, in the binary form (the rest were JSON).
+    pub binary_snapshots: AtomicU64,
     /// `position` events sent (whole run).
     pub positions: AtomicU64,
     /// Client-side consistency errors (whole run).
@@ -77,6 +79,7 @@ impl Stats {
             disconnected: AtomicU64::new(0),
             acked_bots: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
+            binary_snapshots: AtomicU64::new(0),
             positions: AtomicU64::new(0),
             consistency_errors: AtomicU64::new(0),
             teleports: AtomicU64::new(0),
@@ -243,10 +246,16 @@ impl Sightings {
 
     /// When `id` sent target (x, y), if tracked and remembered.
     pub fn sent_at(&self, id: u64, x: f64, y: f64) -> Option<Instant> {
+        self.sent_at_cents(id, centi(x), centi(y))
+    }
+
+    /// [`Sightings::sent_at`] with x and y in hundredths (the binary form's
+    /// coordinates).
+    pub fn sent_at_cents(&self, id: u64, x: i64, y: i64) -> Option<Instant> {
         if !self.tracks(id) {
             return None;
         }
-        lock(self.shard(id)).get(&(id, centi(x), centi(y))).copied()
+        lock(self.shard(id)).get(&(id, x, y)).copied()
     }
 }
 
@@ -287,6 +296,8 @@ pub struct Report {
     pub transport: super::client::Transport,
     /// Position events per second per bot.
     pub move_hz: f64,
+    /// The snapshot form the bots asked for.
+    pub snapshot_asked: super::bot::SnapshotRequest,
     /// Length of the steady (measured) phase, seconds.
     pub steady_secs: f64,
     /// Time to start every bot, seconds.
@@ -318,6 +329,11 @@ pub struct Report {
     pub move_seen: Percentiles,
     /// Snapshots received per second (all bots, steady phase).
     pub snapshots_per_sec: f64,
+    /// Snapshots received in the binary form (whole run).
+    pub binary_snapshots: u64,
+    /// Snapshots received in the JSON form (whole run; a server that
+    /// ignores the request for binary sends these).
+    pub json_snapshots: u64,
     /// Position events sent per second (all bots, steady phase).
     pub positions_per_sec: f64,
     /// Bytes received per second (all bots, steady phase).
@@ -344,8 +360,8 @@ impl std::fmt::Display for Report {
             |v: Option<f64>, unit: &str| v.map_or("n/a".to_owned(), |v| format!("{v:.1}{unit}"));
         writeln!(
             f,
-            "locus bots: {} bots over {:?}, {} Hz moves",
-            self.bots, self.transport, self.move_hz
+            "locus bots: {} bots over {:?}, {} Hz moves, {:?} snapshots asked",
+            self.bots, self.transport, self.move_hz, self.snapshot_asked
         )?;
         writeln!(
             f,
@@ -366,9 +382,11 @@ impl std::fmt::Display for Report {
         writeln!(f, "  move -> seen by peer {}", self.move_seen)?;
         writeln!(
             f,
-            "  snapshots/s          {:.0} ({:.1} per bot)",
+            "  snapshots/s          {:.0} ({:.1} per bot; whole run {} binary, {} JSON)",
             self.snapshots_per_sec,
-            self.snapshots_per_sec / self.online_at_end.max(1) as f64
+            self.snapshots_per_sec / self.online_at_end.max(1) as f64,
+            self.binary_snapshots,
+            self.json_snapshots
         )?;
         writeln!(f, "  positions/s          {:.0}", self.positions_per_sec)?;
         writeln!(

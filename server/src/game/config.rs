@@ -30,7 +30,7 @@ pub struct WorldConfig {
     pub view_leave_radius: f64,
     /// At most this many others are in one player's view: the nearest ones
     /// (ties by id). Bounds snapshot size and tick work in crowds.
-    /// Default 128.
+    /// Default 128; at most 65,536 (the binary snapshot's index range).
     pub view_max: usize,
     /// How often dirty positions are handed to [`Outbox::persist`](super::Outbox::persist).
     /// Rounded to whole ticks (at least one). Default 1 s.
@@ -111,8 +111,8 @@ pub enum WorldConfigError {
         /// The rejected leave radius.
         leave: f64,
     },
-    /// `view_max` is zero.
-    #[error("view_max must be at least 1")]
+    /// `view_max` is zero or above the binary snapshot's index range.
+    #[error("view_max must be 1 to 65536")]
     ViewMax,
     /// `max_commands_per_late_tick` is zero (a late tick would starve every
     /// command).
@@ -158,7 +158,7 @@ impl WorldConfig {
                 leave: self.view_leave_radius,
             });
         }
-        if self.view_max == 0 {
+        if self.view_max == 0 || self.view_max > super::binary::MAX_INDEX as usize {
             return Err(WorldConfigError::ViewMax);
         }
         if self.max_commands_per_late_tick == 0 {

@@ -4,6 +4,12 @@
 //! overlap the query square. Each row's cells are contiguous in memory, so a
 //! query touches a handful of contiguous slices. Owns no player state and no
 //! view rules.
+//!
+//! Stacks: players standing at exactly the same point (every new account
+//! joins at the spawn point) are grouped. A crowded cell is sorted by
+//! (position, id), and each entry knows how many entries from it on share
+//! its position with ascending ids ([`GridEntry::run`]), so a view can take a
+//! whole stack's nearest ids at once instead of looking at every member.
 
 use glam::DVec2;
 
@@ -11,6 +17,12 @@ use super::PlayerId;
 
 /// Cells per axis are capped so a huge world with few players stays cheap.
 const MAX_CELLS_PER_AXIS: usize = 1024;
+
+/// A cell with more entries than this is sorted by (position, id) at each
+/// rebuild so its stacks are contiguous; smaller cells are left in slot
+/// order (their stacks, if any, still count where they happen to be
+/// contiguous with ascending ids).
+const SORT_CELLS_ABOVE: usize = 64;
 
 /// One player as the grid stores it: enough for distance tests and the
 /// tie-break without touching the player table.
@@ -22,6 +34,22 @@ pub struct GridEntry {
     pub id: PlayerId,
     /// Index of the player in the world's player table.
     pub slot: u32,
+    /// Set by [`InterestGrid::rebuild`]: how many entries, this one
+    /// included, follow contiguously at exactly this position with ascending
+    /// ids (1 when the next entry is elsewhere).
+    pub run: u32,
+}
+
+impl GridEntry {
+    /// An entry for [`InterestGrid::rebuild`].
+    pub fn new(pos: DVec2, id: PlayerId, slot: u32) -> Self {
+        Self {
+            pos,
+            id,
+            slot,
+            run: 1,
+        }
+    }
 }
 
 /// The grid. Cells are `cell_size` squares (a power of two), row-major.
@@ -41,6 +69,13 @@ pub struct InterestGrid {
     staging: Vec<(u32, GridEntry)>,
     /// Rebuild scratch: each cell's next free index in `entries`.
     cursor: Vec<u32>,
+    /// Per player slot: its index in `entries` (`u32::MAX`: not in the grid).
+    entry_of_slot: Vec<u32>,
+    /// Per entry: the index of the first entry of its run (its stack).
+    run_start: Vec<u32>,
+    /// `stacked[c]` is the number of cells before `c` (row-major) holding
+    /// a stack of two or more, so a row slice knows whether it has any.
+    stacked: Vec<u32>,
 }
 
 impl InterestGrid {
@@ -68,6 +103,9 @@ impl InterestGrid {
             entries: Vec::new(),
             staging: Vec::new(),
             cursor: Vec::new(),
+            entry_of_slot: Vec::new(),
+            run_start: Vec::new(),
+            stacked: vec![0; cols * rows + 1],
         }
     }
 
@@ -127,19 +165,65 @@ impl InterestGrid {
         self.cursor
             .extend_from_slice(&self.starts[..self.starts.len() - 1]);
         self.entries.clear();
-        self.entries.resize(
-            self.staging.len(),
-            GridEntry {
-                pos: DVec2::ZERO,
-                id: 0,
-                slot: 0,
-            },
-        );
+        self.entries
+            .resize(self.staging.len(), GridEntry::new(DVec2::ZERO, 0, 0));
         for (cell, e) in &self.staging {
             let at = &mut self.cursor[*cell as usize];
             self.entries[*at as usize] = *e;
             *at += 1;
         }
+        for c in 0..self.starts.len() - 1 {
+            let (from, to) = (self.starts[c] as usize, self.starts[c + 1] as usize);
+            if to - from > SORT_CELLS_ABOVE {
+                // Positions in the world are finite and >= 0, so their bit
+                // patterns order like the numbers.
+                self.entries[from..to]
+                    .sort_unstable_by_key(|e| (e.pos.x.to_bits(), e.pos.y.to_bits(), e.id));
+            }
+        }
+        let mut run = 0;
+        for i in (0..self.entries.len()).rev() {
+            let continues = self.entries.get(i + 1).is_some_and(|next| {
+                let e = &self.entries[i];
+                next.pos == e.pos && next.id > e.id
+            });
+            run = if continues { run + 1 } else { 1 };
+            self.entries[i].run = run;
+        }
+        for c in 0..self.starts.len() - 1 {
+            let cell = &self.entries[self.starts[c] as usize..self.starts[c + 1] as usize];
+            let has = cell.iter().any(|e| e.run > 1);
+            self.stacked[c + 1] = self.stacked[c] + u32::from(has);
+        }
+        self.run_start.clear();
+        self.entry_of_slot.clear();
+        for (i, e) in self.entries.iter().enumerate() {
+            let start = match i.checked_sub(1) {
+                Some(prev) if self.entries[prev].run == e.run + 1 => self.run_start[prev],
+                _ => i as u32,
+            };
+            self.run_start.push(start);
+            let slot = e.slot as usize;
+            if slot >= self.entry_of_slot.len() {
+                self.entry_of_slot.resize(slot + 1, u32::MAX);
+            }
+            self.entry_of_slot[slot] = i as u32;
+        }
+    }
+
+    /// One more than the largest slot in the grid.
+    pub(crate) fn slots(&self) -> usize {
+        self.entry_of_slot.len()
+    }
+
+    /// The stack the player in `slot` stands in: the index of its first
+    /// entry, its point and its size (1 when alone); `None` if the slot is
+    /// not in the grid.
+    pub(crate) fn stack_of_slot(&self, slot: u32) -> Option<(u32, DVec2, u32)> {
+        let &i = self.entry_of_slot.get(slot as usize)?;
+        let start = *self.run_start.get(i as usize)?;
+        let first = &self.entries[start as usize];
+        Some((start, first.pos, first.run))
     }
 
     /// The entries of every cell overlapping the disc of `radius` around
@@ -153,6 +237,7 @@ impl InterestGrid {
             r2: radius * radius,
             row: self.axis_cell(center.y - radius, self.rows),
             last: self.axis_cell(center.y + radius, self.rows),
+            stacks: false,
         }
     }
 
@@ -180,6 +265,17 @@ pub struct RowsNear<'g> {
     row: usize,
     /// Last row to yield.
     last: usize,
+    /// Whether the last row yielded has a stack of two or more.
+    stacks: bool,
+}
+
+impl RowsNear<'_> {
+    /// Whether the row last yielded holds a stack of two or more (see
+    /// [`GridEntry::run`]); rows without one can be read entry by entry.
+    #[inline(always)]
+    pub fn last_had_stacks(&self) -> bool {
+        self.stacks
+    }
 }
 
 impl<'g> Iterator for RowsNear<'g> {
@@ -200,8 +296,10 @@ impl<'g> Iterator for RowsNear<'g> {
         let half = (self.r2 - dy * dy).max(0.0).sqrt();
         let x0 = g.axis_cell(self.center.x - half, g.cols);
         let x1 = g.axis_cell(self.center.x + half, g.cols);
-        let from = g.starts[cy * g.cols + x0] as usize;
-        let to = g.starts[cy * g.cols + x1 + 1] as usize;
+        let (c0, c1) = (cy * g.cols + x0, cy * g.cols + x1 + 1);
+        self.stacks = g.stacked[c1] != g.stacked[c0];
+        let from = g.starts[c0] as usize;
+        let to = g.starts[c1] as usize;
         Some(&g.entries[from..to])
     }
 }
@@ -211,11 +309,42 @@ mod tests {
     use super::*;
 
     fn entry(x: f64, y: f64, id: u64) -> GridEntry {
-        GridEntry {
-            pos: DVec2::new(x, y),
-            id,
-            slot: id as u32,
+        GridEntry::new(DVec2::new(x, y), id, id as u32)
+    }
+
+    #[test]
+    fn stacks_are_contiguous_runs_with_ascending_ids() {
+        let mut grid = InterestGrid::new(1000.0, 1000.0, 100.0);
+        // 200 at one point (a sorted cell), interleaved with 100 elsewhere
+        // in that cell, plus a two-stack in a small cell with ids descending.
+        let mut pts = Vec::new();
+        for i in 0..300u64 {
+            let id = 1000 - i;
+            pts.push(if i % 3 == 2 {
+                entry(550.0 + i as f64 * 0.1, 550.0, id)
+            } else {
+                entry(550.0, 550.0, id)
+            });
         }
+        pts.push(entry(10.0, 10.0, 2));
+        pts.push(entry(10.0, 10.0, 1));
+        grid.rebuild(pts);
+        let e = grid.entries();
+        let start = e.iter().position(|e| e.pos == DVec2::splat(550.0)).unwrap();
+        assert_eq!(e[start].run, 200);
+        let ids: Vec<u64> = e[start..start + 200].iter().map(|e| e.id).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(e[start + 199].run, 1);
+        // Descending ids in an unsorted cell are two runs of one.
+        for x in e.iter().filter(|e| e.pos == DVec2::splat(10.0)) {
+            assert_eq!(x.run, 1);
+            assert_eq!(grid.stack_of_slot(x.slot).unwrap().2, 1);
+        }
+        let last = e[start + 199];
+        assert_eq!(
+            grid.stack_of_slot(last.slot),
+            Some((start as u32, DVec2::splat(550.0), 200))
+        );
     }
 
     #[test]

@@ -14,10 +14,14 @@
 //! * `movement`: clamping and stepping toward a target.
 //! * `view`: per-viewer view state (hysteresis, cap) and the delta against
 //!   what was last sent.
-//! * [`snapshot`]: the serde wire types (`snapshot`, `teleport`, `chat`).
+//! * [`snapshot`]: the serde wire types (`snapshot`, `teleport`, `chat`), the
+//!   fast JSON path and the world's binary snapshot writer.
+//! * [`binary`]: the binary snapshot format: reference encoder, decoder for
+//!   untrusted bytes, and [`binary::BinaryView`], a client's applied state.
 //! * `world`: [`World`], the state and its one-step [`World::tick`].
 //! * [`tick_loop`]: the fixed-rate runner, commands and tick statistics.
 
+pub mod binary;
 pub mod config;
 mod grid;
 mod movement;
@@ -31,8 +35,8 @@ mod world_tests;
 pub use config::{WorldConfig, WorldConfigError};
 pub use grid::{GridEntry, InterestGrid, RowsNear};
 pub use snapshot::{
-    round_wire, ChatMessage, EnterEntry, MoveEntry, MovesIter, Name, SavedPosition, Snapshot,
-    Teleport, TeleportReason, Welcome, WorldSize,
+    round_wire, ChatMessage, EnterEntry, MoveEntry, MovesIter, Name, NoBinaryForm, SavedPosition,
+    Snapshot, Teleport, TeleportReason, Welcome, WorldSize,
 };
 
 pub use tick_loop::{apply, run, Pacer, TickStats, TickTiming, WorldCommand};

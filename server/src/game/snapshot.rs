@@ -18,6 +18,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::ser::{CompactFormatter, Formatter};
 
+use super::binary::{put_svarint, put_uvarint, uvarint_into, wire_name, zigzag, BINARY_VERSION};
 use super::{PlayerId, WorldConfig};
 
 /// `v` rounded to 0.01 the way the wire wants it: `(v * 100).round() / 100`,
@@ -208,6 +209,11 @@ struct MoveRow {
     json: [u8; ENCODED_MOVE_MAX],
     /// Length of `json`; 0 when it did not fit.
     len: u8,
+    /// The binary move's delta against last tick's rounded position (what
+    /// every in-sync viewer holds): zigzag varints of dx and dy.
+    delta: [u8; 20],
+    /// Length of `delta`.
+    delta_len: u8,
 }
 
 impl MoveRow {
@@ -222,6 +228,8 @@ const EMPTY_ROW: MoveRow = MoveRow {
     cy: 0,
     json: [0; ENCODED_MOVE_MAX],
     len: 0,
+    delta: [0; 20],
+    delta_len: 2,
 };
 
 /// Per-tick table of move entries by player slot, each encoded once.
@@ -245,22 +253,34 @@ impl MoveTable {
         }
     }
 
-    /// Fills `slot`'s row unless it was filled this tick.
+    /// Fills `slot`'s row unless it was filled this tick: the player's id,
+    /// its rounded position `cents` now and `before` (last tick's, for the
+    /// binary delta).
     #[inline]
-    pub(crate) fn ensure(&mut self, slot: u32, id: PlayerId, cents: (i32, i32)) {
+    pub(crate) fn ensure(
+        &mut self,
+        slot: u32,
+        id: PlayerId,
+        cents: (i32, i32),
+        before: (i32, i32),
+    ) {
         if self.stamp[slot as usize] != self.tick {
-            self.fill(slot, id, cents);
+            self.fill(slot, id, cents, before);
         }
     }
 
     #[inline(never)]
-    fn fill(&mut self, slot: u32, id: PlayerId, (cx, cy): (i32, i32)) {
+    fn fill(&mut self, slot: u32, id: PlayerId, (cx, cy): (i32, i32), (bx, by): (i32, i32)) {
         let s = slot as usize;
         self.stamp[s] = self.tick;
         let row = &mut self.rows[s];
         row.id = id;
         row.cx = cx;
         row.cy = cy;
+        let dx = zigzag(i64::from(cx) - i64::from(bx));
+        let dy = zigzag(i64::from(cy) - i64::from(by));
+        let n = uvarint_into(&mut row.delta, dx);
+        row.delta_len = (n + uvarint_into(&mut row.delta[n..], dy)) as u8;
         let mut rest: &mut [u8] = &mut row.json;
         let written = (|| {
             rest.write_all(b"[")?;
@@ -352,7 +372,31 @@ pub struct Snapshot<'a> {
     moves: Moves<'a>,
     /// Players that left the view or went offline.
     leave: Vec<PlayerId>,
+    /// The per-connection indices of the binary form (world snapshots only).
+    wire: Option<WireIndices>,
 }
+
+/// A world snapshot's per-connection indices (see [`super::binary`]),
+/// parallel to its `enter`, `move` and `leave` lists.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WireIndices {
+    /// Per enter entry: the index it takes.
+    pub(crate) enter: Vec<u32>,
+    /// Per move entry: its index.
+    pub(crate) moves: Vec<u32>,
+    /// Per move entry when the viewer is behind (a snapshot was not
+    /// delivered): the position its client holds. Empty when the viewer is
+    /// in sync: the client then holds last tick's position, and the table
+    /// row's shared delta applies.
+    pub(crate) move_base: Vec<(i32, i32)>,
+    /// Per leave entry: the index it frees.
+    pub(crate) leave: Vec<u32>,
+}
+
+/// [`Snapshot::write_binary`] of a snapshot built from plain data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a snapshot built from plain data has no per-connection indices, so no binary form")]
+pub struct NoBinaryForm;
 
 /// The plain shape of a snapshot, for deserialization.
 #[derive(Deserialize)]
@@ -427,13 +471,15 @@ impl Snapshot<'static> {
             enter,
             moves: Moves::Plain(moves),
             leave,
+            wire: None,
         }
     }
 }
 
 impl<'a> Snapshot<'a> {
     /// Assembles a snapshot whose moves are the rows of `slots` in `table`
-    /// (each filled with [`MoveTable::ensure`] this tick).
+    /// (each filled with [`MoveTable::ensure`] this tick), with the binary
+    /// form's indices when `wire` is given.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_table(
         tick: u64,
@@ -444,6 +490,7 @@ impl<'a> Snapshot<'a> {
         table: &'a MoveTable,
         slots: Vec<u32>,
         leave: Vec<PlayerId>,
+        wire: Option<WireIndices>,
     ) -> Self {
         Snapshot {
             tick,
@@ -453,17 +500,83 @@ impl<'a> Snapshot<'a> {
             enter,
             moves: Moves::Table { table, slots },
             leave,
+            wire,
         }
     }
 
     /// Takes the snapshot apart to reuse its buffers: enter, move slots
-    /// (empty for a plain snapshot), leave.
-    pub(crate) fn into_buffers(self) -> (Vec<EnterEntry>, Vec<u32>, Vec<PlayerId>) {
+    /// (empty for a plain snapshot), leave, indices.
+    pub(crate) fn into_buffers(
+        self,
+    ) -> (
+        Vec<EnterEntry>,
+        Vec<u32>,
+        Vec<PlayerId>,
+        Option<WireIndices>,
+    ) {
         let slots = match self.moves {
             Moves::Table { slots, .. } => slots,
             Moves::Plain(_) => Vec::new(),
         };
-        (self.enter, slots, self.leave)
+        (self.enter, slots, self.leave, self.wire)
+    }
+
+    /// Whether [`Snapshot::write_binary`] can encode it (every snapshot the
+    /// world delivers can).
+    pub fn has_binary_form(&self) -> bool {
+        self.wire.is_some()
+    }
+
+    /// Appends the binary (version 1) encoding to `out`; see
+    /// [`super::binary`]. Each mover's delta is shared by every in-sync
+    /// viewer's snapshot of the tick, encoded once.
+    pub fn write_binary(&self, out: &mut Vec<u8>) -> Result<(), NoBinaryForm> {
+        let (Some(wire), Moves::Table { table, slots }) = (&self.wire, &self.moves) else {
+            return Err(NoBinaryForm);
+        };
+        out.reserve(24 + 8 * slots.len() + 16 * self.enter.len() + 3 * self.leave.len());
+        out.push(BINARY_VERSION);
+        put_uvarint(out, self.tick);
+        put_uvarint(out, self.ack);
+        put_svarint(out, i64::from(to_cents(self.x)));
+        put_svarint(out, i64::from(to_cents(self.y)));
+        put_uvarint(out, wire.leave.len() as u64);
+        for &i in &wire.leave {
+            put_uvarint(out, u64::from(i));
+        }
+        put_uvarint(out, self.enter.len() as u64);
+        for (e, &i) in self.enter.iter().zip(&wire.enter) {
+            put_uvarint(out, u64::from(i));
+            put_uvarint(out, e.id);
+            put_svarint(out, i64::from(to_cents(e.x)));
+            put_svarint(out, i64::from(to_cents(e.y)));
+            let name = wire_name(e.name.as_str());
+            put_uvarint(out, name.len() as u64);
+            out.extend_from_slice(name.as_bytes());
+        }
+        put_uvarint(out, slots.len() as u64);
+        let mut buf = [0u8; 32];
+        for (k, (&slot, &index)) in slots.iter().zip(&wire.moves).enumerate() {
+            let row = Moves::row(table, slot);
+            let n = uvarint_into(&mut buf, u64::from(index));
+            if let Some(&(bx, by)) = wire.move_base.get(k) {
+                let n = n + uvarint_into(&mut buf[n..], zigzag(i64::from(row.cx) - i64::from(bx)));
+                let n = n + uvarint_into(&mut buf[n..], zigzag(i64::from(row.cy) - i64::from(by)));
+                out.extend_from_slice(&buf[..n]);
+            } else {
+                let d = usize::from(row.delta_len);
+                buf[n..n + d].copy_from_slice(&row.delta[..d]);
+                out.extend_from_slice(&buf[..n + d]);
+            }
+        }
+        Ok(())
+    }
+
+    /// The binary encoding as a fresh buffer; see [`Snapshot::write_binary`].
+    pub fn to_binary(&self) -> Result<Vec<u8>, NoBinaryForm> {
+        let mut out = Vec::with_capacity(32 + 6 * self.moves().len());
+        self.write_binary(&mut out)?;
+        Ok(out)
     }
 
     /// The tick that produced it.
@@ -786,11 +899,11 @@ mod tests {
         let mut table = MoveTable::default();
         table.begin(1, 3);
         for (slot, (&id, &c)) in ids.iter().zip(&cents).enumerate() {
-            table.ensure(slot as u32, id, c);
+            table.ensure(slot as u32, id, c, (0, 0));
         }
         // A second ensure in the same tick keeps the row.
-        table.ensure(0, 99, (5, 5));
-        let s = Snapshot::from_table(2, 1, 3.5, 4.5, vec![], &table, vec![2, 0, 1], vec![4]);
+        table.ensure(0, 99, (5, 5), (0, 0));
+        let s = Snapshot::from_table(2, 1, 3.5, 4.5, vec![], &table, vec![2, 0, 1], vec![4], None);
         let plain = Snapshot::new(
             2,
             1,
@@ -810,7 +923,7 @@ mod tests {
     fn rejects_unknown_table_slots_without_panicking() {
         // A slot outside the table reads as an empty row, never panics.
         let table = MoveTable::default();
-        let s = Snapshot::from_table(1, 0, 1.0, 1.0, vec![], &table, vec![5], vec![]);
+        let s = Snapshot::from_table(1, 0, 1.0, 1.0, vec![], &table, vec![5], vec![], None);
         assert_eq!(
             String::from_utf8(s.to_json()).unwrap(),
             r#"{"tick":1,"ack":0,"x":1.0,"y":1.0,"enter":[],"move":[[0,0.0,0.0]],"leave":[]}"#

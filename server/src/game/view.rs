@@ -28,22 +28,30 @@
 
 use glam::DVec2;
 
-use super::grid::InterestGrid;
+use super::grid::{GridEntry, InterestGrid};
 use super::PlayerId;
 
 /// Rounded position in hundredths of a unit.
 pub(crate) type Cents = (i32, i32);
 
+/// A free entry of [`ViewState::sent`].
+pub(crate) const FREE: u32 = u32::MAX;
+
 /// What one player last saw and was sent.
 #[derive(Debug, Clone)]
 pub(crate) struct ViewState {
-    /// Slots the client holds (the baseline's players).
+    /// Slots the client holds (the baseline's players), at their wire index:
+    /// `sent[i]` is the player the client knows as index `i` (the binary
+    /// snapshot's per-connection index), or [`FREE`]. An entered player
+    /// takes the lowest free index and keeps it until it leaves.
     pub(crate) sent: Vec<u32>,
+    /// Number of entries of `sent` that are not [`FREE`].
+    pub(crate) held: usize,
     /// Whether the baseline positions are last tick's rounded positions of
     /// `sent` (and the membership equals `sent`). False after a `Full`.
     pub(crate) in_sync: bool,
     /// When not in sync: the rounded position the client holds for each of
-    /// `sent`.
+    /// `sent` (meaningless at a free index).
     pub(crate) sent_pos: Vec<Cents>,
     /// When not in sync: the slots in view after the last tick (the
     /// hysteresis memory), whether or not that tick's snapshot was delivered.
@@ -57,24 +65,29 @@ pub(crate) struct ViewState {
     /// player it kept (infinite otherwise). Lets a crowd's next scan skip
     /// players that cannot make the cut (see [`ViewScratch::compute`]).
     pub(crate) crowd_d2: f64,
+    /// When this view was last committed from a stack's shared ranking
+    /// ([`ViewScratch::compute_at_point`]): that tick and the point's bits.
+    pub(crate) point_view: Option<(u64, (u64, u64))>,
 }
 
 impl Default for ViewState {
     fn default() -> Self {
         Self {
             sent: Vec::new(),
+            held: 0,
             in_sync: true,
             sent_pos: Vec::new(),
             members: Vec::new(),
             sent_own: None,
             unsent_ticks: 0,
             crowd_d2: f64::INFINITY,
+            point_view: None,
         }
     }
 }
 
 /// A player in a viewer's view this tick.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Candidate {
     /// Squared distance to the viewer (the cap's order).
     pub(crate) d2: f64,
@@ -141,8 +154,13 @@ pub(crate) struct ViewScratch {
     /// Slots of the players in view whose rounded position changed (given
     /// to the snapshot as is).
     pub(crate) moves: Vec<u32>,
-    /// Indices into the viewer's `sent` that are no longer in view.
+    /// Indices into the viewer's `sent` that are no longer in view, ascending.
     pub(crate) leave: Vec<u32>,
+    /// Per `enter` entry: the wire index it takes (the lowest free ones
+    /// after this delta's leaves, ascending).
+    pub(crate) enter_index: Vec<u32>,
+    /// Per `moves` entry: its wire index (its index in the viewer's `sent`).
+    pub(crate) move_index: Vec<u32>,
 }
 
 impl Candidate {
@@ -158,41 +176,90 @@ impl Candidate {
 struct Area<'g> {
     grid: &'g InterestGrid,
     at: DVec2,
+    /// The viewer's slot, left out of its own view (`NO_VIEWER`: none).
     viewer: u32,
     /// Enter radius, squared.
     r2: f64,
     /// Leave radius, squared.
     l2: f64,
     leave_radius: f64,
+    /// A stack within the enter radius contributes at most this many (its
+    /// smallest ids): the cap keeps no more of players at one distance.
+    keep: usize,
 }
+
+/// [`Area::viewer`] when the query is for a point, not a player.
+const NO_VIEWER: u32 = u32::MAX;
 
 impl Area<'_> {
     /// Collects into `candidates` every other player within the enter
     /// radius, or within the leave radius and a member (per `marks`), that
-    /// is also within `sqrt(within2)`; returns whether any eligible player
-    /// was skipped for being beyond that.
-    /// `FILTER` false: `within2` is infinite (no crowd last tick), and the
-    /// check is compiled out of the hot loop.
+    /// is also within `within`; returns whether any eligible player may
+    /// have been left out (beyond `within`, or beyond `keep` of a stack).
+    /// `FILTER` false: `within` is infinite (no crowd last tick), and the
+    /// check is compiled out of the hot loop. A filtered scan only visits the
+    /// cells within `within`, so it counts as having left someone out
+    /// whenever `within` is short of the leave radius.
     #[inline(always)]
     fn scan<const FILTER: bool>(
         &self,
         candidates: &mut Vec<Candidate>,
         marks: &[Mark],
         stamp: u64,
-        within2: f64,
+        within: f64,
     ) -> bool {
         candidates.clear();
-        let mut skipped = false;
-        for row in self.grid.rows_near(self.at, self.leave_radius) {
-            for e in row {
+        let within2 = within * within;
+        let reach = if FILTER {
+            within.min(self.leave_radius)
+        } else {
+            self.leave_radius
+        };
+        let mut skipped = FILTER && reach < self.leave_radius;
+        let member = |slot: u32| {
+            let mark = marks[slot as usize];
+            mark.stamp == stamp && mark.member
+        };
+        let mut rows = self.grid.rows_near(self.at, reach);
+        while let Some(row) = rows.next() {
+            if !rows.last_had_stacks() {
+                // The common case: every entry on its own.
+                for e in row {
+                    let d2 = e.pos.distance_squared(self.at);
+                    if d2 > self.l2 || e.slot == self.viewer {
+                        continue;
+                    }
+                    if d2 <= self.r2 || member(e.slot) {
+                        if FILTER && d2 > within2 {
+                            skipped = true;
+                            continue;
+                        }
+                        candidates.push(Candidate {
+                            d2,
+                            id: e.id,
+                            slot: e.slot,
+                        });
+                    }
+                }
+                continue;
+            }
+            let mut i = 0;
+            while i < row.len() {
+                let e = &row[i];
                 let d2 = e.pos.distance_squared(self.at);
+                if e.run > 1 {
+                    // A stack: one distance for all; rows hold whole cells,
+                    // so the run is never cut (`min` only for safety).
+                    let run = &row[i..(i + e.run as usize).min(row.len())];
+                    i += run.len();
+                    skipped |= self.stack(candidates, run, d2, within2, FILTER, member);
+                    continue;
+                }
+                i += 1;
                 if d2 > self.l2 || e.slot == self.viewer {
                     continue;
                 }
-                if d2 <= self.r2 || {
-                    let mark = marks[e.slot as usize];
-                    mark.stamp == stamp && mark.member
-                } {
+                if d2 <= self.r2 || member(e.slot) {
                     if FILTER && d2 > within2 {
                         skipped = true;
                         continue;
@@ -206,6 +273,69 @@ impl Area<'_> {
             }
         }
         skipped
+    }
+
+    /// The eligible players of one stack (all at squared distance `d2`,
+    /// ascending ids); returns whether any was left out.
+    #[inline(never)]
+    fn stack(
+        &self,
+        candidates: &mut Vec<Candidate>,
+        run: &[GridEntry],
+        d2: f64,
+        within2: f64,
+        filter: bool,
+        member: impl Fn(u32) -> bool,
+    ) -> bool {
+        if d2 > self.l2 {
+            return false;
+        }
+        let eligible = |e: &&GridEntry| e.slot != self.viewer && (d2 <= self.r2 || member(e.slot));
+        if filter && d2 > within2 {
+            return run.iter().any(|e| eligible(&e));
+        }
+        for (kept, e) in run.iter().filter(eligible).enumerate() {
+            if kept == self.keep {
+                return true; // the rest cannot make the cut
+            }
+            candidates.push(Candidate {
+                d2,
+                id: e.id,
+                slot: e.slot,
+            });
+        }
+        false
+    }
+}
+
+/// The nearest players to a stack's point, shared by every viewer standing
+/// there (see [`ViewScratch::rank_point`]).
+#[derive(Debug, Default)]
+pub(crate) struct PointRanking {
+    /// The `max + 1` nearest within the enter radius by (distance, id),
+    /// nearest first; empty when fewer are within it.
+    ranked: Vec<Candidate>,
+    /// Set by the world: the ranking is shared and equals last tick's at the
+    /// same point, and none of its players' rounded positions changed, so a
+    /// view committed from last tick's is still exact and has no delta.
+    pub(crate) unchanged: bool,
+}
+
+impl PointRanking {
+    /// Whether the ranking decides the views of the players at its point.
+    pub(crate) fn is_shared(&self) -> bool {
+        !self.ranked.is_empty()
+    }
+
+    /// Whether both rank the same players (by slot and id) at the same
+    /// distances.
+    pub(crate) fn same_as(&self, other: &PointRanking) -> bool {
+        self.ranked == other.ranked
+    }
+
+    /// The slots ranked.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ranked.iter().map(|c| c.slot)
     }
 }
 
@@ -224,6 +354,134 @@ impl ViewScratch {
         positions: TickPositions<'_>,
         rule: ViewRule,
     ) {
+        self.mark_baseline(slots, state);
+        let stamp = self.stamp;
+        let marks = &self.marks[..];
+
+        // In a crowd the cap keeps the `max` nearest. If at least `max`
+        // eligible players lie within a radius, nobody beyond it can make
+        // the cut, so a crowd's scan first keeps only players within last
+        // tick's cut plus two ticks of movement, and rescans in full only if
+        // fewer than `max` are found there (players left or teleported).
+        let r2 = rule.radius * rule.radius;
+        let l2 = rule.leave_radius * rule.leave_radius;
+        // Stages: last tick's cut plus a quarter of the slack (the cut of a
+        // crowd rarely moves more), plus the whole slack, then everyone.
+        let stages = if state.crowd_d2.is_finite() {
+            let cut = state.crowd_d2.sqrt();
+            [
+                cut + rule.crowd_slack / 4.0,
+                cut + rule.crowd_slack,
+                f64::INFINITY,
+            ]
+        } else {
+            [f64::INFINITY; 3]
+        };
+        let area = Area {
+            grid,
+            at,
+            viewer,
+            r2,
+            l2,
+            leave_radius: rule.leave_radius,
+            keep: rule.max,
+        };
+        let mut skipped = false;
+        for within in stages {
+            skipped = if within.is_finite() {
+                area.scan::<true>(&mut self.candidates, marks, stamp, within)
+            } else {
+                area.scan::<false>(&mut self.candidates, marks, stamp, within)
+            };
+            if !(skipped && self.candidates.len() < rule.max) {
+                break;
+            }
+            // Too few near: widen.
+        }
+        self.crowd_d2 = f64::INFINITY;
+        if self.candidates.len() > rule.max {
+            // Find the `max`-th nearest on compact integer keys (distance
+            // bits, id), then keep the candidates up to it.
+            self.keys.clear();
+            self.keys.extend(self.candidates.iter().map(Candidate::key));
+            let (_, &mut limit, _) = self.keys.select_nth_unstable(rule.max - 1);
+            self.candidates.retain(|c| c.key() <= limit);
+            self.crowd_d2 = f64::from_bits((limit >> 64) as u64);
+        } else if skipped {
+            // Exactly `max` within the radius, more beyond: capped too.
+            self.crowd_d2 = self.candidates.iter().map(|c| c.d2).fold(0.0, f64::max);
+        }
+
+        self.classify(state, positions);
+    }
+
+    /// The `max + 1` nearest to `at` within the enter radius, if that many
+    /// are there: then for each player standing exactly at `at`, its view is
+    /// these minus itself, cut to `max` (players held only by hysteresis lie
+    /// beyond the enter radius, so they never make a full cut). Computed
+    /// once per stack per tick instead of once per member.
+    pub(crate) fn rank_point(
+        &mut self,
+        grid: &InterestGrid,
+        at: DVec2,
+        rule: ViewRule,
+        into: &mut PointRanking,
+    ) {
+        into.ranked.clear();
+        // No marks: no hysteresis for a point.
+        if self.marks.len() < grid.slots() {
+            self.marks.resize(grid.slots(), Mark::default());
+        }
+        self.stamp += 1;
+        let area = Area {
+            grid,
+            at,
+            viewer: NO_VIEWER,
+            r2: rule.radius * rule.radius,
+            l2: rule.radius * rule.radius,
+            leave_radius: rule.radius,
+            keep: rule.max + 1,
+        };
+        area.scan::<false>(&mut self.candidates, &self.marks, self.stamp, f64::INFINITY);
+        let want = rule.max + 1;
+        if self.candidates.len() < want {
+            return;
+        }
+        self.keys.clear();
+        self.keys.extend(self.candidates.iter().map(Candidate::key));
+        let (_, &mut limit, _) = self.keys.select_nth_unstable(want - 1);
+        into.ranked
+            .extend(self.candidates.iter().filter(|c| c.key() <= limit));
+        into.ranked.sort_unstable_by_key(Candidate::key);
+    }
+
+    /// [`ViewScratch::compute`] for a viewer standing at the point of a
+    /// shared `ranking` (see [`ViewScratch::rank_point`]).
+    pub(crate) fn compute_at_point(
+        &mut self,
+        slots: usize,
+        viewer: u32,
+        ranking: &PointRanking,
+        state: &ViewState,
+        positions: TickPositions<'_>,
+        rule: ViewRule,
+    ) {
+        self.mark_baseline(slots, state);
+        self.candidates.clear();
+        self.candidates.extend(
+            ranking
+                .ranked
+                .iter()
+                .filter(|c| c.slot != viewer)
+                .take(rule.max),
+        );
+        self.crowd_d2 = self.candidates.last().map_or(f64::INFINITY, |c| c.d2);
+        self.classify(state, positions);
+    }
+
+    /// Stamps the marks of the viewer's baseline and membership.
+    #[inline(always)]
+    fn mark_baseline(&mut self, slots: usize, state: &ViewState) {
         if self.marks.len() < slots {
             self.marks.resize(slots, Mark::default());
         }
@@ -231,6 +489,9 @@ impl ViewScratch {
         let stamp = self.stamp;
         let marks = &mut self.marks[..];
         for (i, &slot) in state.sent.iter().enumerate() {
+            if slot == FREE {
+                continue;
+            }
             marks[slot as usize] = Mark {
                 stamp,
                 sent_idx: i as u32,
@@ -251,56 +512,6 @@ impl ViewScratch {
                 }
             }
         }
-
-        // In a crowd the cap keeps the `max` nearest. If at least `max`
-        // eligible players lie within a radius, nobody beyond it can make
-        // the cut, so a crowd's scan first keeps only players within last
-        // tick's cut plus two ticks of movement, and rescans in full only if
-        // fewer than `max` are found there (players left or teleported).
-        let r2 = rule.radius * rule.radius;
-        let l2 = rule.leave_radius * rule.leave_radius;
-        let within2 = if state.crowd_d2.is_finite() {
-            let r = state.crowd_d2.sqrt() + rule.crowd_slack;
-            r * r
-        } else {
-            f64::INFINITY
-        };
-        let area = Area {
-            grid,
-            at,
-            viewer,
-            r2,
-            l2,
-            leave_radius: rule.leave_radius,
-        };
-        let mut within2 = within2;
-        let skipped = loop {
-            let skipped = if within2.is_finite() {
-                area.scan::<true>(&mut self.candidates, marks, stamp, within2)
-            } else {
-                area.scan::<false>(&mut self.candidates, marks, stamp, within2)
-            };
-            if skipped && self.candidates.len() < rule.max {
-                within2 = f64::INFINITY; // too few near: scan everyone
-                continue;
-            }
-            break skipped;
-        };
-        self.crowd_d2 = f64::INFINITY;
-        if self.candidates.len() > rule.max {
-            // Find the `max`-th nearest on compact integer keys (distance
-            // bits, id), then keep the candidates up to it.
-            self.keys.clear();
-            self.keys.extend(self.candidates.iter().map(Candidate::key));
-            let (_, &mut limit, _) = self.keys.select_nth_unstable(rule.max - 1);
-            self.candidates.retain(|c| c.key() <= limit);
-            self.crowd_d2 = f64::from_bits((limit >> 64) as u64);
-        } else if skipped {
-            // Exactly `max` within the radius, more beyond: capped too.
-            self.crowd_d2 = self.candidates.iter().map(|c| c.d2).fold(0.0, f64::max);
-        }
-
-        self.classify(state, positions);
     }
 
     /// The delta of `candidates` against the viewer's baseline, using the
@@ -312,7 +523,9 @@ impl ViewScratch {
         let marks = &self.marks[..];
         self.enter.clear();
         self.moves.clear();
+        self.move_index.clear();
         self.leave.clear();
+        self.enter_index.clear();
         self.matched.clear();
         self.matched.resize(state.sent.len(), false);
         for (ci, c) in self.candidates.iter().enumerate() {
@@ -328,15 +541,34 @@ impl ViewScratch {
                 };
                 if held != positions.now[slot] {
                     self.moves.push(c.slot);
+                    self.move_index.push(mark.sent_idx);
                 }
             } else {
                 self.enter.push(ci as u32);
             }
         }
-        for (i, &m) in self.matched.iter().enumerate() {
-            if !m {
+        // Leaves, and the indices the enters take: the lowest free ones once
+        // the leaves are applied, then new ones past the end. Nothing to do
+        // (the common case) when every held player is still in view and
+        // none entered.
+        let wanted = self.enter.len();
+        let held = self.candidates.len() - wanted;
+        if wanted == 0 && held == state.held {
+            return;
+        }
+        for (i, (&m, &slot)) in self.matched.iter().zip(&state.sent).enumerate() {
+            let left = !m && slot != FREE;
+            if left {
                 self.leave.push(i as u32);
             }
+            if (left || slot == FREE) && self.enter_index.len() < wanted {
+                self.enter_index.push(i as u32);
+            }
+        }
+        let mut next = state.sent.len() as u32;
+        while self.enter_index.len() < wanted {
+            self.enter_index.push(next);
+            next += 1;
         }
     }
 
@@ -349,8 +581,20 @@ impl ViewScratch {
     /// (delivered), or already held it (no delta). Either way the baseline's
     /// positions are this tick's, so the viewer is in sync.
     pub(crate) fn commit(&self, state: &mut ViewState) {
-        state.sent.clear();
-        state.sent.extend(self.candidates.iter().map(|c| c.slot));
+        for &i in &self.leave {
+            state.sent[i as usize] = FREE;
+        }
+        for (&ci, &index) in self.enter.iter().zip(&self.enter_index) {
+            let index = index as usize;
+            if index >= state.sent.len() {
+                state.sent.resize(index + 1, FREE);
+            }
+            state.sent[index] = self.candidates[ci as usize].slot;
+        }
+        while state.sent.last() == Some(&FREE) {
+            state.sent.pop();
+        }
+        state.held = self.candidates.len();
         state.in_sync = true;
         state.sent_pos.clear();
         state.members.clear();
@@ -363,9 +607,13 @@ impl ViewScratch {
     pub(crate) fn hold(&self, state: &mut ViewState, before: &[Cents]) {
         if state.in_sync {
             state.sent_pos.clear();
-            state
-                .sent_pos
-                .extend(state.sent.iter().map(|&s| before[s as usize]));
+            state.sent_pos.extend(state.sent.iter().map(|&s| {
+                if s == FREE {
+                    (0, 0)
+                } else {
+                    before[s as usize]
+                }
+            }));
             state.in_sync = false;
         }
         state.members.clear();
@@ -377,7 +625,6 @@ impl ViewScratch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::game::grid::GridEntry;
     use crate::game::snapshot::to_cents;
 
     const RULE: ViewRule = ViewRule {
@@ -408,11 +655,7 @@ mod tests {
                 points
                     .iter()
                     .enumerate()
-                    .map(|(slot, &(id, x, y))| GridEntry {
-                        pos: DVec2::new(x, y),
-                        id,
-                        slot: slot as u32,
-                    }),
+                    .map(|(slot, &(id, x, y))| GridEntry::new(DVec2::new(x, y), id, slot as u32)),
             );
             let now: Vec<Cents> = points
                 .iter()

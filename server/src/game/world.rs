@@ -49,9 +49,13 @@ use super::grid::{GridEntry, InterestGrid};
 use super::movement::{clamp_to_world, step_toward};
 use super::snapshot::{
     from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name, SavedPosition,
-    Snapshot, Teleport, TeleportReason,
+    Snapshot, Teleport, TeleportReason, WireIndices,
 };
-use super::view::{Cents, TickPositions, ViewRule, ViewScratch, ViewState};
+use super::view::{Cents, PointRanking, TickPositions, ViewRule, ViewScratch, ViewState, FREE};
+
+/// Players standing at one point share one ranking of their neighbours
+/// when at least this many stand there.
+const SHARE_STACKS_OF: u32 = 4;
 use super::{Delivery, Outbox, PlayerId};
 
 /// What [`World::set_target`] did with a `position` input.
@@ -171,6 +175,13 @@ pub struct World {
     wire_before: Vec<Cents>,
     /// View computation buffers.
     scratch: ViewScratch,
+    /// This tick's shared rankings of stacks, by the bits of the stack's
+    /// point (see [`ViewScratch::rank_point`]).
+    rankings: HashMap<(u64, u64), PointRanking>,
+    /// Last tick's, to tell an unchanged stack.
+    previous_rankings: HashMap<(u64, u64), PointRanking>,
+    /// Emptied rankings kept for reuse.
+    spare_rankings: Vec<PointRanking>,
     /// Per-tick move entries, each encoded once.
     moves: MoveTable,
     /// Reused snapshot buffers.
@@ -184,6 +195,7 @@ pub struct World {
 struct SnapshotBuffers {
     enter: Vec<EnterEntry>,
     leave: Vec<PlayerId>,
+    wire: WireIndices,
 }
 
 fn saved(p: &Player) -> SavedPosition {
@@ -219,6 +231,9 @@ impl World {
             wire_now: Vec::new(),
             wire_before: Vec::new(),
             scratch: ViewScratch::default(),
+            rankings: HashMap::new(),
+            previous_rankings: HashMap::new(),
+            spare_rankings: Vec::new(),
             moves: MoveTable::default(),
             buffers: SnapshotBuffers::default(),
             removals: Vec::new(),
@@ -385,7 +400,11 @@ impl World {
         live.sort_unstable_by_key(|(new, _)| *new);
         self.players = live.into_iter().map(|(_, p)| p).collect();
         for p in &mut self.players {
-            p.view.sent.iter_mut().for_each(remap);
+            p.view
+                .sent
+                .iter_mut()
+                .filter(|s| **s != FREE)
+                .for_each(remap);
             p.view.members.iter_mut().for_each(remap);
         }
         self.index.values_mut().for_each(remap);
@@ -616,18 +635,13 @@ impl World {
             }
         }
         let players = &self.players;
-        self.grid
-            .rebuild(
-                players
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.present)
-                    .map(|(slot, p)| GridEntry {
-                        pos: p.pos,
-                        id: p.id,
-                        slot: slot as u32,
-                    }),
-            );
+        self.grid.rebuild(
+            players
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.present)
+                .map(|(slot, p)| GridEntry::new(p.pos, p.id, slot as u32)),
+        );
         self.emit_teleports(out);
         self.send_snapshots(out);
         self.apply_removals(out);
@@ -688,7 +702,8 @@ impl World {
         // viewers' moves are exactly those.
         for (s, p) in self.players.iter().enumerate() {
             if p.present && self.wire_now[s] != self.wire_before[s] {
-                self.moves.ensure(s as u32, p.id, self.wire_now[s]);
+                self.moves
+                    .ensure(s as u32, p.id, self.wire_now[s], self.wire_before[s]);
             }
         }
         for slot in 0..slots {
@@ -700,21 +715,67 @@ impl World {
                 now: &self.wire_now,
                 before: &self.wire_before,
             };
-            self.scratch.compute(
-                &self.grid,
-                slots,
-                slot as u32,
-                viewer.pos,
-                &viewer.view,
-                positions,
-                rule,
-            );
             let (x, y) = self.wire_now[slot];
             let own = (x, y, viewer.ack);
+            let stack = self
+                .grid
+                .stack_of_slot(slot as u32)
+                .filter(|&(_, _, size)| size >= SHARE_STACKS_OF);
+            let point = stack.map(|(_, at, _)| (at.x.to_bits(), at.y.to_bits()));
+            let ranking = stack.zip(point).map(|((_, at, _), key)| {
+                self.rankings.entry(key).or_insert_with(|| {
+                    let mut r = self.spare_rankings.pop().unwrap_or_default();
+                    self.scratch.rank_point(&self.grid, at, rule, &mut r);
+                    r.unchanged = r.is_shared()
+                        && self
+                            .previous_rankings
+                            .get(&key)
+                            .is_some_and(|p| p.same_as(&r))
+                        && r.slots()
+                            .all(|s| self.wire_now[s as usize] == self.wire_before[s as usize]);
+                    r
+                })
+            });
+            let shared = ranking.as_ref().is_some_and(|r| r.is_shared());
+            let view = &viewer.view;
+            if ranking.as_ref().is_some_and(|r| r.unchanged)
+                && view.in_sync
+                && point.is_some()
+                && view.point_view == point.map(|p| (self.tick - 1, p))
+                && view.sent_own == Some(own)
+            {
+                // Standing in an unchanged stack: the view and its client
+                // are as they were, nothing to compute or send.
+                let view = &mut self.players[slot].view;
+                view.point_view = point.map(|p| (self.tick, p));
+                view.unsent_ticks = 0;
+                continue;
+            }
+            match ranking {
+                Some(r) if r.is_shared() => self.scratch.compute_at_point(
+                    slots,
+                    slot as u32,
+                    r,
+                    &viewer.view,
+                    positions,
+                    rule,
+                ),
+                _ => self.scratch.compute(
+                    &self.grid,
+                    slots,
+                    slot as u32,
+                    viewer.pos,
+                    &viewer.view,
+                    positions,
+                    rule,
+                ),
+            }
+            let committed_point = point.filter(|_| shared).map(|p| (self.tick, p));
             if !self.scratch.has_delta() && viewer.view.sent_own == Some(own) {
                 let view = &mut self.players[slot].view;
                 self.scratch.commit(view);
                 view.unsent_ticks = 0;
+                view.point_view = committed_point;
                 continue;
             }
             let delivery = self.deliver(slot, own, out);
@@ -724,8 +785,10 @@ impl World {
                     self.scratch.commit(view);
                     view.sent_own = Some(own);
                     view.unsent_ticks = 0;
+                    view.point_view = committed_point;
                 }
                 Delivery::Full => {
+                    view.point_view = None;
                     self.scratch.hold(view, &self.wire_before);
                     view.unsent_ticks = view.unsent_ticks.saturating_add(1);
                     if view.unsent_ticks > self.config.max_unsent_ticks {
@@ -735,6 +798,9 @@ impl World {
                 Delivery::Gone => self.removals.push((slot as u32, Removal::Gone)),
             }
         }
+        self.spare_rankings
+            .extend(self.previous_rankings.drain().map(|(_, r)| r));
+        std::mem::swap(&mut self.rankings, &mut self.previous_rankings);
     }
 
     /// Builds the snapshot for `slot` from the computed delta and hands it to
@@ -742,6 +808,7 @@ impl World {
     fn deliver(&mut self, slot: usize, own: (i32, i32, u64), out: &mut impl Outbox) -> Delivery {
         let b = &mut self.buffers;
         let (mut enter, mut leave) = (std::mem::take(&mut b.enter), std::mem::take(&mut b.leave));
+        let mut indices = std::mem::take(&mut b.wire);
         let move_slots = std::mem::take(&mut self.scratch.moves);
         let scratch = &self.scratch;
         let players = &self.players;
@@ -761,10 +828,20 @@ impl World {
             // Moves against an older baseline may name players that did not
             // move this tick; in-sync moves were all encoded up front.
             for &s in &move_slots {
+                let before = self.wire_before[s as usize];
                 self.moves
-                    .ensure(s, players[s as usize].id, wire[s as usize]);
+                    .ensure(s, players[s as usize].id, wire[s as usize], before);
             }
+            indices.move_base.extend(
+                scratch
+                    .move_index
+                    .iter()
+                    .map(|&i| viewer.view.sent_pos[i as usize]),
+            );
         }
+        indices.enter.extend_from_slice(&scratch.enter_index);
+        indices.moves.extend_from_slice(&scratch.move_index);
+        indices.leave.extend_from_slice(&scratch.leave);
         leave.extend(
             scratch
                 .leave
@@ -780,14 +857,20 @@ impl World {
             &self.moves,
             move_slots,
             leave,
+            Some(indices),
         );
         let delivery = out.snapshot(viewer.id, &snapshot);
-        let (mut enter, mut move_slots, mut leave) = snapshot.into_buffers();
+        let (mut enter, mut move_slots, mut leave, wire) = snapshot.into_buffers();
         enter.clear();
         move_slots.clear();
         leave.clear();
+        let mut wire = wire.unwrap_or_default();
+        wire.enter.clear();
+        wire.moves.clear();
+        wire.move_base.clear();
+        wire.leave.clear();
         self.scratch.moves = move_slots;
-        self.buffers = SnapshotBuffers { enter, leave };
+        self.buffers = SnapshotBuffers { enter, leave, wire };
         delivery
     }
 

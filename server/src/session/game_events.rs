@@ -1,5 +1,6 @@
 //! The game's Socket.IO events on namespace `/`, per `docs/protocol.md`:
-//! token authentication on connect, `welcome`, duplicate logins, `position`
+//! token authentication on connect (and the snapshot form the auth payload
+//! asks for), `welcome`, duplicate logins, `position`
 //! and `chat` inputs with their validation and rate limits, and leaving the
 //! world on disconnect. Inputs are checked here and forwarded to the tick
 //! thread; nothing here touches world state directly.
@@ -11,6 +12,7 @@ use glam::DVec2;
 use serde_json::Value;
 
 use super::players::kick;
+use super::snapshot_form::SnapshotForm;
 use super::state::SessionState;
 use crate::auth;
 use crate::game::tick_loop::WorldCommand;
@@ -124,9 +126,10 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
         }
     };
     let id = account.id;
+    let form = SnapshotForm::from_auth(&auth);
     let _account_lock = app.players.lock_account(id).await;
 
-    let previous = app.players.socket(id);
+    let previous = app.players.bound(id);
     let stored = if previous.is_some() {
         None
     } else {
@@ -141,8 +144,15 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
         Some(p) => (DVec2::new(p.x, p.y), p.reset_epoch),
         None => (DVec2::NAN, 0),
     };
+    // A takeover: the old socket stops getting snapshots before the world
+    // resets the player's view for the new one, so no snapshot built on the
+    // new (empty) baseline goes to the old client and is lost (the outbox
+    // keeps the baseline while nobody is bound).
+    if let Some(old) = &previous {
+        app.players.unbind_if(id, old.socket.id());
+    }
     let name = account.username.clone();
-    let start = app
+    let joined = app
         .world
         .request(|reply| WorldCommand::Join {
             id,
@@ -151,10 +161,24 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
             reset_epoch: epoch,
             reply,
         })
-        .await
-        .map_err(|e| ConnectError::new(e.to_string()))?;
+        .await;
+    let start = match joined {
+        Ok(start) => start,
+        Err(error) => {
+            if let Some(old) = previous {
+                // Nothing changed in the world: the old socket plays on.
+                app.players.bind(id, old.socket, old.form);
+            }
+            return Err(ConnectError::new(error.to_string()));
+        }
+    };
     if let Some(old) = previous {
-        kick_counted(app, &old, "logged in elsewhere", "logged in elsewhere");
+        kick_counted(
+            app,
+            &old.socket,
+            "logged in elsewhere",
+            "logged in elsewhere",
+        );
     }
 
     let now = Instant::now();
@@ -180,7 +204,7 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
         return Err(ConnectError::new(error.to_string()));
     }
     app.metrics.event_out(EventKind::welcome, 1);
-    app.players.bind(id, socket);
+    app.players.bind(id, socket, form);
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! The game session glue: the game's Socket.IO events turned into world
 //! commands ([`game_events`]), the link to the world's tick thread and its
 //! outbox of emits and saves ([`world_link`]), who plays which socket
-//! ([`players`]), and the running server's side of `locus admin`
+//! ([`players`]), the snapshot form each connection asked for
+//! ([`snapshot_form`]), and the running server's side of `locus admin`
 //! ([`resets`]).
 //!
 //! Knows no HTTP routes and no command-line flags: [`SessionConfig`] is its
@@ -16,9 +17,11 @@ use crate::socketio::Parser;
 pub mod game_events;
 pub mod players;
 pub mod resets;
+pub mod snapshot_form;
 pub mod state;
 pub mod world_link;
 
+pub use snapshot_form::SnapshotForm;
 pub use state::SessionState;
 
 /// The session glue's settings. Every field documents its default.

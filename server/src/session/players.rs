@@ -1,5 +1,6 @@
-//! Which Socket.IO socket plays which account: the registry the tick
-//! thread reads to deliver snapshots, and the per-account lock that keeps a
+//! Which Socket.IO socket plays which account (and in which form it takes
+//! its snapshots): the registry the tick thread reads to deliver snapshots,
+//! and the per-account lock that keeps a
 //! connect and a disconnect of the same account from interleaving (so a
 //! reconnect never reads a position older than the one being saved).
 
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use serde::Serialize;
 
+use super::SnapshotForm;
 use crate::game::PlayerId;
 use crate::socketio::Socket;
 
@@ -26,12 +28,21 @@ pub fn kick(socket: &Socket, reason: &str) {
     socket.close_connection();
 }
 
+/// The socket playing an account.
+#[derive(Clone)]
+pub struct Bound {
+    /// The socket.
+    pub socket: Socket,
+    /// The form its client asked its snapshots in, at connect.
+    pub form: SnapshotForm,
+}
+
 /// The online players' sockets.
 #[derive(Default)]
 pub struct Players {
-    /// Account id to the socket currently playing it. Read once per tick by
-    /// the tick thread; written on connect and disconnect.
-    bound: RwLock<HashMap<PlayerId, Socket>>,
+    /// Account id to the socket currently playing it. Read for every
+    /// snapshot by the tick thread; written on connect and disconnect.
+    bound: RwLock<HashMap<PlayerId, Bound>>,
     /// One async lock per account with a connect or disconnect in progress.
     account_locks: Mutex<HashMap<PlayerId, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -81,21 +92,28 @@ impl Players {
 
     /// The socket playing account `id`.
     pub fn socket(&self, id: PlayerId) -> Option<Socket> {
+        self.read().get(&id).map(|b| b.socket.clone())
+    }
+
+    /// The socket playing account `id` and the form it takes snapshots in.
+    pub fn bound(&self, id: PlayerId) -> Option<Bound> {
         self.read().get(&id).cloned()
     }
 
-    /// Binds `socket` to account `id`; returns the socket it replaces.
-    pub fn bind(&self, id: PlayerId, socket: Socket) -> Option<Socket> {
+    /// Binds `socket`, taking snapshots in `form`, to account `id`; returns
+    /// the socket it replaces.
+    pub fn bind(&self, id: PlayerId, socket: Socket, form: SnapshotForm) -> Option<Socket> {
         self.bound
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id, socket)
+            .insert(id, Bound { socket, form })
+            .map(|b| b.socket)
     }
 
     /// Unbinds account `id` if `socket_id` is still the socket playing it.
     pub fn unbind_if(&self, id: PlayerId, socket_id: &str) -> bool {
         let mut bound = self.bound.write().unwrap_or_else(|e| e.into_inner());
-        if bound.get(&id).is_some_and(|s| s.id() == socket_id) {
+        if bound.get(&id).is_some_and(|b| b.socket.id() == socket_id) {
             bound.remove(&id);
             true
         } else {
@@ -112,11 +130,11 @@ impl Players {
 
     /// Every bound socket; used at shutdown.
     pub fn sockets(&self) -> Vec<Socket> {
-        self.read().values().cloned().collect()
+        self.read().values().map(|b| b.socket.clone()).collect()
     }
 
-    /// A read view of the registry, held by the tick thread for one tick.
-    pub fn read(&self) -> RwLockReadGuard<'_, HashMap<PlayerId, Socket>> {
+    /// A read view of the registry (held for a few instructions).
+    pub fn read(&self) -> RwLockReadGuard<'_, HashMap<PlayerId, Bound>> {
         self.bound.read().unwrap_or_else(|e| e.into_inner())
     }
 }

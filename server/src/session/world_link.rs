@@ -1,21 +1,26 @@
 //! The link between the world's tick thread and the rest of the server:
 //! [`WorldHandle`] sends commands to the thread, and [`SocketOutbox`] turns
-//! what the world produces into Socket.IO emits and position saves.
+//! what the world produces into Socket.IO emits and position saves. Each
+//! snapshot is encoded once, on the tick thread, in the form its socket
+//! asked for at connect ([`SnapshotForm`]).
 
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::players::{kick, Players};
+use super::players::{kick, Bound, Players};
+use super::SnapshotForm;
 use crate::game::tick_loop::{self, TickStats, WorldCommand};
 use crate::game::{
     ChatMessage, Delivery, Outbox, PlayerId, SavedPosition, Snapshot, Teleport, World,
 };
 use crate::metrics::{EventKind, Metrics};
-use crate::socketio::{EmitError, Parser};
+use crate::protocol::socketio::Args;
+use crate::socketio::{EmitError, Parser, Socket};
 use crate::store::Store;
 
 /// Why a command did not reach the world.
@@ -101,7 +106,7 @@ pub struct SocketOutbox {
     pub metrics: Arc<Metrics>,
     /// The packet format: JSON snapshots are written by the world's own
     /// encoder (move entries encoded once per tick and shared), msgpack ones
-    /// through serde.
+    /// through serde. Binary snapshots are the same bytes with either.
     parser: Parser,
     /// Reused buffer for encoding one snapshot.
     buffer: Vec<u8>,
@@ -132,34 +137,68 @@ impl SocketOutbox {
     }
 }
 
-impl Outbox for SocketOutbox {
-    fn snapshot(&mut self, to: PlayerId, snapshot: &Snapshot<'_>) -> Delivery {
-        let Some(socket) = self.players.socket(to) else {
-            // Joined but not yet bound (welcome in flight), or already
-            // leaving: keep the baseline so nothing is lost either way.
-            return Delivery::Full;
-        };
-        let sent = match self.parser {
+impl SocketOutbox {
+    /// Encodes `snapshot` as one JSON argument for the socket's parser.
+    fn emit_json_snapshot(
+        &mut self,
+        socket: &Socket,
+        snapshot: &Snapshot<'_>,
+    ) -> Option<Result<(), EmitError>> {
+        match self.parser {
             Parser::Json => {
                 self.buffer.clear();
                 snapshot.write_json(&mut self.buffer);
                 match std::str::from_utf8(&self.buffer) {
-                    Ok(json) => socket.emit_json("snapshot", json),
+                    Ok(json) => Some(socket.emit_json("snapshot", json)),
                     Err(error) => {
                         tracing::error!(%error, "snapshot encoder wrote invalid UTF-8");
-                        return Delivery::Full;
+                        None
                     }
                 }
             }
-            Parser::MsgPack => socket.emit("snapshot", snapshot),
+            Parser::MsgPack => Some(socket.emit("snapshot", snapshot)),
+        }
+    }
+
+    /// Encodes `snapshot` in the binary form as one binary argument: one
+    /// attachment after a `451-["snapshot",{"_placeholder":true,"num":0}]`
+    /// header with the default parser, one `bin` with msgpack.
+    fn emit_binary_snapshot(
+        &mut self,
+        socket: &Socket,
+        snapshot: &Snapshot<'_>,
+    ) -> Option<Result<(), EmitError>> {
+        self.buffer.clear();
+        if let Err(error) = snapshot.write_binary(&mut self.buffer) {
+            // Every snapshot the world delivers has its indices; switching
+            // this client to JSON mid-stream would desync its indices.
+            tracing::error!(%error, "world snapshot without a binary form");
+            return None;
+        }
+        let args = Args::new().with_binary(Bytes::copy_from_slice(&self.buffer));
+        Some(socket.emit_args("snapshot", args))
+    }
+}
+
+impl Outbox for SocketOutbox {
+    fn snapshot(&mut self, to: PlayerId, snapshot: &Snapshot<'_>) -> Delivery {
+        let Some(Bound { socket, form }) = self.players.bound(to) else {
+            // Joined but not yet bound (welcome in flight, or a takeover in
+            // progress), or already leaving: keep the baseline so nothing is
+            // lost either way.
+            return Delivery::Full;
+        };
+        let sent = match form {
+            SnapshotForm::Json => self.emit_json_snapshot(&socket, snapshot),
+            SnapshotForm::Binary => self.emit_binary_snapshot(&socket, snapshot),
         };
         match sent {
-            Ok(()) => {
+            Some(Ok(())) => {
                 self.metrics.event_out(EventKind::snapshot, 1);
                 Delivery::Sent
             }
-            Err(EmitError::Full) => Delivery::Full,
-            Err(_) => Delivery::Gone,
+            Some(Err(EmitError::Full)) | None => Delivery::Full,
+            Some(Err(_)) => Delivery::Gone,
         }
     }
 

@@ -411,9 +411,9 @@ mod tests {
         assert_eq!(c.max_pending_acks, 64);
         assert_eq!(c.hash_queue, 64);
         assert_eq!(c.body_read_timeout, Duration::from_secs(10));
-        assert_eq!(c.max_unsent_bytes, 4096);
-        assert_eq!(c.socketio_config().engine.max_unsent_bytes, 4096);
-        assert_eq!(c.http_limits().max_unsent_bytes, Some(4096));
+        assert_eq!(c.max_unsent_bytes, 2048);
+        assert_eq!(c.socketio_config().engine.max_unsent_bytes, 2048);
+        assert_eq!(c.http_limits().max_unsent_bytes, Some(2048));
         assert_eq!(
             HttpLimits::default().max_unsent_bytes,
             Some(DEFAULT_MAX_UNSENT_BYTES as u32)

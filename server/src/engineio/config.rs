@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-/// The default of [`EngineConfig::max_unsent_bytes`]: about three snapshots
-/// with 40 players in view, so a stalled reader resumes a few ticks behind.
-pub const DEFAULT_MAX_UNSENT_BYTES: usize = 4 * 1024;
+/// The default of [`EngineConfig::max_unsent_bytes`]: two or three
+/// snapshots with 40 players in view. Measured by `tests/server_slow_reader.rs`
+/// (stale snapshots a reader with a 4 KiB receive buffer reads after an
+/// 80-tick stall): 512 B: 10, 1 KiB: 12, 2 KiB: 14, 4 KiB: 25, 64 KiB: 74
+/// (everything); the reader's own receive buffer is most of what is left.
+pub const DEFAULT_MAX_UNSENT_BYTES: usize = 2 * 1024;
 
 /// Engine.IO server settings. Every field documents its default.
 #[derive(Debug, Clone)]
@@ -37,7 +40,7 @@ pub struct EngineConfig {
     /// within a few messages and not after `max_buffered_packets`. The
     /// writer takes nothing more while a write is pending, so what waits
     /// in the process for a stalled WebSocket is this plus one write. A
-    /// client that keeps up never meets it. Defaults to 4 KiB (the
+    /// client that keeps up never meets it. Defaults to 2 KiB (the
     /// listener bounds unsent bytes in the kernel by the same figure:
     /// `TCP_NOTSENT_LOWAT`).
     pub max_unsent_bytes: usize,

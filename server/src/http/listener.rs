@@ -60,7 +60,7 @@ pub struct HttpLimits {
     /// above see it and send it fresh data rather than a backlog. Data sent
     /// and awaiting acknowledgement is not counted: a fast client on a long
     /// round trip keeps the full window. `None` leaves the kernel default.
-    /// Defaults to 4 KiB, the engine's `max_unsent_bytes`.
+    /// Defaults to 2 KiB, the engine's `max_unsent_bytes`.
     pub max_unsent_bytes: Option<u32>,
 }
 

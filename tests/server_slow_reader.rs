@@ -89,10 +89,7 @@ async fn stall_and_resume(bound: u32) -> Resumed {
                 step += 1.0;
                 let angle = step * 0.05 + i as f64;
                 let radius = 100.0 + 5.0 * i as f64;
-                let (x, y) = (
-                    CENTRE + radius * angle.cos(),
-                    CENTRE + radius * angle.sin(),
-                );
+                let (x, y) = (CENTRE + radius * angle.cos(), CENTRE + radius * angle.sin());
                 let seq = mover.move_to(x, y).await;
                 mover
                     .wait_for("snapshot", |s| s["ack"].as_u64() >= Some(seq))

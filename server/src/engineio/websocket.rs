@@ -271,9 +271,7 @@ where
                         return Poll::Ready(Event::Closed(reason));
                     }
                     if std::mem::take(&mut state.ping_due) {
-                        batch.push_front(OutboundMessage(Frame::Text(Utf8Bytes::from_static(
-                            "2",
-                        ))));
+                        batch.push_front(OutboundMessage(Frame::Text(Utf8Bytes::from_static("2"))));
                     }
                     if batch.is_empty() && !unflushed {
                         batch = state.take_batch();

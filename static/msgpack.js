@@ -8,7 +8,7 @@
 // the DOM, or any global state. Every function here is pure.
 //
 // Written from the MessagePack specification (github.com/msgpack/msgpack,
-// spec.md) and the notes on notepack in /work/shared/research; no code from
+// spec.md) and notepack's documented conventions; no code from
 // notepack or any other implementation.
 //
 // Value mapping, chosen to match what JSON gives the rest of the client:

@@ -7,33 +7,13 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use support::player::Player;
-use support::process::LocusProcess;
-use tokio::process::Command;
+use support::process::{assert_serve_refused, run_locus, LocusProcess};
 
 /// Runs `locus ARGS...` to completion (bounded: a refused server must exit,
 /// not serve).
-async fn run_locus(args: &[&str], db: &Path) -> Output {
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        Command::new(env!("CARGO_BIN_EXE_locus"))
-            .args(args)
-            .arg(db)
-            .env("LOCUS_LOG", "warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("locus exits instead of serving")
-    .unwrap()
-}
-
 async fn token(server: &LocusProcess, name: &str) -> String {
     server.account(name).await.1
 }
@@ -65,26 +45,7 @@ async fn second_server_on_a_held_file_is_refused_and_the_first_keeps_serving() {
     let alice = token(&first, "alice").await;
     let mut player = walk_to(&alice, first.addr, 3.0, 4.0).await;
 
-    let second = run_locus(&["serve", "--listen", "127.0.0.1:0", "--db"], &db).await;
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(!second.status.success(), "second server ran: {stderr}");
-    assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    assert!(
-        !stderr.contains("listening on"),
-        "second server served: {stderr}"
-    );
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("locus: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "one error line expected: {stderr}");
-    assert!(
-        errors[0].contains(&db.display().to_string()),
-        "{}",
-        errors[0]
-    );
-    assert!(errors[0].contains("in use by another running locus server"));
-    eprintln!("{}", errors[0]);
+    assert_serve_refused(&db, "in use by another running locus server").await;
 
     // The first keeps serving: health, the same player keeps moving, a new
     // player joins.

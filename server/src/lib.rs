@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! The dependency direction is fixed; a module may use only those listed
-//! before it (checked by `scripts/check_layers.sh`).
+//! before it (checked by `tests/layers.rs`).
 //!
 //! * [`protocol`]: pure Engine.IO / Socket.IO packet and payload codecs. No I/O.
 //! * [`token_bucket`]: the pure rate limiter behind socket input limits and

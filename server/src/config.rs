@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::AuthConfig;
-use crate::engineio::EngineConfig;
+use crate::engineio::{EngineConfig, DEFAULT_MAX_UNSENT_BYTES};
 use crate::game::WorldConfig;
 use crate::http::listener::HttpLimits;
 use crate::session::SessionConfig;
@@ -117,6 +117,15 @@ pub struct Config {
     /// readers never grow server memory without bound).
     #[arg(long, env = "LOCUS_MAX_BUFFERED_PACKETS", default_value_t = 256)]
     pub max_buffered_packets: usize,
+
+    /// Bytes a connection may hold unsent for a client that is not reading:
+    /// in the kernel (`TCP_NOTSENT_LOWAT`) and again in the session queue
+    /// behind a blocked WebSocket write. Beyond it snapshots merge, so a
+    /// client that stalls resumes a few ticks behind, not through a
+    /// backlog. Sent but unacknowledged bytes do not count: a client that
+    /// keeps up is never slowed.
+    #[arg(long, env = "LOCUS_MAX_UNSENT_BYTES", default_value_t = DEFAULT_MAX_UNSENT_BYTES as u32, value_parser = clap::value_parser!(u32).range(512..))]
+    pub max_unsent_bytes: u32,
 
     /// Open TCP connections allowed in total.
     #[arg(long, env = "LOCUS_MAX_CONNECTIONS", default_value_t = 50_000)]
@@ -294,6 +303,7 @@ impl Config {
             upgrade_timeout: self.upgrade_timeout,
             max_payload: self.max_payload,
             max_buffered_packets: self.max_buffered_packets,
+            max_unsent_bytes: self.max_unsent_bytes as usize,
             body_read_timeout: self.body_read_timeout,
             allowed_origins: (!self.allowed_origins.is_empty())
                 .then(|| self.allowed_origins.clone()),
@@ -322,6 +332,7 @@ impl Config {
             max_request_head_bytes: self.max_header_bytes,
             max_headers: self.max_headers,
             shutdown_grace: self.shutdown_grace,
+            max_unsent_bytes: Some(self.max_unsent_bytes),
         }
     }
 }
@@ -400,6 +411,13 @@ mod tests {
         assert_eq!(c.max_pending_acks, 64);
         assert_eq!(c.hash_queue, 64);
         assert_eq!(c.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_unsent_bytes, 2048);
+        assert_eq!(c.socketio_config().engine.max_unsent_bytes, 2048);
+        assert_eq!(c.http_limits().max_unsent_bytes, Some(2048));
+        assert_eq!(
+            HttpLimits::default().max_unsent_bytes,
+            Some(DEFAULT_MAX_UNSENT_BYTES as u32)
+        );
         let tweaked = Config {
             max_pending_acks: 3,
             hash_queue: 5,

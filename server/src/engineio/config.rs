@@ -6,6 +6,13 @@ use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+/// The default of [`EngineConfig::max_unsent_bytes`]: two or three
+/// snapshots with 40 players in view. Measured by `tests/server_slow_reader.rs`
+/// (stale snapshots a reader with a 4 KiB receive buffer reads after an
+/// 80-tick stall): 512 B: 10, 1 KiB: 12, 2 KiB: 14, 4 KiB: 25, 64 KiB: 74
+/// (everything); the reader's own receive buffer is most of what is left.
+pub const DEFAULT_MAX_UNSENT_BYTES: usize = 2 * 1024;
+
 /// Engine.IO server settings. Every field documents its default.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -27,6 +34,16 @@ pub struct EngineConfig {
     /// also holds the one batch it is writing, so at most twice this many
     /// items wait for a slow client. Defaults to 256.
     pub max_buffered_packets: usize,
+    /// Encoded bytes a session may queue while its WebSocket writer holds a
+    /// write the kernel has not taken (the client is not reading); beyond
+    /// it sends fail with `SendError::Full`, so a stalled reader is seen
+    /// within a few messages and not after `max_buffered_packets`. The
+    /// writer takes nothing more while a write is pending, so what waits
+    /// in the process for a stalled WebSocket is this plus one write. A
+    /// client that keeps up never meets it. Defaults to 2 KiB (the
+    /// listener bounds unsent bytes in the kernel by the same figure:
+    /// `TCP_NOTSENT_LOWAT`).
+    pub max_unsent_bytes: usize,
     /// Allowed `Origin`s, checked on polling and on the WebSocket upgrade.
     /// `None` allows any origin. Defaults to `None`.
     pub allowed_origins: Option<Vec<String>>,
@@ -57,6 +74,7 @@ impl Default for EngineConfig {
             upgrade_timeout: Duration::from_secs(10),
             max_payload: 1_000_000,
             max_buffered_packets: 256,
+            max_unsent_bytes: DEFAULT_MAX_UNSENT_BYTES,
             allowed_origins: None,
             allow_upgrades: true,
             close_timeout: Duration::from_secs(5),

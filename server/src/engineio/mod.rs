@@ -67,7 +67,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, Response};
 
-pub use config::EngineConfig;
+pub use config::{EngineConfig, DEFAULT_MAX_UNSENT_BYTES};
 pub use errors::{EngineBody, EngineError};
 pub use handshake::Handshake;
 pub use socket::{

@@ -153,7 +153,10 @@ impl<H: EngineHandler> Sessions<H> {
             sid.clone(),
             handshake,
             H::Data::default(),
-            self.config.max_buffered_packets,
+            (
+                self.config.max_buffered_packets,
+                self.config.max_unsent_bytes,
+            ),
             transport,
             self.traffic.clone(),
         ));

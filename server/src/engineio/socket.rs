@@ -234,6 +234,15 @@ pub(crate) struct State {
     pub queue: VecDeque<OutboundMessage>,
     /// Items in `queue`, a `send_all` group counting once: the bound.
     pub queued_items: usize,
+    /// Encoded bytes in `queue`: bounded while `write_blocked`.
+    pub queued_bytes: usize,
+    /// The WebSocket writer holds a write the kernel has not taken yet
+    /// (the client is not reading as fast as it is sent to): set and
+    /// cleared by the writer. While it is set, sends fail with
+    /// [`SendError::Full`] once `queued_bytes` reaches the session's
+    /// `max_unsent_bytes`, so the layer above sees a slow reader within a
+    /// few messages instead of after `max_buffered_packets` of them.
+    pub write_blocked: bool,
     /// Messages in `queue` that must reach a WebSocket in a write of their
     /// own ([`EngineSocket::send_alone`]), front first.
     pub alone: VecDeque<AloneMark>,
@@ -287,6 +296,8 @@ pub struct EngineSocket<D> {
     data: D,
     /// Outbound queue bound (`max_buffered_packets`).
     max_buffered: usize,
+    /// Queued bytes allowed behind a blocked write (`max_unsent_bytes`).
+    max_unsent_bytes: usize,
     /// The engine's traffic counters, counted as messages are queued.
     traffic: Arc<Traffic>,
     /// Phase, queue and wakers.
@@ -300,7 +311,7 @@ impl<D> EngineSocket<D> {
         id: String,
         handshake: Handshake,
         data: D,
-        max_buffered: usize,
+        (max_buffered, max_unsent_bytes): (usize, usize),
         transport: TransportKind,
         traffic: Arc<Traffic>,
     ) -> Self {
@@ -313,12 +324,15 @@ impl<D> EngineSocket<D> {
             handshake,
             data,
             max_buffered,
+            max_unsent_bytes,
             traffic,
             state: Mutex::new(State {
                 phase,
                 transport,
                 queue: VecDeque::new(),
                 queued_items: 0,
+                queued_bytes: 0,
+                write_blocked: false,
                 alone: VecDeque::new(),
                 ping_due: false,
                 pong_received: false,
@@ -372,6 +386,7 @@ impl<D> EngineSocket<D> {
         let mut state = self.lock();
         self.admit(&state)?;
         self.traffic.count_out(message.len());
+        state.queued_bytes += message.len();
         state.queue.push_back(message);
         state.queued_items += 1;
         Self::wake_writer(&mut state);
@@ -393,6 +408,7 @@ impl<D> EngineSocket<D> {
             items_before: state.queued_items,
         };
         state.alone.push_back(mark);
+        state.queued_bytes += message.len();
         state.queue.push_back(message);
         state.queued_items += 1;
         Self::wake_writer(&mut state);
@@ -409,6 +425,7 @@ impl<D> EngineSocket<D> {
         }
         for message in &messages {
             self.traffic.count_out(message.len());
+            state.queued_bytes += message.len();
         }
         state.queue.extend(messages);
         state.queued_items += 1;
@@ -419,7 +436,9 @@ impl<D> EngineSocket<D> {
     fn admit(&self, state: &State) -> Result<(), SendError> {
         if state.is_closed() {
             Err(SendError::Closed)
-        } else if state.queued_items >= self.max_buffered {
+        } else if state.queued_items >= self.max_buffered
+            || (state.write_blocked && state.queued_bytes >= self.max_unsent_bytes)
+        {
             Err(SendError::Full)
         } else {
             Ok(())
@@ -539,6 +558,7 @@ impl State {
         if !reason.flushes_queue() {
             self.queue = VecDeque::new();
             self.queued_items = 0;
+            self.queued_bytes = 0;
             self.alone = VecDeque::new();
         }
         self.wakers.wake_all();
@@ -556,17 +576,18 @@ impl State {
     /// Takes every queued message (the caller writes them out).
     pub fn take_queue(&mut self) -> VecDeque<OutboundMessage> {
         self.queued_items = 0;
+        self.queued_bytes = 0;
         self.alone = VecDeque::new();
         mem::take(&mut self.queue)
     }
 
     /// Takes the next WebSocket write: everything queued when no message
     /// must go alone, else the messages before the first such message, or
-    /// that message by itself. `true` with a batch that must be flushed
-    /// before the next one is taken.
-    pub fn take_batch(&mut self) -> (VecDeque<OutboundMessage>, bool) {
+    /// that message by itself. The writer completes each write before it
+    /// takes the next, which keeps a message sent alone in a write of its own.
+    pub fn take_batch(&mut self) -> VecDeque<OutboundMessage> {
         let Some(&mark) = self.alone.front() else {
-            return (self.take_queue(), false);
+            return self.take_queue();
         };
         let (count, items) = if mark.at == 0 {
             self.alone.pop_front();
@@ -577,11 +598,12 @@ impl State {
         let rest = self.queue.split_off(count);
         let batch = mem::replace(&mut self.queue, rest);
         self.queued_items -= items;
+        self.queued_bytes -= batch.iter().map(OutboundMessage::len).sum::<usize>();
         for later in &mut self.alone {
             later.at -= count;
             later.items_before -= items;
         }
-        (batch, true)
+        batch
     }
 }
 
@@ -606,7 +628,7 @@ mod tests {
             "sid".into(),
             handshake,
             (),
-            max,
+            (max, 64),
             TransportKind::Polling,
             Arc::default(),
         )
@@ -628,6 +650,35 @@ mod tests {
             Err(SendError::Full)
         );
         assert_eq!(socket.lock().queue.len(), 3);
+    }
+
+    #[test]
+    fn a_blocked_writer_bounds_queued_bytes_not_only_items() {
+        let socket = socket(100);
+        let kilobyte = "x".repeat(1023);
+        for _ in 0..3 {
+            socket.send(OutboundMessage::text(&kilobyte)).unwrap();
+        }
+        // The writer keeps up: only the item bound applies.
+        assert_eq!(socket.lock().queued_bytes, 3 * 1024);
+        socket.send(OutboundMessage::text(&kilobyte)).unwrap();
+        // The kernel stopped taking writes: 64 bytes may wait behind them.
+        socket.lock().write_blocked = true;
+        assert_eq!(
+            socket.send(OutboundMessage::text("late")),
+            Err(SendError::Full)
+        );
+        let taken = socket.lock().take_batch();
+        assert_eq!(taken.len(), 4);
+        assert_eq!(socket.lock().queued_bytes, 0);
+        socket.send(OutboundMessage::text(&kilobyte)).unwrap();
+        assert_eq!(
+            socket.send(OutboundMessage::text("x")),
+            Err(SendError::Full),
+            "one message may always wait, then the byte bound holds"
+        );
+        socket.lock().write_blocked = false;
+        socket.send(OutboundMessage::text("x")).unwrap();
     }
 
     #[test]
@@ -675,20 +726,21 @@ mod tests {
         assert_eq!(state.queued_items, 7);
         let mut batches = Vec::new();
         loop {
-            let (batch, flush) = state.take_batch();
+            let batch = state.take_batch();
             if batch.is_empty() {
                 break;
             }
-            batches.push((texts(&batch).join(" "), flush, state.queued_items));
+            let bytes = state.queued_bytes;
+            batches.push((texts(&batch).join(" "), state.queued_items, bytes));
         }
         assert_eq!(
             batches,
             [
-                ("4a 4b 4c".to_owned(), true, 5),
-                ("4connect".to_owned(), true, 4),
-                ("4d".to_owned(), true, 3),
-                ("4again".to_owned(), true, 2),
-                ("4e 4f".to_owned(), false, 0),
+                ("4a 4b 4c".to_owned(), 5, 20),
+                ("4connect".to_owned(), 4, 12),
+                ("4d".to_owned(), 3, 10),
+                ("4again".to_owned(), 2, 4),
+                ("4e 4f".to_owned(), 0, 0),
             ]
         );
         assert!(state.alone.is_empty());

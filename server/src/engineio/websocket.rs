@@ -2,7 +2,8 @@
 //! sessions opened directly on WebSocket, the probe that upgrades a polling
 //! session (`2probe` / `3probe` / `5`), refusing a second WebSocket for a
 //! session, and the connection loop that reads frames, writes queued
-//! packets in batches (one flush per batch) and runs the heartbeat.
+//! packets in batches (one flush per batch, the next batch taken only
+//! once the previous one is written) and runs the heartbeat.
 //!
 //! One task per connection does all of that, so an idle connection costs a
 //! task, a small read buffer and the session. Frames are size-capped by
@@ -236,9 +237,15 @@ enum Event {
 }
 
 /// The WebSocket connection loop of a session: until the session closes,
-/// writes queued packets (pings first, one flush per batch; a message sent
-/// alone is a batch of its own, flushed before the next), reads client
-/// packets in order, and runs the heartbeat.
+/// writes queued packets (pings first; each batch written and flushed
+/// before the next is taken, so a message sent alone is a write of its own
+/// and a tick's messages are one write), reads client packets in order,
+/// and runs the heartbeat.
+///
+/// Nothing more is taken from the session queue while a write is pending:
+/// the queue then fills (see `State::write_blocked`) and the layer above
+/// sees `SendError::Full` for a client that does not read, instead of the
+/// writer buffering for it without bound.
 pub(crate) async fn run<H, W>(
     handler: &H,
     socket: &Arc<EngineSocket<H::Data>>,
@@ -251,56 +258,43 @@ where
     W: Sink<WsMessage, Error = WsError> + Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
     let mut batch: VecDeque<OutboundMessage> = VecDeque::new();
+    // Frames handed to the WebSocket and not yet flushed to the socket.
     let mut unflushed = false;
-    // The batch written last must be flushed before the next is taken (it
-    // held, or came just before, a message sent alone).
-    let mut barrier = false;
+    // Mirrors `State::write_blocked`, to lock only when it changes.
+    let mut blocked = false;
     loop {
         let event = poll_fn(|cx| {
-            {
-                let mut state = socket.lock();
-                if let Phase::Closed(reason) = state.phase() {
-                    return Poll::Ready(Event::Closed(reason));
-                }
-                if std::mem::take(&mut state.ping_due) {
-                    batch.push_front(OutboundMessage(Frame::Text(Utf8Bytes::from_static("2"))));
-                }
-                if batch.is_empty() && !(barrier && unflushed) {
-                    (batch, barrier) = state.take_batch();
-                }
-                Wakers::register(&mut state.wakers.driver, cx.waker());
-            }
-            while !batch.is_empty() {
-                match ws.poll_ready_unpin(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(_)) => return Poll::Ready(Event::WriteFailed),
-                    Poll::Pending => break,
-                }
-                let Some(OutboundMessage(frame)) = batch.pop_front() else {
-                    break;
-                };
-                if ws.start_send_unpin(frame.into_ws()).is_err() {
-                    return Poll::Ready(Event::WriteFailed);
-                }
-                unflushed = true;
-            }
-            if batch.is_empty() {
-                // Keep no capacity from a burst on an idle connection.
-                batch = VecDeque::new();
-                if unflushed {
-                    match ws.poll_flush_unpin(cx) {
-                        Poll::Ready(Ok(())) => {
-                            unflushed = false;
-                            if std::mem::take(&mut barrier) {
-                                // What was held back behind the barrier
-                                // is due now: poll again to take it.
-                                cx.waker().wake_by_ref();
-                            }
-                        }
-                        Poll::Ready(Err(_)) => return Poll::Ready(Event::WriteFailed),
-                        Poll::Pending => {}
+            let written = loop {
+                {
+                    let mut state = socket.lock();
+                    if let Phase::Closed(reason) = state.phase() {
+                        return Poll::Ready(Event::Closed(reason));
+                    }
+                    if std::mem::take(&mut state.ping_due) {
+                        batch.push_front(OutboundMessage(Frame::Text(Utf8Bytes::from_static("2"))));
+                    }
+                    if batch.is_empty() && !unflushed {
+                        batch = state.take_batch();
+                    }
+                    Wakers::register(&mut state.wakers.driver, cx.waker());
+                    if batch.is_empty() && !unflushed {
+                        break Poll::Ready(Ok(()));
                     }
                 }
+                match write_batch(ws, cx, &mut batch, &mut unflushed) {
+                    // Written: whatever was queued meanwhile is the next write.
+                    Poll::Ready(Ok(())) => {}
+                    other => break other,
+                }
+            };
+            let now_blocked = match written {
+                Poll::Ready(Err(())) => return Poll::Ready(Event::WriteFailed),
+                Poll::Ready(Ok(())) => false,
+                Poll::Pending => true,
+            };
+            if now_blocked != blocked {
+                blocked = now_blocked;
+                socket.lock().write_blocked = blocked;
             }
             if let Poll::Ready(item) = ws.poll_next_unpin(cx) {
                 return Poll::Ready(Event::Inbound(item));
@@ -390,6 +384,45 @@ where
             },
         }
     }
+}
+
+/// Hands `batch` to the WebSocket and flushes it: ready once everything is
+/// written to the socket, pending while the socket takes no more (what is
+/// left stays in `batch` or in the WebSocket's buffer), an error when the
+/// connection failed.
+fn write_batch<W>(
+    ws: &mut W,
+    cx: &mut std::task::Context<'_>,
+    batch: &mut VecDeque<OutboundMessage>,
+    unflushed: &mut bool,
+) -> Poll<Result<(), ()>>
+where
+    W: Sink<WsMessage, Error = WsError> + Unpin,
+{
+    while !batch.is_empty() {
+        match ws.poll_ready_unpin(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
+            Poll::Pending => return Poll::Pending,
+        }
+        let Some(OutboundMessage(frame)) = batch.pop_front() else {
+            break;
+        };
+        if ws.start_send_unpin(frame.into_ws()).is_err() {
+            return Poll::Ready(Err(()));
+        }
+        *unflushed = true;
+    }
+    // Keep no capacity from a burst on an idle connection.
+    *batch = VecDeque::new();
+    if *unflushed {
+        match ws.poll_flush_unpin(cx) {
+            Poll::Ready(Ok(())) => *unflushed = false,
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    Poll::Ready(Ok(()))
 }
 
 /// The close frame that ends a session closed for `reason`.
@@ -517,7 +550,7 @@ mod tests {
             "sid".into(),
             handshake,
             (),
-            16,
+            (16, 1024),
             TransportKind::WebSocket,
             Arc::default(),
         ));

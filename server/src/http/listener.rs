@@ -3,7 +3,7 @@
 //! limits, and shuts down gracefully.
 //!
 //! Owns TCP connections and their limits (total and per IP, request head
-//! size and header count, header read timeout). Knows no routes: the router
+//! size and header count, header read timeout, unsent bytes in the kernel). Knows no routes: the router
 //! decides what each request means. Each request carries the peer address
 //! as `ConnectInfo<SocketAddr>`.
 //!
@@ -53,6 +53,15 @@ pub struct HttpLimits {
     /// After shutdown begins, how long open HTTP connections get to finish
     /// their in-flight requests. Defaults to 5 s.
     pub shutdown_grace: Duration,
+    /// Bytes written to a connection that the kernel may hold not yet sent
+    /// (`TCP_NOTSENT_LOWAT`, set on every accepted socket): a peer that
+    /// stops reading blocks the writer after this much, instead of after
+    /// the whole autotuned send buffer (megabytes on Linux), so the layers
+    /// above see it and send it fresh data rather than a backlog. Data sent
+    /// and awaiting acknowledgement is not counted: a fast client on a long
+    /// round trip keeps the full window. `None` leaves the kernel default.
+    /// Defaults to 2 KiB, the engine's `max_unsent_bytes`.
+    pub max_unsent_bytes: Option<u32>,
 }
 
 impl Default for HttpLimits {
@@ -64,6 +73,7 @@ impl Default for HttpLimits {
             max_request_head_bytes: 16 * 1024,
             max_headers: 64,
             shutdown_grace: Duration::from_secs(5),
+            max_unsent_bytes: Some(crate::engineio::DEFAULT_MAX_UNSENT_BYTES as u32),
         }
     }
 }
@@ -141,6 +151,11 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, %peer, "could not set TCP_NODELAY");
         }
+        if let Some(bytes) = limits.max_unsent_bytes {
+            if let Err(error) = bound_unsent_bytes(&stream, bytes) {
+                tracing::debug!(%error, %peer, "could not set TCP_NOTSENT_LOWAT");
+            }
+        }
         let io = TokioIo::new(LimitedStream {
             stream,
             _slot: slot,
@@ -180,6 +195,21 @@ pub async fn serve(
         tracing::warn!("http connections still open after the shutdown grace period");
     }
     Ok(())
+}
+
+/// Lets the kernel hold at most about `bytes` of data written to `stream`
+/// and not yet sent (Linux and Android: `TCP_NOTSENT_LOWAT`; elsewhere
+/// the kernel default stays).
+fn bound_unsent_bytes(stream: &TcpStream, bytes: u32) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        socket2::SockRef::from(stream).set_tcp_notsent_lowat(bytes)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (stream, bytes);
+        Ok(())
+    }
 }
 
 /// Accept errors that concern only the connection being accepted.

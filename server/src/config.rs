@@ -15,11 +15,19 @@ use crate::engineio::EngineConfig;
 use crate::game::WorldConfig;
 use crate::net::listener::HttpLimits;
 use crate::socketio::{Parser, SocketIoConfig};
-use crate::store::StoreConfig;
+use crate::store::{Database, StoreConfig, StoreError};
 
 /// Parses durations such as `25s`, `300ms` or `7days`.
 fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
     humantime::parse_duration(text)
+}
+
+/// Checks `--db`: a PostgreSQL URL must parse (the error never shows the
+/// password); anything else is a file path. Kept as a path so that the
+/// SQLite default and tests stay simple; [`Config::database`] classifies it.
+pub fn parse_db(text: &str) -> Result<PathBuf, String> {
+    Database::parse(text).map_err(|e| e.to_string())?;
+    Ok(PathBuf::from(text))
 }
 
 /// Which Socket.IO packet format the server speaks. Clients must use the same.
@@ -38,8 +46,11 @@ pub struct Config {
     #[arg(long, env = "LOCUS_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
 
-    /// SQLite database file; created with its schema on first start.
-    #[arg(long, env = "LOCUS_DB", default_value = "locus.db")]
+    /// The database: a SQLite file (created with its schema on first start)
+    /// or a PostgreSQL URL, `postgres://USER:PASSWORD@HOST:PORT/DBNAME`,
+    /// which several servers may share (the database must exist; an empty
+    /// one gets the schema).
+    #[arg(long, env = "LOCUS_DB", default_value = "locus.db", value_parser = parse_db)]
     pub db: PathBuf,
 
     /// Serve the browser client from this folder instead of the copy
@@ -200,6 +211,11 @@ impl Config {
             flush_interval: self.flush_interval,
             ..WorldConfig::default()
         }
+    }
+
+    /// Which database `--db` names (a file or a PostgreSQL URL).
+    pub fn database(&self) -> Result<Database, StoreError> {
+        Database::from_arg(&self.db)
     }
 
     /// The database's settings.

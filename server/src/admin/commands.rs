@@ -18,7 +18,7 @@ use super::{
     ResetArgs, RevokeTokensArgs, UsersArgs, BOT_PASSWORD_PHC,
 };
 use crate::auth::{token, validate, PasswordConfig, PasswordHasher};
-use crate::store::{AccountId, AdminStore, BotAccount, ResetTarget, StoreConfig};
+use crate::store::{AccountId, AdminStore, BotAccount, Database, ResetTarget, StoreConfig};
 
 type Result<T> = std::result::Result<T, AdminError>;
 
@@ -42,7 +42,8 @@ fn open(args: &AdminArgs) -> Result<AdminStore> {
         busy_timeout: args.busy_timeout,
         ..StoreConfig::default()
     };
-    Ok(AdminStore::open_existing(&args.db, &config)?)
+    let database = Database::from_arg(&args.db)?;
+    Ok(AdminStore::connect(&database, &config)?)
 }
 
 fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AdminError {
@@ -407,11 +408,12 @@ fn backup(args: &AdminArgs, cmd: &BackupArgs) -> Result<()> {
         )));
     }
     let store = open(args)?;
+    // On PostgreSQL this refuses with the pg_dump command to run instead.
     store.backup_to(&cmd.file)?;
     let bytes = std::fs::metadata(&cmd.file).map(|m| m.len()).unwrap_or(0);
     println!(
         "backed up {} to {} ({bytes} bytes)",
-        args.db.display(),
+        store.describe(),
         cmd.file.display()
     );
     Ok(())

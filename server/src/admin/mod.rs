@@ -36,8 +36,10 @@ pub const BOT_PASSWORD_PHC: &str = "!locus-bot:no-password";
 /// `locus admin`: settings shared by every admin command, and the command.
 #[derive(Debug, Clone, Args)]
 pub struct AdminArgs {
-    /// The server's SQLite database; it must exist (the server creates it).
-    #[arg(long, env = "LOCUS_DB", default_value = "locus.db", global = true)]
+    /// The server's database: a SQLite file, which must exist (the server
+    /// creates it), or a PostgreSQL URL
+    /// (`postgres://USER:PASSWORD@HOST:PORT/DBNAME`), as given to `locus serve`.
+    #[arg(long, env = "LOCUS_DB", default_value = "locus.db", global = true, value_parser = crate::config::parse_db)]
     pub db: PathBuf,
 
     /// Width and height of the square world, as given to `locus serve`:

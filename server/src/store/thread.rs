@@ -12,8 +12,8 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::{
-    merge_save, queries, AccountId, HealthCell, Mailbox, PositionSave, StoreConfig, StoreError,
-    StoredPosition, WriteFault,
+    merge_save, overlay_waiting, queries, AccountId, HealthCell, Mailbox, PositionSave,
+    StoreConfig, StoreError, StoredPosition, WriteFault,
 };
 
 /// Work for the store thread.
@@ -215,15 +215,7 @@ impl Owner {
                 .get(&account_id)
                 .copied()
         });
-        Ok(match (stored, waiting) {
-            (Some(row), Some(save)) if save.reset_epoch < row.reset_epoch => Some(row),
-            (Some(_) | None, Some(save)) => Some(StoredPosition {
-                x: save.x,
-                y: save.y,
-                reset_epoch: save.reset_epoch,
-            }),
-            (row, None) => row,
-        })
+        Ok(overlay_waiting(stored, waiting))
     }
 
     /// See `Store::inject_write_fault`.

@@ -4,13 +4,13 @@
 //! non-zero exit, and leaves every file in the directory byte-for-byte as it
 //! was.
 
-mod admin_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use admin_support::{admin, admin_with_stdin, ok, refused, stderr};
 use locus::store::{AdminStore, ResetTarget, Store, StoreConfig};
+use support::admin::{admin, admin_with_stdin, ok, refused, stderr};
 
 /// A stopped server's database with accounts alice (placed), bob and real1.
 async fn database() -> (tempfile::TempDir, PathBuf) {
@@ -98,31 +98,27 @@ async fn bad_coordinates_are_refused() {
         refuses(&db, &["reset", "alice", "--to", to], needle).await;
         refuses(&db, &["reset", "--all", "--to", to], needle).await;
     }
-    // The world size decides the bounds.
-    refuses(
-        &db,
-        &["reset", "alice", "--to", "600,600", "--world-size", "500"],
-        "outside the world",
-    )
-    .await;
-    refuses(
-        &db,
-        &["users", "--near", "1,1", "--radius", "-5"],
-        "invalid radius",
-    )
-    .await;
-    refuses(
-        &db,
-        &["users", "--near", "1,1", "--radius", "NaN"],
-        "invalid radius",
-    )
-    .await;
-    refuses(
-        &db,
-        &["users", "--near", "nowhere", "--radius", "5"],
-        "expected X,Y",
-    )
-    .await;
+    for (args, needle) in [
+        // The world size decides the bounds.
+        (
+            &["reset", "alice", "--to", "600,600", "--world-size", "500"][..],
+            "outside the world",
+        ),
+        (
+            &["users", "--near", "1,1", "--radius", "-5"],
+            "invalid radius",
+        ),
+        (
+            &["users", "--near", "1,1", "--radius", "NaN"],
+            "invalid radius",
+        ),
+        (
+            &["users", "--near", "nowhere", "--radius", "5"],
+            "expected X,Y",
+        ),
+    ] {
+        refuses(&db, args, needle).await;
+    }
 }
 
 #[tokio::test]
@@ -135,25 +131,23 @@ async fn other_bad_arguments_are_refused() {
     )
     .await;
     refused(&out, "username may only contain");
-    refuses(
-        &db,
-        &["create-user", "alice", "--password-stdin"],
-        "exists already",
-    )
-    .await;
-    refuses(
-        &db,
-        &["bot-tokens", "--prefix", "no spaces", "--count", "2"],
-        "not a valid username",
-    )
-    .await;
-    // A bot name that is a real account's.
-    refuses(
-        &db,
-        &["bot-tokens", "--prefix", "real", "--count", "3"],
-        "not bots",
-    )
-    .await;
+    for (args, needle) in [
+        (
+            &["create-user", "alice", "--password-stdin"][..],
+            "exists already",
+        ),
+        (
+            &["bot-tokens", "--prefix", "no spaces", "--count", "2"],
+            "not a valid username",
+        ),
+        // A bot name that is a real account's.
+        (
+            &["bot-tokens", "--prefix", "real", "--count", "3"],
+            "not bots",
+        ),
+    ] {
+        refuses(&db, args, needle).await;
+    }
     let taken = dir.path().join("taken.db");
     std::fs::write(&taken, b"keep me").unwrap();
     refuses(&db, &["backup", taken.to_str().unwrap()], "exists already").await;

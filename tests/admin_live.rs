@@ -4,30 +4,30 @@
 //! bot tokens authenticate, backups of a live database are sound, and
 //! `users` reports positions and presence.
 
-mod admin_support;
-mod game_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use admin_support::{
-    admin, admin_with_stdin, eventually, eventually_async, ok, read_db, refused, stdout, stored,
-};
-use game_support::{Connected, Player, TestServer};
 use serde_json::{json, Value};
+use support::admin::{admin, admin_with_stdin, ok, refused, stdout};
+use support::db::{read_db, stored};
+use support::player::{Connected, Player};
+use support::server::LocusServer;
+use support::{eventually, eventually_async};
 
 /// A server on a database in a directory of the test's own, so the file
-/// outlives `TestServer::stop`.
-async fn start() -> (tempfile::TempDir, PathBuf, TestServer) {
+/// outlives `LocusServer::stop`.
+async fn start() -> (tempfile::TempDir, PathBuf, LocusServer) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("locus.db");
     let server = start_on(&db).await;
     (dir, db, server)
 }
 
-async fn start_on(db: &Path) -> TestServer {
+async fn start_on(db: &Path) -> LocusServer {
     let db = db.to_path_buf();
-    TestServer::start_with(move |c| {
+    LocusServer::start_with(move |c| {
         c.flush_interval = Duration::from_millis(100);
         c.db = db;
     })
@@ -35,7 +35,7 @@ async fn start_on(db: &Path) -> TestServer {
 }
 
 /// Joins, reads `welcome`, walks to (x, y) and waits until it is there.
-async fn walk_to(server: &TestServer, token: &str, x: f64, y: f64) -> Player {
+async fn walk_to(server: &LocusServer, token: &str, x: f64, y: f64) -> Player {
     let mut p = Player::join(server.addr(), token).await;
     p.wait_for("welcome", |_| true).await;
     let seq = p.move_to(x, y).await;
@@ -75,7 +75,7 @@ async fn online_reset_teleports_and_stale_moves_and_saves_never_undo_it() {
         tokio::spawn(async move { admin(&db, &["reset", "walker", "--to", "500,600"]).await })
     };
     // The client keeps asking for the old place until it sees the teleport.
-    let deadline = tokio::time::Instant::now() + admin_support::PATIENCE;
+    let deadline = tokio::time::Instant::now() + support::PATIENCE;
     let teleport = loop {
         p.move_to(2100.0, 2048.0).await;
         let wait = p.wait_for("teleport", |t| t["reason"] == "admin_reset");

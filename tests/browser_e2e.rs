@@ -8,11 +8,11 @@ mod support;
 
 #[tokio::test]
 async fn two_browsers_play_through_a_restart() {
-    if !support::node_modules_ready() {
+    if !support::tools::node_modules_ready() {
         return;
     }
-    let out_dir = support::tests_dir().join("output/e2e");
-    let stdout = support::run_node_file(
+    let out_dir = support::tools::tests_dir().join("output/e2e");
+    let stdout = support::tools::run_node_file(
         "e2e/browser.mjs",
         &[
             "--locus",

@@ -7,13 +7,13 @@ mod support;
 
 #[tokio::test]
 async fn browser_client_unit_tests_pass() {
-    if !support::node_modules_ready() {
+    if !support::tools::node_modules_ready() {
         return;
     }
     let mut cmd = tokio::process::Command::new("node");
-    cmd.current_dir(support::tests_dir())
+    cmd.current_dir(support::tools::tests_dir())
         .args(["--test", "--test-reporter=spec"]);
-    for entry in std::fs::read_dir(support::tests_dir().join("js")).unwrap() {
+    for entry in std::fs::read_dir(support::tools::tests_dir().join("js")).unwrap() {
         let path = entry.unwrap().path();
         if path.to_string_lossy().ends_with(".test.mjs") {
             cmd.arg(path);

@@ -3,12 +3,12 @@
 //! clock: the timers fire in virtual time, so the tests take milliseconds
 //! and do not depend on the machine's speed.
 
-mod engineio_common;
+mod support;
 
 use std::time::Duration;
 
-use engineio_common::*;
 use locus::engineio::{CloseReason, EngineConfig};
+use support::engine::*;
 
 fn default_timing() -> EngineConfig {
     EngineConfig {
@@ -19,7 +19,7 @@ fn default_timing() -> EngineConfig {
 
 #[tokio::test(start_paused = true)]
 async fn websocket_heartbeat_runs_on_the_default_schedule() {
-    let mut server = TestServer::start(default_timing()).await;
+    let mut server = EngineServer::start(default_timing()).await;
     let (mut ws, sid) = server.open_websocket().await;
     let opened = tokio::time::Instant::now();
     // Three rounds: a ping every 25 s, answered at once.
@@ -43,7 +43,7 @@ async fn websocket_heartbeat_runs_on_the_default_schedule() {
 
 #[tokio::test(start_paused = true)]
 async fn polling_session_times_out_without_a_poll() {
-    let mut server = TestServer::start(default_timing()).await;
+    let mut server = EngineServer::start(default_timing()).await;
     let sid = server.open_polling().await;
     // The client never polls: the ping is queued at 25 s, the pong deadline
     // passes 20 s later, and the session is gone.
@@ -55,7 +55,7 @@ async fn polling_session_times_out_without_a_poll() {
 
 #[tokio::test(start_paused = true)]
 async fn abandoned_upgrade_is_reclaimed_after_the_upgrade_timeout() {
-    let server = TestServer::start(default_timing()).await;
+    let server = EngineServer::start(default_timing()).await;
     let sid = server.open_polling().await;
     let mut probe = server
         .ws(&format!("EIO=4&transport=websocket&sid={sid}"))

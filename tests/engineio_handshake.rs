@@ -1,13 +1,14 @@
 //! Engine.IO handshakes over real TCP: both transports, the open packet,
 //! and every error code the reference server answers with.
 
-mod engineio_common;
+mod support;
 
-use engineio_common::*;
 use locus::engineio::EngineConfig;
+use support::engine::*;
+use support::raw::raw_request;
 
 async fn expect_error(
-    server: &TestServer,
+    server: &EngineServer,
     request: reqwest::RequestBuilder,
     status: u16,
     code: u8,
@@ -27,7 +28,7 @@ async fn expect_error(
 
 #[tokio::test]
 async fn polling_handshake_opens_session_with_reference_keys() {
-    let server = TestServer::start(EngineConfig {
+    let server = EngineServer::start(EngineConfig {
         ping_interval: std::time::Duration::from_millis(300),
         ping_timeout: std::time::Duration::from_millis(200),
         ..config()
@@ -65,7 +66,7 @@ async fn polling_handshake_opens_session_with_reference_keys() {
 
 #[tokio::test]
 async fn sids_differ_between_sessions() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let first = server.open_polling().await;
     let second = server.open_polling().await;
     assert_ne!(first, second);
@@ -73,7 +74,7 @@ async fn sids_differ_between_sessions() {
 
 #[tokio::test]
 async fn websocket_handshake_sends_open_packet_without_upgrades() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (_ws, sid) = server.open_websocket().await;
     assert!(matches!(server.next_event().await, Event::Open(id) if id == sid));
     let mut ws = server.ws("EIO=4&transport=websocket").await;
@@ -89,7 +90,7 @@ async fn websocket_handshake_sends_open_packet_without_upgrades() {
 
 #[tokio::test]
 async fn polling_handshake_without_upgrades_advertises_none() {
-    let server = TestServer::start(EngineConfig {
+    let server = EngineServer::start(EngineConfig {
         allow_upgrades: false,
         ..config()
     })
@@ -100,7 +101,7 @@ async fn polling_handshake_without_upgrades_advertises_none() {
 
 #[tokio::test]
 async fn handshake_path_matches_without_trailing_slash() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let (status, body) = server
         .get_url(&format!(
             "http://{}/engine.io?EIO=4&transport=polling",
@@ -111,50 +112,55 @@ async fn handshake_path_matches_without_trailing_slash() {
     assert!(body.starts_with("0{"));
 }
 
-#[tokio::test]
-async fn rejects_missing_or_bad_eio_with_code_5() {
-    let server = TestServer::start(config()).await;
-    for query in [
-        "transport=polling",
-        "EIO=3&transport=polling",
-        "EIO=abc&transport=polling",
-        "EIO=&transport=polling",
-    ] {
+/// A GET of each query is refused with 400 and Engine.IO `code`/`message`.
+async fn rejects_queries(queries: &[&str], code: u8, message: &str) {
+    let server = EngineServer::start(config()).await;
+    for query in queries {
         expect_error(
             &server,
             server.http.get(server.url(query)),
             400,
-            5,
-            "Unsupported protocol version",
+            code,
+            message,
         )
         .await;
     }
+}
+
+#[tokio::test]
+async fn rejects_missing_or_bad_eio_with_code_5() {
+    rejects_queries(
+        &[
+            "transport=polling",
+            "EIO=3&transport=polling",
+            "EIO=abc&transport=polling",
+            "EIO=&transport=polling",
+        ],
+        5,
+        "Unsupported protocol version",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn rejects_missing_or_unknown_transport_with_code_0() {
-    let server = TestServer::start(config()).await;
-    for query in [
-        "EIO=4",
-        "EIO=4&transport=abc",
-        "EIO=4&transport=__proto__",
-        "EIO=4&transport=flashsocket",
-        "EIO=3&transport=abc",
-    ] {
-        expect_error(
-            &server,
-            server.http.get(server.url(query)),
-            400,
-            0,
-            "Transport unknown",
-        )
-        .await;
-    }
+    rejects_queries(
+        &[
+            "EIO=4",
+            "EIO=4&transport=abc",
+            "EIO=4&transport=__proto__",
+            "EIO=4&transport=flashsocket",
+            "EIO=3&transport=abc",
+        ],
+        0,
+        "Transport unknown",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn rejects_non_get_handshake_with_code_2() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let url = server.url("EIO=4&transport=polling");
     expect_error(
         &server,
@@ -184,7 +190,7 @@ async fn rejects_non_get_handshake_with_code_2() {
 
 #[tokio::test]
 async fn rejects_unknown_sid_with_code_1() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let long = "x".repeat(10_000);
     for sid in [
         "AAAAAAAAAAAAAAAAAAAA",
@@ -207,7 +213,7 @@ async fn rejects_unknown_sid_with_code_1() {
 
 #[tokio::test]
 async fn rejects_sid_of_closed_session_with_code_1() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     assert_eq!(server.post(&sid, "1").await, (200, "ok".to_owned()));
     server.closed(&sid).await;
@@ -225,7 +231,7 @@ async fn rejects_sid_of_closed_session_with_code_1() {
 
 #[tokio::test]
 async fn rejects_websocket_transport_without_upgrade_with_code_3() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     expect_error(
         &server,
         server.http.get(server.url("EIO=4&transport=websocket")),
@@ -238,7 +244,7 @@ async fn rejects_websocket_transport_without_upgrade_with_code_3() {
 
 #[tokio::test]
 async fn rejects_websocket_transport_without_upgrade_on_polling_session_with_code_3() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let response = server
         .http
@@ -257,12 +263,12 @@ async fn rejects_websocket_transport_without_upgrade_on_polling_session_with_cod
 
 #[tokio::test]
 async fn rejects_non_websocket_upgrade_with_code_3() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let request = format!(
         "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
         server.addr
     );
-    let answer = raw_exchange(server.addr, request.as_bytes()).await;
+    let answer = raw_request(server.addr, request.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(
         answer.ends_with(r#"{"code":3,"message":"Bad request"}"#),
@@ -273,12 +279,12 @@ async fn rejects_non_websocket_upgrade_with_code_3() {
 
 #[tokio::test]
 async fn rejects_websocket_upgrade_with_wrong_version() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let request = format!(
         "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
         server.addr
     );
-    let answer = raw_exchange(server.addr, request.as_bytes()).await;
+    let answer = raw_request(server.addr, request.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
 }
 
@@ -291,7 +297,7 @@ fn with_allowlist() -> EngineConfig {
 
 #[tokio::test]
 async fn rejects_forbidden_origin_on_polling_with_403() {
-    let server = TestServer::start(with_allowlist()).await;
+    let server = EngineServer::start(with_allowlist()).await;
     let request = server
         .http
         .get(server.url("EIO=4&transport=polling"))
@@ -301,7 +307,7 @@ async fn rejects_forbidden_origin_on_polling_with_403() {
 
 #[tokio::test]
 async fn rejects_forbidden_origin_on_existing_polling_session_with_403() {
-    let server = TestServer::start(with_allowlist()).await;
+    let server = EngineServer::start(with_allowlist()).await;
     let sid = server.open_polling().await;
     let url = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
     let response = server
@@ -317,7 +323,7 @@ async fn rejects_forbidden_origin_on_existing_polling_session_with_403() {
 
 #[tokio::test]
 async fn rejects_forbidden_origin_on_websocket_upgrade_with_403() {
-    let server = TestServer::start(with_allowlist()).await;
+    let server = EngineServer::start(with_allowlist()).await;
     match server
         .ws_with_origin("EIO=4&transport=websocket", "http://evil.example")
         .await
@@ -336,7 +342,7 @@ async fn rejects_forbidden_origin_on_websocket_upgrade_with_403() {
 
 #[tokio::test]
 async fn rejects_forbidden_origin_on_upgrade_of_polling_session_with_403() {
-    let server = TestServer::start(with_allowlist()).await;
+    let server = EngineServer::start(with_allowlist()).await;
     let sid = server.open_polling().await;
     let refused = server
         .ws_with_origin(
@@ -351,7 +357,7 @@ async fn rejects_forbidden_origin_on_upgrade_of_polling_session_with_403() {
 
 #[tokio::test]
 async fn listed_origin_is_echoed_with_credentials() {
-    let server = TestServer::start(with_allowlist()).await;
+    let server = EngineServer::start(with_allowlist()).await;
     let response = server
         .http
         .get(server.url("EIO=4&transport=polling"))
@@ -373,7 +379,7 @@ async fn listed_origin_is_echoed_with_credentials() {
 
 #[tokio::test]
 async fn any_origin_gets_wildcard_cors() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let response = server
         .http
         .get(server.url("EIO=4&transport=polling"))
@@ -390,7 +396,7 @@ async fn any_origin_gets_wildcard_cors() {
 
 #[tokio::test]
 async fn error_answers_carry_cors_headers() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let response = server
         .http
         .get(server.url("EIO=4&transport=abc"))
@@ -404,7 +410,7 @@ async fn error_answers_carry_cors_headers() {
 
 #[tokio::test]
 async fn unknown_transport_is_reported_before_forbidden_origin() {
-    let server = TestServer::start(with_allowlist()).await;
+    let server = EngineServer::start(with_allowlist()).await;
     let request = server
         .http
         .get(server.url("EIO=4&transport=abc"))
@@ -414,7 +420,7 @@ async fn unknown_transport_is_reported_before_forbidden_origin() {
 
 #[tokio::test]
 async fn answers_cors_preflight() {
-    let server = TestServer::start(with_allowlist()).await;
+    let server = EngineServer::start(with_allowlist()).await;
     let response = server
         .http
         .request(
@@ -458,7 +464,7 @@ async fn answers_cors_preflight() {
 
 #[tokio::test]
 async fn handshake_refused_after_close_all() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     server
         .engine
         .close_all(std::time::Duration::from_secs(1))

@@ -1,13 +1,13 @@
 //! Session lifecycle over real TCP: the outbound queue bound, graceful
 //! shutdown, and that nothing stays behind after clients vanish.
 
-mod engineio_common;
+mod support;
 
 use std::time::Duration;
 
-use engineio_common::*;
 use futures_util::StreamExt;
 use locus::engineio::{CloseReason, EngineConfig, OutboundMessage, SendError};
+use support::engine::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -20,7 +20,7 @@ fn reset_on_drop(stream: &TcpStream) {
 
 #[tokio::test]
 async fn send_returns_full_when_polling_client_does_not_poll() {
-    let server = TestServer::start(EngineConfig {
+    let server = EngineServer::start(EngineConfig {
         max_buffered_packets: 4,
         ..config()
     })
@@ -58,7 +58,7 @@ async fn send_returns_full_when_polling_client_does_not_poll() {
 
 #[tokio::test]
 async fn send_returns_full_when_websocket_client_does_not_read() {
-    let server = TestServer::start(EngineConfig {
+    let server = EngineServer::start(EngineConfig {
         max_buffered_packets: 8,
         ..config()
     })
@@ -85,7 +85,7 @@ async fn send_returns_full_when_websocket_client_does_not_read() {
 
 #[tokio::test]
 async fn send_returns_closed_after_close() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (_ws, sid) = server.open_websocket().await;
     let socket = server.socket(&sid);
     socket.close(CloseReason::ServerClose);
@@ -99,7 +99,7 @@ async fn send_returns_closed_after_close() {
 
 #[tokio::test]
 async fn close_all_closes_polling_and_websocket_sessions() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let polling_sid = server.open_polling().await;
     let (mut ws, ws_sid) = server.open_websocket().await;
     let engine = server.engine.clone();
@@ -128,7 +128,7 @@ async fn close_all_closes_polling_and_websocket_sessions() {
 
 #[tokio::test]
 async fn close_all_returns_at_deadline_when_a_client_never_polls() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let _sid = server.open_polling().await;
     // Nobody fetches the `1`: close_all gives up at its deadline.
     tokio::time::timeout(PATIENCE, server.engine.close_all(Duration::from_millis(50)))
@@ -138,7 +138,7 @@ async fn close_all_returns_at_deadline_when_a_client_never_polls() {
 
 #[tokio::test]
 async fn shutdown_answers_pending_poll_and_serve_returns() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let poll = tokio::spawn({
         let (http, url) = (
@@ -158,7 +158,7 @@ async fn shutdown_answers_pending_poll_and_serve_returns() {
 
 #[tokio::test]
 async fn reset_mid_websocket_handshake_leaves_no_session() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     for _ in 0..20 {
         let mut stream = TcpStream::connect(server.addr).await.unwrap();
         let request = format!(
@@ -174,7 +174,7 @@ async fn reset_mid_websocket_handshake_leaves_no_session() {
 
 #[tokio::test]
 async fn reset_after_polling_handshake_is_reclaimed_by_heartbeat() {
-    let mut server = TestServer::start(EngineConfig {
+    let mut server = EngineServer::start(EngineConfig {
         ping_interval: Duration::from_millis(50),
         ping_timeout: Duration::from_millis(50),
         ..config()
@@ -197,7 +197,7 @@ async fn reset_after_polling_handshake_is_reclaimed_by_heartbeat() {
 
 #[tokio::test]
 async fn churn_leaves_no_session_behind() {
-    let mut server = TestServer::start(EngineConfig {
+    let mut server = EngineServer::start(EngineConfig {
         ping_interval: Duration::from_millis(50),
         ping_timeout: Duration::from_millis(50),
         ..config()
@@ -229,7 +229,7 @@ async fn churn_leaves_no_session_behind() {
 
 #[tokio::test]
 async fn handler_sees_open_then_messages_then_one_close() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (mut ws, sid) = server.open_websocket().await;
     send_text(&mut ws, "4a").await;
     send_text(&mut ws, "4b").await;

@@ -2,29 +2,30 @@
 //! connection limits, oversized or slow request heads, peer addresses,
 //! and shutdown.
 
-mod engineio_common;
+mod support;
 
 use std::time::Duration;
 
-use engineio_common::*;
 use locus::net::listener::HttpLimits;
+use support::engine::*;
+use support::raw::{raw_request, read_text_until_closed};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn handshake_request(server: &TestServer, extra_headers: &str) -> String {
+fn handshake_request(server: &EngineServer, extra_headers: &str) -> String {
     format!("GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{extra_headers}\r\n", server.addr)
 }
 
 #[tokio::test]
 async fn serves_handshake_with_default_limits() {
-    let server = TestServer::start(config()).await;
-    let answer = raw_exchange(server.addr, handshake_request(&server, "").as_bytes()).await;
+    let server = EngineServer::start(config()).await;
+    let answer = raw_request(server.addr, handshake_request(&server, "").as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
 #[tokio::test]
 async fn too_many_headers_get_431() {
-    let server = TestServer::start_with(
+    let server = EngineServer::start_with(
         config(),
         HttpLimits {
             max_headers: 8,
@@ -34,14 +35,14 @@ async fn too_many_headers_get_431() {
     )
     .await;
     let headers: String = (0..20).map(|i| format!("X-Filler-{i}: {i}\r\n")).collect();
-    let answer = raw_exchange(server.addr, handshake_request(&server, &headers).as_bytes()).await;
+    let answer = raw_request(server.addr, handshake_request(&server, &headers).as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     assert_eq!(server.engine.session_count(), 0);
 }
 
 #[tokio::test]
 async fn oversized_request_head_gets_431() {
-    let server = TestServer::start_with(
+    let server = EngineServer::start_with(
         config(),
         HttpLimits {
             max_request_head_bytes: 8 * 1024,
@@ -56,7 +57,7 @@ async fn oversized_request_head_gets_431() {
     let _ = stream
         .write_all(handshake_request(&server, &header).as_bytes())
         .await;
-    let answer = read_until_close(&mut stream).await;
+    let answer = read_text_until_closed(&mut stream).await;
     assert!(
         answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
         "{answer}"
@@ -66,7 +67,7 @@ async fn oversized_request_head_gets_431() {
 
 #[tokio::test]
 async fn slow_request_head_is_cut_off_by_header_timeout() {
-    let server = TestServer::start_with(
+    let server = EngineServer::start_with(
         config(),
         HttpLimits {
             header_read_timeout: Duration::from_millis(100),
@@ -91,13 +92,13 @@ async fn slow_request_head_is_cut_off_by_header_timeout() {
         }
     }
     // A well-behaved client is still served.
-    let answer = raw_exchange(server.addr, handshake_request(&server, "").as_bytes()).await;
+    let answer = raw_request(server.addr, handshake_request(&server, "").as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
 #[tokio::test]
 async fn per_ip_limit_closes_extra_connections() {
-    let server = TestServer::start_with(
+    let server = EngineServer::start_with(
         config(),
         HttpLimits {
             max_connections_per_ip: 2,
@@ -129,7 +130,7 @@ async fn per_ip_limit_closes_extra_connections() {
         .write_all(handshake_request(&server, "").as_bytes())
         .await;
     assert_eq!(
-        read_until_close(&mut third).await,
+        read_text_until_closed(&mut third).await,
         "",
         "a third connection from one address was served"
     );
@@ -138,10 +139,10 @@ async fn per_ip_limit_closes_extra_connections() {
     wait_until_served(&server).await;
 }
 
-async fn wait_until_served(server: &TestServer) {
+async fn wait_until_served(server: &EngineServer) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let answer = raw_exchange(server.addr, handshake_request(server, "").as_bytes()).await;
+        let answer = raw_request(server.addr, handshake_request(server, "").as_bytes()).await;
         if answer.starts_with("HTTP/1.1 200") {
             return;
         }
@@ -152,7 +153,7 @@ async fn wait_until_served(server: &TestServer) {
 
 #[tokio::test]
 async fn total_connection_limit_holds_new_connections_until_one_closes() {
-    let server = TestServer::start_with(
+    let server = EngineServer::start_with(
         config(),
         HttpLimits {
             max_connections: 1,
@@ -176,7 +177,7 @@ async fn total_connection_limit_holds_new_connections_until_one_closes() {
             > 0
     );
     let request = handshake_request(&server, "");
-    let second = raw_exchange(server.addr, request.as_bytes());
+    let second = raw_request(server.addr, request.as_bytes());
     tokio::pin!(second);
     // While the only slot is taken the second request gets no answer...
     assert!(
@@ -192,7 +193,7 @@ async fn total_connection_limit_holds_new_connections_until_one_closes() {
 
 #[tokio::test]
 async fn handlers_see_the_peer_address() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (_ws, sid) = server.open_websocket().await;
     let peer = server
         .socket(&sid)
@@ -207,7 +208,7 @@ async fn handlers_see_the_peer_address() {
 
 #[tokio::test]
 async fn handshake_query_is_exposed_percent_decoded() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let (_, body) = server
         .get_url(&server.url("EIO=4&transport=polling&token=a%20b%2Bc&name=x+y"))
         .await;
@@ -220,7 +221,7 @@ async fn handshake_query_is_exposed_percent_decoded() {
 
 #[tokio::test]
 async fn shutdown_closes_websockets_and_stops_accepting() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let addr = server.addr;
     let (mut ws, _sid) = server.open_websocket().await;
     let (code, ()) = tokio::join!(close_code(&mut ws), server.shutdown());

@@ -2,12 +2,13 @@
 //! bodies, overlapping requests, both directions of close, and the
 //! heartbeat.
 
-mod engineio_common;
+mod support;
 
 use std::time::Duration;
 
-use engineio_common::*;
 use locus::engineio::{CloseReason, EngineConfig, Message, OutboundMessage};
+use support::engine::*;
+use support::raw::read_text_until_closed;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -16,7 +17,7 @@ const BAD_REQUEST: &str = r#"{"code":3,"message":"Bad request"}"#;
 
 #[tokio::test]
 async fn polling_echoes_several_text_packets_in_one_payload() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     assert_eq!(
         server.post(&sid, "4test1\x1e4test2\x1e4test3").await,
@@ -30,7 +31,7 @@ async fn polling_echoes_several_text_packets_in_one_payload() {
 
 #[tokio::test]
 async fn polling_echoes_text_and_binary_packets() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     assert_eq!(
         server.post(&sid, "4hello\x1ebAQIDBA==").await,
@@ -49,7 +50,7 @@ async fn polling_echoes_text_and_binary_packets() {
 
 #[tokio::test]
 async fn post_answers_ok_as_text_html() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let response = server
         .http
@@ -65,7 +66,7 @@ async fn post_answers_ok_as_text_html() {
 
 #[tokio::test]
 async fn pending_poll_is_answered_when_a_message_is_sent() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let socket = server.socket(&sid);
     let poll = tokio::spawn({
@@ -89,7 +90,7 @@ async fn pending_poll_is_answered_when_a_message_is_sent() {
 
 #[tokio::test]
 async fn send_all_group_arrives_adjacent() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let socket = server.socket(&sid);
     socket.send(OutboundMessage::text("a")).unwrap();
@@ -105,7 +106,7 @@ async fn send_all_group_arrives_adjacent() {
 
 /// A POST with a raw head, for bodies an HTTP client would not send.
 async fn raw_post(
-    server: &TestServer,
+    server: &EngineServer,
     sid: &str,
     headers: &str,
     body: &[u8],
@@ -117,7 +118,7 @@ async fn raw_post(
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
-    let answer = read_until_close(&mut stream).await;
+    let answer = read_text_until_closed(&mut stream).await;
     (stream, answer)
 }
 
@@ -130,7 +131,7 @@ fn small_payload_config() -> EngineConfig {
 
 #[tokio::test]
 async fn rejects_body_over_max_payload_by_content_length_with_413() {
-    let mut server = TestServer::start(small_payload_config()).await;
+    let mut server = EngineServer::start(small_payload_config()).await;
     let sid = server.open_polling().await;
     // Only the head is sent: the answer must come before any body is read.
     let (_, answer) = raw_post(&server, &sid, "Content-Length: 10000000\r\n", b"").await;
@@ -141,7 +142,7 @@ async fn rejects_body_over_max_payload_by_content_length_with_413() {
 
 #[tokio::test]
 async fn rejects_chunked_body_over_max_payload_with_413() {
-    let mut server = TestServer::start(small_payload_config()).await;
+    let mut server = EngineServer::start(small_payload_config()).await;
     let sid = server.open_polling().await;
     let chunk = format!("190\r\n4{}\r\n", "x".repeat(399));
     let body = chunk.repeat(3);
@@ -159,7 +160,7 @@ async fn rejects_chunked_body_over_max_payload_with_413() {
 
 #[tokio::test]
 async fn accepts_body_of_exactly_max_payload() {
-    let server = TestServer::start(small_payload_config()).await;
+    let server = EngineServer::start(small_payload_config()).await;
     let sid = server.open_polling().await;
     let body = format!("4{}", "y".repeat(999));
     assert_eq!(
@@ -171,7 +172,7 @@ async fn accepts_body_of_exactly_max_payload() {
 
 #[tokio::test]
 async fn closes_session_when_body_stalls_short_of_content_length() {
-    let mut server = TestServer::start(EngineConfig {
+    let mut server = EngineServer::start(EngineConfig {
         body_read_timeout: Duration::from_millis(100),
         ..config()
     })
@@ -184,7 +185,7 @@ async fn closes_session_when_body_stalls_short_of_content_length() {
 
 #[tokio::test]
 async fn understated_content_length_never_reads_past_declared_body() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let (_, answer) = raw_post(
         &server,
@@ -203,7 +204,7 @@ async fn understated_content_length_never_reads_past_declared_body() {
 
 #[tokio::test]
 async fn closes_session_on_malformed_body() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let bodies: [&[u8]; 7] = [
         b"abc",
         b"",
@@ -227,7 +228,7 @@ async fn closes_session_on_malformed_body() {
 
 #[tokio::test]
 async fn malformed_body_delivers_none_of_its_messages() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     assert_eq!(server.post(&sid, "4first\x1ezzz").await.0, 400);
     assert!(matches!(server.next_event().await, Event::Open(_)));
@@ -239,7 +240,7 @@ async fn malformed_body_delivers_none_of_its_messages() {
 
 #[tokio::test]
 async fn closes_session_on_binary_content_type() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let url = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
     let response = server
@@ -256,7 +257,7 @@ async fn closes_session_on_binary_content_type() {
 
 #[tokio::test]
 async fn closes_session_on_ping_from_client() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     assert_eq!(server.post(&sid, "2").await.0, 400);
     assert_eq!(server.closed(&sid).await, CloseReason::TransportError);
@@ -264,7 +265,7 @@ async fn closes_session_on_ping_from_client() {
 
 #[tokio::test]
 async fn closes_session_on_overlapping_polls() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let (first, second) = tokio::join!(server.poll(&sid), server.poll(&sid));
     // Whichever the server saw second is refused; the pending one gets `1`.
@@ -280,7 +281,7 @@ async fn closes_session_on_overlapping_polls() {
 
 #[tokio::test]
 async fn client_close_ends_session_and_later_requests_fail() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     assert_eq!(server.post(&sid, "1").await, (200, "ok".to_owned()));
     assert_eq!(server.closed(&sid).await, CloseReason::ClientClose);
@@ -291,7 +292,7 @@ async fn client_close_ends_session_and_later_requests_fail() {
 
 #[tokio::test]
 async fn client_close_releases_pending_poll_with_noop() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let (poll, post) = tokio::join!(server.poll(&sid), server.post(&sid, "1"));
     assert_eq!(post, (200, "ok".to_owned()));
@@ -306,7 +307,7 @@ async fn client_close_releases_pending_poll_with_noop() {
 
 #[tokio::test]
 async fn messages_before_client_close_are_delivered_in_order() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     assert_eq!(
         server
@@ -336,7 +337,7 @@ async fn messages_before_client_close_are_delivered_in_order() {
 
 #[tokio::test]
 async fn server_close_sends_close_packet_to_pending_or_next_poll() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let socket = server.socket(&sid);
     let (poll, ()) = tokio::join!(server.poll(&sid), async {
@@ -349,7 +350,7 @@ async fn server_close_sends_close_packet_to_pending_or_next_poll() {
 
 #[tokio::test]
 async fn server_close_flushes_queued_messages_before_close_packet() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let socket = server.socket(&sid);
     socket.send(OutboundMessage::text("last words")).unwrap();
@@ -365,7 +366,7 @@ async fn server_close_flushes_queued_messages_before_close_packet() {
 
 #[tokio::test]
 async fn polling_heartbeat_pings_and_accepts_pongs() {
-    let server = TestServer::start(EngineConfig {
+    let server = EngineServer::start(EngineConfig {
         ping_interval: Duration::from_millis(50),
         ping_timeout: Duration::from_secs(5),
         ..config()
@@ -382,7 +383,7 @@ async fn polling_heartbeat_pings_and_accepts_pongs() {
 
 #[tokio::test]
 async fn polling_session_closes_on_ping_timeout() {
-    let mut server = TestServer::start(EngineConfig {
+    let mut server = EngineServer::start(EngineConfig {
         ping_interval: Duration::from_millis(50),
         ping_timeout: Duration::from_millis(50),
         ..config()
@@ -396,7 +397,7 @@ async fn polling_session_closes_on_ping_timeout() {
 
 #[tokio::test]
 async fn polling_pending_poll_gets_close_on_ping_timeout() {
-    let mut server = TestServer::start(EngineConfig {
+    let mut server = EngineServer::start(EngineConfig {
         ping_interval: Duration::from_millis(50),
         ping_timeout: Duration::from_millis(50),
         ..config()

@@ -2,18 +2,18 @@
 //! poll while upgrading, the switch and flush on `5`, what is refused
 //! afterwards, and abandoned upgrades.
 
-mod engineio_common;
+mod support;
 
 use std::time::Duration;
 
-use engineio_common::*;
 use locus::engineio::{CloseReason, EngineConfig, Message, OutboundMessage, TransportKind};
+use support::engine::*;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const BAD_REQUEST: &str = r#"{"code":3,"message":"Bad request"}"#;
 
 /// Opens a polling session and a probe WebSocket for it, past `3probe`.
-async fn probed(server: &TestServer) -> (String, Ws) {
+async fn probed(server: &EngineServer) -> (String, Ws) {
     let sid = server.open_polling().await;
     let mut ws = server
         .ws(&format!("EIO=4&transport=websocket&sid={sid}"))
@@ -25,7 +25,7 @@ async fn probed(server: &TestServer) -> (String, Ws) {
 
 #[tokio::test]
 async fn upgrade_switches_transport_and_flushes_buffered_messages() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (sid, mut ws) = probed(&server).await;
     assert_eq!(server.poll(&sid).await, (200, "6".to_owned()));
     // Queued while upgrading: neither polled out nor lost.
@@ -44,7 +44,7 @@ async fn upgrade_switches_transport_and_flushes_buffered_messages() {
 
 #[tokio::test]
 async fn every_poll_during_upgrade_gets_noop() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let (sid, mut ws) = probed(&server).await;
     for _ in 0..5 {
         assert_eq!(server.poll(&sid).await, (200, "6".to_owned()));
@@ -63,7 +63,7 @@ async fn every_poll_during_upgrade_gets_noop() {
 
 #[tokio::test]
 async fn pending_poll_is_released_by_the_probe() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let pending = server.poll(&sid);
     let probe = async {
@@ -80,7 +80,7 @@ async fn pending_poll_is_released_by_the_probe() {
 
 #[tokio::test]
 async fn polling_after_upgrade_is_rejected_with_code_3() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (sid, mut ws) = probed(&server).await;
     send_text(&mut ws, "5").await;
     // The echo of a message sent after `5` proves the switch happened.
@@ -95,7 +95,7 @@ async fn polling_after_upgrade_is_rejected_with_code_3() {
 
 #[tokio::test]
 async fn second_websocket_after_upgrade_is_closed() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let (sid, mut ws) = probed(&server).await;
     send_text(&mut ws, "5").await;
     let mut second = server
@@ -108,7 +108,7 @@ async fn second_websocket_after_upgrade_is_closed() {
 
 #[tokio::test]
 async fn second_websocket_during_probe_is_closed() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let (sid, mut ws) = probed(&server).await;
     let mut second = server
         .ws(&format!("EIO=4&transport=websocket&sid={sid}"))
@@ -121,7 +121,7 @@ async fn second_websocket_during_probe_is_closed() {
 
 #[tokio::test]
 async fn websocket_for_websocket_session_is_closed() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let (mut ws, sid) = server.open_websocket().await;
     let mut second = server
         .ws(&format!("EIO=4&transport=websocket&sid={sid}"))
@@ -133,7 +133,7 @@ async fn websocket_for_websocket_session_is_closed() {
 
 #[tokio::test]
 async fn abandoned_upgrade_is_reclaimed_after_upgrade_timeout() {
-    let mut server = TestServer::start(EngineConfig {
+    let mut server = EngineServer::start(EngineConfig {
         upgrade_timeout: Duration::from_millis(100),
         ..config()
     })
@@ -168,7 +168,7 @@ async fn abandoned_session_during_upgrade_is_reclaimed() {
         ping_timeout: Duration::from_millis(50),
         ..config()
     };
-    let mut server = TestServer::start(config).await;
+    let mut server = EngineServer::start(config).await;
     let (sid, _ws) = probed(&server).await;
     // The client vanished mid-upgrade (keeps the probe open, never polls):
     // the heartbeat ends the session and nothing stays behind.
@@ -178,7 +178,7 @@ async fn abandoned_session_during_upgrade_is_reclaimed() {
 
 #[tokio::test]
 async fn dropped_probe_frees_the_session_for_another_upgrade() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let (sid, ws) = probed(&server).await;
     drop(ws);
     let mut retry;
@@ -203,7 +203,7 @@ async fn dropped_probe_frees_the_session_for_another_upgrade() {
 
 #[tokio::test]
 async fn unexpected_packet_on_probe_abandons_upgrade() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let sid = server.open_polling().await;
     let mut ws = server
         .ws(&format!("EIO=4&transport=websocket&sid={sid}"))
@@ -222,7 +222,7 @@ async fn unexpected_packet_on_probe_abandons_upgrade() {
 
 #[tokio::test]
 async fn upgrade_refused_when_upgrades_disabled() {
-    let server = TestServer::start(EngineConfig {
+    let server = EngineServer::start(EngineConfig {
         allow_upgrades: false,
         ..config()
     })
@@ -247,7 +247,7 @@ async fn heartbeat_continues_on_websocket_after_upgrade() {
         ping_timeout: Duration::from_secs(5),
         ..config()
     };
-    let server = TestServer::start(config).await;
+    let server = EngineServer::start(config).await;
     let (sid, mut ws) = probed(&server).await;
     // Polls during the upgrade only ever get noops, pings included.
     assert_eq!(server.poll(&sid).await, (200, "6".to_owned()));

@@ -1,20 +1,20 @@
 //! The WebSocket transport over real TCP: echo, framing violations, size
 //! cap, heartbeat, and both directions of close.
 
-mod engineio_common;
+mod support;
 
 use std::time::Duration;
 
-use engineio_common::*;
 use futures_util::SinkExt;
 use locus::engineio::{CloseReason, EngineConfig, Message, OutboundMessage, TransportKind};
+use support::engine::*;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 #[tokio::test]
 async fn websocket_echoes_text_and_binary() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (mut ws, sid) = server.open_websocket().await;
     assert_eq!(server.socket(&sid).transport(), TransportKind::WebSocket);
     send_text(&mut ws, "4hello").await;
@@ -37,7 +37,7 @@ async fn websocket_echoes_text_and_binary() {
 
 #[tokio::test]
 async fn websocket_delivers_messages_in_order() {
-    let mut server = TestServer::start_with(config(), Default::default(), false).await;
+    let mut server = EngineServer::start_with(config(), Default::default(), false).await;
     let (mut ws, sid) = server.open_websocket().await;
     for i in 0..200 {
         ws.feed(WsMessage::Text(format!("4m{i}").into()))
@@ -62,7 +62,7 @@ async fn websocket_delivers_messages_in_order() {
 #[tokio::test]
 async fn websocket_closes_with_1002_on_malformed_packet() {
     for bad in ["abc", "", "bAQID", "7x"] {
-        let mut server = TestServer::start(config()).await;
+        let mut server = EngineServer::start(config()).await;
         let (mut ws, sid) = server.open_websocket().await;
         send_text(&mut ws, bad).await;
         assert_eq!(close_code(&mut ws).await, Some(1002), "packet {bad:?}");
@@ -73,7 +73,7 @@ async fn websocket_closes_with_1002_on_malformed_packet() {
 
 #[tokio::test]
 async fn websocket_closes_with_1002_on_ping_from_client() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (mut ws, sid) = server.open_websocket().await;
     send_text(&mut ws, "2").await;
     assert_eq!(close_code(&mut ws).await, Some(1002));
@@ -82,7 +82,7 @@ async fn websocket_closes_with_1002_on_ping_from_client() {
 
 #[tokio::test]
 async fn websocket_closes_with_1007_on_invalid_utf8_text() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (mut ws, sid) = server.open_websocket().await;
     let frame = Frame::message(vec![b'4', 0xff, 0xfe], OpCode::Data(Data::Text), true);
     ws.send(WsMessage::Frame(frame)).await.unwrap();
@@ -96,7 +96,7 @@ async fn websocket_closes_with_1009_on_oversize_message() {
         max_payload: 1_000,
         ..config()
     };
-    let mut server = TestServer::start(config.clone()).await;
+    let mut server = EngineServer::start(config.clone()).await;
     let (mut ws, sid) = server.open_websocket().await;
     send_text(&mut ws, &format!("4{}", "x".repeat(999))).await;
     assert_eq!(next_text(&mut ws).await.len(), 1_000);
@@ -114,7 +114,7 @@ async fn websocket_closes_with_1009_on_oversize_message() {
 
 #[tokio::test]
 async fn websocket_closes_with_1009_on_fragmented_oversize_message() {
-    let mut server = TestServer::start(EngineConfig {
+    let mut server = EngineServer::start(EngineConfig {
         max_payload: 1_000,
         ..config()
     })
@@ -141,7 +141,7 @@ async fn websocket_closes_with_1009_on_fragmented_oversize_message() {
 
 #[tokio::test]
 async fn websocket_heartbeat_pings_and_accepts_pongs() {
-    let server = TestServer::start(EngineConfig {
+    let server = EngineServer::start(EngineConfig {
         ping_interval: Duration::from_millis(50),
         ping_timeout: Duration::from_secs(5),
         ..config()
@@ -157,7 +157,7 @@ async fn websocket_heartbeat_pings_and_accepts_pongs() {
 
 #[tokio::test]
 async fn websocket_session_closes_on_ping_timeout() {
-    let mut server = TestServer::start(EngineConfig {
+    let mut server = EngineServer::start(EngineConfig {
         ping_interval: Duration::from_millis(50),
         ping_timeout: Duration::from_millis(50),
         ..config()
@@ -172,7 +172,7 @@ async fn websocket_session_closes_on_ping_timeout() {
 
 #[tokio::test]
 async fn websocket_client_close_packet_closes_session() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (mut ws, sid) = server.open_websocket().await;
     send_text(&mut ws, "1").await;
     assert_eq!(close_code(&mut ws).await, Some(1000));
@@ -182,7 +182,7 @@ async fn websocket_client_close_packet_closes_session() {
 
 #[tokio::test]
 async fn websocket_close_frame_from_client_closes_session() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (mut ws, sid) = server.open_websocket().await;
     ws.close(None).await.unwrap();
     assert_eq!(server.closed(&sid).await, CloseReason::TransportClose);
@@ -191,7 +191,7 @@ async fn websocket_close_frame_from_client_closes_session() {
 
 #[tokio::test]
 async fn websocket_dropped_connection_closes_session() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (ws, sid) = server.open_websocket().await;
     drop(ws);
     assert_eq!(server.closed(&sid).await, CloseReason::TransportClose);
@@ -200,7 +200,7 @@ async fn websocket_dropped_connection_closes_session() {
 
 #[tokio::test]
 async fn websocket_server_close_flushes_queue_then_sends_close_frame() {
-    let mut server = TestServer::start(config()).await;
+    let mut server = EngineServer::start(config()).await;
     let (mut ws, sid) = server.open_websocket().await;
     let socket = server.socket(&sid);
     socket.send(OutboundMessage::text("last words")).unwrap();
@@ -220,7 +220,7 @@ async fn websocket_server_close_flushes_queue_then_sends_close_frame() {
 
 #[tokio::test]
 async fn websocket_send_all_group_arrives_adjacent_and_in_order() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let (mut ws, sid) = server.open_websocket().await;
     let socket = server.socket(&sid);
     socket
@@ -243,7 +243,7 @@ async fn websocket_send_all_group_arrives_adjacent_and_in_order() {
 
 #[tokio::test]
 async fn broadcast_message_is_shared_between_sessions() {
-    let server = TestServer::start(config()).await;
+    let server = EngineServer::start(config()).await;
     let (mut first, first_sid) = server.open_websocket().await;
     let (mut second, second_sid) = server.open_websocket().await;
     let message = OutboundMessage::text("to everyone");

@@ -7,17 +7,19 @@
 //!
 //! `LOCUS_CHURN_CYCLES` sets the number of cycles (default 10,000).
 
-mod faults_common;
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use faults_common::{make_bots, open_fds, rss_kib, Bot};
 use futures_util::{SinkExt, StreamExt};
-use locus::config::Config;
 use locus::net::server::RunningServer;
+use support::client::WsClient;
+use support::db::{make_bots, Bot};
+use support::process::{open_fds, rss_kib};
+use support::server::LocusServer;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -54,29 +56,8 @@ async fn reset(stream: TcpStream) {
 }
 
 async fn clean_player(addr: SocketAddr, bot: &Bot) {
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket connects");
-    let mut joined = false;
-    while let Some(Ok(frame)) = ws.next().await {
-        let Message::Text(text) = frame else { continue };
-        if text.starts_with('0') {
-            ws.send(Message::text(format!("40{{\"token\":\"{}\"}}", bot.token)))
-                .await
-                .unwrap();
-        } else if text.as_str() == "2" {
-            ws.send(Message::text("3")).await.unwrap();
-        } else if text.starts_with("42[\"welcome\"") {
-            joined = true;
-            break;
-        } else if text.starts_with("44") {
-            panic!("{} refused: {text}", bot.name);
-        }
-    }
-    assert!(joined, "{} never got welcome", bot.name);
-    let _ = ws.close(None).await;
-    while let Some(Ok(_)) = ws.next().await {}
+    let client = WsClient::joined(addr, &bot.token).await;
+    client.close().await;
 }
 
 async fn polling_handshake(http: &reqwest::Client, addr: SocketAddr) -> String {
@@ -187,34 +168,29 @@ async fn churn_leaves_no_sessions_fds_or_memory_behind() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let dir = tempfile::tempdir().unwrap();
     // Abandoned polling sessions (after a reset upgrade) are reaped by the
     // heartbeat: keep it short so the check at the end does not wait long.
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        db: dir.path().join("locus.db"),
-        max_connections_per_ip: 0,
-        handshake_rate: 0.0,
-        ping_interval: Duration::from_millis(300),
-        ping_timeout: Duration::from_millis(300),
-        upgrade_timeout: Duration::from_millis(500),
-        connect_timeout: Duration::from_secs(1),
-        ..Config::default()
-    };
-    let server = locus::net::server::start(config)
-        .await
-        .expect("server starts");
-    let bots = make_bots(&dir.path().join("locus.db"), "churner", WORKERS);
+    let fixture = LocusServer::start_with(|c| {
+        c.max_connections_per_ip = 0;
+        c.handshake_rate = 0.0;
+        c.ping_interval = Duration::from_millis(300);
+        c.ping_timeout = Duration::from_millis(300);
+        c.upgrade_timeout = Duration::from_millis(500);
+        c.connect_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let server = &fixture.server;
+    let bots = make_bots(&fixture.db(), "churner", WORKERS);
 
     // Warm up (allocator arenas, caches, the world's slots), then measure.
-    churn(&server, &bots, 500).await;
-    drained(&server).await;
+    churn(server, &bots, 500).await;
+    drained(server).await;
     let (fds_before, rss_before) = (open_fds(), rss_kib());
 
     let started = Instant::now();
-    churn(&server, &bots, cycles).await;
+    churn(server, &bots, cycles).await;
     let took = started.elapsed();
-    drained(&server).await;
+    drained(server).await;
 
     // Descriptors close as the server notices each reset: eventually.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -237,5 +213,5 @@ async fn churn_leaves_no_sessions_fds_or_memory_behind() {
         rss_after <= rss_before + 64 * 1024,
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
-    server.shutdown().await.expect("clean shutdown");
+    fixture.stop().await;
 }

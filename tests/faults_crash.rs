@@ -8,16 +8,17 @@
 //! last seen committed before it, and "not half-written" means the stored
 //! (x, y) pair is a position the server actually reported for that player.
 
-mod faults_common;
+mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use faults_common::{
-    integrity_check, lock, make_bots, play, stored_positions, LocusProcess, Track, Walk,
-};
+use support::db::{integrity_check, make_bots, stored_positions};
+use support::lock;
+use support::process::LocusProcess;
+use support::walker::{play, Track, Walk};
 
 const FLUSH: &str = "200ms";
 /// Ticks per flush at the default 20 Hz and a 200 ms flush interval.
@@ -31,7 +32,7 @@ const PLAYERS: usize = 3;
 /// `welcome` is the position the file held before the start.
 async fn start_and_join(
     db: &Path,
-    bots: &[faults_common::Bot],
+    bots: &[support::db::Bot],
     walk: Walk,
 ) -> (LocusProcess, Vec<Arc<Mutex<Track>>>) {
     let before = stored_positions(db);

@@ -7,18 +7,19 @@
 //! snapshots, the file never holds a half-written batch, and saves resume
 //! once the fault is gone.
 
-mod faults_common;
+mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use faults_common::{integrity_check, lock, make_bots, play, stored_positions, Bot, Track, Walk};
-use locus::config::Config;
-use locus::net::server::RunningServer;
 use locus::store::WriteFault;
 use serde_json::Value;
+use support::db::{integrity_check, make_bots, stored_positions, Bot};
+use support::lock;
+use support::server::LocusServer;
+use support::walker::{play, Track, Walk};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -146,16 +147,12 @@ async fn eventually_state(
 
 /// The in-process server on `db` with a short flush interval, and walking
 /// bots.
-async fn play_on(db: &Path) -> (RunningServer, Vec<Bot>, Vec<Arc<Mutex<Track>>>) {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        db: db.to_path_buf(),
-        flush_interval: Duration::from_millis(100),
-        ..Config::default()
-    };
-    let server = locus::net::server::start(config)
-        .await
-        .expect("server starts");
+async fn play_on(db: &Path) -> (LocusServer, Vec<Bot>, Vec<Arc<Mutex<Track>>>) {
+    let server = LocusServer::start_with(|c| {
+        c.db = db.to_path_buf();
+        c.flush_interval = Duration::from_millis(100);
+    })
+    .await;
     let bots = make_bots(db, "walker", 2);
     let mut tracks = Vec::new();
     for bot in &bots {
@@ -263,6 +260,7 @@ async fn disk_full_during_play_is_reported_and_saves_resume() {
     eventually_stored(&db, &bots, Some(&during)).await;
     assert!(stored_positions(&db)[&bots[0].name].0 > first[&bots[0].name].0);
     server
+        .server
         .shutdown()
         .await
         .expect("clean shutdown with space back");
@@ -280,6 +278,7 @@ async fn read_only_database_during_play_is_reported_and_saves_resume() {
     eventually_stored(&db, &bots, None).await;
 
     server
+        .server
         .store()
         .inject_write_fault(WriteFault::ReadOnly)
         .await
@@ -296,6 +295,7 @@ async fn read_only_database_during_play_is_reported_and_saves_resume() {
     );
 
     server
+        .server
         .store()
         .inject_write_fault(WriteFault::None)
         .await
@@ -303,7 +303,7 @@ async fn read_only_database_during_play_is_reported_and_saves_resume() {
     eventually_state(addr, "writable again", |s| s.0 == "ok" && s.1 == 0).await;
     let during = stored_positions(&db);
     eventually_stored(&db, &bots, Some(&during)).await;
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
     assert_eq!(integrity_check(&db), "ok");
     eprintln!("read-only database: {failures}+ failed flushes reported, saves resumed");
 }

@@ -3,14 +3,15 @@
 //! disconnect), saves every position and exits 0; a second signal during
 //! the shutdown exits at once and leaves a consistent database.
 
-mod faults_common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use faults_common::{
-    integrity_check, lock, make_bots, play, stored_positions, Bot, LocusProcess, Track, Walk,
-};
+use support::db::{integrity_check, make_bots, stored_positions, Bot};
+use support::lock;
+use support::process::LocusProcess;
+use support::walker::{play, Track, Walk};
 
 /// Connects `bots` (100 at a time), each walking to its own spot near the
 /// spawn point; returns once all have arrived, with their tracks.
@@ -91,6 +92,30 @@ async fn crowd(server: &LocusProcess, bots: &[Bot]) -> Vec<Arc<Mutex<Track>>> {
     }
 }
 
+/// A `locus serve` on `db` without per-IP limits, flushing every `flush`,
+/// with `clients` bots connected and walked to their spots.
+async fn crowded_server(
+    db: &std::path::Path,
+    flush: &str,
+    clients: usize,
+) -> (LocusProcess, Vec<Bot>, Vec<Arc<Mutex<Track>>>) {
+    let server = LocusProcess::start(
+        db,
+        &[
+            "--max-connections-per-ip",
+            "0",
+            "--handshake-rate",
+            "0",
+            "--flush-interval",
+            flush,
+        ],
+    )
+    .await;
+    let bots = make_bots(db, "crowd", clients);
+    let tracks = crowd(&server, &bots).await;
+    (server, bots, tracks)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_1000_clients_closes_each_saves_all_and_exits_0() {
     const CLIENTS: usize = 1000;
@@ -98,20 +123,7 @@ async fn sigterm_with_1000_clients_closes_each_saves_all_and_exits_0() {
     let db = dir.path().join("locus.db");
     // Long flush interval: the positions must come from the shutdown's
     // final save, not from the periodic write-behind.
-    let mut server = LocusProcess::start(
-        &db,
-        &[
-            "--max-connections-per-ip",
-            "0",
-            "--handshake-rate",
-            "0",
-            "--flush-interval",
-            "1h",
-        ],
-    )
-    .await;
-    let bots = make_bots(&db, "crowd", CLIENTS);
-    let tracks = crowd(&server, &bots).await;
+    let (mut server, bots, tracks) = crowded_server(&db, "1h", CLIENTS).await;
     assert!(
         stored_positions(&db).is_empty(),
         "nothing written before the shutdown"
@@ -168,20 +180,7 @@ async fn a_second_signal_during_shutdown_exits_at_once_consistently() {
     const CLIENTS: usize = 300;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("locus.db");
-    let mut server = LocusProcess::start(
-        &db,
-        &[
-            "--max-connections-per-ip",
-            "0",
-            "--handshake-rate",
-            "0",
-            "--flush-interval",
-            "100ms",
-        ],
-    )
-    .await;
-    let bots = make_bots(&db, "crowd", CLIENTS);
-    let _tracks = crowd(&server, &bots).await;
+    let (mut server, _bots, _tracks) = crowded_server(&db, "100ms", CLIENTS).await;
     // A client that completes the WebSocket handshake and then never reads
     // again holds the shutdown in its close handshake (close timeout), so the
     // second signal lands while the server is still stopping.

@@ -1,5 +1,5 @@
 //! Replays the fuzzing corpus on stable Rust: every file under
-//! `tests/corpus/<target>/` goes through the same harness the cargo-fuzz
+//! `server/fuzz/seeds/<target>/` goes through the same harness the cargo-fuzz
 //! target `<target>` runs (`server/fuzz/src/lib.rs`, included here), which
 //! panics when a decoder panics or a round trip changes a packet. Crashes
 //! found by fuzzing are saved here so they stay fixed; see
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// The corpus files of `target`, sorted; the folder must exist and be seeded.
 fn corpus(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/corpus")
+        .join("server/fuzz/seeds")
         .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

@@ -7,18 +7,17 @@
 //! Skips (prints why) when node or tests/node_modules is missing, except in
 //! CI where that fails.
 
-mod game_support;
 mod support;
 
-use game_support::TestServer;
+use support::server::LocusServer;
 
 /// Runs the script in `mode`; with `tokens_from_rust`, the accounts are made
 /// here and their tokens passed, otherwise the script registers them itself.
 async fn play(mode: &str, tokens_from_rust: bool) {
-    if !support::node_modules_ready() {
+    if !support::tools::node_modules_ready() {
         return;
     }
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let url = server.url("");
     let mut args = vec![url, mode.to_owned()];
     if tokens_from_rust {
@@ -26,7 +25,7 @@ async fn play(mode: &str, tokens_from_rust: bool) {
         args.push(server.account("bob").await.1);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = support::run_node("game_official_client.mjs", &args).await;
+    let out = support::tools::run_node("game_official_client.mjs", &args).await;
     assert!(out.contains(&format!("ok game {mode}")), "{out}");
     server.stop().await;
 }

@@ -3,12 +3,13 @@
 //! players, movement rules, bad input, floods, chat, duplicate logins,
 //! logout, and positions restored on reconnect.
 
-mod game_support;
+mod support;
 
 use std::collections::BTreeMap;
 
-use game_support::{Player, TestServer};
 use serde_json::{json, Value};
+use support::player::Player;
+use support::server::LocusServer;
 
 const CENTRE: f64 = 2048.0;
 
@@ -18,7 +19,7 @@ fn xy(v: &Value) -> (f64, f64) {
 
 #[tokio::test]
 async fn connect_without_a_valid_token_is_unauthorized() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     for auth in [json!({}), json!({"token": "forged"}), json!({"token": 42})] {
         Player::assert_unauthorized(server.addr(), auth).await;
     }
@@ -27,7 +28,7 @@ async fn connect_without_a_valid_token_is_unauthorized() {
 
 #[tokio::test]
 async fn welcome_describes_the_world_and_the_spawn_point() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let (id, token) = server.account("alice").await;
     let mut alice = Player::join(server.addr(), &token).await;
     let welcome = alice.wait_for("welcome", |_| true).await;
@@ -69,7 +70,7 @@ fn apply(view: &mut BTreeMap<u64, (f64, f64)>, snapshot: &Value) {
 
 #[tokio::test]
 async fn two_players_see_each_other_enter_move_and_leave() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let (alice_id, alice_token) = server.account("alice").await;
     let (bob_id, bob_token) = server.account("bob").await;
     let mut alice = Player::join(server.addr(), &alice_token).await;
@@ -165,7 +166,7 @@ async fn two_players_see_each_other_enter_move_and_leave() {
 
 #[tokio::test]
 async fn moves_are_clamped_to_speed_and_world() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let (_, token) = server.account("runner").await;
     let mut p = Player::join(server.addr(), &token).await;
     p.wait_for("welcome", |_| true).await;
@@ -201,7 +202,7 @@ async fn moves_are_clamped_to_speed_and_world() {
 
 #[tokio::test]
 async fn malformed_positions_are_dropped_and_garbage_floods_kick() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let (_, token) = server.account("fuzzer").await;
     let mut p = Player::join(server.addr(), &token).await;
     p.wait_for("welcome", |_| true).await;
@@ -230,7 +231,7 @@ async fn malformed_positions_are_dropped_and_garbage_floods_kick() {
 
 #[tokio::test]
 async fn position_floods_are_kicked() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let (_, token) = server.account("flooder").await;
     let mut p = Player::join(server.addr(), &token).await;
     p.wait_for("welcome", |_| true).await;
@@ -244,7 +245,7 @@ async fn position_floods_are_kicked() {
 
 #[tokio::test]
 async fn chat_reaches_players_in_view_only() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let (alice_id, alice_token) = server.account("alice").await;
     let (_, bob_token) = server.account("bob").await;
     let (_, carol_token) = server.account("carol").await;
@@ -291,7 +292,7 @@ async fn chat_reaches_players_in_view_only() {
 
 #[tokio::test]
 async fn second_login_kicks_the_first_and_keeps_the_position() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let (_, token) = server.account("twin").await;
     let mut first = Player::join(server.addr(), &token).await;
     first.wait_for("welcome", |_| true).await;
@@ -320,7 +321,7 @@ async fn second_login_kicks_the_first_and_keeps_the_position() {
 
 #[tokio::test]
 async fn logout_disconnects_the_accounts_socket() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let (_, token) = server.account("leaver").await;
     let mut p = Player::join(server.addr(), &token).await;
     p.wait_for("welcome", |_| true).await;
@@ -340,7 +341,7 @@ async fn logout_disconnects_the_accounts_socket() {
 
 #[tokio::test]
 async fn position_is_restored_on_reconnect() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let (_, token) = server.account("homebody").await;
     let mut p = Player::join(server.addr(), &token).await;
     p.wait_for("welcome", |_| true).await;
@@ -361,7 +362,7 @@ async fn position_is_restored_on_reconnect() {
 
 #[tokio::test]
 async fn expired_tokens_are_unauthorized() {
-    let server = TestServer::start_with(|c| c.token_ttl = std::time::Duration::ZERO).await;
+    let server = LocusServer::start_with(|c| c.token_ttl = std::time::Duration::ZERO).await;
     let (_, token) = server.account("mayfly").await;
     Player::assert_unauthorized(server.addr(), json!({ "token": token })).await;
     server.stop().await;

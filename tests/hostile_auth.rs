@@ -10,15 +10,16 @@
 //! lockout doubling from 1 s up to `max_lockout`, 5 min). Other accounts
 //! and other addresses are not affected.
 
-mod game_support;
-mod hostile_support;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use game_support::{Connected, Player, TestServer};
-use hostile_support::*;
 use serde_json::json;
+use support::bystander::*;
+use support::player::{Connected, Player};
+use support::raw::*;
+use support::server::*;
 use tokio::io::AsyncWriteExt;
 
 /// POSTs `body` to `path` from `from` over raw TCP; returns the status.
@@ -42,7 +43,7 @@ fn address(n: u32) -> IpAddr {
 
 #[tokio::test]
 async fn guessing_from_a_thousand_addresses_locks_the_account_not_the_server() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     server.register("victim", "the-real-password").await;
     server.register("other", "other-password").await;
     let wrong = json!({"username": "victim", "password": "guess-guess"}).to_string();
@@ -91,7 +92,7 @@ async fn guessing_from_a_thousand_addresses_locks_the_account_not_the_server() {
 
 #[tokio::test]
 async fn parallel_logins_beyond_the_hashing_queue_get_503() {
-    let server = TestServer::start_with(|c| {
+    let server = LocusServer::start_with(|c| {
         c.hash_concurrency = 1;
         c.hash_queue = 4;
     })
@@ -125,7 +126,7 @@ async fn parallel_logins_beyond_the_hashing_queue_get_503() {
 
 #[tokio::test]
 async fn a_megabyte_password_is_refused_before_hashing() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     server.register("alice", "password1").await;
     let huge = "p".repeat(1 << 20);
     // Length is validated before any hashing (`api::login`, `api::register`).
@@ -162,7 +163,7 @@ async fn a_megabyte_password_is_refused_before_hashing() {
 
 #[tokio::test]
 async fn forged_expired_and_revoked_tokens_are_unauthorized() {
-    let server = TestServer::start_with(|c| c.token_ttl = Duration::from_secs(1)).await;
+    let server = LocusServer::start_with(|c| c.token_ttl = Duration::from_secs(1)).await;
     let refused = |outcome: Connected| match outcome {
         Connected::Refused(v) => v["message"] == "unauthorized",
         Connected::Ok(_) => false,

@@ -7,23 +7,24 @@
 //! `tests/engineio_*.rs`; these prove the integrated server wires the
 //! limits through.
 
-mod game_support;
-mod hostile_support;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use game_support::{TestServer, PATIENCE};
-use hostile_support::*;
 use serde_json::Value;
+use support::bystander::*;
+use support::raw::*;
+use support::server::*;
+use support::PATIENCE;
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn bad_versions_transports_and_methods_get_engine_error_codes() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let cases = [
         ("GET", "EIO=3&transport=polling", 5),
@@ -69,7 +70,7 @@ async fn bad_versions_transports_and_methods_get_engine_error_codes() {
 
 #[tokio::test]
 async fn forged_and_stale_sids_get_code_1() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let closed = polling_session(&server).await;
     let res = server
@@ -121,7 +122,7 @@ async fn forged_and_stale_sids_get_code_1() {
 
 #[tokio::test]
 async fn polling_bodies_over_the_cap_get_413_before_being_read() {
-    let server = TestServer::start_with(|c| c.max_payload = 100_000).await;
+    let server = LocusServer::start_with(|c| c.max_payload = 100_000).await;
     let mut bystander = Bystander::join(&server, "bystander").await;
 
     // Honest Content-Length of 10 MB: refused from the head alone.
@@ -177,7 +178,8 @@ async fn polling_bodies_over_the_cap_get_413_before_being_read() {
 
 #[tokio::test]
 async fn a_stalled_body_is_cut_off_by_the_body_read_timeout() {
-    let server = TestServer::start_with(|c| c.body_read_timeout = Duration::from_millis(300)).await;
+    let server =
+        LocusServer::start_with(|c| c.body_read_timeout = Duration::from_millis(300)).await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let sid = polling_session(&server).await;
     let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
@@ -199,7 +201,7 @@ async fn a_stalled_body_is_cut_off_by_the_body_read_timeout() {
 
 #[tokio::test]
 async fn malformed_polling_bodies_close_the_session() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let flood = "\u{1e}".repeat(100_000);
     let bodies: [&[u8]; 6] = [
@@ -236,7 +238,7 @@ async fn malformed_polling_bodies_close_the_session() {
 
 #[tokio::test]
 async fn two_concurrent_polls_close_the_session() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let sid = polling_session(&server).await;
     let first = tokio::spawn({
@@ -285,7 +287,7 @@ async fn two_concurrent_polls_close_the_session() {
 
 #[tokio::test]
 async fn an_upgrade_abandoned_after_the_probe_is_reclaimed() {
-    let server = TestServer::start_with(|c| c.upgrade_timeout = Duration::from_millis(300)).await;
+    let server = LocusServer::start_with(|c| c.upgrade_timeout = Duration::from_millis(300)).await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let sid = polling_session(&server).await;
     let url = format!(
@@ -316,7 +318,7 @@ async fn an_upgrade_abandoned_after_the_probe_is_reclaimed() {
 
 #[tokio::test]
 async fn clients_that_never_answer_pings_are_dropped() {
-    let server = TestServer::start_with(|c| {
+    let server = LocusServer::start_with(|c| {
         c.ping_interval = Duration::from_millis(200);
         c.ping_timeout = Duration::from_millis(200);
         c.connect_timeout = Duration::from_secs(30);
@@ -357,7 +359,7 @@ async fn clients_that_never_answer_pings_are_dropped() {
 
 #[tokio::test]
 async fn handshakes_beyond_the_per_ip_rate_get_429() {
-    let server = TestServer::start_with(|c| {
+    let server = LocusServer::start_with(|c| {
         // One handshake per 100 s: nothing refills during the test.
         c.handshake_rate = 0.01;
         c.handshake_burst = 5;
@@ -419,7 +421,7 @@ async fn handshakes_beyond_the_per_ip_rate_get_429() {
 #[tokio::test]
 async fn origins_off_the_allowlist_are_refused_on_polling_and_websocket() {
     let server =
-        TestServer::start_with(|c| c.allowed_origins = vec!["http://game.example".into()]).await;
+        LocusServer::start_with(|c| c.allowed_origins = vec!["http://game.example".into()]).await;
     let mut bystander = Bystander::join(&server, "bystander").await; // no Origin: non-browser client
     let handshake = server.url("/socket.io/?EIO=4&transport=polling");
     let res = server
@@ -493,7 +495,7 @@ async fn origins_off_the_allowlist_are_refused_on_polling_and_websocket() {
 
 #[tokio::test]
 async fn connections_beyond_the_per_ip_cap_are_closed() {
-    let server = TestServer::start_with(|c| c.max_connections_per_ip = 3).await;
+    let server = LocusServer::start_with(|c| c.max_connections_per_ip = 3).await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(raw_websocket(server.addr()).await);
@@ -540,7 +542,7 @@ async fn connections_beyond_the_per_ip_cap_are_closed() {
 
 #[tokio::test]
 async fn connections_beyond_the_total_cap_wait_for_a_free_slot() {
-    let server = TestServer::start_with(|c| c.max_connections = 3).await;
+    let server = LocusServer::start_with(|c| c.max_connections = 3).await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(raw_websocket(server.addr()).await);

@@ -3,18 +3,19 @@
 //! arrives after it (the reset is written to the database file by
 //! `AdminStore` while the server runs, as `locus admin reset` does).
 
-mod game_support;
-mod hostile_support;
+mod support;
 
-use game_support::{Player, TestServer};
-use hostile_support::{Bystander, RawSio};
 use locus::store::{AdminStore, ResetTarget, StoreConfig};
+use support::bystander::Bystander;
+use support::client::WsClient;
+use support::player::Player;
+use support::server::LocusServer;
 
 const CENTRE: f64 = 2048.0;
 
 #[tokio::test]
 async fn non_finite_and_extreme_coordinates_never_move_a_player_out_of_the_world() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let (_, token) = server.account("cheater").await;
 
@@ -26,12 +27,12 @@ async fn non_finite_and_extreme_coordinates_never_move_a_player_out_of_the_world
         "{\"x\":NaN,\"y\":0,\"seq\":1}",
         "{\"x\":Infinity,\"y\":0,\"seq\":1}",
     ] {
-        let mut client = RawSio::joined(server.addr(), &token).await;
+        let mut client = WsClient::joined(server.addr(), &token).await;
         client.send_text(&format!("42[\"position\",{raw}]")).await;
         client
             .send_text("42[\"position\",{\"x\":2049,\"y\":2048,\"seq\":2}]")
             .await;
-        while let Some(text) = client.next_text().await {
+        while let Some(text) = client.text_or_closed().await {
             if let Some(body) = text.strip_prefix("42[\"snapshot\",") {
                 let snapshot: serde_json::Value =
                     serde_json::from_str(&body[..body.len() - 1]).unwrap();
@@ -84,7 +85,7 @@ async fn non_finite_and_extreme_coordinates_never_move_a_player_out_of_the_world
 
 #[tokio::test]
 async fn a_move_sent_before_an_admin_teleport_is_dropped_after_it() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let (_, token) = server.account("runner").await;
     let mut player = Player::join(server.addr(), &token).await;
     player.wait_for("welcome", |_| true).await;
@@ -140,7 +141,7 @@ async fn a_move_sent_before_an_admin_teleport_is_dropped_after_it() {
 }
 
 /// The value of counter line `name` in the `/metrics` text (0 when absent).
-async fn counter(server: &TestServer, name: &str) -> f64 {
+async fn counter(server: &LocusServer, name: &str) -> f64 {
     let text = server
         .http
         .get(server.url("/metrics"))
@@ -158,7 +159,7 @@ async fn counter(server: &TestServer, name: &str) -> f64 {
 
 #[tokio::test]
 async fn chat_beyond_the_rate_is_dropped_and_position_floods_kicked() {
-    let server = TestServer::start_with(|c| {
+    let server = LocusServer::start_with(|c| {
         c.chat_rate = 1.0;
         c.position_rate = 5.0;
     })
@@ -180,7 +181,7 @@ async fn chat_beyond_the_rate_is_dropped_and_position_floods_kicked() {
         if dropped > 0.0 {
             break;
         }
-        hostile_support::pause(std::time::Duration::from_millis(50)).await;
+        support::raw::pause(std::time::Duration::from_millis(50)).await;
     }
     assert!(dropped >= 1.0, "chat beyond --chat-rate is dropped");
 
@@ -200,7 +201,7 @@ async fn a_stalled_reader_gets_merged_snapshots_and_the_rest_keep_playing() {
     use std::collections::BTreeMap;
     use tokio_tungstenite::tungstenite::Message;
 
-    let server = TestServer::start_with(|c| {
+    let server = LocusServer::start_with(|c| {
         c.tick_hz = 120;
         c.position_rate = 500.0;
         c.max_buffered_packets = 4;
@@ -221,8 +222,8 @@ async fn a_stalled_reader_gets_merged_snapshots_and_the_rest_keep_playing() {
         tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
             .await
             .unwrap();
-    let mut slow = RawSio::from_stream(ws).await;
-    slow.join(&slow_token).await;
+    let mut slow = WsClient::from_stream(ws).await;
+    slow.join_world(&slow_token).await;
 
     let mut mover = Player::join(server.addr(), &mover_token).await;
     mover.wait_for("welcome", |_| true).await;
@@ -243,7 +244,7 @@ async fn a_stalled_reader_gets_merged_snapshots_and_the_rest_keep_playing() {
     let mut slow_snapshots = 0;
     let mut view: BTreeMap<u64, f64> = BTreeMap::new();
     let mut ws = slow.into_inner();
-    let deadline = tokio::time::Instant::now() + game_support::PATIENCE;
+    let deadline = tokio::time::Instant::now() + support::PATIENCE;
     while view.get(&mover_id) != Some(&last) {
         let frame = tokio::time::timeout_at(deadline, ws.next())
             .await

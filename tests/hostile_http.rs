@@ -3,18 +3,19 @@
 //! symlinks included), oversized request heads, and a slowloris crowd that
 //! must not keep a normal client out.
 
-mod game_support;
-mod hostile_support;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use game_support::{TestServer, PATIENCE};
-use hostile_support::*;
+use support::bystander::*;
+use support::raw::*;
+use support::server::*;
+use support::PATIENCE;
 use tokio::io::AsyncWriteExt;
 
 /// Requests for `path` over raw TCP; returns the whole answer.
-async fn get(server: &TestServer, path: &str) -> String {
+async fn get(server: &LocusServer, path: &str) -> String {
     let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     raw_request(server.addr(), request.as_bytes()).await
 }
@@ -36,7 +37,7 @@ const TRAVERSALS: [&str; 12] = [
 
 #[tokio::test]
 async fn static_path_traversal_never_leaves_the_embedded_client() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     for path in TRAVERSALS {
         let answer = get(&server, path).await;
         let status = status_of(&answer);
@@ -63,7 +64,7 @@ async fn static_path_traversal_never_leaves_the_static_dir() {
     std::fs::write(dir.join("index.html"), "<!doctype html><title>t</title>").unwrap();
     std::os::unix::fs::symlink(outside.path().join("secret.txt"), dir.join("leak.txt")).unwrap();
     std::os::unix::fs::symlink(outside.path(), dir.join("up")).unwrap();
-    let server = TestServer::start_with(|c| c.static_dir = Some(dir.clone())).await;
+    let server = LocusServer::start_with(|c| c.static_dir = Some(dir.clone())).await;
     let mut paths: Vec<String> = TRAVERSALS
         .iter()
         .map(|p| p.replace("Cargo.toml", "secret.txt"))
@@ -83,7 +84,7 @@ async fn static_path_traversal_never_leaves_the_static_dir() {
 
 #[tokio::test]
 async fn oversized_request_heads_get_431() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let big = format!(
         "GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
@@ -116,7 +117,7 @@ async fn oversized_request_heads_get_431() {
 #[tokio::test]
 async fn a_slowloris_crowd_does_not_keep_a_normal_client_out() {
     let server =
-        TestServer::start_with(|c| c.header_read_timeout = Duration::from_millis(500)).await;
+        LocusServer::start_with(|c| c.header_read_timeout = Duration::from_millis(500)).await;
     let attacker = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
     let mut crowd = Vec::new();
     for _ in 0..1_000 {

@@ -6,23 +6,13 @@
 //! keeps playing). The same decoder is fuzzed by `server/fuzz`
 //! (`msgpack_packet`).
 
-mod game_support;
-mod hostile_support;
+mod support;
 
-use game_support::TestServer;
-use hostile_support::RawSio;
 use locus::config::ParserKind;
 use rmpv::Value as Mp;
-
-fn encode(value: &Mp) -> Vec<u8> {
-    let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, value).unwrap();
-    out
-}
-
-fn map(entries: Vec<(&str, Mp)>) -> Mp {
-    Mp::Map(entries.into_iter().map(|(k, v)| (Mp::from(k), v)).collect())
-}
+use support::client::WsClient;
+use support::msgpack::{decode, encode, field, map};
+use support::server::LocusServer;
 
 /// An EVENT packet on `/`.
 fn event(name: &str, arg: Mp) -> Vec<u8> {
@@ -52,38 +42,23 @@ fn event_prefix() -> Vec<u8> {
 }
 
 /// Joins `/` over msgpack with `token`; returns the client after `welcome`.
-async fn join(server: &TestServer, token: &str) -> RawSio {
-    let mut client = RawSio::open(server.addr()).await;
+async fn join(server: &LocusServer, token: &str) -> WsClient {
+    let mut client = WsClient::connect(server.addr()).await;
     let connect = map(vec![
         ("type", Mp::from(0)),
         ("nsp", Mp::from("/")),
         ("data", map(vec![("token", Mp::from(token))])),
     ]);
-    client.send_binary(encode(&connect)).await;
-    let reply = decode(&client.next_binary().await.expect("CONNECT reply"));
+    client.send_bytes(encode(&connect)).await;
+    let reply = decode(&client.binary_or_closed().await.expect("CONNECT reply"));
     assert_eq!(
         field(&reply, "type").as_u64(),
         Some(0),
         "CONNECT reply: {reply}"
     );
-    let welcome = decode(&client.next_binary().await.expect("welcome"));
+    let welcome = decode(&client.binary_or_closed().await.expect("welcome"));
     assert_eq!(event_name(&welcome), Some("welcome"));
     client
-}
-
-fn decode(bytes: &[u8]) -> Mp {
-    rmpv::decode::read_value(&mut &bytes[..]).expect("server sends valid msgpack")
-}
-
-fn field<'a>(value: &'a Mp, key: &str) -> &'a Mp {
-    value
-        .as_map()
-        .and_then(|m| {
-            m.iter()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v)
-        })
-        .unwrap_or(&Mp::Nil)
 }
 
 fn event_name(packet: &Mp) -> Option<&str> {
@@ -91,8 +66,8 @@ fn event_name(packet: &Mp) -> Option<&str> {
 }
 
 /// Waits for a snapshot acknowledging `seq`; returns its (x, y).
-async fn acked(client: &mut RawSio, seq: u64) -> (f64, f64) {
-    while let Some(bytes) = client.next_binary().await {
+async fn acked(client: &mut WsClient, seq: u64) -> (f64, f64) {
+    while let Some(bytes) = client.binary_or_closed().await {
         let packet = decode(&bytes);
         if event_name(&packet) == Some("snapshot") {
             let snapshot = &field(&packet, "data")[1];
@@ -107,8 +82,8 @@ async fn acked(client: &mut RawSio, seq: u64) -> (f64, f64) {
     panic!("connection closed before seq {seq} was acknowledged");
 }
 
-async fn msgpack_server() -> TestServer {
-    TestServer::start_with(|c| c.parser = ParserKind::Msgpack).await
+async fn msgpack_server() -> LocusServer {
+    LocusServer::start_with(|c| c.parser = ParserKind::Msgpack).await
 }
 
 #[tokio::test]
@@ -171,12 +146,12 @@ async fn hostile_msgpack_closes_only_its_connection() {
     // panics in `next_binary` after the patience.
     for (_name, bytes) in cases {
         let mut attacker = join(&server, &token).await;
-        attacker.send_binary(bytes).await;
-        while attacker.next_binary().await.is_some() {}
+        attacker.send_bytes(bytes).await;
+        while attacker.binary_or_closed().await.is_some() {}
     }
     let (x, _) = {
         bystander
-            .send_binary(position(Mp::from(2050.0), Mp::from(2048.0), 1))
+            .send_bytes(position(Mp::from(2050.0), Mp::from(2048.0), 1))
             .await;
         acked(&mut bystander, 1).await
     };
@@ -199,11 +174,11 @@ async fn wrong_types_and_non_finite_positions_are_dropped() {
         (Mp::Ext(0, vec![0; 8]), Mp::Binary(vec![0; 8])),
     ];
     for (seq, (x, y)) in bad.into_iter().enumerate() {
-        player.send_binary(position(x, y, seq as u64 + 1)).await;
+        player.send_bytes(position(x, y, seq as u64 + 1)).await;
     }
     // Huge but finite numbers are clamped into the world.
     player
-        .send_binary(position(Mp::F64(1e308), Mp::F64(-1e308), 50))
+        .send_bytes(position(Mp::F64(1e308), Mp::F64(-1e308), 50))
         .await;
     let (x, y) = acked(&mut player, 50).await;
     assert!(

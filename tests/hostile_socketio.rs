@@ -3,15 +3,15 @@
 //! connection, names that alias nothing are ignored, unknown namespaces get
 //! CONNECT_ERROR, and a connection that never joins is closed after the
 //! connect timeout. The same corpus against the bare Socket.IO layer is in
-//! `tests/socketio_hostile.rs`.
+//! `tests/socketio_echo_hostile.rs`.
 
-mod game_support;
-mod hostile_support;
+mod support;
 
 use std::time::Duration;
 
-use game_support::TestServer;
-use hostile_support::*;
+use support::bystander::*;
+use support::client::WsClient;
+use support::server::*;
 
 /// Socket.IO packets (without the Engine.IO `4`) that must close a joined connection.
 const CLOSING_CORPUS: [&str; 20] = [
@@ -39,11 +39,11 @@ const CLOSING_CORPUS: [&str; 20] = [
 
 #[tokio::test]
 async fn the_parser_corpus_closes_only_the_offending_connection() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let (_, token) = server.account("attacker").await;
     for packet in CLOSING_CORPUS {
-        let mut attacker = RawSio::joined(server.addr(), &token).await;
+        let mut attacker = WsClient::joined(server.addr(), &token).await;
         attacker.send_text(&format!("4{packet}")).await;
         let seen = attacker.closed_by_server().await;
         assert!(
@@ -57,23 +57,23 @@ async fn the_parser_corpus_closes_only_the_offending_connection() {
 
 #[tokio::test]
 async fn attachment_lies_close_the_connection() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let (_, token) = server.account("attacker").await;
     let placeholder =
         |num: &str| format!("451-[\"position\",{{\"_placeholder\":true,\"num\":{num}}}]");
     for num in ["\"splice\"", "-1", "5", "1.5", "null"] {
-        let mut attacker = RawSio::joined(server.addr(), &token).await;
+        let mut attacker = WsClient::joined(server.addr(), &token).await;
         attacker.send_text(&placeholder(num)).await;
-        attacker.send_binary(vec![1, 2, 3]).await;
+        attacker.send_bytes(vec![1, 2, 3]).await;
         attacker.closed_by_server().await;
     }
     // A binary message that no packet announced.
-    let mut attacker = RawSio::joined(server.addr(), &token).await;
-    attacker.send_binary(vec![9; 16]).await;
+    let mut attacker = WsClient::joined(server.addr(), &token).await;
+    attacker.send_bytes(vec![9; 16]).await;
     attacker.closed_by_server().await;
     // A text packet while attachments are still awaited.
-    let mut attacker = RawSio::joined(server.addr(), &token).await;
+    let mut attacker = WsClient::joined(server.addr(), &token).await;
     attacker.send_text(&placeholder("0")).await;
     attacker
         .send_text("42[\"position\",{\"x\":1,\"y\":1,\"seq\":1}]")
@@ -85,10 +85,10 @@ async fn attachment_lies_close_the_connection() {
 
 #[tokio::test]
 async fn names_that_alias_nothing_are_ignored_and_acks_never_issued_too() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let (_, token) = server.account("prober").await;
     let mut prober = Bystander::join(&server, "bystander").await;
-    let mut attacker = RawSio::joined(server.addr(), &token).await;
+    let mut attacker = WsClient::joined(server.addr(), &token).await;
     let huge_name = format!("42[\"{}\"]", "n".repeat(100_000));
     for packet in [
         "42[\"error\"]",
@@ -107,7 +107,7 @@ async fn names_that_alias_nothing_are_ignored_and_acks_never_issued_too() {
         .send_text("42[\"position\",{\"x\":2050,\"y\":2048,\"seq\":1}]")
         .await;
     let mut acked = false;
-    while let Some(text) = attacker.next_text().await {
+    while let Some(text) = attacker.text_or_closed().await {
         if text.starts_with("42[\"snapshot\"") && text.contains("\"ack\":1") {
             acked = true;
             break;
@@ -120,12 +120,12 @@ async fn names_that_alias_nothing_are_ignored_and_acks_never_issued_too() {
 
 #[tokio::test]
 async fn unknown_namespaces_are_refused_and_the_connection_kept() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let (_, token) = server.account("visitor").await;
-    let mut client = RawSio::open(server.addr()).await;
+    let mut client = WsClient::connect(server.addr()).await;
     for nsp in ["/nope", "/admin", "/__proto__"] {
         client.send_text(&format!("40{nsp},")).await;
-        let reply = client.next_text().await.expect("CONNECT_ERROR");
+        let reply = client.text_or_closed().await.expect("CONNECT_ERROR");
         assert_eq!(
             reply,
             format!("44{nsp},{{\"message\":\"Invalid namespace\"}}")
@@ -136,7 +136,7 @@ async fn unknown_namespaces_are_refused_and_the_connection_kept() {
         .send_text(&format!("40{}", serde_json::json!({ "token": token })))
         .await;
     assert!(client
-        .next_text()
+        .text_or_closed()
         .await
         .is_some_and(|t| t.starts_with("40{")));
     server.stop().await;
@@ -144,21 +144,21 @@ async fn unknown_namespaces_are_refused_and_the_connection_kept() {
 
 #[tokio::test]
 async fn events_before_connect_close_the_connection() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     for packet in [
         "42[\"position\",{\"x\":1,\"y\":1,\"seq\":1}]",
         "42[\"chat\",{\"text\":\"hi\"}]",
         "43[]",
     ] {
-        let mut client = RawSio::open(server.addr()).await;
+        let mut client = WsClient::connect(server.addr()).await;
         client.send_text(packet).await;
         client.closed_by_server().await;
     }
     // A refused CONNECT does not join either: moving afterwards closes too.
-    let mut client = RawSio::open(server.addr()).await;
+    let mut client = WsClient::connect(server.addr()).await;
     client.send_text("40{\"token\":\"forged\"}").await;
-    let reply = client.next_text().await.expect("CONNECT_ERROR");
+    let reply = client.text_or_closed().await.expect("CONNECT_ERROR");
     assert_eq!(reply, "44{\"message\":\"unauthorized\"}");
     client
         .send_text("42[\"position\",{\"x\":1,\"y\":1,\"seq\":1}]")
@@ -170,8 +170,8 @@ async fn events_before_connect_close_the_connection() {
 
 #[tokio::test]
 async fn connections_that_never_send_connect_are_closed() {
-    let server = TestServer::start_with(|c| c.connect_timeout = Duration::from_millis(300)).await;
-    let mut idle = RawSio::open(server.addr()).await;
+    let server = LocusServer::start_with(|c| c.connect_timeout = Duration::from_millis(300)).await;
+    let mut idle = WsClient::connect(server.addr()).await;
     idle.closed_by_server().await;
     let sid = polling_session(&server).await;
     let mut gone = false;
@@ -195,7 +195,7 @@ async fn connections_that_never_send_connect_are_closed() {
 
 #[tokio::test]
 async fn the_attachment_cap_follows_the_flag() {
-    let server = TestServer::start_with(|c| c.max_attachments = 2).await;
+    let server = LocusServer::start_with(|c| c.max_attachments = 2).await;
     let (_, token) = server.account("binary").await;
     let placeholders = |n: usize| {
         (0..n)
@@ -204,17 +204,17 @@ async fn the_attachment_cap_follows_the_flag() {
             .join(",")
     };
     // Two attachments: within the cap; the event is merely malformed input.
-    let mut client = RawSio::joined(server.addr(), &token).await;
+    let mut client = WsClient::joined(server.addr(), &token).await;
     client
         .send_text(&format!("452-[\"position\",{}]", placeholders(2)))
         .await;
-    client.send_binary(vec![1]).await;
-    client.send_binary(vec![2]).await;
+    client.send_bytes(vec![1]).await;
+    client.send_bytes(vec![2]).await;
     client
         .send_text("42[\"position\",{\"x\":2049,\"y\":2048,\"seq\":1}]")
         .await;
     let mut acked = false;
-    while let Some(text) = client.next_text().await {
+    while let Some(text) = client.text_or_closed().await {
         if text.starts_with("42[\"snapshot\"") && text.contains("\"ack\":1") {
             acked = true;
             break;
@@ -225,7 +225,7 @@ async fn the_attachment_cap_follows_the_flag() {
         "a packet within --max-attachments keeps the connection"
     );
     // Three: over the cap, closed before any attachment is buffered.
-    let mut client = RawSio::joined(server.addr(), &token).await;
+    let mut client = WsClient::joined(server.addr(), &token).await;
     client
         .send_text(&format!("453-[\"position\",{}]", placeholders(3)))
         .await;

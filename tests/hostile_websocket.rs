@@ -4,16 +4,16 @@
 //! one message split into 100,000 fragments. Each closes only its own
 //! connection; a bystander keeps playing.
 
-mod game_support;
-mod hostile_support;
+mod support;
 
-use game_support::TestServer;
-use hostile_support::*;
+use support::bystander::*;
+use support::raw::*;
+use support::server::*;
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test]
 async fn frame_violations_close_only_their_connection() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let long_ping = vec![b'p'; 126];
     let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
@@ -67,7 +67,7 @@ async fn frame_violations_close_only_their_connection() {
 
 #[tokio::test]
 async fn a_frame_header_declaring_a_terabyte_is_refused_unread() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     for first in [0x82u8, 0x81, 0x02] {
         let mut stream = raw_websocket(server.addr()).await;
@@ -87,7 +87,7 @@ async fn a_frame_header_declaring_a_terabyte_is_refused_unread() {
 
 #[tokio::test]
 async fn a_message_in_100k_fragments_stays_bounded() {
-    let server = TestServer::start_with(|c| c.max_payload = 50_000).await;
+    let server = LocusServer::start_with(|c| c.max_payload = 50_000).await;
     let mut bystander = Bystander::join(&server, "bystander").await;
     let mut stream = raw_websocket(server.addr()).await;
     let mut frames = ws_frame(0x01, b"4", true);

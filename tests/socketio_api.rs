@@ -4,7 +4,7 @@
 //! timeout, protocol-state violations, the error hook, backpressure
 //! (`EmitError::Full`), server shutdown, and the msgpack parser.
 
-mod socketio_support;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,9 @@ use locus::socketio::{
     NO_ARGS,
 };
 use serde_json::{json, Value};
-use socketio_support::{Frame, PollClient, TestServer, WsClient};
+use support::client::{Frame, PollClient, WsClient};
+use support::msgpack as mp;
+use support::socketio::SocketIoServer;
 use tokio::sync::{mpsc, Notify};
 
 /// What the handlers of the test server report.
@@ -37,7 +39,7 @@ enum Seen {
 struct Who(String);
 
 struct Fixture {
-    server: TestServer,
+    server: SocketIoServer,
     seen: mpsc::UnboundedReceiver<Seen>,
     /// Releases connect handlers that were asked to wait.
     release: Arc<Notify>,
@@ -56,7 +58,7 @@ impl Fixture {
             install(&io, name, tx.clone(), release.clone());
         }
         Self {
-            server: TestServer::start(io).await,
+            server: SocketIoServer::start(io).await,
             seen,
             release,
         }
@@ -83,7 +85,7 @@ impl Fixture {
     }
 
     async fn next_seen(&mut self) -> Seen {
-        tokio::time::timeout(socketio_support::WAIT, self.seen.recv())
+        tokio::time::timeout(support::PATIENCE, self.seen.recv())
             .await
             .expect("no handler report within the wait")
             .expect("handlers gone")
@@ -834,37 +836,6 @@ async fn close_connection_forces_every_namespace_out() {
     assert_eq!(reason, DisconnectReason::ForcedServerClose);
 }
 
-/// msgpack packets as a notepack client encodes them.
-mod mp {
-    use rmpv::Value;
-
-    pub fn packet(entries: Vec<(&str, Value)>) -> Vec<u8> {
-        let map = Value::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| (Value::from(k), v))
-                .collect(),
-        );
-        let mut out = Vec::new();
-        rmpv::encode::write_value(&mut out, &map).unwrap();
-        out
-    }
-
-    pub fn decode(bytes: &[u8]) -> Vec<(String, Value)> {
-        let value = rmpv::decode::read_value(&mut &bytes[..]).unwrap();
-        value
-            .as_map()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.as_str().unwrap().to_owned(), v.clone()))
-            .collect()
-    }
-
-    pub fn get<'a>(map: &'a [(String, Value)], key: &str) -> Option<&'a Value> {
-        map.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-}
-
 #[tokio::test]
 async fn msgpack_parser_speaks_notepack() {
     use rmpv::Value as Mp;
@@ -882,7 +853,7 @@ async fn msgpack_parser_speaks_notepack() {
     let Frame::Binary(reply) = client.next().await else {
         panic!("expected a binary reply")
     };
-    let reply = mp::decode(&reply);
+    let reply = mp::entries(&reply);
     let keys: Vec<_> = reply.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["type", "data", "nsp"]);
     assert_eq!(mp::get(&reply, "type"), Some(&Mp::from(0)));
@@ -894,7 +865,7 @@ async fn msgpack_parser_speaks_notepack() {
     let Frame::Binary(welcome) = client.next().await else {
         panic!()
     };
-    let welcome = mp::decode(&welcome);
+    let welcome = mp::entries(&welcome);
     assert_eq!(mp::get(&welcome, "data").unwrap()[0], Mp::from("welcome"));
     assert_eq!(
         mp::get(&welcome, "data").unwrap()[1].as_map().unwrap()[0].1,
@@ -925,7 +896,7 @@ async fn msgpack_parser_speaks_notepack() {
     let Frame::Binary(ack) = client.next().await else {
         panic!()
     };
-    let ack = mp::decode(&ack);
+    let ack = mp::entries(&ack);
     assert_eq!(mp::get(&ack, "type"), Some(&Mp::from(3)));
     assert_eq!(mp::get(&ack, "id"), Some(&Mp::from(12)));
     assert_eq!(
@@ -947,7 +918,7 @@ async fn msgpack_parser_speaks_notepack() {
     let Frame::Binary(refusal) = client.next().await else {
         panic!()
     };
-    let refusal = mp::decode(&refusal);
+    let refusal = mp::entries(&refusal);
     assert_eq!(mp::get(&refusal, "type"), Some(&Mp::from(4)));
     assert_eq!(
         mp::get(&refusal, "data"),

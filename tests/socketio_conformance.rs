@@ -4,17 +4,18 @@
 //! long-polling. The raw clients answer pings, so a close they see is the
 //! server's decision, not a ping timeout.
 
-mod socketio_support;
+mod support;
 
 #[allow(dead_code)]
 #[path = "../server/examples/conformance/socketio_echo.rs"]
 mod socketio_echo;
 
 use locus::socketio::Parser;
-use socketio_support::{b64, Frame, PollClient, TestServer, WsClient};
+use support::client::{b64, Frame, PollClient, WsClient};
+use support::socketio::SocketIoServer;
 
-async fn server() -> TestServer {
-    TestServer::start(socketio_echo::build(socketio_echo::config(Parser::Json))).await
+async fn server() -> SocketIoServer {
+    SocketIoServer::start(socketio_echo::build(socketio_echo::config(Parser::Json))).await
 }
 
 /// The JSON of a CONNECT reply after its prefix, checked to be exactly `{"sid"}`.

@@ -1,7 +1,7 @@
 //! Every setting of `locus serve` in one place: each field is a command-line
 //! flag and an environment variable, and its doc comment (shown by
 //! `locus serve --help`) states what it bounds. Defaults follow the wire
-//! contract (`shared/protocol.md`) and the Socket.IO reference server.
+//! contract (`docs/protocol.md`) and the Socket.IO reference server.
 //!
 //! This module only describes settings; the layers turn it into their own
 //! config structs through the `*_config` methods below.

@@ -66,8 +66,8 @@ try {
   const require = createRequire(new URL('../package.json', import.meta.url));
   ({ chromium } = require('playwright-core'));
 } catch {
-  if (process.env.CI) die('playwright-core is missing: run tests/setup.sh (npm ci in tests/)');
-  console.log('SKIPPED: playwright-core not installed; run tests/setup.sh (npm ci in tests/)');
+  if (process.env.CI) die('playwright-core is missing: run bash tests/run.sh (it runs npm ci in tests/)');
+  console.log('SKIPPED: playwright-core not installed; run bash tests/run.sh (it runs npm ci in tests/)');
   process.exit(0);
 }
 

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { after, describe, it } from 'node:test';
 import { SocketClient } from '../../static/socketio.js';
 
-// The official server and `ws` come from tests/node_modules (tests/setup.sh).
+// The official server and `ws` come from tests/node_modules (bash tests/run.sh installs them).
 // Without them these tests are skipped, loudly, unless CI is set.
 const require = createRequire(new URL('../package.json', import.meta.url));
 let Server;
@@ -21,7 +21,7 @@ try {
   ({ Server } = require('socket.io'));
   ({ WebSocket, WebSocketServer } = require('ws'));
 } catch {
-  missing = 'SKIPPED: socket.io / ws not installed; run tests/setup.sh (npm ci in tests/)';
+  missing = 'SKIPPED: socket.io / ws not installed; run bash tests/run.sh (it runs npm ci in tests/)';
   if (process.env.CI) throw new Error(missing);
   console.log(missing);
 }

@@ -9,7 +9,7 @@
 //     the reference Socket.IO server proves its codec is not only
 //     self-consistent.
 // What it is not: a reference for the game rules. It implements enough of
-// /work/shared/protocol.md (register/login/logout/health, welcome, delta
+// docs/protocol.md (register/login/logout/health, welcome, delta
 // snapshots with enter/move/leave and hysteresis, teleport, chat, kicked,
 // static files) to exercise the client. Persistence is a JSON file.
 //

@@ -9,7 +9,7 @@
 //   /api/register and /api/login first.
 // Prints "ok game <mode>" and exits 0 on success; "FAIL ..." and exits 1
 // otherwise. Owns only this scenario; the wire contract is
-// /work/shared/protocol.md.
+// docs/protocol.md.
 import { io } from "socket.io-client";
 
 const [url, mode, tokenA, tokenB] = process.argv.slice(2);

@@ -7,7 +7,7 @@
 # Usage: tests/soak/run.sh [MINUTES=30] [BOTS=40]
 # Env:   LOCUS_BIN (default target/release/locus if built, else target/debug/locus)
 #        OUT (default: a new temporary directory; holds soak.csv, server.log, bots.log)
-# Needs: node with tests/node_modules installed (tests/setup.sh), curl.
+# Needs: node with tests/node_modules installed (bash tests/run.sh installs them), curl.
 # Output: OUT/soak.csv with columns elapsed_s,rss_kib,fds,players_online, and
 #         a summary line (first, last, min, max RSS) at the end.
 set -euo pipefail

@@ -1,91 +1,79 @@
-//! Shared helpers for integration tests that drive external clients
-//! (node, python, chromium). Each test file includes it with `mod support;`.
+//! The one support module of the integration tests: every `tests/*.rs`
+//! file says `mod support;` and uses the parts it needs (hence
+//! `dead_code` is allowed here: each test binary uses a subset). It owns
+//! fixtures and clients only; it must not reach into the server's
+//! internals beyond its public API, and holds no assertions about a
+//! feature (those stay in the test files).
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`tools`] | CI-or-skip rules; node / python runners; PostgreSQL and Redis URLs |
+//! | [`server`] | [`server::LocusServer`]: the whole server in process on 127.0.0.1:0, temporary database |
+//! | [`process`] | [`process::LocusProcess`]: a real `locus serve` child (SIGTERM, SIGKILL, restart, stderr) |
+//! | [`engine`] | [`engine::EngineServer`]: the bare Engine.IO layer with a recording echo handler |
+//! | [`socketio`] | [`socketio::SocketIoServer`]: serves a bare `SocketIo` |
+//! | [`client`] | the raw Engine.IO / Socket.IO client: [`client::WsClient`], [`client::PollClient`] |
+//! | [`player`] | [`player::Player`]: a game client recording every event, on `WsClient` |
+//! | [`walker`] | [`walker::play`]: a walking client that survives its server's death |
+//! | [`msgpack`] | hand-built MessagePack packets (notepack's layout) |
+//! | [`raw`] | raw TCP: request bytes, hand-built WebSocket frames |
+//! | [`bystander`] | proof that others are still served after an attack |
+//! | [`accounts`] | register / log in over the HTTP API |
+//! | [`db`] | bot accounts, stored positions and integrity checks in the SQLite file |
+//! | [`admin`] | running `locus admin` |
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+pub mod accounts;
+pub mod admin;
+pub mod bystander;
+pub mod client;
+pub mod db;
+pub mod engine;
+pub mod msgpack;
+pub mod player;
+pub mod process;
+pub mod raw;
+pub mod server;
+pub mod socketio;
+pub mod tools;
+pub mod walker;
 
-/// The `tests/` folder of the checkout.
-pub fn tests_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long a test waits for any one expected thing on a real clock
+/// before failing (the Engine.IO fixture has its own for virtual time).
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+/// Locks ignoring poisoning (a panicking client task must not hide data).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Whether CI is running us: missing external tools are then failures, not skips.
-pub fn in_ci() -> bool {
-    std::env::var("CI")
-        .map(|v| !v.is_empty() && v != "false" && v != "0")
-        .unwrap_or(false)
-}
-
-/// Returns false (after printing why) when the npm packages under `tests/`
-/// are not installed; panics instead in CI, where `.ci/run` installs them.
-pub fn node_modules_ready() -> bool {
-    let ok = tests_dir().join("node_modules/socket.io-client").is_dir()
-        && Command::new("node").arg("--version").output().is_ok();
-    if !ok {
-        let msg = "node or tests/node_modules missing: run `bash tests/setup.sh` first";
-        assert!(!in_ci(), "{msg}");
-        eprintln!("SKIPPED: {msg}");
+/// Waits until `check` holds, polling every 50 ms, at most [`PATIENCE`].
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    ok
 }
 
-/// The Python interpreter of the test virtualenv, when installed; panics in
-/// CI when it is missing.
-pub fn python() -> Option<PathBuf> {
-    let py = tests_dir().join(".venv/bin/python");
-    if py.is_file() {
-        return Some(py);
+/// Async variant of [`eventually`].
+pub async fn eventually_async<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let msg = "tests/.venv missing: run `bash tests/setup.sh` first";
-    assert!(!in_ci(), "{msg}");
-    eprintln!("SKIPPED: {msg}");
-    None
-}
-
-/// Runs `node tests/js/<script> <args..>` to completion, panicking with its
-/// output when it exits non-zero. Returns its stdout.
-pub async fn run_node(script: &str, args: &[&str]) -> String {
-    let mut cmd = tokio::process::Command::new("node");
-    cmd.current_dir(tests_dir())
-        .arg(format!("js/{script}"))
-        .args(args)
-        .kill_on_drop(true);
-    finish(cmd, script).await
-}
-
-/// Runs `node tests/<path> <args..>` like [`run_node`] (for scripts outside `tests/js/`).
-pub async fn run_node_file(path: &str, args: &[&str]) -> String {
-    let mut cmd = tokio::process::Command::new("node");
-    cmd.current_dir(tests_dir())
-        .arg(path)
-        .args(args)
-        .kill_on_drop(true);
-    finish(cmd, path).await
-}
-
-/// Runs `tests/.venv/bin/python tests/py/<script> <args..>` like [`run_node`].
-pub async fn run_python(python: &Path, script: &str, args: &[&str]) -> String {
-    let mut cmd = tokio::process::Command::new(python);
-    cmd.current_dir(tests_dir())
-        .arg(format!("py/{script}"))
-        .args(args)
-        .kill_on_drop(true);
-    finish(cmd, script).await
-}
-
-async fn finish(mut cmd: tokio::process::Command, name: &str) -> String {
-    let run = cmd.output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(300), run)
-        .await
-        .unwrap_or_else(|_| panic!("{name} did not finish within 300 s"))
-        .unwrap_or_else(|e| panic!("could not start {name}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{name} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    stdout
 }

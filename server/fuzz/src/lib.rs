@@ -1,7 +1,7 @@
 //! The fuzzing harnesses: one function per wire decoder, shared by the
 //! cargo-fuzz targets (`fuzz_targets/*.rs`) and by the ordinary test suite
 //! (`tests/fuzz_corpus.rs` includes this file and replays
-//! `tests/corpus/<target>/` through the same functions on stable Rust).
+//! `server/fuzz/seeds/<target>/` through the same functions on stable Rust).
 //!
 //! Each harness feeds arbitrary bytes to a decoder and checks that it
 //! returns (never panics) and that whatever it accepts survives an encode /

@@ -1,4 +1,4 @@
-//! Username and password rules of the wire contract (`POST /api/register`):
+//! Username and password rules of `docs/protocol.md` (`POST /api/register`):
 //! username 3-32 of `A-Za-z0-9_-`, password 8-128 characters (Unicode scalar
 //! values, not bytes). Pure functions; the error messages are meant for the
 //! client's `{"error": ...}` body. Must not hash or touch storage.

@@ -1,6 +1,6 @@
 //! The world's tunables: size, tick rate, speed, interest radii and the
 //! slow-reader and anti-cheat bounds, each with the default from the wire
-//! contract (`shared/protocol.md`). Owns validation of those numbers; must not
+//! contract (`docs/protocol.md`). Owns validation of those numbers; must not
 //! know where they come from (flags, environment: that is `crate::config`).
 
 use std::time::Duration;

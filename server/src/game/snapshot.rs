@@ -1,5 +1,5 @@
 //! The world's outgoing messages as serde wire types, field order exactly as
-//! the contract writes them: `snapshot`, `teleport`, `chat`, plus the
+//! `docs/protocol.md` writes them: `snapshot`, `teleport`, `chat`, plus the
 //! [`SavedPosition`] handed to persistence. Positions are rounded to 0.01
 //! ([`round_wire`]) so that every encoder prints e.g. `12.34`.
 //!

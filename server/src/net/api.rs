@@ -1,4 +1,4 @@
-//! The JSON HTTP API of the wire contract: register, login, logout, health
+//! The JSON HTTP API of the wire contract (`docs/protocol.md`): register, login, logout, health
 //! and metrics. Every failure is an [`ApiError`] answered as
 //! `{"error": "..."}` with its status; internal errors are logged and
 //! answered generically.

@@ -1,4 +1,4 @@
-//! The game's Socket.IO events on namespace `/`, per the wire contract:
+//! The game's Socket.IO events on namespace `/`, per `docs/protocol.md`:
 //! token authentication on connect, `welcome`, duplicate logins, `position`
 //! and `chat` inputs with their validation and rate limits, and leaving the
 //! world on disconnect. Inputs are checked here and forwarded to the tick

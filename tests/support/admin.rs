@@ -1,6 +1,6 @@
-//! Shared helpers for the `locus admin` tests: run the real binary against a
-//! database file, read that file directly, and wait for a condition on it.
-#![allow(dead_code)]
+//! Running the real `locus admin` binary against a database file, with or
+//! without standard input, and checking how it answered (success, or one
+//! clear line on stderr).
 
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -8,9 +8,6 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
-
-/// How long a test waits for a condition before failing.
-pub const PATIENCE: Duration = Duration::from_secs(15);
 
 /// Runs `locus admin --db DB ARGS...` with no standard input.
 pub async fn admin(db: &Path, args: &[&str]) -> Output {
@@ -82,54 +79,4 @@ pub fn refused(out: &Output, needle: &str) {
         err.contains(needle),
         "stderr {err:?} should mention {needle:?}"
     );
-}
-
-/// A read-only connection to the database (the test reads, never writes).
-pub fn read_db(db: &Path) -> rusqlite::Connection {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn
-}
-
-/// The stored position and reset epoch of `name`, if placed.
-pub fn stored(db: &Path, name: &str) -> Option<(f64, f64, i64)> {
-    use rusqlite::OptionalExtension;
-    read_db(db)
-        .query_row(
-            "SELECT p.x, p.y, p.reset_epoch FROM positions p JOIN accounts a ON a.id = p.account_id WHERE a.username = ?1",
-            [name],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .optional()
-        .unwrap()
-}
-
-/// Waits until `check` holds, polling every 50 ms, at most [`PATIENCE`].
-pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Async variant of [`eventually`].
-pub async fn eventually_async<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -1,12 +1,12 @@
-//! The HTTP API of the wire contract, over real HTTP against a server on
+//! The HTTP API of the wire contract (`docs/protocol.md`), over real HTTP against a server on
 //! 127.0.0.1:0 with a temporary database: register, login, logout, health,
 //! metrics, static files, and every error answer.
 
-mod game_support;
+mod support;
 
-use game_support::TestServer;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use support::server::LocusServer;
 
 async fn error_of(response: reqwest::Response) -> String {
     let body: Value = response.json().await.expect("error body is JSON");
@@ -18,7 +18,7 @@ async fn error_of(response: reqwest::Response) -> String {
 
 #[tokio::test]
 async fn register_then_login_then_logout() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let http = reqwest::Client::new();
 
     let res = http
@@ -71,7 +71,7 @@ async fn register_then_login_then_logout() {
 
 #[tokio::test]
 async fn register_rejects_duplicates_and_bad_input() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let http = reqwest::Client::new();
     let ok = json!({"username": "bob_1", "password": "password1"});
     assert_eq!(
@@ -130,7 +130,7 @@ async fn register_rejects_duplicates_and_bad_input() {
 
 #[tokio::test]
 async fn login_failures_look_the_same_and_get_throttled() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let http = reqwest::Client::new();
     server.register("dave", "password1").await;
 
@@ -189,7 +189,7 @@ async fn login_failures_look_the_same_and_get_throttled() {
 
 #[tokio::test]
 async fn logout_without_a_valid_token_is_unauthorized() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let http = reqwest::Client::new();
     let res = http.post(server.url("/api/logout")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -206,7 +206,7 @@ async fn logout_without_a_valid_token_is_unauthorized() {
 
 #[tokio::test]
 async fn health_and_metrics_answer() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let http = reqwest::Client::new();
     let res = http.get(server.url("/api/health")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -233,7 +233,7 @@ async fn health_and_metrics_answer() {
 
 #[tokio::test]
 async fn static_client_is_served_and_nothing_outside_it() {
-    let server = TestServer::start().await;
+    let server = LocusServer::start().await;
     let http = reqwest::Client::new();
     let res = http.get(server.url("/")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);

@@ -7,14 +7,13 @@
 //! Skipped (with a message) when node / python are not installed, except in
 //! CI where that is a failure (see `tests/support`).
 
-mod socketio_support;
 mod support;
 
 use std::time::Duration;
 
 use locus::socketio::{ConnectError, Parser, SocketIo, SocketIoConfig, NO_ARGS};
 use serde_json::json;
-use socketio_support::TestServer;
+use support::socketio::SocketIoServer;
 
 /// The server the client scripts expect.
 fn app(parser: Parser) -> SocketIo {
@@ -84,16 +83,16 @@ fn app(parser: Parser) -> SocketIo {
 }
 
 async fn node_client(mode: &str, parser: Parser) {
-    if !support::node_modules_ready() {
+    if !support::tools::node_modules_ready() {
         return;
     }
-    let server = TestServer::start(app(parser)).await;
+    let server = SocketIoServer::start(app(parser)).await;
     let parser_name = if parser == Parser::MsgPack {
         "msgpack"
     } else {
         "json"
     };
-    let out = support::run_node("sio_client.mjs", &[&server.url(), mode, parser_name]).await;
+    let out = support::tools::run_node("sio_client.mjs", &[&server.url(), mode, parser_name]).await;
     assert!(out.contains(&format!("ok {mode} {parser_name}")), "{out}");
     assert_eq!(server.io.socket_count(), 0, "every socket left");
 }
@@ -129,16 +128,16 @@ async fn node_client_with_msgpack_upgrading() {
 }
 
 async fn node_rooms(parser: Parser) {
-    if !support::node_modules_ready() {
+    if !support::tools::node_modules_ready() {
         return;
     }
-    let server = TestServer::start(app(parser)).await;
+    let server = SocketIoServer::start(app(parser)).await;
     let parser_name = if parser == Parser::MsgPack {
         "msgpack"
     } else {
         "json"
     };
-    let out = support::run_node("sio_rooms.mjs", &[&server.url(), parser_name]).await;
+    let out = support::tools::run_node("sio_rooms.mjs", &[&server.url(), parser_name]).await;
     assert!(out.contains(&format!("ok rooms {parser_name}")), "{out}");
 }
 
@@ -153,16 +152,16 @@ async fn node_clients_broadcast_to_a_room_with_msgpack() {
 }
 
 async fn python_client(transport: &str, parser: Parser) {
-    let Some(python) = support::python() else {
+    let Some(python) = support::tools::python() else {
         return;
     };
-    let server = TestServer::start(app(parser)).await;
+    let server = SocketIoServer::start(app(parser)).await;
     let serializer = if parser == Parser::MsgPack {
         "msgpack"
     } else {
         "default"
     };
-    let out = support::run_python(
+    let out = support::tools::run_python(
         &python,
         "sio_client.py",
         &[&server.url(), transport, serializer],

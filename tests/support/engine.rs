@@ -1,9 +1,11 @@
-//! Shared harness for the `engineio_*` integration tests: starts the real
-//! engine behind `net::listener::serve` on 127.0.0.1:0 with a recording
-//! echo handler, and speaks raw Engine.IO to it (reqwest for polling,
-//! tokio-tungstenite for WebSocket, bare TCP where HTTP clients are too
-//! polite).
-#![allow(dead_code)]
+//! [`EngineServer`]: the bare Engine.IO layer (`locus::engineio::Engine`
+//! behind `net::listener::serve`) on 127.0.0.1:0 with a [`Recorder`]
+//! handler that records every open, message and close and may echo
+//! messages back; and the raw Engine.IO calls the `engineio_*` tests make
+//! on its path `/engine.io/` (reqwest for polling, tokio-tungstenite for
+//! WebSocket; bare TCP is in [`super::raw`]). Knows no Socket.IO and no
+//! game. Waits here use this module's own, longer [`PATIENCE`] because the
+//! paused-clock tests must outlast a real 25 s + 20 s heartbeat.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,13 +16,13 @@ use locus::engineio::{
     CloseReason, Engine, EngineConfig, EngineHandler, EngineSocket, Message, OutboundMessage,
 };
 use locus::net::listener::{self, HttpLimits};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub use super::client::Ws;
 
 /// Longest any single awaited event may take before a test fails (virtual
 /// time in the paused-clock tests, where it must exceed the 25 s + 20 s
@@ -79,10 +81,8 @@ pub fn config() -> EngineConfig {
     }
 }
 
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 /// A running engine on 127.0.0.1:0.
-pub struct TestServer {
+pub struct EngineServer {
     pub addr: SocketAddr,
     pub engine: Arc<Engine<Recorder>>,
     pub events: mpsc::UnboundedReceiver<Event>,
@@ -91,7 +91,7 @@ pub struct TestServer {
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
-impl TestServer {
+impl EngineServer {
     pub async fn start(config: EngineConfig) -> Self {
         Self::start_with(config, HttpLimits::default(), true).await
     }
@@ -322,24 +322,4 @@ pub async fn close_code(ws: &mut Ws) -> Option<u16> {
 
 pub async fn send_text(ws: &mut Ws, text: &str) {
     ws.send(WsMessage::Text(text.into())).await.unwrap();
-}
-
-/// Sends raw bytes on a fresh TCP connection and returns everything the
-/// server answers until it closes the connection (or [`PATIENCE`]).
-pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    read_until_close(&mut stream).await
-}
-
-pub async fn read_until_close(stream: &mut TcpStream) -> String {
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match tokio::time::timeout(PATIENCE, stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&answer).into_owned()
 }

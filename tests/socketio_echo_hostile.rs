@@ -3,7 +3,7 @@
 //! protocol's answer or is closed, a bystander connection carries on, and
 //! no server code panics.
 
-mod socketio_support;
+mod support;
 
 #[allow(dead_code)]
 #[path = "../server/examples/conformance/socketio_echo.rs"]
@@ -14,7 +14,8 @@ use std::sync::Once;
 
 use bytes::Bytes;
 use locus::socketio::{Args, EmitError, Parser, SocketIoConfig};
-use socketio_support::{b64, Frame, PollClient, TestServer, WsClient};
+use support::client::{b64, Frame, PollClient, WsClient};
+use support::socketio::SocketIoServer;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -40,7 +41,7 @@ fn watch_panics() {
 
 /// A server (default engine timings, so closes are the server's decision)
 /// and a joined bystander.
-async fn server(parser: Parser) -> (TestServer, WsClient) {
+async fn server(parser: Parser) -> (SocketIoServer, WsClient) {
     watch_panics();
     let config = SocketIoConfig {
         parser,
@@ -50,7 +51,7 @@ async fn server(parser: Parser) -> (TestServer, WsClient) {
         engine: locus::engineio::EngineConfig::default(),
         ..config
     };
-    let server = TestServer::start(socketio_echo::build(config)).await;
+    let server = SocketIoServer::start(socketio_echo::build(config)).await;
     let mut bystander = WsClient::connect(server.addr).await;
     if parser == Parser::Json {
         bystander.join("/", None).await;
@@ -74,7 +75,7 @@ async fn bystander_carries_on(bystander: &mut WsClient) {
 }
 
 /// A fresh client joined to `/`.
-async fn joined(server: &TestServer) -> WsClient {
+async fn joined(server: &SocketIoServer) -> WsClient {
     let mut client = WsClient::connect(server.addr).await;
     client.join("/", None).await;
     assert_eq!(client.next_text().await, r#"42["auth",{}]"#);

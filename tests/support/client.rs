@@ -1,82 +1,28 @@
-//! Raw Socket.IO test clients for the `tests/socketio_*.rs` files: a
-//! WebSocket client and a long-polling client that speak Engine.IO /
-//! Socket.IO bytes directly, and a helper that serves a [`SocketIo`] on
-//! 127.0.0.1:0. Every wait is bounded so a broken server fails the test
+//! The one raw Engine.IO / Socket.IO client of the tests: [`WsClient`] over
+//! WebSocket and [`PollClient`] over long-polling, both speaking the wire
+//! bytes directly (type digits, `\x1e` separators, `b`+base64) so tests can
+//! send what no well-behaved client would. Knows the Engine.IO path
+//! `/socket.io/` and nothing of the game beyond [`WsClient::join_world`];
+//! the game's event recorder is [`super::player::Player`], built on this.
+//! Every wait is bounded by [`PATIENCE`], so a broken server fails the test
 //! instead of hanging it.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
-use locus::net::listener::{self, HttpLimits};
-use locus::socketio::SocketIo;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// Longest wait for any single expected event.
-pub const WAIT: Duration = Duration::from_secs(5);
+use super::PATIENCE;
 
-/// A served [`SocketIo`]; dropping it shuts the listener down.
-pub struct TestServer {
-    /// Where the server listens.
-    pub addr: SocketAddr,
-    /// The server, for server-side calls.
-    pub io: SocketIo,
-    /// Completes the listener's shutdown future.
-    stop: Option<oneshot::Sender<()>>,
-    /// The accept loop.
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-}
+/// A client WebSocket as tokio-tungstenite opens it.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-impl TestServer {
-    /// Serves `io` on 127.0.0.1:0.
-    pub async fn start(io: SocketIo) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let router = io.engine().router();
-        let task = tokio::spawn(listener::serve(
-            listener,
-            router,
-            HttpLimits::default(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        Self {
-            addr,
-            io,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    /// `http://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops accepting and waits for the accept loop to end.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(WAIT * 2, task).await;
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
+/// `ws://ADDR/socket.io/?EIO=4&transport=websocket`.
+pub fn ws_url(addr: SocketAddr) -> String {
+    format!("ws://{addr}/socket.io/?EIO=4&transport=websocket")
 }
 
 /// What a raw client received.
@@ -103,7 +49,7 @@ impl Frame {
 /// A raw Engine.IO-over-WebSocket client.
 pub struct WsClient {
     /// The WebSocket.
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ws: Ws,
     /// The Engine.IO sid from the open packet.
     pub sid: String,
     /// The open packet, as received.
@@ -113,11 +59,17 @@ pub struct WsClient {
 impl WsClient {
     /// Opens a WebSocket-only session on `/socket.io/` and reads the open packet.
     pub async fn connect(addr: SocketAddr) -> Self {
-        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
-            .await
-            .expect("websocket connect timed out")
-            .expect("websocket connect");
+        let (ws, _) =
+            tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(ws_url(addr)))
+                .await
+                .expect("websocket connect timed out")
+                .expect("websocket connect");
+        Self::from_stream(ws).await
+    }
+
+    /// Wraps a WebSocket opened by the caller (e.g. over a tuned socket) and
+    /// reads the open packet.
+    pub async fn from_stream(ws: Ws) -> Self {
         let mut client = Self {
             ws,
             sid: String::new(),
@@ -132,7 +84,31 @@ impl WsClient {
         client
     }
 
-    /// Sends a text frame.
+    /// Opens a session and joins the game on `/` with `token`; waits for
+    /// `welcome`.
+    pub async fn joined(addr: SocketAddr, token: &str) -> Self {
+        let mut client = Self::connect(addr).await;
+        client.join_world(token).await;
+        client
+    }
+
+    /// Joins the game on `/` with `token` and waits for `welcome` (the
+    /// first packet after the CONNECT reply).
+    pub async fn join_world(&mut self, token: &str) {
+        self.send_text(&format!("40{}", serde_json::json!({ "token": token })))
+            .await;
+        let reply = self.text_or_closed().await.expect("CONNECT reply");
+        assert!(reply.starts_with("40{"), "CONNECT reply: {reply}");
+        let welcome = self.text_or_closed().await.expect("welcome");
+        assert!(welcome.starts_with("42[\"welcome\""), "{welcome}");
+    }
+
+    /// The underlying WebSocket.
+    pub fn into_inner(self) -> Ws {
+        self.ws
+    }
+
+    /// Sends a text frame, which must go out.
     pub async fn send(&mut self, text: &str) {
         self.ws
             .send(WsMessage::text(text))
@@ -140,12 +116,23 @@ impl WsClient {
             .expect("send text");
     }
 
-    /// Sends a binary frame.
+    /// Sends a binary frame, which must go out.
     pub async fn send_binary(&mut self, data: &[u8]) {
         self.ws
             .send(WsMessage::binary(data.to_vec()))
             .await
             .expect("send binary");
+    }
+
+    /// Sends one text frame; errors (the server closed already) are
+    /// ignored, for attacks the server may cut short.
+    pub async fn send_text(&mut self, text: &str) {
+        self.send_raw(WsMessage::text(text.to_owned())).await;
+    }
+
+    /// Sends one binary frame; errors are ignored like [`Self::send_text`].
+    pub async fn send_bytes(&mut self, data: Vec<u8>) {
+        self.send_raw(WsMessage::binary(data)).await;
     }
 
     /// Sends any WebSocket message, ignoring failures (the server may have
@@ -156,41 +143,76 @@ impl WsClient {
 
     /// The next frame, pings included.
     pub async fn recv(&mut self) -> Frame {
-        let next = tokio::time::timeout(WAIT, self.ws.next())
-            .await
-            .expect("no frame within the wait");
-        match next {
-            None | Some(Err(_)) => Frame::Closed,
-            Some(Ok(WsMessage::Close(_))) => {
-                // Complete the closing handshake as a real client does.
-                let _ = self.ws.flush().await;
-                Frame::Closed
-            }
-            Some(Ok(WsMessage::Text(text))) => Frame::Text(text.to_string()),
-            Some(Ok(WsMessage::Binary(data))) => Frame::Binary(data.to_vec()),
-            Some(Ok(_)) => Box::pin(self.recv()).await,
+        loop {
+            let next = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("no frame within the patience");
+            return match next {
+                None | Some(Err(_)) => Frame::Closed,
+                Some(Ok(WsMessage::Close(_))) => {
+                    // Complete the closing handshake as a real client does.
+                    let _ = self.ws.flush().await;
+                    Frame::Closed
+                }
+                Some(Ok(WsMessage::Text(text))) => Frame::Text(text.to_string()),
+                Some(Ok(WsMessage::Binary(data))) => Frame::Binary(data.to_vec()),
+                Some(Ok(_)) => continue,
+            };
         }
     }
 
     /// The next frame that is not a ping; pings are answered. Panics when
-    /// nothing else arrives within [`WAIT`].
+    /// nothing else arrives within [`PATIENCE`].
     pub async fn next(&mut self) -> Frame {
         let next = async {
             loop {
                 match self.recv().await {
-                    Frame::Text(text) if text == "2" => self.send("3").await,
+                    Frame::Text(text) if text == "2" => self.send_text("3").await,
                     other => return other,
                 }
             }
         };
-        tokio::time::timeout(WAIT, next)
+        tokio::time::timeout(PATIENCE, next)
             .await
-            .expect("only pings within the wait")
+            .expect("only pings within the patience")
     }
 
     /// The next non-ping text frame.
     pub async fn next_text(&mut self) -> String {
         self.next().await.text()
+    }
+
+    /// The next non-ping text frame (binary skipped), or `None` once closed.
+    pub async fn text_or_closed(&mut self) -> Option<String> {
+        loop {
+            match self.next().await {
+                Frame::Text(text) => return Some(text),
+                Frame::Binary(_) => continue,
+                Frame::Closed => return None,
+            }
+        }
+    }
+
+    /// The next binary frame (pings answered, text skipped), or `None` once closed.
+    pub async fn binary_or_closed(&mut self) -> Option<Vec<u8>> {
+        loop {
+            match self.next().await {
+                Frame::Binary(data) => return Some(data),
+                Frame::Text(_) => continue,
+                Frame::Closed => return None,
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection; panics if it does not
+    /// within [`PATIENCE`] of the last frame. Returns the text frames seen
+    /// meanwhile.
+    pub async fn closed_by_server(&mut self) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Some(text) = self.text_or_closed().await {
+            seen.push(text);
+        }
+        seen
     }
 
     /// Joins namespace `nsp` with `auth` (if any) and returns the Socket.IO
@@ -215,7 +237,7 @@ impl WsClient {
     /// close cannot be a ping timeout) and skipping anything else.
     pub async fn expect_closed(&mut self) {
         let closed = async { while self.next().await != Frame::Closed {} };
-        tokio::time::timeout(WAIT, closed)
+        tokio::time::timeout(PATIENCE, closed)
             .await
             .expect("the server did not close the connection");
     }
@@ -241,6 +263,15 @@ impl WsClient {
             }
         }
     }
+
+    /// Closes the WebSocket politely and reads until the server's answer
+    /// ends the connection, as a real client does (best effort, bounded by
+    /// [`PATIENCE`]).
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        let drain = async { while let Some(Ok(_)) = self.ws.next().await {} };
+        let _ = tokio::time::timeout(PATIENCE, drain).await;
+    }
 }
 
 /// A raw Engine.IO long-polling client.
@@ -257,7 +288,7 @@ impl PollClient {
     /// Performs the polling handshake.
     pub async fn connect(addr: SocketAddr) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(WAIT)
+            .timeout(PATIENCE)
             .build()
             .expect("http client");
         let base = format!("http://{addr}/socket.io/?EIO=4&transport=polling");

@@ -4,16 +4,15 @@
 //! WebSocket. Skipped (with a message) when node or `tests/node_modules`
 //! is missing, failed instead in CI.
 
-mod engineio_common;
 mod support;
 
 use std::time::Duration;
 
-use engineio_common::*;
 use locus::engineio::{CloseReason, EngineConfig, TransportKind};
+use support::engine::*;
 
-async fn run_official_client(mode: &str) -> Option<(TestServer, String)> {
-    if !support::node_modules_ready() {
+async fn run_official_client(mode: &str) -> Option<(EngineServer, String)> {
+    if !support::tools::node_modules_ready() {
         return None;
     }
     // Short pings so the client answers a few within the run.
@@ -22,9 +21,9 @@ async fn run_official_client(mode: &str) -> Option<(TestServer, String)> {
         ping_timeout: Duration::from_secs(5),
         ..config()
     };
-    let mut server = TestServer::start(config).await;
+    let mut server = EngineServer::start(config).await;
     let url = format!("http://{}", server.addr);
-    let output = support::run_node("engineio_interop.mjs", &[&url, mode]).await;
+    let output = support::tools::run_node("engineio_interop.mjs", &[&url, mode]).await;
     assert!(output.contains(&format!("ok {mode}")), "{output}");
     let Event::Open(sid) = server.next_event().await else {
         panic!("no session opened")

@@ -1,0 +1,98 @@
+//! Straight looks at a server's SQLite file, as another process would
+//! have them: bot accounts made with `AdminStore` (works while the server
+//! runs), read-only queries of stored positions, and `PRAGMA
+//! integrity_check`. Never writes a position: the server owns those.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use locus::store::{AdminStore, BotAccount, StoreConfig};
+
+/// A read-only connection to the database (the test reads, never writes).
+pub fn read_db(db: &Path) -> rusqlite::Connection {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn
+}
+
+/// The stored position and reset epoch of `name`, if placed.
+pub fn stored(db: &Path, name: &str) -> Option<(f64, f64, i64)> {
+    use rusqlite::OptionalExtension;
+    read_db(db)
+        .query_row(
+            "SELECT p.x, p.y, p.reset_epoch FROM positions p JOIN accounts a ON a.id = p.account_id WHERE a.username = ?1",
+            [name],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .unwrap()
+}
+
+/// The stored position of `name`, if placed.
+pub fn stored_position(db: &Path, name: &str) -> Option<(f64, f64)> {
+    stored(db, name).map(|(x, y, _)| (x, y))
+}
+
+/// A bot account made straight in the database: (name, token).
+#[derive(Debug, Clone)]
+pub struct Bot {
+    pub name: String,
+    pub token: String,
+}
+
+/// Creates `count` bot accounts named `{prefix}{i}` with one fresh token each,
+/// in the (existing) database at `db`; works while the server runs.
+pub fn make_bots(db: &Path, prefix: &str, count: usize) -> Vec<Bot> {
+    let mut admin =
+        AdminStore::open_existing(db, &StoreConfig::default()).expect("database opens for admin");
+    let mut bots = Vec::with_capacity(count);
+    let mut rows = Vec::with_capacity(count);
+    for i in 0..count {
+        let issued = locus::auth::token::issue(SystemTime::now(), Duration::from_secs(24 * 3600));
+        let name = format!("{prefix}{i}");
+        rows.push(BotAccount {
+            username: name.clone(),
+            // Bots play with their token only.
+            password_phc: locus::admin::BOT_PASSWORD_PHC.to_owned(),
+            token_hash: issued.hash,
+            expires_at: issued.expires_at,
+        });
+        bots.push(Bot {
+            name,
+            token: issued.token,
+        });
+    }
+    admin.create_bots(&rows).expect("bots created");
+    bots
+}
+
+/// Every stored position by username, read through a read-only connection
+/// (what any other process would see committed).
+pub fn stored_positions(db: &Path) -> HashMap<String, (f64, f64)> {
+    let conn = read_db(db);
+    let mut stmt = conn
+        .prepare(
+            "SELECT a.username, p.x, p.y FROM positions p JOIN accounts a ON a.id = p.account_id",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                (row.get::<_, f64>(1)?, row.get::<_, f64>(2)?),
+            ))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+/// `PRAGMA integrity_check` of the file (recovers a left-over WAL first, as
+/// the next server start would).
+pub fn integrity_check(db: &Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap()
+}

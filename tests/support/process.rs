@@ -1,0 +1,152 @@
+//! [`LocusProcess`]: a real `locus serve` child process on 127.0.0.1:0
+//! for the tests that stop, kill and restart the server: start and wait
+//! until it listens, send SIGTERM / SIGKILL, wait for the exit, start again
+//! on the same database, and every line it wrote to stderr. Also this test
+//! process's own file descriptors and memory, for leak checks. Talks to
+//! the server only as a client would (accounts through [`super::accounts`]).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::{accounts, lock};
+
+/// A `locus serve` child process, the address it listens on, and every line
+/// it wrote to stderr so far.
+pub struct LocusProcess {
+    /// The child; killed when this is dropped.
+    pub child: Child,
+    /// Where it listens (read from its "listening on" line).
+    pub addr: SocketAddr,
+    /// Every stderr line so far.
+    pub stderr: Arc<Mutex<Vec<String>>>,
+    /// The database file, for [`Self::start_again`].
+    pub db: PathBuf,
+    /// The extra `serve` arguments, for [`Self::start_again`].
+    extra: Vec<String>,
+    /// Drains stderr into `stderr` until the process closes it.
+    drain: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl LocusProcess {
+    /// Starts `locus serve --listen 127.0.0.1:0 --db DB EXTRA...` and waits
+    /// for "listening on http://ADDR" (panics if it exits first).
+    pub async fn start(db: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .args(extra)
+            .env("LOCUS_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("locus starts");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let seen = stderr.clone();
+        let addr = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                lock(&seen).push(line.clone());
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap();
+                    return addr.parse().unwrap();
+                }
+            }
+            panic!("locus exited before listening: {:?}", lock(&seen));
+        })
+        .await
+        .expect("locus listens within 60 s");
+        // Keep draining stderr so the child never blocks on a full pipe.
+        let seen = stderr.clone();
+        let drain = tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                lock(&seen).push(line);
+            }
+        });
+        Self {
+            child,
+            addr,
+            stderr,
+            db: db.to_owned(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            drain: Some(drain),
+        }
+    }
+
+    /// Starts another process on the same database with the same
+    /// arguments (the caller has stopped this one).
+    pub async fn start_again(&self) -> Self {
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        Self::start(&self.db, &extra).await
+    }
+
+    /// Registers `username` over HTTP and logs in; returns (account id, token).
+    pub async fn account(&self, username: &str) -> (u64, String) {
+        accounts::account(&reqwest::Client::new(), &self.url(""), username).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Sends `signal` (e.g. "-TERM") with kill(1).
+    pub async fn signal(&self, signal: &str) {
+        send_signal(self.pid(), signal).await;
+    }
+
+    /// Waits for the process to exit, at most `patience`.
+    /// (and for its last stderr lines to be read).
+    pub async fn wait_exit(&mut self, patience: Duration) -> ExitStatus {
+        let status = tokio::time::timeout(patience, self.child.wait())
+            .await
+            .expect("locus exits in time")
+            .unwrap();
+        if let Some(drain) = self.drain.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+        }
+        status
+    }
+
+    /// Whether a stderr line so far contains `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        lock(&self.stderr).iter().any(|l| l.contains(text))
+    }
+}
+
+pub async fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// The process's open file descriptors (Linux).
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// The process's resident set size in KiB (Linux `VmRSS`).
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

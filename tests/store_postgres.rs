@@ -6,7 +6,7 @@
 //! restarted under a running store. The behaviour both backends share is
 //! tested once for both in `store_data.rs` and the other parameterised suites.
 
-mod pg_support;
+mod support;
 
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +14,7 @@ use locus::store::{
     AccountId, AdminEventKind, AdminStore, Database, PositionSave, ResetTarget, Store, StoreConfig,
     StoreError, KICK_LOGGED_IN_ELSEWHERE, POSTGRES_SCHEMA_VERSION,
 };
-use pg_support::{OwnInstance, TestDb};
+use support::pg::{self as pg_support, OwnInstance, TestDb};
 
 fn save(id: AccountId, x: f64, epoch: i64) -> PositionSave {
     PositionSave {

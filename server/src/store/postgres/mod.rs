@@ -87,6 +87,8 @@ struct PgShared {
     jobs: mpsc::UnboundedSender<WriterJob>,
     /// Fault injection for the writer.
     read_only: Arc<AtomicBool>,
+    /// Set by `close`: later calls fail with `Closed` at once.
+    closed: AtomicBool,
 }
 
 impl PgStore {
@@ -124,6 +126,7 @@ impl PgStore {
                 health,
                 jobs,
                 read_only,
+                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -221,6 +224,9 @@ impl PgStore {
 
     /// Queues saves and returns at once (write-behind).
     pub(crate) fn save_positions(&self, batch: Vec<PositionSave>) -> Result<()> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
         if batch.is_empty() {
             return Ok(());
         }
@@ -247,6 +253,9 @@ impl PgStore {
 
     /// Waits until every save queued before this call is committed.
     pub(crate) async fn flush(&self) -> Result<()> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
         let (reply, rx) = oneshot::channel();
         self.shared
             .jobs
@@ -328,6 +337,7 @@ impl PgStore {
 
     /// Flushes queued saves, stops the writer and closes the pool.
     pub(crate) async fn close(self) -> Result<()> {
+        self.shared.closed.store(true, Ordering::Release);
         let (reply, rx) = oneshot::channel();
         let result = if self.shared.jobs.send(WriterJob::Close(reply)).is_ok() {
             rx.await.unwrap_or(Ok(()))

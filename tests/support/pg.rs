@@ -1,30 +1,99 @@
 //! PostgreSQL for tests: the private instance `tests/run.sh` starts
-//! (`LOCUS_TEST_POSTGRES_URL`, a superuser URL), one throwaway database per
-//! test (`locus_test_<random>`, dropped afterwards), and a throwaway
-//! instance of a test's own ([`OwnInstance`]) for the fault tests that stop
-//! and restart PostgreSQL. Without `LOCUS_TEST_POSTGRES_URL` a test prints
-//! `SKIPPED` and passes locally; in CI (`CI` set) it fails.
-#![allow(dead_code)]
+//! (`LOCUS_TEST_POSTGRES_URL`, a superuser URL, via
+//! [`super::tools::postgres_url`]: `SKIPPED` locally, a failure in CI), one
+//! throwaway database per test (`locus_test_<random>`, dropped afterwards),
+//! [`Backend`] for running one test body against both backends, and a
+//! throwaway instance of a test's own ([`OwnInstance`]) for the fault tests
+//! that stop and restart PostgreSQL.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::str::FromStr;
 
-/// The superuser URL of the test instance, or `None` (after printing
-/// `SKIPPED: <test>`) when there is none outside CI. Panics in CI.
+/// The superuser URL of the test instance, or `None` (after `SKIPPED`)
+/// outside CI. `test` names the test in the message.
 pub fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("LOCUS_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{test}: LOCUS_TEST_POSTGRES_URL is not set in CI (run tests/run.sh)")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED: {test}: no PostgreSQL (set LOCUS_TEST_POSTGRES_URL or run tests/run.sh)"
-            );
-            None
+    let url = super::tools::postgres_url();
+    if url.is_none() {
+        eprintln!("SKIPPED: {test} on PostgreSQL");
+    }
+    url
+}
+
+/// Which store a parameterised test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL instance.
+    Postgres,
+}
+
+/// A database for one test on one backend; dropped (file or database) with
+/// it.
+pub struct BackendDb {
+    /// Which backend.
+    pub backend: Backend,
+    /// What `--db` gets: the file path, or the URL as a path.
+    pub path: PathBuf,
+    /// Holds the SQLite file.
+    _dir: tempfile::TempDir,
+    /// Holds the PostgreSQL database.
+    _pg: Option<TestDb>,
+}
+
+impl BackendDb {
+    /// A new empty database on `backend`, or `None` (after `SKIPPED`) when
+    /// PostgreSQL is asked for and there is none outside CI.
+    pub fn new(backend: Backend, test: &str) -> Option<BackendDb> {
+        let dir = tempfile::tempdir().unwrap();
+        match backend {
+            Backend::Sqlite => Some(BackendDb {
+                backend,
+                path: dir.path().join("locus.db"),
+                _dir: dir,
+                _pg: None,
+            }),
+            Backend::Postgres => {
+                let admin_url = postgres_url(test)?;
+                let db = TestDb::create(&admin_url);
+                Some(BackendDb {
+                    backend,
+                    path: db.path(),
+                    _dir: dir,
+                    _pg: Some(db),
+                })
+            }
         }
     }
+
+    /// The database as `locus::store::Database`.
+    pub fn database(&self) -> locus::store::Database {
+        locus::store::Database::from_arg(&self.path).unwrap()
+    }
+
+    /// A directory that lives as long as the database (for other files).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+}
+
+/// Defines one `#[tokio::test]` per backend, `NAME::sqlite` and
+/// `NAME::postgres`, calling `async fn NAME(backend: Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::support::pg::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name($crate::support::pg::Backend::Postgres).await
+            }
+        }
+    )+};
 }
 
 /// `url` with its database name replaced by `dbname`.

@@ -22,14 +22,6 @@ fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
     humantime::parse_duration(text)
 }
 
-/// Checks `--db`: a PostgreSQL URL must parse (the error never shows the
-/// password); anything else is a file path. Kept as a path so that the
-/// SQLite default and tests stay simple; [`Config::database`] classifies it.
-pub fn parse_db(text: &str) -> Result<PathBuf, String> {
-    Database::parse(text).map_err(|e| e.to_string())?;
-    Ok(PathBuf::from(text))
-}
-
 /// Which Socket.IO packet format the server speaks. Clients must use the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ParserKind {
@@ -50,7 +42,7 @@ pub struct Config {
     /// or a PostgreSQL URL, `postgres://USER:PASSWORD@HOST:PORT/DBNAME`,
     /// which several servers may share (the database must exist; an empty
     /// one gets the schema).
-    #[arg(long, env = "LOCUS_DB", default_value = "locus.db", value_parser = parse_db)]
+    #[arg(long, env = "LOCUS_DB", default_value = "locus.db")]
     pub db: PathBuf,
 
     /// Serve the browser client from this folder instead of the copy
@@ -213,7 +205,8 @@ impl Config {
         }
     }
 
-    /// Which database `--db` names (a file or a PostgreSQL URL).
+    /// Which database `--db` names (a file or a PostgreSQL URL). Parsed
+    /// here rather than by clap, whose error would echo the password.
     pub fn database(&self) -> Result<Database, StoreError> {
         Database::from_arg(&self.db)
     }

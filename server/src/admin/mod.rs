@@ -39,7 +39,7 @@ pub struct AdminArgs {
     /// The server's database: a SQLite file, which must exist (the server
     /// creates it), or a PostgreSQL URL
     /// (`postgres://USER:PASSWORD@HOST:PORT/DBNAME`), as given to `locus serve`.
-    #[arg(long, env = "LOCUS_DB", default_value = "locus.db", global = true, value_parser = crate::config::parse_db)]
+    #[arg(long, env = "LOCUS_DB", default_value = "locus.db", global = true)]
     pub db: PathBuf,
 
     /// Width and height of the square world, as given to `locus serve`:

@@ -21,14 +21,25 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 /// A blocking PostgreSQL connection for `locus admin`.
 pub(crate) struct PgAdmin {
-    /// Drives the pool's connection; used only inside `block_on`.
-    runtime: Runtime,
+    /// Drives the pool's connection; used only inside `block_on`. `None`
+    /// only while dropping.
+    runtime: Option<Runtime>,
     /// One connection.
     pool: Pool,
     /// Session cap for bot tokens.
     config: StoreConfig,
     /// The URL without its password.
     target: String,
+}
+
+impl Drop for PgAdmin {
+    /// Stops the runtime without waiting for it, which is allowed from
+    /// inside another runtime (dropping it normally is not).
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Runs `f` on a scoped thread of its own and waits for it.
@@ -57,7 +68,7 @@ impl PgAdmin {
             })
         })?;
         Ok(PgAdmin {
-            runtime,
+            runtime: Some(runtime),
             pool,
             config: config.clone(),
             target: url.to_string(),
@@ -75,8 +86,9 @@ impl PgAdmin {
         T: Send,
         F: AsyncFnOnce(&mut deadpool_postgres::Client) -> Result<T> + Send,
     {
+        let runtime = self.runtime.as_ref().ok_or(StoreError::Closed)?;
         off_thread(|| {
-            self.runtime.block_on(async {
+            runtime.block_on(async {
                 let mut client = self.pool.get().await.map_err(schema::from_pool)?;
                 f(&mut client).await
             })

@@ -50,6 +50,16 @@ async fn the_later_login_on_another_server_kicks_the_first() {
     let http = reqwest::Client::new();
     let (_, on_a) = a.account("alice").await;
     let mut first = Player::join(a.addr, &on_a).await;
+    // "Later" is in the order the servers publish who is online (within a
+    // poll, 250 ms): wait until A has published alice.
+    let deadline = tokio::time::Instant::now() + support::PATIENCE;
+    while !ok(&admin(&db.path(), &["users", "--online", "--json"]).await).contains("alice") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A never published alice"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The account and its password are shared: log in on B.
     let on_b = accounts::login(&http, &b.url(""), "alice", PASSWORD).await;
     let mut second = Player::join(b.addr, &on_b).await;

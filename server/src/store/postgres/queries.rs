@@ -574,7 +574,9 @@ pub(crate) async fn last_admin_event_id(client: &impl GenericClient) -> Result<i
 /// Applies this server's presence diff and refreshes its heartbeat, in one
 /// transaction. `start` forgets this server's earlier rows. An account that
 /// joins here while another live server has it online gets a kick queued
-/// for that server (the later login wins, as on one server).
+/// for that server: the later login wins, as on one server, where "later"
+/// is the order in which the servers publish presence (each within its
+/// 250 ms poll of the socket connecting).
 pub(crate) async fn sync_presence(
     client: &mut deadpool_postgres::Client,
     server_id: &str,
@@ -602,6 +604,13 @@ pub(crate) async fn sync_presence(
         tx.execute(&stmt, &[&server_id, &ids]).await?;
     }
     if !joined.is_empty() {
+        // Presence syncs that add rows take turns (the mode conflicts with
+        // itself, not with readers), so of two servers publishing the same
+        // account the second always sees the first's committed row and
+        // queues its kick: exactly one socket survives, the one published
+        // later.
+        tx.batch_execute("LOCK TABLE presence IN SHARE ROW EXCLUSIVE MODE")
+            .await?;
         let ids: Vec<i64> = joined.iter().map(|(id, _)| id.0).collect();
         let since: Vec<i64> = joined.iter().map(|(_, at)| to_millis(*at)).collect();
         let elsewhere = tx

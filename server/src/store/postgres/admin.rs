@@ -60,13 +60,21 @@ impl PgAdmin {
                 path: url.to_string().into(),
                 source,
             })?;
-        let pool = off_thread(|| {
+        let opened = off_thread(|| {
             runtime.block_on(async {
                 let pool = schema::pool(url, 1, config.busy_timeout)?;
                 schema::prepare(&pool, url).await?;
                 Ok::<_, StoreError>(pool)
             })
-        })?;
+        });
+        let pool = match opened {
+            Ok(pool) => pool,
+            Err(err) => {
+                // Not a plain drop: that panics inside another runtime.
+                runtime.shutdown_background();
+                return Err(err);
+            }
+        };
         Ok(PgAdmin {
             runtime: Some(runtime),
             pool,

@@ -101,8 +101,15 @@ pub(crate) async fn prepare(pool: &Pool, url: &PostgresUrl) -> Result<()> {
 
 /// Reads what the database holds, writing nothing.
 async fn inspect(client: &impl GenericClient, url: &PostgresUrl) -> Result<Found> {
+    // A catalog scan under this statement's snapshot, not `to_regclass`,
+    // whose cache may not yet see a table another server just committed.
     let marker = client
-        .query_one("SELECT to_regclass('locus_schema') IS NOT NULL", &[])
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = current_schema() AND c.relname = 'locus_schema')",
+            &[],
+        )
         .await?;
     if marker.try_get::<_, bool>(0)? {
         let rows = client

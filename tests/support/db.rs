@@ -1,7 +1,8 @@
-//! Straight looks at a server's SQLite file, as another process would
-//! have them: bot accounts made with `AdminStore` (works while the server
-//! runs), read-only queries of stored positions, and `PRAGMA
-//! integrity_check`. Never writes a position: the server owns those.
+//! Straight looks at a server's database, as another process would have
+//! them: bot accounts made with `AdminStore` (works while the server runs),
+//! read-only queries of stored positions (SQLite file or PostgreSQL URL
+//! alike), and `PRAGMA integrity_check` (SQLite). Never writes a position:
+//! the server owns those.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,6 +22,15 @@ pub fn read_db(db: &Path) -> rusqlite::Connection {
 /// The stored position and reset epoch of `name`, if placed.
 pub fn stored(db: &Path, name: &str) -> Option<(f64, f64, i64)> {
     use rusqlite::OptionalExtension;
+    if super::pg::is_postgres(db) {
+        // Test names are plain ASCII words: no quoting needed beyond this.
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        let sql = format!(
+            "SELECT p.x, p.y, p.reset_epoch FROM positions p JOIN accounts a ON a.id = p.account_id WHERE a.username = '{name}'"
+        );
+        let rows = super::pg::query(db.to_str().unwrap(), &sql);
+        return rows.first().map(|r| (r.get(0), r.get(1), r.get(2)));
+    }
     read_db(db)
         .query_row(
             "SELECT p.x, p.y, p.reset_epoch FROM positions p JOIN accounts a ON a.id = p.account_id WHERE a.username = ?1",
@@ -46,8 +56,9 @@ pub struct Bot {
 /// Creates `count` bot accounts named `{prefix}{i}` with one fresh token each,
 /// in the (existing) database at `db`; works while the server runs.
 pub fn make_bots(db: &Path, prefix: &str, count: usize) -> Vec<Bot> {
+    let database = locus::store::Database::from_arg(db).unwrap();
     let mut admin =
-        AdminStore::open_existing(db, &StoreConfig::default()).expect("database opens for admin");
+        AdminStore::connect(&database, &StoreConfig::default()).expect("database opens for admin");
     let mut bots = Vec::with_capacity(count);
     let mut rows = Vec::with_capacity(count);
     for i in 0..count {
@@ -72,6 +83,13 @@ pub fn make_bots(db: &Path, prefix: &str, count: usize) -> Vec<Bot> {
 /// Every stored position by username, read through a read-only connection
 /// (what any other process would see committed).
 pub fn stored_positions(db: &Path) -> HashMap<String, (f64, f64)> {
+    if super::pg::is_postgres(db) {
+        let sql = "SELECT a.username, p.x, p.y FROM positions p JOIN accounts a ON a.id = p.account_id";
+        return super::pg::query(db.to_str().unwrap(), sql)
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect();
+    }
     let conn = read_db(db);
     let mut stmt = conn
         .prepare(

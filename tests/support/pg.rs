@@ -137,6 +137,35 @@ pub fn execute(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
     .unwrap()
 }
 
+/// Runs a query on the database `url` names and returns its rows (own
+/// runtime, like [`execute`]).
+pub fn query(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
+    let url = url.to_owned();
+    let sql = sql.to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let config = tokio_postgres::Config::from_str(&url).unwrap();
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+            let driver = tokio::spawn(connection);
+            let rows = client.query(sql.as_str(), &[]).await;
+            drop(client);
+            let _ = driver.await;
+            rows.unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+/// True when a `--db` value names PostgreSQL.
+pub fn is_postgres(db: &std::path::Path) -> bool {
+    db.to_str().is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
 /// Whether a database of that name exists on the instance of `admin_url`.
 pub fn database_exists(admin_url: &str, dbname: &str) -> bool {
     let sql = format!(

@@ -88,7 +88,8 @@ async fn register_then_login_then_logout(backend: Backend) {
 }
 
 async fn register_rejects_duplicates_and_bad_input(backend: Backend) {
-    let Some((server, _db)) = server_on(backend, "register_rejects_duplicates_and_bad_input").await else {
+    let Some((server, _db)) = server_on(backend, "register_rejects_duplicates_and_bad_input").await
+    else {
         return;
     };
     let http = reqwest::Client::new();
@@ -148,7 +149,9 @@ async fn register_rejects_duplicates_and_bad_input(backend: Backend) {
 }
 
 async fn login_failures_look_the_same_and_get_throttled(backend: Backend) {
-    let Some((server, _db)) = server_on(backend, "login_failures_look_the_same_and_get_throttled").await else {
+    let Some((server, _db)) =
+        server_on(backend, "login_failures_look_the_same_and_get_throttled").await
+    else {
         return;
     };
     let http = reqwest::Client::new();
@@ -208,7 +211,9 @@ async fn login_failures_look_the_same_and_get_throttled(backend: Backend) {
 }
 
 async fn logout_without_a_valid_token_is_unauthorized(backend: Backend) {
-    let Some((server, _db)) = server_on(backend, "logout_without_a_valid_token_is_unauthorized").await else {
+    let Some((server, _db)) =
+        server_on(backend, "logout_without_a_valid_token_is_unauthorized").await
+    else {
         return;
     };
     let http = reqwest::Client::new();

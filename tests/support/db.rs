@@ -41,6 +41,15 @@ pub fn stored(db: &Path, name: &str) -> Option<(f64, f64, i64)> {
         .unwrap()
 }
 
+/// The one integer `sql` answers (e.g. a `count(*)`), on either backend.
+/// Read-only: for checks of what the server or the CLI wrote.
+pub fn scalar(db: &Path, sql: &str) -> i64 {
+    if super::pg::is_postgres(db) {
+        return super::pg::query(db.to_str().unwrap(), sql)[0].get(0);
+    }
+    read_db(db).query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
 /// The stored position of `name`, if placed.
 pub fn stored_position(db: &Path, name: &str) -> Option<(f64, f64)> {
     stored(db, name).map(|(x, y, _)| (x, y))
@@ -84,7 +93,8 @@ pub fn make_bots(db: &Path, prefix: &str, count: usize) -> Vec<Bot> {
 /// (what any other process would see committed).
 pub fn stored_positions(db: &Path) -> HashMap<String, (f64, f64)> {
     if super::pg::is_postgres(db) {
-        let sql = "SELECT a.username, p.x, p.y FROM positions p JOIN accounts a ON a.id = p.account_id";
+        let sql =
+            "SELECT a.username, p.x, p.y FROM positions p JOIN accounts a ON a.id = p.account_id";
         return super::pg::query(db.to_str().unwrap(), sql)
             .iter()
             .map(|r| (r.get(0), (r.get(1), r.get(2))))

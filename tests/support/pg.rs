@@ -79,9 +79,22 @@ impl BackendDb {
 }
 
 /// Defines one `#[tokio::test]` per backend, `NAME::sqlite` and
-/// `NAME::postgres`, calling `async fn NAME(backend: Backend)`.
+/// `NAME::postgres`, calling `async fn NAME(backend: Backend)`; with a
+/// leading `multi_thread:` on a two-worker runtime.
 #[macro_export]
 macro_rules! both_backends {
+    (multi_thread: $($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::pg::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::pg::Backend::Postgres).await
+            }
+        }
+    )+};
     ($($name:ident),+ $(,)?) => {$(
         mod $name {
             #[tokio::test]
@@ -163,7 +176,8 @@ pub fn query(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
 
 /// True when a `--db` value names PostgreSQL.
 pub fn is_postgres(db: &std::path::Path) -> bool {
-    db.to_str().is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+    db.to_str()
+        .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
 }
 
 /// Whether a database of that name exists on the instance of `admin_url`.

@@ -117,9 +117,26 @@ pub fn stored_positions(db: &Path) -> HashMap<String, (f64, f64)> {
     rows.map(Result::unwrap).collect()
 }
 
-/// `PRAGMA integrity_check` of the file (recovers a left-over WAL first, as
-/// the next server start would).
+/// `PRAGMA integrity_check` of a SQLite file (recovers a left-over WAL
+/// first, as the next server start would); on PostgreSQL, `amcheck`'s
+/// `bt_index_check` of every index of the Locus tables (rows and their
+/// indexes agree). "ok", or what was found.
 pub fn integrity_check(db: &Path) -> String {
+    if super::pg::is_postgres(db) {
+        let sql = "CREATE EXTENSION IF NOT EXISTS amcheck;
+             DO $$ DECLARE i regclass; BEGIN
+                 FOR i IN SELECT c.oid FROM pg_index x
+                     JOIN pg_class c ON c.oid = x.indexrelid
+                     JOIN pg_am a ON a.oid = c.relam
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = current_schema() AND a.amname = 'btree'
+                 LOOP PERFORM bt_index_check(i, true); END LOOP;
+             END $$";
+        return match super::pg::execute(db.to_str().unwrap(), sql) {
+            Ok(()) => "ok".to_owned(),
+            Err(err) => format!("{err:?}"),
+        };
+    }
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .unwrap()

@@ -165,7 +165,22 @@ pub enum StoreError {
 
     /// Any other PostgreSQL error.
     #[error("PostgreSQL error: {}", pg_detail(.0))]
-    Postgres(#[from] tokio_postgres::Error),
+    Postgres(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    /// Names the failures both backends share (read-only, full disk), like
+    /// [`StoreError::from_sqlite`]; the rest stay [`StoreError::Postgres`].
+    fn from(err: tokio_postgres::Error) -> StoreError {
+        use tokio_postgres::error::SqlState;
+        match err.code() {
+            Some(code) if *code == SqlState::READ_ONLY_SQL_TRANSACTION => {
+                StoreError::ReadOnly(pg_detail(&err))
+            }
+            Some(code) if *code == SqlState::DISK_FULL => StoreError::Full(pg_detail(&err)),
+            _ => StoreError::Postgres(err),
+        }
+    }
 }
 
 /// The message of a PostgreSQL error with its causes (the driver's own

@@ -89,6 +89,10 @@ struct PgShared {
     read_only: Arc<AtomicBool>,
     /// Set by `close`: later calls fail with `Closed` at once.
     closed: AtomicBool,
+    /// Set once fault injection was used: connections taken from then on
+    /// get the fault's `default_transaction_read_only` (one extra round
+    /// trip per request, in tests and drills only).
+    fault_used: AtomicBool,
 }
 
 impl PgStore {
@@ -127,13 +131,23 @@ impl PgStore {
                 jobs,
                 read_only,
                 closed: AtomicBool::new(false),
+                fault_used: AtomicBool::new(false),
             }),
         })
     }
 
     /// A pooled connection, or `Unavailable` / `Closed`.
     async fn client(&self) -> Result<deadpool_postgres::Client> {
-        self.shared.pool.get().await.map_err(schema::from_pool)
+        let client = self.shared.pool.get().await.map_err(schema::from_pool)?;
+        if self.shared.fault_used.load(Ordering::Relaxed) {
+            let sql = if self.shared.read_only.load(Ordering::Relaxed) {
+                "SET default_transaction_read_only = on"
+            } else {
+                "RESET default_transaction_read_only"
+            };
+            client.batch_execute(sql).await?;
+        }
+        Ok(client)
     }
 
     /// This server's id among the servers sharing the database.
@@ -317,8 +331,8 @@ impl PgStore {
         self.shared.health.snapshot()
     }
 
-    /// `ReadOnly` runs position writes READ ONLY, so they fail as on a
-    /// read-only database until `None`. `DiskFull` cannot be simulated on
+    /// `ReadOnly` runs every write (position batches and the rest) READ
+    /// ONLY, so they fail as on a read-only database until `None`. `DiskFull` cannot be simulated on
     /// PostgreSQL (stop the server instead) and is refused.
     pub(crate) async fn inject_write_fault(&self, fault: WriteFault) -> Result<()> {
         let read_only = match fault {
@@ -332,6 +346,7 @@ impl PgStore {
             }
         };
         self.shared.read_only.store(read_only, Ordering::Relaxed);
+        self.shared.fault_used.store(true, Ordering::Relaxed);
         Ok(())
     }
 

@@ -15,8 +15,9 @@ const POSTGRES_SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
 pub enum Database {
     /// A SQLite file (created with its schema on first start).
     Sqlite(PathBuf),
-    /// A PostgreSQL database that several servers may share.
-    Postgres(PostgresUrl),
+    /// A PostgreSQL database that several servers may share (boxed: the
+    /// driver's config is large).
+    Postgres(Box<PostgresUrl>),
 }
 
 /// A parsed PostgreSQL connection URL.
@@ -96,7 +97,7 @@ impl Database {
         if POSTGRES_SCHEMES.iter().any(|scheme| {
             text.len() >= scheme.len() && text[..scheme.len()].eq_ignore_ascii_case(scheme)
         }) {
-            return Ok(Database::Postgres(text.parse()?));
+            return Ok(Database::Postgres(Box::new(text.parse()?)));
         }
         Ok(Database::Sqlite(PathBuf::from(text)))
     }

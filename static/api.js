@@ -1,5 +1,5 @@
-// Locus client: the HTTP account API (register, log in, log out, health)
-// and where the session token is kept.
+// Locus client: the HTTP account API (register, log in, log out, health and
+// the server's Socket.IO parser) and where the session token is kept.
 //
 // Owns: the JSON requests of protocol.md's HTTP table, turning their failures
 // into one readable message, and the localStorage keys.
@@ -99,6 +99,20 @@ export async function timedHealth() {
   await res.text();
   if (!res.ok) throw new ApiError(`health answered ${res.status}`, res.status);
   return performance.now() - t0;
+}
+
+/**
+ * GET /api/health → the name of the server's Socket.IO parser (`"json"` or
+ * `"msgpack"`), asked before every connection attempt. A server that does
+ * not say speaks the Socket.IO default, JSON. Throws ApiError when the
+ * server cannot be reached or answers something unreadable.
+ */
+export async function serverParser() {
+  const health = await call('GET', '/api/health');
+  if (health === null || typeof health !== 'object' || Array.isArray(health)) throw new ApiError('health is not a JSON object', 200);
+  if (health.parser === undefined) return 'json';
+  if (typeof health.parser !== 'string') throw new ApiError('health gives a parser that is not a string', 200);
+  return health.parser;
 }
 
 /** Client-side checks matching protocol.md so obvious mistakes need no round trip. */

@@ -26,7 +26,7 @@ const CHAT_LOG_MAX = 60;
 
 /** Everything the page knows. One object so `window.locus` can read it. */
 const game = {
-  /** 'logged-out' | 'connecting' | 'joining' | 'connected' | 'reconnecting' | 'kicked' */
+  /** 'logged-out' | 'connecting' | 'joining' | 'connected' | 'reconnecting' | 'kicked' | 'incompatible' */
   state: 'logged-out',
   /** session token (also in localStorage) */
   token: null,
@@ -170,6 +170,8 @@ function startGame(token, username) {
   const socket = new SocketClient({
     url: location.origin,
     auth: () => ({ token: game.token }),
+    // Asked before every attempt: the server's `--parser` (json or msgpack) may change across a restart.
+    parser: api.serverParser,
   });
   game.socket = socket;
   socket.onStatus(onSocketStatus);
@@ -228,6 +230,12 @@ function onSocketStatus(status) {
       stopGame('unauthorized');
       api.session.clear();
       showAuth('Your session has expired. Please log in again.');
+      break;
+    case 'incompatible':
+      // The socket stopped itself; say why and offer to try again (the server may be restarted).
+      game.lastReason = status.reason;
+      setState('incompatible');
+      showNotice('Cannot talk to this server', `This page cannot play here: ${status.reason}.`, 'Try again');
       break;
     default:
       break;
@@ -317,10 +325,18 @@ function onKicked(k) {
   // Do not reconnect on our own: two tabs would kick each other forever.
   game.socket?.close('kicked');
   setState('kicked');
-  $('notice-title').textContent = reason === 'logged in elsewhere' ? 'Playing somewhere else' : 'Disconnected';
-  $('notice-text').textContent = reason === 'logged in elsewhere'
-    ? 'This account just logged in from another tab or device.'
-    : `The server disconnected you: ${reason}.`;
+  if (reason === 'logged in elsewhere') {
+    showNotice('Playing somewhere else', 'This account just logged in from another tab or device.', 'Play here');
+  } else {
+    showNotice('Disconnected', `The server disconnected you: ${reason}.`, 'Play here');
+  }
+}
+
+/** The dialog over the game; its first button starts the game again, the second logs out. */
+function showNotice(title, text, action) {
+  $('notice-title').textContent = title;
+  $('notice-text').textContent = text;
+  $('notice-action').textContent = action;
   $('notice').hidden = false;
 }
 
@@ -394,11 +410,13 @@ const STATUS_TEXT = {
   connected: 'connected',
   reconnecting: 'reconnecting…',
   kicked: 'offline',
+  incompatible: 'offline',
 };
 
 function updateStatus() {
   const el = $('status');
-  const shown = game.state === 'kicked' || game.state === 'logged-out' ? 'offline' : game.state === 'joining' ? 'connecting' : game.state;
+  const offline = game.state === 'kicked' || game.state === 'logged-out' || game.state === 'incompatible';
+  const shown = offline ? 'offline' : game.state === 'joining' ? 'connecting' : game.state;
   el.dataset.state = shown;
   const transport = game.socket?.transportName;
   $('status-text').textContent = STATUS_TEXT[game.state] + (game.state === 'connected' && transport === 'polling' ? ' (polling)' : '');
@@ -544,6 +562,8 @@ window.addEventListener('pageshow', (e) => {
 const locus = Object.freeze({
   get state() { return game.state; },
   get transport() { return game.socket?.transportName ?? null; },
+  /** the Socket.IO parser of the current connection attempt: 'json' or 'msgpack' */
+  get parser() { return game.socket?.parser.name ?? null; },
   get me() {
     if (!game.me || !game.self) return null;
     return Object.freeze({

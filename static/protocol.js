@@ -1,14 +1,20 @@
 // Locus client: pure Engine.IO v4 / Socket.IO v5 codecs and the reconnect
 // backoff schedule.
 //
-// Owns: turning wire text into packet objects and back (Engine.IO packets,
-// HTTP long-polling payloads, the Engine.IO handshake, Socket.IO packets with
-// the default JSON parser), and the reconnect delay formula.
+// Owns: turning wire text and bytes into packet objects and back (Engine.IO
+// packets, HTTP long-polling payloads with `b`+base64 binary entries, the
+// Engine.IO handshake, Socket.IO packets with the default JSON parser and
+// with `socket.io-msgpack-parser`, the table of parsers by name), and the
+// reconnect delay formula.
 // Must not touch: sockets, timers, the DOM, or any global state. Every function
-// here is pure so node's test runner can import this file as is.
+// here is pure so node's test runner can import this file as is. MessagePack
+// itself lives in msgpack.js.
 //
 // Written from the protocol descriptions (engine.io-protocol and
-// socket.io-protocol READMEs); no code from the official client.
+// socket.io-protocol READMEs, socket.io-msgpack-parser's README); no code
+// from the official client.
+
+import { decode as unpack, encode as pack } from './msgpack.js';
 
 /** Thrown for any input that breaks the protocol; the caller closes the connection. */
 export class ProtocolError extends Error {
@@ -39,6 +45,17 @@ export function encodeEnginePacket(type, data = '') {
 }
 
 /**
+ * The Engine.IO packet that carries one message: text becomes a `4` text
+ * packet; bytes stay as they are, a binary message (a binary WebSocket
+ * frame, or `b` + base64 in a polling body).
+ * @param {string | Uint8Array} data
+ * @returns {string | Uint8Array}
+ */
+export function encodeEngineMessage(data) {
+  return data instanceof Uint8Array ? data : encodeEnginePacket('message', data);
+}
+
+/**
  * Decodes one Engine.IO text packet as it arrives in a WebSocket text frame.
  * @param {string} text
  * @returns {{type: string, data: string}}
@@ -55,20 +72,25 @@ export function decodeEnginePacket(text) {
 }
 
 /**
- * Joins encoded packets into one long-polling POST body.
- * Text packets cannot contain \x1e themselves: our Socket.IO layer only emits
- * JSON, and JSON.stringify escapes every control character.
- * @param {string[]} packets already encoded Engine.IO packets
+ * Joins encoded packets into one long-polling POST body. A Uint8Array is a
+ * binary message and is written `b` + base64.
+ * Text packets cannot contain \x1e themselves: our JSON Socket.IO packets
+ * come from JSON.stringify, which escapes every control character.
+ * @param {(string | Uint8Array)[]} packets already encoded Engine.IO packets
  */
 export function encodePollingPayload(packets) {
   if (!Array.isArray(packets) || packets.length === 0) {
     throw new ProtocolError('a polling payload holds at least one packet');
   }
-  for (const p of packets) {
-    if (typeof p !== 'string' || p.length === 0) throw new ProtocolError('empty packet in payload');
-    if (p.includes(RECORD_SEPARATOR)) throw new ProtocolError('packet contains the record separator');
-  }
-  return packets.join(RECORD_SEPARATOR);
+  return packets.map(pollingEntry).join(RECORD_SEPARATOR);
+}
+
+/** One packet as it appears in a polling body (see encodePollingPayload). */
+export function pollingEntry(packet) {
+  if (packet instanceof Uint8Array) return `b${bytesToBase64(packet)}`;
+  if (typeof packet !== 'string' || packet.length === 0) throw new ProtocolError('empty packet in payload');
+  if (packet.includes(RECORD_SEPARATOR)) throw new ProtocolError('packet contains the record separator');
+  return packet;
 }
 
 /**
@@ -111,6 +133,15 @@ export function parseHandshake(data) {
   return { sid: h.sid, upgrades, pingInterval: h.pingInterval, pingTimeout: h.pingTimeout, maxPayload };
 }
 
+function bytesToBase64(bytes) {
+  // btoa takes a "binary string"; build it in slices so no call gets too many arguments.
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(bin);
+}
+
 function base64ToBytes(b64) {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 === 1) {
     throw new ProtocolError('binary packet is not base64');
@@ -139,32 +170,42 @@ export const RESERVED_EVENTS = Object.freeze([
   'connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener',
 ]);
 
+/** Checks what both encoders need: a type this client sends (0-4), a namespace, an ack id. */
+function checkOutgoing({ type, nsp, id }) {
+  if (!Number.isInteger(type) || type < 0 || type > 4) {
+    throw new ProtocolError(`cannot encode socket.io packet type ${type}`);
+  }
+  if (typeof nsp !== 'string' || nsp[0] !== '/') throw new ProtocolError('bad namespace');
+  if (id !== undefined && (!Number.isSafeInteger(id) || id < 0)) throw new ProtocolError('bad ack id');
+}
+
 /**
  * Encodes a Socket.IO packet with the default (JSON) parser.
  * Binary packets are not supported by this client.
  * @param {{type: number, nsp?: string, id?: number, data?: any}} packet
+ * @returns {string} the Engine.IO message data
  */
 export function encodeSocketPacket({ type, nsp = '/', id, data }) {
-  if (!Number.isInteger(type) || type < 0 || type > 4) {
-    throw new ProtocolError(`cannot encode socket.io packet type ${type}`);
-  }
+  checkOutgoing({ type, nsp, id });
   let out = String(type);
   if (nsp !== '/') {
-    if (typeof nsp !== 'string' || nsp[0] !== '/' || nsp.includes(',')) throw new ProtocolError('bad namespace');
+    if (nsp.includes(',')) throw new ProtocolError('bad namespace');
     out += nsp + ',';
   }
-  if (id !== undefined) {
-    if (!Number.isSafeInteger(id) || id < 0) throw new ProtocolError('bad ack id');
-    out += String(id);
-  }
+  if (id !== undefined) out += String(id);
   if (data !== undefined) out += JSON.stringify(data);
   return out;
 }
 
+/** The Socket.IO EVENT packet for `emit(name, ...args)` on namespace `/`, for either parser. */
+export function eventPacket(name, ...args) {
+  if (typeof name !== 'string' || RESERVED_EVENTS.includes(name)) throw new ProtocolError(`bad event name ${name}`);
+  return { type: SocketType.EVENT, data: [name, ...args] };
+}
+
 /** Convenience: the Socket.IO EVENT text for `emit(name, ...args)` on namespace `/`. */
 export function encodeEvent(name, ...args) {
-  if (typeof name !== 'string' || RESERVED_EVENTS.includes(name)) throw new ProtocolError(`bad event name ${name}`);
-  return encodeSocketPacket({ type: SocketType.EVENT, data: [name, ...args] });
+  return encodeSocketPacket(eventPacket(name, ...args));
 }
 
 /**
@@ -175,6 +216,9 @@ export function encodeEvent(name, ...args) {
  * @returns {{type: number, nsp: string, id?: number, data?: any, attachments?: number}}
  */
 export function decodeSocketPacket(text) {
+  if (text instanceof Uint8Array) {
+    throw new ProtocolError('binary message, but this client uses the JSON parser (is the server using --parser msgpack?)');
+  }
   if (typeof text !== 'string' || text.length === 0) throw new ProtocolError('empty socket.io packet');
   const type = text.charCodeAt(0) - 48;
   if (!(type >= 0 && type <= 6)) throw new ProtocolError(`unknown socket.io packet type ${JSON.stringify(text[0])}`);
@@ -215,8 +259,77 @@ export function decodeSocketPacket(text) {
   return packet;
 }
 
+/**
+ * Encodes a Socket.IO packet with `socket.io-msgpack-parser`: one msgpack
+ * map `{type, data?, nsp, id?}` (keys in that order, absent ones left out),
+ * sent as one binary Engine.IO message. Only types 0-4 exist in this format.
+ * @param {{type: number, nsp?: string, id?: number, data?: any}} packet
+ * @returns {Uint8Array} the Engine.IO message data
+ */
+export function encodeMsgpackPacket({ type, nsp = '/', id, data }) {
+  checkOutgoing({ type, nsp, id });
+  const packet = { type };
+  if (data !== undefined) packet.data = data;
+  packet.nsp = nsp;
+  if (id !== undefined) packet.id = id;
+  try {
+    return pack(packet);
+  } catch (e) {
+    throw new ProtocolError(`cannot pack socket.io packet: ${e.message}`);
+  }
+}
+
+/**
+ * Decodes a Socket.IO packet sent with `socket.io-msgpack-parser`, with the
+ * reference decoder's rules (a map; integer type 0-4; string nsp, required
+ * even for `/`; integer id when present) plus the payload shapes of the JSON
+ * path. Unknown keys (notepack clients add `options`) are ignored. Any
+ * failure, malformed MessagePack included, is a ProtocolError.
+ * @param {Uint8Array} bytes the binary Engine.IO message
+ * @returns {{type: number, nsp: string, id?: number, data?: any}}
+ */
+export function decodeMsgpackPacket(bytes) {
+  if (typeof bytes === 'string') {
+    throw new ProtocolError('text message, but this client uses the msgpack parser (is the server using the JSON parser?)');
+  }
+  let map;
+  try {
+    map = unpack(bytes);
+  } catch (e) {
+    throw new ProtocolError(`socket.io packet is not MessagePack: ${e.message}`);
+  }
+  if (!isPlainObject(map)) {
+    throw new ProtocolError('msgpack socket.io packet is not a map');
+  }
+  const { type, nsp, id, data } = map;
+  if (!Number.isInteger(type) || type < 0 || type > SocketType.CONNECT_ERROR) {
+    throw new ProtocolError(`unknown socket.io packet type ${JSON.stringify(type)}`);
+  }
+  if (typeof nsp !== 'string') throw new ProtocolError('msgpack socket.io packet without a string nsp');
+  if (id !== undefined && (!Number.isSafeInteger(id) || id < 0)) throw new ProtocolError('bad ack id');
+  const packet = { type, nsp };
+  if (id !== undefined) packet.id = id;
+  if (data !== undefined) packet.data = data;
+  checkPayloadShape(packet);
+  return packet;
+}
+
+/**
+ * The Socket.IO parsers this client speaks, by the name the server gives in
+ * `GET /api/health` (`parser`). `encode` turns a packet into Engine.IO
+ * message data (text for JSON, bytes for msgpack); `decode` is the inverse
+ * and throws ProtocolError on anything malformed.
+ */
+export const PARSERS = Object.freeze({
+  json: Object.freeze({ name: 'json', encode: encodeSocketPacket, decode: decodeSocketPacket }),
+  msgpack: Object.freeze({ name: 'msgpack', encode: encodeMsgpackPacket, decode: decodeMsgpackPacket }),
+});
+
+/** An object literal's shape: not an array, not bytes, not a Date. */
 function isPlainObject(v) {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (v === null || typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
 
 function checkPayloadShape({ type, data, id }) {

@@ -1,24 +1,26 @@
 // Locus client: a small Socket.IO v5 client over Engine.IO v4.
 //
 // Owns: the two transports (WebSocket first, HTTP long-polling when the
-// WebSocket handshake fails), the Engine.IO heartbeat (answer the server's
-// pings, declare the connection dead when no ping arrives within
-// pingInterval + pingTimeout), the Socket.IO CONNECT with an auth payload,
-// event dispatch, and reconnection with backoff.
+// WebSocket handshake fails), text and binary Engine.IO messages on both,
+// the Engine.IO heartbeat (answer the server's pings, declare the connection
+// dead when no ping arrives within pingInterval + pingTimeout), choosing the
+// Socket.IO parser (JSON or msgpack) before each attempt, the Socket.IO
+// CONNECT with an auth payload, event dispatch, and reconnection with backoff.
 // Must not touch: the DOM, game state, or storage. Wire formats live in
-// protocol.js; this file only moves packets.
+// protocol.js (and msgpack.js); this file only moves packets.
 //
 // Deliberate differences from the official client: no polling->websocket
 // upgrade (we try WebSocket first and fall back to polling for the whole
-// session), no acks from our side, no binary, no buffering of emits while
+// session), no acks from our side, no binary attachments with the JSON
+// parser (msgpack carries bytes inline), no buffering of emits while
 // offline (a game must not replay stale positions), and a server DISCONNECT
 // is retried like a dropped connection unless the app stops us first
 // (it does on `kicked`).
 
 import {
-  ProtocolError, SocketType, DEFAULT_BACKOFF, backoffDelay, connectErrorMessage,
-  decodeEnginePacket, decodePollingPayload, decodeSocketPacket, encodeEnginePacket,
-  encodeEvent, encodePollingPayload, encodeSocketPacket, parseHandshake,
+  PARSERS, ProtocolError, SocketType, DEFAULT_BACKOFF, backoffDelay, connectErrorMessage,
+  decodeEnginePacket, decodePollingPayload, encodeEngineMessage, encodeEnginePacket,
+  encodePollingPayload, eventPacket, parseHandshake, pollingEntry,
 } from './protocol.js';
 
 /** How long a transport may take to deliver the Engine.IO `open` packet. */
@@ -68,12 +70,13 @@ export class WebSocketTransport {
       this.ws = ws;
       ws.binaryType = 'arraybuffer';
       ws.onmessage = (ev) => {
-        if (typeof ev.data !== 'string') return; // binary frames: unsupported, ignored
         let packet;
         try {
-          packet = decodeEnginePacket(ev.data);
+          packet = decodeFrame(ev.data);
         } catch (e) {
-          if (!handshake) { clearTimeout(timer); fail(e.message); } else this.finish('parse error');
+          if (!handshake) { clearTimeout(timer); fail(e.message); return; }
+          console.warn(`locus: closing the connection, malformed engine.io packet: ${e.message}`);
+          this.finish('parse error');
           return;
         }
         if (!handshake) {
@@ -106,7 +109,7 @@ export class WebSocketTransport {
     for (const p of early) if (!this.closed) this.env.onPacket(p);
   }
 
-  /** @param {string[]} packets encoded Engine.IO packets */
+  /** @param {(string | Uint8Array)[]} packets encoded Engine.IO packets (bytes: binary messages) */
   send(packets) {
     if (this.closed || !this.ws || this.ws.readyState !== 1) return;
     for (const p of packets) this.ws.send(p);
@@ -134,8 +137,21 @@ export class WebSocketTransport {
 }
 
 /**
+ * One WebSocket frame as an Engine.IO packet: a text frame is a text packet,
+ * a binary frame (an ArrayBuffer with binaryType "arraybuffer", or a typed
+ * array from Node's `ws`) is a whole binary message with no type prefix.
+ */
+function decodeFrame(data) {
+  if (typeof data === 'string') return decodeEnginePacket(data);
+  if (data instanceof ArrayBuffer) return { type: 'message', data: new Uint8Array(data) };
+  if (ArrayBuffer.isView(data)) return { type: 'message', data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  throw new ProtocolError('websocket frame is neither text nor an ArrayBuffer');
+}
+
+/**
  * Engine.IO over HTTP long-polling: one pending GET to receive, one POST at
- * a time to send, bodies are packets joined with \x1e.
+ * a time to send, bodies are packets joined with \x1e (binary messages as
+ * `b` + base64).
  */
 export class PollingTransport {
   /**
@@ -238,7 +254,7 @@ export class PollingTransport {
     }
   }
 
-  /** @param {string[]} packets encoded Engine.IO packets */
+  /** @param {(string | Uint8Array)[]} packets encoded Engine.IO packets (bytes: binary messages) */
   send(packets) {
     if (this.closed || this.closing) return;
     this.outbox.push(...packets);
@@ -253,7 +269,7 @@ export class PollingTransport {
     const batch = [];
     let bytes = 0;
     while (this.outbox.length > 0) {
-      const size = utf8Length(this.outbox[0]) + 1;
+      const size = utf8Length(pollingEntry(this.outbox[0])) + 1;
       if (batch.length > 0 && bytes + size > this.maxPayload) break;
       batch.push(this.outbox.shift());
       bytes += size;
@@ -313,6 +329,7 @@ function utf8Length(s) {
  *   connected    Socket.IO namespace joined
  *   reconnecting waiting for / running a retry after a drop or failed attempt
  *   unauthorized the server refused our auth (CONNECT_ERROR "unauthorized"); stopped
+ *   incompatible the server speaks a Socket.IO parser this client does not know; stopped
  *   closed       stopped by the app (logout, kicked, page leaving)
  */
 export class SocketClient {
@@ -322,6 +339,11 @@ export class SocketClient {
    * @param {string} [opts.path] Engine.IO path, default '/socket.io/'
    * @param {() => object} opts.auth returns the CONNECT auth payload (called per attempt)
    * @param {string[]} [opts.transports] order to try, default ['websocket','polling']
+   * @param {string | (() => Promise<string>)} [opts.parser] the server's Socket.IO parser, a
+   *   name in PARSERS ('json' by default), or an async function asked before every attempt
+   *   (the page asks GET /api/health, so a server restarted with another parser is followed).
+   *   A function that throws fails the attempt, which is retried; an unknown name stops the
+   *   client in state `incompatible`.
    * @param {object} [opts.backoff] see DEFAULT_BACKOFF
    * @param {any} [opts.WebSocket] WebSocket constructor (browser global by default)
    * @param {Function} [opts.fetch] fetch implementation (global by default)
@@ -331,6 +353,9 @@ export class SocketClient {
     this.path = opts.path || '/socket.io/';
     this.authFn = opts.auth || (() => ({}));
     this.transports = opts.transports || ['websocket', 'polling'];
+    this.parserSource = opts.parser || 'json';
+    /** the parser of the current attempt, an entry of PARSERS */
+    this.parser = PARSERS.json;
     this.backoff = { ...DEFAULT_BACKOFF, ...(opts.backoff || {}) };
     this.env = {
       WebSocket: opts.WebSocket || globalThis.WebSocket,
@@ -374,7 +399,7 @@ export class SocketClient {
 
   /** Starts connecting (idempotent while running). */
   open() {
-    if (this.state !== 'idle' && this.state !== 'closed' && this.state !== 'unauthorized') return;
+    if (!['idle', 'closed', 'unauthorized', 'incompatible'].includes(this.state)) return;
     this.attempt = 0;
     this.setState('connecting');
     this.runAttempt();
@@ -403,7 +428,7 @@ export class SocketClient {
    */
   emit(event, data) {
     if (this.state !== 'connected' || !this.transport) return false;
-    this.sendSocket(encodeEvent(event, data));
+    this.sendSocket(eventPacket(event, data));
     return true;
   }
 
@@ -440,7 +465,7 @@ export class SocketClient {
     if (!t) return;
     if (graceful) {
       // Socket.IO DISCONNECT for the namespace, then close the Engine.IO session.
-      try { t.send([encodeEnginePacket('message', encodeSocketPacket({ type: SocketType.DISCONNECT }))]); } catch { /* closing anyway */ }
+      try { t.send([encodeEngineMessage(this.parser.encode({ type: SocketType.DISCONNECT }))]); } catch { /* closing anyway */ }
       t.close();
     } else {
       t.closeQuietly();
@@ -460,6 +485,21 @@ export class SocketClient {
     this.timers.retry = null;
     this.nextRetryAt = null;
     const current = () => gen === this.generation;
+
+    let parserName;
+    try {
+      parserName = typeof this.parserSource === 'function' ? await this.parserSource() : this.parserSource;
+    } catch (e) {
+      if (current()) this.scheduleRetry(`cannot learn the server's parser: ${e.message}`);
+      return;
+    }
+    if (!current()) return;
+    if (!Object.hasOwn(PARSERS, parserName)) {
+      this.stopIncompatible(`the server speaks the Socket.IO parser ${JSON.stringify(parserName)}, which this client does not know (it speaks ${Object.keys(PARSERS).join(' and ')})`);
+      return;
+    }
+    this.parser = PARSERS[parserName];
+
     const env = {
       ...this.env,
       onPacket: (p) => { if (current()) this.onEnginePacket(p); },
@@ -502,12 +542,23 @@ export class SocketClient {
     } catch {
       auth = {};
     }
-    this.sendSocket(encodeSocketPacket({ type: SocketType.CONNECT, data: auth }));
+    this.sendSocket({ type: SocketType.CONNECT, data: auth });
     transport.start();
   }
 
-  sendSocket(sioText) {
-    this.transport?.send([encodeEnginePacket('message', sioText)]);
+  /** Encodes a Socket.IO packet with the current parser and sends it. */
+  sendSocket(packet) {
+    this.transport?.send([encodeEngineMessage(this.parser.encode(packet))]);
+  }
+
+  /** Stops for good because the server and this client cannot understand each other. */
+  stopIncompatible(reason) {
+    this.generation += 1;
+    this.clearTimers();
+    this.dropTransport(false);
+    this.lastReason = reason;
+    console.error(`locus: ${reason}`);
+    this.setState('incompatible', { reason });
   }
 
   /** The client-side half of the heartbeat: no ping for pingInterval+pingTimeout means dead. */
@@ -527,18 +578,20 @@ export class SocketClient {
         this.transport.send([encodeEnginePacket('pong', packet.data)]);
         this.armHeartbeat();
         break;
-      case 'message':
-        if (typeof packet.data !== 'string') {
-          this.failConnection('binary message unsupported (is the server using --parser msgpack?)');
+      case 'message': {
+        let decoded;
+        try {
+          decoded = this.parser.decode(packet.data);
+        } catch (e) {
+          // Whatever the decoder threw, the bytes were bad: end this connection, not the page.
+          const why = e instanceof ProtocolError ? e.message : `${e.name}: ${e.message}`;
+          console.warn(`locus: closing the connection, malformed ${this.parser.name} packet: ${why}`);
+          this.failConnection(`parse error: ${why}`);
           return;
         }
-        try {
-          this.onSocketPacket(decodeSocketPacket(packet.data));
-        } catch (e) {
-          if (e instanceof ProtocolError) this.failConnection(`parse error: ${e.message}`);
-          else throw e;
-        }
+        this.onSocketPacket(decoded);
         break;
+      }
       case 'close':
         this.failConnection('transport close');
         break;
@@ -581,7 +634,7 @@ export class SocketClient {
         if (this.state !== 'connected') return;
         if (p.id !== undefined) {
           // The contract has no server->client acks; answer empty so the server is not left waiting.
-          this.sendSocket(encodeSocketPacket({ type: SocketType.ACK, id: p.id, data: [] }));
+          this.sendSocket({ type: SocketType.ACK, id: p.id, data: [] });
         }
         this.dispatch(String(p.data[0]), p.data.slice(1));
         break;
@@ -603,7 +656,7 @@ export class SocketClient {
 
   /** Ends the current connection attempt or session and schedules a retry. */
   failConnection(reason) {
-    if (this.state === 'closed' || this.state === 'unauthorized') return;
+    if (this.state === 'closed' || this.state === 'unauthorized' || this.state === 'incompatible') return;
     this.generation += 1;
     const wasConnected = this.state === 'connected';
     clearTimeout(this.timers.heartbeat);

@@ -22,9 +22,7 @@ async fn swarm(extra: &[&str]) -> Report {
         ..Config::default()
     };
     let db = config.db.clone();
-    let server = locus::net::server::start(config)
-        .await
-        .expect("server starts");
+    let server = locus::server::start(config).await.expect("server starts");
     let url = format!("http://{}", server.addr());
     let mut argv = vec![
         "bots",

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use locus::net::listener::HttpLimits;
+use locus::http::listener::HttpLimits;
 use support::engine::*;
 use support::raw::{raw_request, read_text_until_closed};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

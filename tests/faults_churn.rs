@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use locus::net::server::RunningServer;
+use locus::server::RunningServer;
 use support::client::WsClient;
 use support::db::{make_bots, Bot};
 use support::process::{open_fds, rss_kib};

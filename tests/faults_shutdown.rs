@@ -237,9 +237,7 @@ async fn players_leaving_during_shutdown_are_all_saved() {
         flush_interval: Duration::from_secs(3600),
         ..locus::config::Config::default()
     };
-    let server = locus::net::server::start(config)
-        .await
-        .expect("server starts");
+    let server = locus::server::start(config).await.expect("server starts");
     let bots = make_bots(&db, "leaver", CLIENTS);
     let mut tracks = Vec::new();
     let mut tasks = Vec::new();

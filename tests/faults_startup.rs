@@ -3,10 +3,10 @@
 //! schema newer than the binary. It exits non-zero at once with one clear
 //! `locus: ...` line on stderr (no panic), and the file keeps every byte.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
 
 use locus::store::{Store, StoreConfig};
 use rusqlite::Connection;
@@ -38,45 +38,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 async fn assert_refused(db: &Path, expect: &str) {
     let before = fs::read(db).unwrap();
     let listing = names_in(db.parent().unwrap());
-    let output = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_locus"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(db)
-            .env("LOCUS_LOG", "warn")
-            .stdin(Stdio::null())
-            .output(),
-    )
-    .await
-    .expect("locus exits instead of serving")
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "locus accepted {}: {stderr}",
-        db.display()
-    );
-    assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    assert!(
-        !stderr.contains("listening on"),
-        "served a refused file: {stderr}"
-    );
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("locus: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "one error line expected: {stderr}");
-    assert!(
-        errors[0].contains(&db.display().to_string()),
-        "the message names the file: {}",
-        errors[0]
-    );
-    assert!(
-        errors[0].contains(expect),
-        "expected `{expect}` in: {}",
-        errors[0]
-    );
-    eprintln!("{}", errors[0]);
+    support::process::assert_serve_refused(db, expect).await;
     assert_eq!(fs::read(db).unwrap(), before, "the file changed");
     assert_eq!(
         names_in(db.parent().unwrap()),

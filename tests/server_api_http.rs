@@ -240,6 +240,7 @@ async fn health_and_metrics_answer() {
     assert_eq!(body["status"], "ok");
     assert_eq!(body["players_online"], 0);
     assert!(body["tick"].as_u64().is_some());
+    assert_eq!(body["parser"], "json", "health names the Socket.IO parser");
 
     let res = http.get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);

@@ -10,10 +10,8 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use locus::store::{
-    AccountId, AdminStore, BotAccount, PositionSave, ResetTarget, Store, StoreConfig, StoreError,
-    StoredPosition,
-};
+use locus::game::{PlayerId, SavedPosition};
+use locus::store::{AdminStore, BotAccount, ResetTarget, Store, StoreConfig, StoreError};
 
 use support::pg::{Backend, BackendDb};
 
@@ -62,9 +60,9 @@ both_backends!(
     calls_after_close_fail_with_closed,
 );
 
-fn save(id: AccountId, x: f64, y: f64, reset_epoch: i64) -> PositionSave {
-    PositionSave {
-        account_id: id,
+fn save(id: PlayerId, x: f64, y: f64, reset_epoch: i64) -> SavedPosition {
+    SavedPosition {
+        id,
         x,
         y,
         reset_epoch,
@@ -184,13 +182,10 @@ async fn session_for_unknown_account_is_refused(backend: Backend) {
     };
     let err = f
         .store
-        .create_session(AccountId(999), hash(1), SystemTime::now())
+        .create_session(999, hash(1), SystemTime::now())
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, StoreError::UnknownAccount(AccountId(999))),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::UnknownAccount(999)), "{err:?}");
 }
 
 async fn sessions_per_account_are_capped_keeping_the_newest(backend: Backend) {
@@ -233,7 +228,8 @@ async fn positions_save_flush_load_and_survive_reopen(backend: Backend) {
         .unwrap();
     store.save_positions(vec![save(id, 11.0, 21.0, 0)]).unwrap();
     store.flush().await.unwrap();
-    let expected = StoredPosition {
+    let expected = SavedPosition {
+        id,
         x: 11.0,
         y: 21.0,
         reset_epoch: 0,
@@ -292,7 +288,7 @@ async fn unstorable_saves_are_dropped_without_poisoning_the_batch(backend: Backe
         .save_positions(vec![
             save(id, f64::NAN, 1.0, 0),
             save(bob, 5.0, 6.0, 0),
-            save(AccountId(12345), 1.0, 1.0, 0),
+            save(12345, 1.0, 1.0, 0),
         ])
         .unwrap();
     f.store.flush().await.unwrap();
@@ -615,7 +611,7 @@ async fn calls_after_close_fail_with_closed(backend: Backend) {
     ));
     assert!(matches!(other.flush().await, Err(StoreError::Closed)));
     assert!(matches!(
-        other.save_positions(vec![save(AccountId(1), 1.0, 1.0, 0)]),
+        other.save_positions(vec![save(1, 1.0, 1.0, 0)]),
         Err(StoreError::Closed)
     ));
 }

@@ -11,13 +11,12 @@ use support::pg::{Backend, BackendDb};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use locus::store::{
-    AccountId, AdminStore, PositionSave, Store, StoreConfig, StoreError, StoreHealth, WriteFault,
-};
+use locus::game::{PlayerId, SavedPosition};
+use locus::store::{AdminStore, Store, StoreConfig, StoreError, StoreHealth, WriteFault};
 
-fn save(id: AccountId, x: f64, y: f64) -> PositionSave {
-    PositionSave {
-        account_id: id,
+fn save(id: PlayerId, x: f64, y: f64) -> SavedPosition {
+    SavedPosition {
+        id,
         x,
         y,
         reset_epoch: 0,
@@ -60,7 +59,7 @@ async fn wait_for_health(store: &Store, done: impl Fn(&StoreHealth) -> bool) -> 
     }
 }
 
-async fn store_with_accounts(n: usize) -> (BackendDb, PathBuf, Store, Vec<AccountId>) {
+async fn store_with_accounts(n: usize) -> (BackendDb, PathBuf, Store, Vec<PlayerId>) {
     store_on(Backend::Sqlite, "sqlite only", n).await.unwrap()
 }
 
@@ -70,7 +69,7 @@ async fn store_on(
     backend: Backend,
     test: &str,
     n: usize,
-) -> Option<(BackendDb, PathBuf, Store, Vec<AccountId>)> {
+) -> Option<(BackendDb, PathBuf, Store, Vec<PlayerId>)> {
     let dir = BackendDb::new(backend, test)?;
     let path = dir.path.clone();
     let store = Store::connect(&dir.database(), config()).await.unwrap();

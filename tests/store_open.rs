@@ -315,7 +315,7 @@ async fn open_fails_cleanly_when_the_directory_is_missing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_first_opens_both_succeed() {
+async fn concurrent_first_opens_one_wins_the_other_is_refused() {
     for _ in 0..5 {
         let dir = tempfile::tempdir().unwrap();
         let path = db_path(&dir);
@@ -323,10 +323,23 @@ async fn concurrent_first_opens_both_succeed() {
             Store::open(&path, StoreConfig::default()),
             Store::open(&path, StoreConfig::default())
         );
-        let (a, b) = (a.unwrap(), b.unwrap());
-        a.create_account("alice", "x").await.unwrap();
-        assert!(b.account_by_username("alice").await.unwrap().is_some());
-        a.close().await.unwrap();
-        b.close().await.unwrap();
+        let (winner, refused) = match (a, b) {
+            (Ok(store), Err(err)) | (Err(err), Ok(store)) => (store, err),
+            (a, b) => panic!("exactly one open must win: {a:?} / {b:?}"),
+        };
+        assert!(matches!(refused, StoreError::InUse { .. }), "{refused:?}");
+        winner.create_account("alice", "x").await.unwrap();
+        // The admin CLI still opens the file the server holds.
+        let admin = AdminStore::open_existing(&path, &StoreConfig::default()).unwrap();
+        assert_eq!(admin.list_users().unwrap().len(), 1);
+        drop(admin);
+        winner.close().await.unwrap();
+        // Released once closed.
+        Store::open(&path, StoreConfig::default())
+            .await
+            .unwrap()
+            .close()
+            .await
+            .unwrap();
     }
 }

@@ -10,15 +10,16 @@ mod support;
 
 use std::time::{Duration, SystemTime};
 
+use locus::game::{PlayerId, SavedPosition};
 use locus::store::{
-    AccountId, AdminEventKind, AdminStore, Database, PositionSave, ResetTarget, Store, StoreConfig,
-    StoreError, KICK_LOGGED_IN_ELSEWHERE, POSTGRES_SCHEMA_VERSION,
+    AdminEventKind, AdminStore, Database, ResetTarget, Store, StoreConfig, StoreError,
+    KICK_LOGGED_IN_ELSEWHERE, POSTGRES_SCHEMA_VERSION,
 };
 use support::pg::{self as pg_support, OwnInstance, TestDb};
 
-fn save(id: AccountId, x: f64, epoch: i64) -> PositionSave {
-    PositionSave {
-        account_id: id,
+fn save(id: PlayerId, x: f64, epoch: i64) -> SavedPosition {
+    SavedPosition {
+        id,
         x,
         y: -x,
         reset_epoch: epoch,
@@ -162,7 +163,7 @@ async fn one_flush_writes_thousands_of_saves_and_respects_resets() {
         })
         .collect();
     let ids = admin.create_bots(&bots).unwrap();
-    let batch: Vec<PositionSave> = ids.iter().map(|&id| save(id, 10.0, 0)).collect();
+    let batch: Vec<SavedPosition> = ids.iter().map(|&id| save(id, 10.0, 0)).collect();
     store.save_positions(batch).unwrap();
     store.flush().await.unwrap();
     let health = store.health();
@@ -252,7 +253,7 @@ async fn two_servers_share_rows_resets_presence_and_events() {
         .await
         .unwrap();
     let admin = AdminStore::connect(&db.database(), &StoreConfig::default()).unwrap();
-    let mut online: Vec<AccountId> = admin
+    let mut online: Vec<PlayerId> = admin
         .online_accounts()
         .unwrap()
         .into_iter()
@@ -282,7 +283,7 @@ async fn two_servers_share_rows_resets_presence_and_events() {
         .is_empty());
     // A's later "alice left" does not remove B's row.
     a.sync_presence(false, vec![], vec![alice]).await.unwrap();
-    let online: Vec<AccountId> = admin
+    let online: Vec<PlayerId> = admin
         .online_accounts()
         .unwrap()
         .into_iter()
@@ -312,7 +313,7 @@ async fn two_servers_share_rows_resets_presence_and_events() {
 
     // A graceful stop of A leaves B's presence alone.
     a.clear_presence().await.unwrap();
-    let online: Vec<AccountId> = admin
+    let online: Vec<PlayerId> = admin
         .online_accounts()
         .unwrap()
         .into_iter()

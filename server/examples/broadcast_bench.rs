@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
-use locus::net::listener::{self, HttpLimits};
+use locus::http::listener::{self, HttpLimits};
 use locus::socketio::{ConnectError, SocketIo, SocketIoConfig};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -524,7 +524,7 @@ async fn count_ticks(
             }
         } else if text.starts_with(TICK_PREFIX) {
             count += 1;
-            if count % batch == 0 {
+            if count.is_multiple_of(batch) {
                 let index = count / batch - 1;
                 let Some(slot) = finished.get(index) else {
                     continue;

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context as _;
 use clap::Parser;
 use locus::auth::{token, PasswordConfig, PasswordHasher};
-use locus::store::{AdminStore, BotAccount, Database, PositionSave, Store, StoreConfig};
+use locus::game::SavedPosition;
+use locus::store::{AdminStore, BotAccount, Database, Store, StoreConfig};
 
 /// Dirty positions per flush.
 const DIRTY: usize = 5_000;
@@ -68,10 +69,10 @@ async fn bench(name: &str, db: &Database, args: &Args) -> anyhow::Result<()> {
     // Flush: every account moved since the last flush.
     let mut took = Vec::with_capacity(args.flushes);
     for round in 0..=args.flushes {
-        let batch: Vec<PositionSave> = ids
+        let batch: Vec<SavedPosition> = ids
             .iter()
-            .map(|&account_id| PositionSave {
-                account_id,
+            .map(|&id| SavedPosition {
+                id,
                 x: round as f64,
                 y: (round * 2) as f64,
                 reset_epoch: 0,

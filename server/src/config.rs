@@ -3,8 +3,9 @@
 //! `locus serve --help`) states what it bounds. Defaults follow the wire
 //! contract (`docs/protocol.md`) and the Socket.IO reference server.
 //!
-//! This module only describes settings; the layers turn it into their own
-//! config structs through the `*_config` methods below.
+//! This module only describes settings and converts them into each layer's
+//! own config struct (the `*_config` methods below); no layer imports it,
+//! only `crate::server` and the binary do.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,8 +14,9 @@ use std::time::Duration;
 use crate::auth::AuthConfig;
 use crate::engineio::EngineConfig;
 use crate::game::WorldConfig;
-use crate::net::listener::HttpLimits;
-use crate::socketio::{Parser, SocketIoConfig};
+use crate::http::listener::HttpLimits;
+use crate::session::SessionConfig;
+use crate::socketio::{Parser, SocketIoConfig, DEFAULT_CONNECT_TIMEOUT};
 use crate::store::{Database, StoreConfig, StoreError};
 
 /// Parses durations such as `25s`, `300ms` or `7days`.
@@ -102,7 +104,7 @@ pub struct Config {
     pub upgrade_timeout: Duration,
 
     /// Time a new Engine.IO session has to join a Socket.IO namespace.
-    #[arg(long, env = "LOCUS_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "LOCUS_CONNECT_TIMEOUT", default_value = humantime::format_duration(DEFAULT_CONNECT_TIMEOUT).to_string(), value_parser = parse_duration)]
     pub connect_timeout: Duration,
 
     /// Largest HTTP body or WebSocket message accepted, in bytes (413 or
@@ -184,6 +186,42 @@ pub struct Config {
     #[arg(long, env = "LOCUS_CHAT_RATE", default_value_t = 2.0, value_parser = parse_positive)]
     pub chat_rate: f64,
 
+    /// Seconds of `position` events at `--position-rate` one burst may hold.
+    #[arg(long, env = "LOCUS_POSITION_BURST_SECONDS", default_value_t = 2.0, value_parser = parse_positive)]
+    pub position_burst_seconds: f64,
+
+    /// `chat` messages one burst may hold before `--chat-rate` applies.
+    #[arg(long, env = "LOCUS_CHAT_BURST", default_value_t = 5.0, value_parser = parse_at_least_one)]
+    pub chat_burst: f64,
+
+    /// Sustained malformed inputs (bad shapes, unknown events) per second a
+    /// socket may send before it is kicked.
+    #[arg(long, env = "LOCUS_GARBAGE_RATE", default_value_t = 5.0, value_parser = parse_positive)]
+    pub garbage_rate: f64,
+
+    /// Malformed inputs one burst may hold before `--garbage-rate` applies.
+    #[arg(long, env = "LOCUS_GARBAGE_BURST", default_value_t = 20.0, value_parser = parse_at_least_one)]
+    pub garbage_burst: f64,
+
+    /// Commands (joins, moves, chats...) queued for the world's tick thread
+    /// before inputs are dropped as overload.
+    #[arg(long, env = "LOCUS_WORLD_COMMAND_QUEUE", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
+    pub world_command_queue: u32,
+
+    /// Commands applied between two ticks when the world is late (no time
+    /// left before the next tick): keeps queues moving under overload.
+    #[arg(long, env = "LOCUS_MAX_COMMANDS_PER_LATE_TICK", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub max_commands_per_late_tick: u32,
+
+    /// How often the database is polled for `locus admin` resets and
+    /// events (the contract allows one second from a reset to `teleport`).
+    #[arg(long, env = "LOCUS_ADMIN_POLL_INTERVAL", default_value = "250ms", value_parser = parse_poll_interval)]
+    pub admin_poll_interval: Duration,
+
+    /// Admin events (kicks) read per poll; more wait for the next poll.
+    #[arg(long, env = "LOCUS_ADMIN_EVENTS_PER_POLL", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub admin_events_per_poll: u32,
+
     /// Time allowed for a graceful shutdown before the process exits anyway.
     #[arg(long, env = "LOCUS_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -201,6 +239,7 @@ impl Config {
             view_leave_radius: self.view_radius + self.view_hysteresis,
             view_max: self.view_max as usize,
             flush_interval: self.flush_interval,
+            max_commands_per_late_tick: self.max_commands_per_late_tick as usize,
             ..WorldConfig::default()
         }
     }
@@ -209,6 +248,31 @@ impl Config {
     /// here rather than by clap, whose error would echo the password.
     pub fn database(&self) -> Result<Database, StoreError> {
         Database::from_arg(&self.db)
+    }
+
+    /// The game session glue's settings.
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            world: self.world_config(),
+            parser: self.socketio_parser(),
+            position_rate: self.position_rate,
+            position_burst_seconds: self.position_burst_seconds,
+            chat_rate: self.chat_rate,
+            chat_burst: self.chat_burst,
+            garbage_rate: self.garbage_rate,
+            garbage_burst: self.garbage_burst,
+            command_queue: self.world_command_queue as usize,
+            admin_poll_interval: self.admin_poll_interval,
+            admin_events_per_poll: self.admin_events_per_poll as usize,
+        }
+    }
+
+    /// The Socket.IO packet format.
+    fn socketio_parser(&self) -> Parser {
+        match self.parser {
+            ParserKind::Json => Parser::Json,
+            ParserKind::Msgpack => Parser::MsgPack,
+        }
     }
 
     /// The database's settings.
@@ -246,10 +310,7 @@ impl Config {
         };
         SocketIoConfig {
             engine,
-            parser: match self.parser {
-                ParserKind::Json => Parser::Json,
-                ParserKind::Msgpack => Parser::MsgPack,
-            },
+            parser: self.socketio_parser(),
             connect_timeout: self.connect_timeout,
             max_attachments: self.max_attachments,
             max_pending_acks: self.max_pending_acks,
@@ -278,6 +339,24 @@ fn parse_positive(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("`{text}` is not a positive number")),
+    }
+}
+
+fn parse_at_least_one(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 1.0 => Ok(v),
+        _ => Err(format!("`{text}` is not a number >= 1")),
+    }
+}
+
+/// A poll interval: at least 1 ms, at most a minute (slower polling would
+/// break the contract's "reset within a second" by far).
+fn parse_poll_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text).map_err(|e| format!("`{text}`: {e}"))?;
+    if (Duration::from_millis(1)..=Duration::from_secs(60)).contains(&interval) {
+        Ok(interval)
+    } else {
+        Err(format!("`{text}` is not between 1ms and 60s"))
     }
 }
 
@@ -342,5 +421,83 @@ mod tests {
             Duration::from_millis(7)
         );
         assert_eq!(tweaked.auth_config().password.queue, 5);
+    }
+
+    #[test]
+    fn the_connect_timeout_default_is_the_socketio_layers() {
+        let c = Config::default();
+        assert_eq!(c.connect_timeout, Duration::from_secs(10));
+        assert_eq!(c.connect_timeout, SocketIoConfig::default().connect_timeout);
+        assert_eq!(c.socketio_config().connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    }
+
+    #[test]
+    fn session_and_tick_limits_have_their_documented_defaults_and_reach_the_layers() {
+        let c = Config::default();
+        let session = c.session_config();
+        assert_eq!(
+            session,
+            SessionConfig {
+                world: c.world_config(),
+                ..SessionConfig::default()
+            }
+        );
+        assert_eq!(session.validate(), Ok(()));
+        assert_eq!(
+            c.world_config().max_commands_per_late_tick,
+            WorldConfig::default().max_commands_per_late_tick
+        );
+        let parsed = parse(&[
+            "--position-burst-seconds=3",
+            "--chat-burst=7",
+            "--garbage-rate=1.5",
+            "--garbage-burst=9",
+            "--world-command-queue=10",
+            "--max-commands-per-late-tick=11",
+            "--admin-poll-interval=1s",
+            "--admin-events-per-poll=12",
+            "--parser=msgpack",
+        ])
+        .unwrap();
+        let session = parsed.session_config();
+        assert_eq!(session.position_burst_seconds, 3.0);
+        assert_eq!(session.chat_burst, 7.0);
+        assert_eq!((session.garbage_rate, session.garbage_burst), (1.5, 9.0));
+        assert_eq!(session.command_queue, 10);
+        assert_eq!(session.admin_poll_interval, Duration::from_secs(1));
+        assert_eq!(session.admin_events_per_poll, 12);
+        assert_eq!(session.parser, Parser::MsgPack);
+        assert_eq!(session.world.max_commands_per_late_tick, 11);
+    }
+
+    #[test]
+    fn nonsense_session_limits_are_refused_by_name() {
+        for (flag, name) in [
+            ("--chat-burst=0.5", "chat-burst"),
+            ("--garbage-burst=0", "garbage-burst"),
+            ("--garbage-rate=-1", "garbage-rate"),
+            ("--position-burst-seconds=nan", "position-burst-seconds"),
+            ("--world-command-queue=0", "world-command-queue"),
+            (
+                "--max-commands-per-late-tick=0",
+                "max-commands-per-late-tick",
+            ),
+            ("--admin-poll-interval=0s", "admin-poll-interval"),
+            ("--admin-poll-interval=5min", "admin-poll-interval"),
+            ("--admin-events-per-poll=0", "admin-events-per-poll"),
+        ] {
+            let error = parse(&[flag]).unwrap_err().to_string();
+            assert!(error.contains(name), "{flag}: {error}");
+        }
+    }
+
+    fn parse(flags: &[&str]) -> Result<Config, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        let args = std::iter::once("locus").chain(flags.iter().copied());
+        <Wrapper as clap::Parser>::try_parse_from(args).map(|w| w.config)
     }
 }

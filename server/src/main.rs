@@ -116,7 +116,7 @@ fn serve(config: locus::config::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(locus::net::server::run(config, signals.shutdown())) {
+    match runtime.block_on(locus::server::run(config, signals.shutdown())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("locus: {e}");

@@ -2,10 +2,13 @@
 // Browser end-to-end test of the bundled client (static/) against a real
 // `locus serve`, driven through Debian's headless Chromium with playwright-core.
 //
-//   node tests/e2e/browser.mjs --locus target/debug/locus --out tests/output/e2e
+//   node tests/e2e/browser.mjs --locus target/debug/locus --out tests/output/e2e/json
+//   node tests/e2e/browser.mjs --locus target/debug/locus --parser msgpack --out tests/output/e2e/msgpack
 //
-// It starts `<locus> serve --listen 127.0.0.1:<free port> --db <tmp>/locus.db`
-// itself, and stops (SIGTERM) and restarts it on the same port and database.
+// It starts `<locus> serve --listen 127.0.0.1:<free port> --db <tmp>/locus.db
+// --parser <json|msgpack>` itself, and stops (SIGTERM) and restarts it on the
+// same port and database. The page must learn the parser from /api/health
+// and play the same whichever it is.
 // Scenario:
 //   1. two browser contexts register two users through the page's form;
 //   2. both see each other; A holds the right arrow, B's window.locus shows A
@@ -16,14 +19,17 @@
 //      both pages reconnect by themselves and A is where it was;
 //   6. logging in as A in a third context kicks A's page (notice, no
 //      reconnect); the new page continues at A's position;
-//   7. B logs out: the form is back and the token is gone.
+//   7. B reloads while /api/health names a parser the page does not know: a
+//      clear notice, no connection; "Try again" once health is right plays on;
+//   8. B logs out: the form is back and the token is gone.
 // Exits 0 on success, 1 with "FAIL: <step>: <why>" (plus screenshots and the
 // server log tail in --out) on failure. Without /usr/bin/chromium it prints
 // "SKIPPED" and exits 0, unless the CI environment variable is set.
 //
 // Options: --locus PATH (required; may be any executable with the same CLI,
-// e.g. tests/js/fake_locus.mjs), --out DIR (default tests/output/e2e),
-// --chromium PATH (default /usr/bin/chromium), --stop-signal SIGTERM|SIGKILL.
+// e.g. tests/js/fake_locus.mjs), --parser json|msgpack (default json),
+// --out DIR (default tests/output/e2e), --chromium PATH (default
+// /usr/bin/chromium), --stop-signal SIGTERM|SIGKILL.
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -37,6 +43,7 @@ const { values: opts } = parseArgs({
   options: {
     locus: { type: 'string' },
     out: { type: 'string', default: 'tests/output/e2e' },
+    parser: { type: 'string', default: 'json' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     'stop-signal': { type: 'string', default: 'SIGTERM' },
   },
@@ -57,7 +64,8 @@ if (!existsSync(opts.chromium)) {
   console.log('='.repeat(72));
   process.exit(0);
 }
-if (!opts.locus) die('usage: node tests/e2e/browser.mjs --locus <path to locus binary> [--out DIR]');
+if (!opts.locus) die('usage: node tests/e2e/browser.mjs --locus <path to locus binary> [--parser json|msgpack] [--out DIR]');
+if (!['json', 'msgpack'].includes(opts.parser)) die(`--parser ${opts.parser}: expected json or msgpack`);
 const locusBin = resolve(opts.locus);
 if (!existsSync(locusBin)) die(`--locus ${locusBin} does not exist (build it with cargo build)`);
 
@@ -97,7 +105,7 @@ const baseUrl = `http://127.0.0.1:${port}`;
 
 async function startServer() {
   const log = openSync(serverLog, 'a');
-  const child = spawn(locusBin, ['serve', '--listen', `127.0.0.1:${port}`, '--db', dbPath], {
+  const child = spawn(locusBin, ['serve', '--listen', `127.0.0.1:${port}`, '--db', dbPath, '--parser', opts.parser], {
     stdio: ['ignore', log, log],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
   });
@@ -109,10 +117,15 @@ async function startServer() {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`server exited during start-up (code ${child.exitCode}, signal ${child.signalCode}); see ${serverLog}`);
     }
+    let health = null;
     try {
       const r = await fetch(`${baseUrl}/api/health`);
-      if (r.status === 200) return;
+      if (r.status === 200) health = await r.json();
     } catch { /* not up yet */ }
+    if (health) {
+      if (health.parser !== opts.parser) throw new Error(`/api/health says parser ${JSON.stringify(health.parser)}, expected ${opts.parser}`);
+      return;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`server did not answer GET /api/health within 30 s; see ${serverLog}`);
@@ -129,6 +142,8 @@ async function stopServer(signal = opts['stop-signal']) {
 // ------------------------------------------------------------ helpers
 
 const pageErrors = [];
+/** A console error the current step provokes on purpose (matched against the text). */
+let expectedConsoleError = null;
 let currentStep = 'start-up';
 const pages = {};
 
@@ -167,7 +182,9 @@ async function openAndRegister(browser, username, password) {
   page.on('pageerror', (e) => pageErrors.push(`${username}: ${e.message}`));
   // Console errors count, except the browser's own network noise while the server is down on purpose.
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/net::ERR_|Failed to load resource/.test(m.text())) pageErrors.push(`${username} console: ${m.text()}`);
+    if (m.type() !== 'error' || /net::ERR_|Failed to load resource/.test(m.text())) return;
+    if (expectedConsoleError?.test(m.text())) return;
+    pageErrors.push(`${username} console: ${m.text()}`);
   });
   await page.goto(baseUrl);
   await page.waitForSelector('#auth:not([hidden])', { timeout: TIMEOUT });
@@ -176,6 +193,8 @@ async function openAndRegister(browser, username, password) {
   await page.fill('#password', password);
   await page.click('#auth-submit');
   await connectedOrFormError(page, username);
+  const parser = await page.evaluate(() => window.locus.parser);
+  check(parser === opts.parser, `${username}'s page speaks the ${parser} parser, the server ${opts.parser}`);
   return page;
 }
 
@@ -194,7 +213,7 @@ async function connectedOrFormError(page, who) {
 let browser;
 let failed = null;
 try {
-  await step(`start ${locusBin} on ${baseUrl}`, startServer);
+  await step(`start ${locusBin} --parser ${opts.parser} on ${baseUrl}`, startServer);
 
   await step('launch chromium', async () => {
     browser = await chromium.launch({
@@ -323,6 +342,29 @@ try {
     check((await pages.c.evaluate(() => window.locus.state)) === 'connected', 'the new page lost its connection: the old one fought back');
   });
 
+  await step('a parser the page does not know gets a clear notice; "Try again" plays once health is right', async () => {
+    const context = pages.b.context();
+    await context.route('**/api/health', (route) => route.fulfill({
+      status: 200, contentType: 'application/json', body: JSON.stringify({ status: 'ok', players_online: 0, tick: 0, persistence: 'ok', parser: 'cbor' }),
+    }));
+    expectedConsoleError = /"cbor"/;
+    try {
+      await pages.b.reload();
+      await waitIn(pages.b, 'B to refuse the unknown parser', () => window.locus.state === 'incompatible');
+      check(await pages.b.isVisible('#notice'), 'no notice for an unknown parser');
+      const text = await pages.b.textContent('#notice-text');
+      check(/"cbor"/.test(text) && /json and msgpack/.test(text), `the notice reads ${JSON.stringify(text)}`);
+      check((await pages.b.textContent('#status-text')) === 'offline', 'the status does not say offline');
+      await pages.b.screenshot({ path: join(outDir, 'page-b-unknown-parser.png') });
+    } finally {
+      await context.unroute('**/api/health');
+      expectedConsoleError = null;
+    }
+    await pages.b.click('#notice-action');
+    await waitIn(pages.b, 'B connected again after "Try again"', () => window.locus.state === 'connected' && window.locus.me !== null);
+    check((await pages.b.evaluate(() => window.locus.parser)) === opts.parser, 'B came back with another parser');
+  });
+
   await step('B logs out: the form is back and the token is gone', async () => {
     await pages.b.click('#logout');
     await pages.b.waitForSelector('#auth:not([hidden])', { timeout: TIMEOUT });
@@ -356,4 +398,4 @@ if (failed) {
   console.error(`screenshots in ${outDir}; server log tail (${serverLog}):\n${tail}`);
   process.exit(1);
 }
-console.log(`PASS: browser end-to-end (screenshots in ${outDir})`);
+console.log(`PASS: browser end-to-end with the ${opts.parser} parser (screenshots in ${outDir})`);

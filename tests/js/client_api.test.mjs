@@ -96,6 +96,45 @@ describe('failures become readable messages', () => {
   });
 });
 
+describe("the server's Socket.IO parser, from GET /api/health", () => {
+  it('reads the parser field', async () => {
+    reply = json(200, { status: 'ok', players_online: 0, tick: 5, persistence: 'ok', parser: 'msgpack' });
+    assert.equal(await api.serverParser(), 'msgpack');
+    assert.equal(calls[0].url, '/api/health');
+    assert.equal(calls[0].init.method, 'GET');
+    assert.equal(calls[0].init.cache, 'no-store');
+  });
+
+  it('passes an unknown name on, for the socket to refuse with a clear message', async () => {
+    reply = json(200, { status: 'ok', parser: 'cbor' });
+    assert.equal(await api.serverParser(), 'cbor');
+  });
+
+  it('a server that does not say speaks the Socket.IO default, JSON', async () => {
+    reply = json(200, { status: 'ok' });
+    assert.equal(await api.serverParser(), 'json');
+  });
+
+  it('rejects_a_parser_that_is_not_a_string', async () => {
+    reply = json(200, { status: 'ok', parser: 1 });
+    await assert.rejects(api.serverParser(), (e) => e instanceof api.ApiError && /not a string/.test(e.message));
+  });
+
+  it('rejects_a_body_that_is_not_an_object', async () => {
+    reply = json(200, ['ok']);
+    await assert.rejects(api.serverParser(), api.ApiError);
+    reply = () => new Response('ok', { status: 200 });
+    await assert.rejects(api.serverParser(), { message: 'The server sent an unreadable answer.' });
+  });
+
+  it('rejects_an_unreachable_or_failing_server', async () => {
+    reply = () => { throw new TypeError('fetch failed'); };
+    await assert.rejects(api.serverParser(), (e) => e.status === 0);
+    reply = json(503, { error: 'starting' });
+    await assert.rejects(api.serverParser(), { status: 503, message: 'Starting.' });
+  });
+});
+
 describe('credentials and session', () => {
   it('validates like the contract', () => {
     assert.equal(api.validateCredentials('al', 'password1') !== null, true);

@@ -1,6 +1,8 @@
 // Tests static/socketio.js (our own Socket.IO client) against the official
 // Node `socket.io` server from tests/node_modules, over WebSocket and over
-// HTTP long-polling, plus a raw `ws` server for the heartbeat timeout.
+// HTTP long-polling, with the default parser and with
+// `socket.io-msgpack-parser`, plus raw `ws` servers for the heartbeat
+// timeout and malformed packets.
 // Everything waits on events; there are no timing assertions.
 // Run: node --test tests/js/   (needs `npm ci` in tests/)
 
@@ -8,6 +10,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { after, describe, it } from 'node:test';
+import { encode as pack } from '../../static/msgpack.js';
 import { SocketClient } from '../../static/socketio.js';
 
 // The official server and `ws` come from tests/node_modules (bash tests/run.sh installs them).
@@ -16,10 +19,12 @@ const require = createRequire(new URL('../package.json', import.meta.url));
 let Server;
 let WebSocket;
 let WebSocketServer;
+let msgpackParser;
 let missing = false;
 try {
   ({ Server } = require('socket.io'));
   ({ WebSocket, WebSocketServer } = require('ws'));
+  msgpackParser = require('socket.io-msgpack-parser');
 } catch {
   missing = 'SKIPPED: socket.io / ws not installed; run bash tests/run.sh (it runs npm ci in tests/)';
   if (process.env.CI) throw new Error(missing);
@@ -96,14 +101,18 @@ function echoServer(seen = {}) {
   };
 }
 
-for (const transport of ['websocket', 'polling']) {
-  suite(`over ${transport}`, () => {
+for (const [transport, parser] of [['websocket', 'json'], ['polling', 'json'], ['websocket', 'msgpack'], ['polling', 'msgpack']]) {
+  suite(`over ${transport} with the ${parser} parser`, () => {
     const WebSocketImpl = transport === 'websocket' ? WebSocket : FailingWebSocket;
+    /** A client on this suite's transport and parser. */
+    const clientOpts = { WebSocket: WebSocketImpl, parser };
+    /** The official server speaking this suite's parser. */
+    const startParserServer = (setup, opts = {}) => startServer(setup, parser === 'msgpack' ? { ...opts, parser: msgpackParser } : opts);
 
     it('connects with the auth payload and exchanges events', async () => {
       const seen = {};
-      const srv = await startServer(echoServer(seen));
-      const c = makeClient(srv.url, { WebSocket: WebSocketImpl });
+      const srv = await startParserServer(echoServer(seen));
+      const c = makeClient(srv.url, { ...clientOpts });
       const welcome = nextEvent(c, 'welcome');
       c.open();
       assert.deepEqual(await welcome, [{ id: 7, name: 'alice', x: 1.5, y: 2 }]);
@@ -121,12 +130,12 @@ for (const transport of ['websocket', 'polling']) {
       let pongs = 0;
       let reachedFive;
       const five = new Promise((r) => { reachedFive = r; });
-      const srv = await startServer((io) => {
+      const srv = await startParserServer((io) => {
         io.on('connection', (socket) => {
           socket.conn.on('packet', (p) => { if (p.type === 'pong' && ++pongs === 5) reachedFive(socket.connected); });
         });
       }, { pingInterval: 30, pingTimeout: 200 });
-      const c = makeClient(srv.url, { WebSocket: WebSocketImpl });
+      const c = makeClient(srv.url, { ...clientOpts });
       c.open();
       assert.equal(await five, true, 'still connected after five ping/pong rounds');
       assert.equal(c.state, 'connected');
@@ -137,12 +146,12 @@ for (const transport of ['websocket', 'polling']) {
       const got = [];
       let done;
       const all = new Promise((r) => { done = r; });
-      const srv = await startServer((io) => {
+      const srv = await startParserServer((io) => {
         io.on('connection', (socket) => {
           socket.on('n', (v) => { got.push(v.i); if (got.length === 100) done(); });
         });
       });
-      const c = makeClient(srv.url, { WebSocket: WebSocketImpl });
+      const c = makeClient(srv.url, { ...clientOpts });
       const up = nextStatus(c, 'connected');
       c.open();
       await up;
@@ -152,28 +161,28 @@ for (const transport of ['websocket', 'polling']) {
       c.close();
     });
 
-  it('close() leaves the namespace and does not come back', async () => {
-    let reason;
-    let gotReason;
-    const left = new Promise((r) => { gotReason = r; });
-    const srv = await startServer((io) => {
-      io.on('connection', (socket) => socket.on('disconnect', (why) => { reason = why; gotReason(); }));
+    it('close() leaves the namespace and does not come back', async () => {
+      let reason;
+      let gotReason;
+      const left = new Promise((r) => { gotReason = r; });
+      const srv = await startParserServer((io) => {
+        io.on('connection', (socket) => socket.on('disconnect', (why) => { reason = why; gotReason(); }));
+      });
+      const c = makeClient(srv.url, { ...clientOpts });
+      const up = nextStatus(c, 'connected');
+      c.open();
+      await up;
+      c.close('bye');
+      await left;
+      assert.equal(reason, 'client namespace disconnect', 'the DISCONNECT packet reached the server before the transport closed');
+      assert.equal(c.state, 'closed');
+      assert.equal(c.timers.retry, null);
+      assert.equal(c.emit('position', {}), false, 'emit while closed sends nothing');
     });
-    const c = makeClient(srv.url, { WebSocket: WebSocketImpl });
-    const up = nextStatus(c, 'connected');
-    c.open();
-    await up;
-    c.close('bye');
-    await left;
-    assert.equal(reason, 'client namespace disconnect', 'the DISCONNECT packet reached the server before the transport closed');
-    assert.equal(c.state, 'closed');
-    assert.equal(c.timers.retry, null);
-    assert.equal(c.emit('position', {}), false, 'emit while closed sends nothing');
-  });
 
     it('reconnects by itself after the server drops the connection', async () => {
       let connections = 0;
-      const srv = await startServer((io) => {
+      const srv = await startParserServer((io) => {
         io.on('connection', (socket) => {
           connections += 1;
           if (connections === 1) setTimeout(() => socket.conn.close(), 10);
@@ -181,7 +190,7 @@ for (const transport of ['websocket', 'polling']) {
         });
       });
       let authCalls = 0;
-      const c = makeClient(srv.url, { WebSocket: WebSocketImpl, auth: () => { authCalls += 1; return { token: 't' }; } });
+      const c = makeClient(srv.url, { ...clientOpts, auth: () => { authCalls += 1; return { token: 't' }; } });
       const dropped = nextStatus(c, 'disconnected');
       const second = new Promise((resolve) => c.on('welcome', (w) => { if (w.n === 2) resolve(); }));
       c.open();
@@ -189,6 +198,37 @@ for (const transport of ['websocket', 'polling']) {
       await second;
       assert.equal(c.state, 'connected');
       assert.equal(authCalls, 2, 'auth is asked again on each attempt (the token may have changed)');
+      c.close();
+    });
+
+    it('answers a server event that asks for an ack', async () => {
+      let acked;
+      const got = new Promise((r) => { acked = r; });
+      const srv = await startParserServer((io) => {
+        io.on('connection', (socket) => {
+          socket.timeout(2000).emit('question', { q: 1 }, (err, ...args) => acked({ err, args }));
+        });
+      });
+      const c = makeClient(srv.url, { ...clientOpts });
+      const question = nextEvent(c, 'question');
+      c.open();
+      assert.deepEqual(await question, [{ q: 1 }]);
+      assert.deepEqual(await got, { err: null, args: [] });
+      c.close();
+    });
+
+    it('carries every kind of value the game sends, both ways', async () => {
+      const sample = { text: 'héllo 🌍 "\x1e', ints: [0, -1, -33, 255, 65536, 2 ** 40], floats: [1.5, -0.001], none: null, yes: true, nested: { a: [{ b: [] }] } };
+      const srv = await startParserServer((io) => {
+        io.on('connection', (socket) => socket.on('sample', (v) => socket.emit('sample', v, [v])));
+      });
+      const c = makeClient(srv.url, { ...clientOpts });
+      const up = nextStatus(c, 'connected');
+      c.open();
+      await up;
+      const back = nextEvent(c, 'sample');
+      c.emit('sample', sample);
+      assert.deepEqual(await back, [sample, [sample]]);
       c.close();
     });
   });
@@ -257,22 +297,6 @@ suite('lifecycle', () => {
     c.close();
   });
 
-  it('answers a server event that asks for an ack', async () => {
-    let acked;
-    const got = new Promise((r) => { acked = r; });
-    const srv = await startServer((io) => {
-      io.on('connection', (socket) => {
-        socket.timeout(2000).emit('question', { q: 1 }, (err, ...args) => acked({ err, args }));
-      });
-    });
-    const c = makeClient(srv.url);
-    const question = nextEvent(c, 'question');
-    c.open();
-    assert.deepEqual(await question, [{ q: 1 }]);
-    assert.deepEqual(await got, { err: null, args: [] });
-    c.close();
-  });
-
   it('declares the connection dead when pings stop (pingInterval + pingTimeout)', async () => {
     // A raw Engine.IO server that completes the handshake and then never pings.
     const http = createServer();
@@ -313,6 +337,140 @@ suite('lifecycle', () => {
     c.open();
     assert.match((await bad).reason, /parse error/);
     assert.deepEqual(await ok, [1]);
+    c.close();
+  });
+});
+
+/** A raw Engine.IO WebSocket server; `onMessage(ws, data, isBinary, conn)` answers the client. */
+async function rawServer(onMessage) {
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http });
+  let conns = 0;
+  wss.on('connection', (ws) => {
+    const conn = ++conns;
+    ws.send('0{"sid":"abc","upgrades":[],"pingInterval":5000,"pingTimeout":5000,"maxPayload":1000}');
+    ws.on('message', (data, isBinary) => onMessage(ws, data, isBinary, conn));
+  });
+  await new Promise((r) => http.listen(0, '127.0.0.1', r));
+  servers.push({ close: () => new Promise((r) => { wss.close(); http.close(() => r()); http.closeAllConnections?.(); }) });
+  return `http://127.0.0.1:${http.address().port}`;
+}
+
+suite('choosing the parser', () => {
+  it('asks a parser function before every attempt and follows its answer', async () => {
+    let asked = 0;
+    let connections = 0;
+    const srv = await startServer((io) => {
+      io.on('connection', (socket) => {
+        connections += 1;
+        if (connections === 1) setTimeout(() => socket.conn.close(), 10);
+        socket.emit('welcome', { n: connections });
+      });
+    }, { parser: msgpackParser });
+    const c = makeClient(srv.url, { parser: async () => { asked += 1; return 'msgpack'; } });
+    const second = new Promise((resolve) => c.on('welcome', (w) => { if (w.n === 2) resolve(); }));
+    c.open();
+    await second;
+    assert.equal(c.parser.name, 'msgpack');
+    assert.equal(asked, 2, 'asked again for the reconnect');
+    c.close();
+  });
+
+  it('retries with backoff while the parser cannot be learned', async () => {
+    let asked = 0;
+    const srv = await startServer(echoServer());
+    const c = makeClient(srv.url, {
+      parser: async () => {
+        asked += 1;
+        if (asked < 3) throw new Error('Cannot reach the server. Is it running?');
+        return 'json';
+      },
+    });
+    const retry = nextStatus(c, 'reconnecting', (s) => /cannot learn the server's parser: Cannot reach/.test(s.reason));
+    const up = nextStatus(c, 'connected');
+    c.open();
+    await retry;
+    await up;
+    assert.equal(asked, 3);
+    c.close();
+  });
+
+  it('stops as incompatible on a parser it does not know, without connecting', async () => {
+    let connections = 0;
+    const srv = await startServer((io) => io.on('connection', () => { connections += 1; }));
+    const c = makeClient(srv.url, { parser: async () => 'cbor' });
+    const stopped = nextStatus(c, 'incompatible');
+    const errors = [];
+    const consoleError = console.error;
+    console.error = (...a) => errors.push(a.join(' '));
+    try {
+      c.open();
+      const status = await stopped;
+      assert.match(status.reason, /"cbor".*does not know.*json and msgpack/);
+    } finally {
+      console.error = consoleError;
+    }
+    assert.equal(errors.length, 1, 'one console error says why');
+    assert.equal(c.state, 'incompatible');
+    assert.equal(c.timers.retry, null);
+    assert.equal(c.transport, null);
+    assert.equal(connections, 0);
+    c.open(); // the app may try again (the server may have been restarted)
+    assert.equal((await nextStatus(c, 'incompatible')).state, 'incompatible');
+  });
+
+  it('a JSON client given a binary message closes with a hint and retries', async () => {
+    // (The official msgpack server just drops a text CONNECT; a server that answers in msgpack gets the hint.)
+    const url = await rawServer((ws, data, isBinary) => {
+      if (!isBinary && String(data).startsWith('40')) ws.send(pack({ type: 0, data: { sid: 's1' }, nsp: '/' }));
+    });
+    const c = makeClient(url, { parser: 'json' });
+    const failed = nextStatus(c, 'reconnecting', (s) => /parse error: binary message.*--parser msgpack/.test(s.reason));
+    c.open();
+    await failed;
+    c.close();
+  });
+
+  it('closes a connection that sends malformed msgpack, then retries', async () => {
+    const url = await rawServer((ws, data, isBinary, conn) => {
+      if (!isBinary) return;
+      ws.send(pack({ type: 0, data: { sid: 's1' }, nsp: '/' }));
+      ws.send(conn === 1 ? new Uint8Array([0x83, 0xa4, 0x74]) : pack({ type: 2, data: ['ok', 1], nsp: '/' }));
+    });
+    const c = makeClient(url, { parser: 'msgpack' });
+    const bad = nextStatus(c, 'disconnected');
+    const ok = nextEvent(c, 'ok');
+    c.open();
+    assert.match((await bad).reason, /parse error: socket.io packet is not MessagePack: truncated/);
+    assert.deepEqual(await ok, [1]);
+    c.close();
+  });
+
+  it('closes a msgpack connection on a text message, then retries', async () => {
+    const url = await rawServer((ws, data, isBinary, conn) => {
+      if (!isBinary) return;
+      ws.send(pack({ type: 0, data: { sid: 's1' }, nsp: '/' }));
+      if (conn === 1) ws.send('42["ok",0]');
+      else ws.send(pack({ type: 2, data: ['ok', 2], nsp: '/' }));
+    });
+    const c = makeClient(url, { parser: 'msgpack' });
+    const bad = nextStatus(c, 'disconnected');
+    const ok = nextEvent(c, 'ok');
+    c.open();
+    assert.match((await bad).reason, /parse error: text message, but this client uses the msgpack parser/);
+    assert.deepEqual(await ok, [2]);
+    c.close();
+  });
+
+  it('sends its msgpack CONNECT as one binary frame holding {type, data, nsp}', async () => {
+    let first;
+    const got = new Promise((r) => { first = r; });
+    const url = await rawServer((ws, data, isBinary) => first({ isBinary, bytes: new Uint8Array(data) }));
+    const c = makeClient(url, { parser: 'msgpack' });
+    c.open();
+    const { isBinary, bytes } = await got;
+    assert.equal(isBinary, true);
+    assert.deepEqual(bytes, pack({ type: 0, data: { token: 'tok' }, nsp: '/' }));
     c.close();
   });
 });

@@ -41,7 +41,7 @@ function parseArgs(argv) {
 
 const args = parseArgs(process.argv.slice(2));
 if (args.cmd !== 'serve') {
-  console.error('usage: fake_locus.mjs serve [--listen 127.0.0.1:3000] [--db locus.json] [--static DIR] [--bots N] [--tick-hz 20] [--speed 300] [--transports polling,websocket] [--world-size 4096] [--view-radius 600]');
+  console.error('usage: fake_locus.mjs serve [--listen 127.0.0.1:3000] [--db locus.json] [--static DIR] [--bots N] [--tick-hz 20] [--speed 300] [--transports polling,websocket] [--world-size 4096] [--view-radius 600] [--parser json|msgpack]');
   process.exit(2);
 }
 const listen = args.listen || process.env.LOCUS_LISTEN || '127.0.0.1:3000';
@@ -54,6 +54,11 @@ const VIEW = Number(args['view-radius'] || 600);
 const VIEW_LEAVE = VIEW + 100;
 const SPAWN = { x: WORLD / 2, y: WORLD / 2 };
 const TOKEN_TTL_S = 7 * 24 * 3600;
+const PARSER = args.parser || 'json';
+if (PARSER !== 'json' && PARSER !== 'msgpack') {
+  console.error(`fake_locus: --parser ${PARSER}: expected json or msgpack`);
+  process.exit(2);
+}
 
 // ------------------------------------------------------------ storage
 
@@ -117,7 +122,7 @@ async function handleHttp(req, res) {
   const ip = req.socket.remoteAddress;
   try {
     if (url.pathname === '/api/health' && req.method === 'GET') {
-      return send(res, 200, { status: 'ok', players_online: [...players.values()].filter((p) => !p.bot).length, tick });
+      return send(res, 200, { status: 'ok', players_online: [...players.values()].filter((p) => !p.bot).length, tick, parser: PARSER });
     }
     if (url.pathname === '/api/register' && req.method === 'POST') {
       const wait = rateLimited(ip);
@@ -250,7 +255,12 @@ function step() {
 
 const http = createServer(handleHttp);
 // `--transports polling` refuses WebSocket handshakes, to watch the client fall back.
-const io = new Server(http, { path: '/socket.io/', serveClient: false, transports: (args.transports || 'polling,websocket').split(',') });
+const io = new Server(http, {
+  path: '/socket.io/',
+  serveClient: false,
+  transports: (args.transports || 'polling,websocket').split(','),
+  ...(PARSER === 'msgpack' ? { parser: require('socket.io-msgpack-parser') } : {}),
+});
 
 io.use((socket, next) => {
   const token = socket.handshake.auth && socket.handshake.auth.token;

@@ -15,7 +15,7 @@ use futures_util::{SinkExt, StreamExt};
 use locus::engineio::{
     CloseReason, Engine, EngineConfig, EngineHandler, EngineSocket, Message, OutboundMessage,
 };
-use locus::net::listener::{self, HttpLimits};
+use locus::http::listener::{self, HttpLimits};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;

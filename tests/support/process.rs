@@ -150,3 +150,55 @@ pub fn rss_kib() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
+
+/// Runs `locus ARGS... DB` to completion (bounded by a generous minute) and
+/// returns its output; for commands that are expected to exit by themselves
+/// (`admin ...`, or a `serve` that must refuse to start).
+pub async fn run_locus(args: &[&str], db: &Path) -> std::process::Output {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        Command::new(env!("CARGO_BIN_EXE_locus"))
+            .args(args)
+            .arg(db)
+            .env("LOCUS_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("locus exits instead of serving")
+    .unwrap()
+}
+
+/// Runs `locus serve` on `db` and checks that it refuses to start: a
+/// non-zero exit, no panic, never listening, and exactly one `locus: ...`
+/// line on stderr that names the file and contains `expect`. Returns that
+/// line.
+pub async fn assert_serve_refused(db: &Path, expect: &str) -> String {
+    let output = run_locus(&["serve", "--listen", "127.0.0.1:0", "--db"], db).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "locus served {}: {stderr}",
+        db.display()
+    );
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert!(
+        !stderr.contains("listening on"),
+        "served a refused file: {stderr}"
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("locus: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line expected: {stderr}");
+    let line = errors[0];
+    assert!(
+        line.contains(&db.display().to_string()),
+        "the message names the file: {line}"
+    );
+    assert!(line.contains(expect), "expected `{expect}` in: {line}");
+    eprintln!("{line}");
+    line.to_owned()
+}

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use locus::config::Config;
-use locus::net::server::RunningServer;
+use locus::server::RunningServer;
 use serde_json::Value;
 
 use super::{accounts, PATIENCE};
@@ -41,9 +41,7 @@ impl LocusServer {
             ..Config::default()
         };
         tweak(&mut config);
-        let server = locus::net::server::start(config)
-            .await
-            .expect("server starts");
+        let server = locus::server::start(config).await.expect("server starts");
         Self {
             server,
             dir,

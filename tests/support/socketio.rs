@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use locus::net::listener::{self, HttpLimits};
+use locus::http::listener::{self, HttpLimits};
 use locus::socketio::SocketIo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use locus::engineio::{
     CloseReason, Engine, EngineConfig, EngineHandler, EngineSocket, Message, OutboundMessage,
 };
-use locus::net::listener::{self, HttpLimits};
+use locus::http::listener::{self, HttpLimits};
 use tokio::net::TcpListener;
 
 /// How long shutdown waits for sessions to say goodbye.

@@ -15,7 +15,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use locus::engineio::EngineConfig;
-use locus::net::listener::{self, HttpLimits};
+use locus::http::listener::{self, HttpLimits};
 use locus::socketio::{Args, Parser, SocketIo, SocketIoConfig};
 use tokio::net::TcpListener;
 

@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 use glam::DVec2;
 
@@ -15,15 +14,14 @@ use super::coords::{parse_point, parse_radius, spawn_point};
 use super::table::{self, UserFilter};
 use super::{
     AdminArgs, AdminCommand, AdminError, BackupArgs, BotTokensArgs, CreateUserArgs, DeleteUserArgs,
-    ResetArgs, RevokeTokensArgs, UsersArgs, BOT_PASSWORD_PHC,
+    ResetArgs, RevokeTokensArgs, UsersArgs,
 };
 use crate::auth::{token, validate, PasswordConfig, PasswordHasher};
-use crate::store::{AccountId, AdminStore, BotAccount, Database, ResetTarget, StoreConfig};
+use crate::bot_accounts::{create_bot_accounts, refuse_real_accounts};
+use crate::game::PlayerId;
+use crate::store::{AdminStore, Database, ResetTarget, StoreConfig};
 
 type Result<T> = std::result::Result<T, AdminError>;
-
-/// Bot names that clash with real accounts are listed up to this many.
-const CLASHES_SHOWN: usize = 5;
 
 pub(super) fn run(args: &AdminArgs) -> Result<()> {
     match &args.command {
@@ -56,7 +54,7 @@ fn fmt_point(p: DVec2) -> String {
 }
 
 /// Whether a running server reports the account online now.
-fn is_online(store: &AdminStore, id: AccountId) -> Result<bool> {
+fn is_online(store: &AdminStore, id: PlayerId) -> Result<bool> {
     Ok(store
         .online_accounts()?
         .iter()
@@ -298,65 +296,13 @@ fn create_out_file(path: &Path) -> Result<File> {
         .map_err(io_error(format!("cannot create {}", path.display())))
 }
 
-/// Creates (or reuses) the bot accounts `names`, with a fresh token each
-/// valid for `ttl`, in one transaction: (account ids, tokens), in order.
-/// Refuses, changing nothing, when any name belongs to an account that is
-/// not a bot: a load generator never gets a token for a real account.
-pub fn create_bot_accounts(
-    store: &mut AdminStore,
-    names: &[String],
-    ttl: Duration,
-) -> Result<(Vec<AccountId>, Vec<token::IssuedToken>)> {
-    refuse_real_accounts(store, names)?;
-    let now = SystemTime::now();
-    let issued: Vec<token::IssuedToken> = names.iter().map(|_| token::issue(now, ttl)).collect();
-    let bots: Vec<BotAccount> = names
-        .iter()
-        .zip(&issued)
-        .map(|(name, token)| BotAccount {
-            username: name.clone(),
-            password_phc: BOT_PASSWORD_PHC.to_owned(),
-            token_hash: token.hash,
-            expires_at: token.expires_at,
-        })
-        .collect();
-    let ids = store.create_bots(&bots)?;
-    Ok((ids, issued))
-}
-
-/// Fails when any of `names` belongs to an account that is not a bot.
-fn refuse_real_accounts(store: &AdminStore, names: &[String]) -> Result<()> {
-    let mut clashes = Vec::new();
-    for name in names {
-        if let Some(account) = store.account(name)? {
-            if account.password_phc != BOT_PASSWORD_PHC {
-                clashes.push(account.username);
-            }
-        }
-    }
-    if !clashes.is_empty() {
-        let shown: Vec<&str> = clashes
-            .iter()
-            .take(CLASHES_SHOWN)
-            .map(String::as_str)
-            .collect();
-        return Err(AdminError::Input(format!(
-            "{} of the bot names belong to accounts that are not bots ({}{}); choose another prefix; nothing was changed",
-            clashes.len(),
-            shown.join(", "),
-            if clashes.len() > CLASHES_SHOWN { ", ..." } else { "" }
-        )));
-    }
-    Ok(())
-}
-
 fn bot_tokens(args: &AdminArgs, cmd: &BotTokensArgs) -> Result<()> {
     let names = bot_names(cmd)?;
     let mut store = open(args)?;
     refuse_real_accounts(&store, &names)?;
     let out = cmd.out.as_deref().map(create_out_file).transpose()?;
     let (ids, issued) = create_bot_accounts(&mut store, &names, cmd.ttl)?;
-    let distinct: HashSet<AccountId> = ids.iter().copied().collect();
+    let distinct: HashSet<PlayerId> = ids.iter().copied().collect();
 
     let mut text = String::with_capacity(issued.len() * (token::TOKEN_LEN + 1));
     for token in &issued {

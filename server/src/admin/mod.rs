@@ -4,7 +4,7 @@
 //! tokens for load tests, live backups). Owns the command-line arguments,
 //! the checks on them and the text the commands print. Talks to the
 //! database only through [`crate::store::AdminStore`] and to a running
-//! server only through the database (see `net::resets` and
+//! server only through the database (see `session::resets` and
 //! `migrations/0002_admin_events.sql`). Must not start a server, open
 //! sockets or touch the game world.
 //!
@@ -14,7 +14,6 @@
 
 mod commands;
 
-pub use commands::create_bot_accounts;
 pub mod coords;
 pub mod table;
 
@@ -25,13 +24,11 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::auth::AuthError;
+use crate::bot_accounts::BotAccountError;
 use crate::store::StoreError;
 
-/// The stored password of bot accounts: it starts with
-/// [`crate::auth::password::UNUSABLE_PASSWORD_PREFIX`], so
-/// `auth::PasswordHasher::verify` always answers false: a bot can only play
-/// with its token.
-pub const BOT_PASSWORD_PHC: &str = "!locus-bot:no-password";
+/// The stored password of bot accounts (defined in [`crate::bot_accounts`]).
+pub use crate::bot_accounts::BOT_PASSWORD_PHC;
 
 /// `locus admin`: settings shared by every admin command, and the command.
 #[derive(Debug, Clone, Args)]
@@ -207,6 +204,9 @@ pub enum AdminError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Bot accounts were refused (a name of a real account) or failed.
+    #[error("{0}")]
+    BotAccounts(#[from] BotAccountError),
     /// The operator did not confirm a destructive command.
     #[error("not confirmed; nothing was changed")]
     NotConfirmed,
@@ -235,21 +235,6 @@ pub fn run(args: AdminArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{PasswordConfig, PasswordHasher};
-
-    #[tokio::test]
-    async fn bot_password_never_verifies() {
-        let hasher = PasswordHasher::new(&PasswordConfig::insecure_fast_for_tests())
-            .await
-            .unwrap();
-        for attempt in ["", "password1", BOT_PASSWORD_PHC, "!locus-bot:no-password"] {
-            assert!(!hasher
-                .verify(attempt, Some(BOT_PASSWORD_PHC))
-                .await
-                .unwrap());
-        }
-        assert!(hasher.needs_rehash(BOT_PASSWORD_PHC));
-    }
 
     #[test]
     fn arguments_parse() {

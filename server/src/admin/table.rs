@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use glam::DVec2;
 use serde::Serialize;
 
+use crate::game::PlayerId;
 use crate::store::UserSummary;
 
 /// Which accounts to list.
@@ -22,7 +23,7 @@ pub struct UserFilter {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UserRow {
     /// Account (and player) id.
-    pub id: i64,
+    pub id: PlayerId,
     /// Username as registered.
     pub username: String,
     /// Last stored x (the spawn point for an account never placed).
@@ -66,7 +67,7 @@ pub fn rows(users: &[UserSummary], spawn: DVec2, filter: &UserFilter) -> Vec<Use
                 }
             }
             Some(UserRow {
-                id: user.id.0,
+                id: user.id,
                 username: user.username.clone(),
                 x: pos.x,
                 y: pos.y,
@@ -148,17 +149,18 @@ pub fn to_table(rows: &[UserRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{AccountId, StoredPosition};
+    use crate::game::SavedPosition;
     use std::time::Duration;
 
-    fn user(id: i64, name: &str, pos: Option<(f64, f64)>, online: bool) -> UserSummary {
+    fn user(id: PlayerId, name: &str, pos: Option<(f64, f64)>, online: bool) -> UserSummary {
         let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         UserSummary {
-            id: AccountId(id),
+            id,
             username: name.to_owned(),
             created_at: t,
             last_seen: pos.map(|_| t),
-            position: pos.map(|(x, y)| StoredPosition {
+            position: pos.map(|(x, y)| SavedPosition {
+                id,
                 x,
                 y,
                 reset_epoch: 0,

@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Client, ClientError, Incoming, Transport};
 use super::stats::{Sightings, Stats};
+use crate::game::{PlayerId, Snapshot, Teleport, Welcome};
 
 /// Fraction of the server's max speed bots walk at, leaving room for timer
 /// jitter so the speed check never corrects an honest bot.
@@ -46,52 +47,8 @@ pub struct Swarm {
     pub connecting: tokio::sync::Semaphore,
 }
 
-/// `welcome`, the fields a bot needs.
-#[derive(Debug, Deserialize)]
-pub struct Welcome {
-    /// Our player id.
-    pub id: u64,
-    /// Stored position.
-    pub x: f64,
-    /// Stored position.
-    pub y: f64,
-    /// World size.
-    pub world: WorldSize,
-    /// Max speed, units per second.
-    pub speed: f64,
-}
-
-/// `welcome.world`.
-#[derive(Debug, Deserialize)]
-pub struct WorldSize {
-    /// Width in units.
-    pub width: f64,
-    /// Height in units.
-    pub height: f64,
-}
-
-#[derive(Deserialize)]
-struct Snapshot {
-    ack: u64,
-    #[serde(default)]
-    enter: Vec<Enter>,
-    #[serde(default, rename = "move")]
-    moves: Vec<(u64, f64, f64)>,
-    #[serde(default)]
-    leave: Vec<u64>,
-}
-
-#[derive(Deserialize)]
-struct Enter {
-    id: u64,
-}
-
-#[derive(Deserialize)]
-struct Teleport {
-    x: f64,
-    y: f64,
-}
-
+/// `position {x,y,seq}`, the one input a bot sends (the server reads it in
+/// `session::game_events`; the game has no type for inputs).
 #[derive(Serialize)]
 struct Position {
     x: f64,
@@ -239,7 +196,7 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
     let mut seq = 0u64;
     let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
     let mut acked = false;
-    let mut view: HashSet<u64> = HashSet::new();
+    let mut view: HashSet<PlayerId> = HashSet::new();
     let tracked = swarm.sightings.tracks(me);
     loop {
         let incoming = tokio::select! {
@@ -279,12 +236,12 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
             "snapshot" => {
                 let now = Instant::now();
                 stats.snapshots.fetch_add(1, Ordering::Relaxed);
-                let Ok(snap) = serde_json::from_value::<Snapshot>(data) else {
+                let Ok(snap) = serde_json::from_value::<Snapshot<'static>>(data) else {
                     stats.consistency_error(format!("bot {me}: malformed snapshot"));
                     continue;
                 };
                 while let Some(&(s, sent)) = pending.front() {
-                    if s > snap.ack {
+                    if s > snap.ack() {
                         break;
                     }
                     pending.pop_front();
@@ -315,22 +272,22 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
 fn apply(
     stats: &Stats,
     sightings: &Sightings,
-    me: u64,
-    view: &mut HashSet<u64>,
-    snap: &Snapshot,
+    me: PlayerId,
+    view: &mut HashSet<PlayerId>,
+    snap: &Snapshot<'_>,
     now: Instant,
 ) {
-    for id in &snap.leave {
+    for id in snap.leave() {
         if !view.remove(id) {
             stats.consistency_error(format!("bot {me}: leave of {id}, not in view"));
         }
     }
-    for e in &snap.enter {
+    for e in snap.enter() {
         if !view.insert(e.id) {
             stats.consistency_error(format!("bot {me}: enter of {}, already in view", e.id));
         }
     }
-    for &(id, x, y) in &snap.moves {
+    for (id, x, y) in snap.moves() {
         if !view.contains(&id) {
             stats.consistency_error(format!("bot {me}: move of {id}, not in view"));
             continue;
@@ -344,18 +301,15 @@ fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::game::WorldConfig;
 
     fn welcome(x: f64, y: f64) -> Welcome {
-        Welcome {
-            id: 1,
-            x,
-            y,
-            world: WorldSize {
-                width: 500.0,
-                height: 300.0,
-            },
-            speed: 300.0,
-        }
+        let rules = WorldConfig {
+            width: 500.0,
+            height: 300.0,
+            ..WorldConfig::default()
+        };
+        Welcome::new(1, "bot1".into(), glam::DVec2::new(x, y), &rules)
     }
 
     #[test]
@@ -380,7 +334,7 @@ mod tests {
         let stats = Stats::new(Default::default());
         let sightings = Sightings::new(1);
         let mut view = HashSet::new();
-        let parse = |v: Value| serde_json::from_value::<Snapshot>(v).unwrap();
+        let parse = |v: Value| serde_json::from_value::<Snapshot<'static>>(v).unwrap();
         let now = Instant::now();
         let ok = parse(
             json!({"tick":1,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[[2,3,3]],"leave":[]}),
@@ -411,8 +365,8 @@ mod tests {
         assert!(sightings.sent_at(4, 10.26, 20.5).is_none());
         assert!(sightings.sent_at(3, 10.25, 20.5).is_none());
         let mut view = HashSet::from([4]);
-        let snap = serde_json::from_value::<Snapshot>(
-            json!({"tick":1,"ack":0,"x":0,"y":0,"move":[[4,10.25,20.5]]}),
+        let snap = serde_json::from_value::<Snapshot<'static>>(
+            json!({"tick":1,"ack":0,"x":0,"y":0,"enter":[],"move":[[4,10.25,20.5]],"leave":[]}),
         )
         .unwrap();
         apply(

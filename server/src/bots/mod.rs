@@ -126,7 +126,7 @@ pub enum BotsError {
     Store(#[from] crate::store::StoreError),
     /// Bot accounts could not be created.
     #[error("bot accounts: {0}")]
-    Accounts(#[from] crate::admin::AdminError),
+    Accounts(#[from] crate::bot_accounts::BotAccountError),
     /// The probe connection for `--spread` failed.
     #[error("probe connection: {0}")]
     Probe(#[from] ClientError),

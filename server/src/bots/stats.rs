@@ -225,7 +225,7 @@ impl Sightings {
 
     /// Whether moves of `id` are tracked.
     pub fn tracks(&self, id: u64) -> bool {
-        id % self.every == 0
+        id.is_multiple_of(self.every)
     }
 
     fn shard(&self, id: u64) -> &Shard {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rand::Rng as _;
 
-use crate::admin::{create_bot_accounts, AdminError};
+use crate::bot_accounts::{create_bot_accounts, BotAccountError};
 use crate::store::{AdminStore, Database, ResetTarget, StoreConfig, StoreError};
 
 /// Accounts written per transaction, so a large batch does not hold the
@@ -29,7 +29,7 @@ pub fn create_bot_tokens(
     prefix: &str,
     count: usize,
     ttl: Duration,
-) -> Result<Vec<String>, AdminError> {
+) -> Result<Vec<String>, BotAccountError> {
     let mut store = AdminStore::connect(&Database::from_arg(db)?, &StoreConfig::default())?;
     let mut tokens = Vec::with_capacity(count);
     let mut start = 0;

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
-use super::EngineBody;
+/// The HTTP response body type the engine answers with.
+pub type EngineBody = Full<Bytes>;
 
 /// Why the engine refused an HTTP request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use percent_encoding::percent_decode_str;
 
-use super::errors::EngineError;
-use super::{EngineBody, EngineConfig};
+use super::config::EngineConfig;
+use super::errors::{EngineBody, EngineError};
 
 /// The HTTP request that opened a session.
 #[derive(Debug, Clone)]

@@ -6,6 +6,7 @@
 //! protocol violation closes the session; the HTTP answers come from
 //! `errors`.
 
+use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,31 +18,24 @@ use http::{header, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use tokio::time::{Instant, Sleep};
 
-use super::errors::EngineError;
-use super::session::{self, Heartbeat};
-use super::socket::{Frame, Phase, State, Wakers};
-use super::websocket::WsStream;
-use super::{
-    CloseReason, Engine, EngineBody, EngineHandler, EngineSocket, Handshake, Message, TransportKind,
+use super::config::EngineConfig;
+use super::errors::{EngineBody, EngineError};
+use super::heartbeat::{self, Heartbeat};
+use super::socket::{
+    CloseReason, EngineHandler, EngineSocket, Frame, Message, OutboundMessage, Phase, State,
+    TransportKind, Wakers, WsStream,
 };
 use crate::protocol::engineio::{decode_payload, encode_payload, Packet, PayloadItem};
 
-/// Opens a polling session: answers the handshake GET with the open packet
-/// (followed by whatever `on_open` queued) and starts the session driver.
-pub(crate) fn handshake<H: EngineHandler>(
-    engine: &Arc<Engine<H>>,
-    handshake: Handshake,
-) -> Result<Response<EngineBody>, EngineError> {
-    let opened_at = Instant::now();
-    let socket = engine.create_session(handshake, TransportKind::Polling)?;
-    engine.dispatch_open(&socket);
-    let open = engine.open_packet(socket.id(), TransportKind::Polling);
-    let queued = socket.lock().take_queue();
+/// The answer to a polling handshake: the open packet, then whatever
+/// `on_open` queued, in one payload.
+pub(crate) fn open_response(
+    open: &str,
+    queued: &VecDeque<OutboundMessage>,
+) -> Response<EngineBody> {
     let items =
-        std::iter::once(PayloadItem::Text(&open)).chain(queued.iter().map(|m| payload_item(&m.0)));
-    let body = encode_payload(items);
-    tokio::spawn(session::drive(engine.clone(), socket, None, opened_at));
-    Ok(payload_response(body))
+        std::iter::once(PayloadItem::Text(open)).chain(queued.iter().map(|m| payload_item(&m.0)));
+    payload_response(encode_payload(items))
 }
 
 /// Serves a polling GET: waits until there is something to deliver.
@@ -50,12 +44,12 @@ pub(crate) async fn poll<D>(
 ) -> Result<Response<EngineBody>, EngineError> {
     {
         let mut state = socket.lock();
-        if state.phase == Phase::Polling && state.ping_expired() {
+        if state.phase() == Phase::Polling && state.ping_expired() {
             drop(state);
             socket.close(CloseReason::PingTimeout);
             return Err(EngineError::UnknownSid);
         }
-        match state.phase {
+        match state.phase() {
             Phase::Polling => {}
             // Every poll during an upgrade is released at once (not only the
             // first: socketioxide #479/#497).
@@ -85,7 +79,7 @@ pub(crate) async fn poll<D>(
     };
     let body = poll_fn(|cx| {
         let mut state = socket.lock();
-        let body = match state.phase {
+        let body = match state.phase() {
             // The client's own close releases its pending poll with a noop.
             Phase::Closed(CloseReason::ClientClose) => "6".to_owned(),
             Phase::Closed(reason) if reason.flushes_queue() => farewell(&mut state),
@@ -106,7 +100,8 @@ pub(crate) async fn poll<D>(
 /// Serves a polling POST: reads the bounded body, decodes it, hands the
 /// messages to the layer above in order.
 pub(crate) async fn post<H, B>(
-    engine: &Engine<H>,
+    config: &EngineConfig,
+    handler: &H,
     socket: &Arc<EngineSocket<H::Data>>,
     request: Request<B>,
 ) -> Result<Response<EngineBody>, EngineError>
@@ -117,12 +112,12 @@ where
 {
     {
         let mut state = socket.lock();
-        if state.phase == Phase::Polling && state.ping_expired() {
+        if state.phase() == Phase::Polling && state.ping_expired() {
             drop(state);
             socket.close(CloseReason::PingTimeout);
             return Err(EngineError::UnknownSid);
         }
-        match state.phase {
+        match state.phase() {
             Phase::Polling | Phase::Upgrading => {}
             Phase::WebSocket => {
                 return Err(EngineError::BadRequest("polling on an upgraded session"))
@@ -146,7 +141,6 @@ where
         Err(error)
     };
 
-    let config = engine.config();
     let max = config.max_payload;
     let headers = request.headers();
     if headers
@@ -180,8 +174,8 @@ where
     };
     for packet in packets {
         match packet {
-            Packet::Message(text) => engine.dispatch_message(socket, Message::Text(text)),
-            Packet::Binary(data) => engine.dispatch_message(socket, Message::Binary(data)),
+            Packet::Message(text) => socket.dispatch_message(handler, Message::Text(text)),
+            Packet::Binary(data) => socket.dispatch_message(handler, Message::Binary(data)),
             Packet::Pong(_) => {
                 let mut state = socket.lock();
                 state.pong_received = true;
@@ -226,7 +220,7 @@ pub(crate) async fn wait<D>(
             if let Some(stream) = state.upgraded.take() {
                 return Poll::Ready(Some(DriverEvent::Upgraded(stream)));
             }
-            if let Phase::Closed(_) = state.phase {
+            if state.is_closed() {
                 return Poll::Ready(Some(DriverEvent::Closed));
             }
             if std::mem::take(&mut state.pong_received) {
@@ -244,7 +238,7 @@ pub(crate) async fn wait<D>(
         .await;
         match event {
             Some(event) => return event,
-            None => session::on_heartbeat_timer(socket, heartbeat, sleep.as_mut()),
+            None => heartbeat::on_heartbeat_timer(socket, heartbeat, sleep.as_mut()),
         }
     }
 }

@@ -3,9 +3,15 @@
 //! websocket, closed), the bounded outbound queue with its ping slot, and
 //! the wakers of whoever waits on it.
 //!
-//! Owns no task and does no I/O: the session driver, the polling handlers
-//! and the WebSocket probe read and change this state under its lock, which
-//! is only ever held for short, non-async sections.
+//! Also the vocabulary the other files share ([`Message`], [`CloseReason`],
+//! [`SendError`], [`TransportKind`], [`Traffic`], [`EngineHandler`]).
+//!
+//! Owns no task, does no I/O and imports no transport: the session driver,
+//! the polling handlers and the WebSocket probe read and change this state
+//! under its lock, which is only ever held for short, non-async sections.
+//! The phase changes only through [`State`]'s transitions, each of which
+//! refuses an illegal move (nothing leaves `Closed`, only a polling session
+//! upgrades).
 
 use std::collections::VecDeque;
 use std::mem;
@@ -16,8 +22,110 @@ use bytes::Bytes;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
-use super::websocket::WsStream;
-use super::{CloseReason, Handshake, SendError, Traffic, TransportKind};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+
+use super::handshake::Handshake;
+
+/// A server-side WebSocket over an upgraded hyper connection: what a probe
+/// hands to the session driver when an upgrade completes.
+pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+
+/// One application message received through Engine.IO (a `message` packet),
+/// without the Engine.IO type prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The connection closed or reset underneath.
+    TransportClose,
+    /// The transport failed: bad framing, oversized message, protocol error.
+    TransportError,
+    /// The client did not answer a ping in time.
+    PingTimeout,
+    /// The client sent a `close` packet.
+    ClientClose,
+    /// The layer above called [`EngineSocket::close`].
+    ServerClose,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+/// Why a send was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The session's outbound queue is at `max_buffered_packets`.
+    #[error("outbound queue full")]
+    Full,
+    /// The session is closed.
+    #[error("session closed")]
+    Closed,
+}
+
+/// The transport a session currently uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    WebSocket,
+}
+
+/// The layer above Engine.IO (Socket.IO, or the conformance echo server).
+///
+/// Calls for one session never overlap and arrive in order: `on_open`, then
+/// `on_message` for each message in the order the client sent them, then
+/// `on_close` exactly once.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// Per-session state owned by the layer above.
+    type Data: Default + Send + Sync + 'static;
+    /// A session completed its handshake.
+    fn on_open(&self, socket: &Arc<EngineSocket<Self::Data>>);
+    /// A message arrived.
+    fn on_message(&self, socket: &Arc<EngineSocket<Self::Data>>, message: Message);
+    /// The session ended.
+    fn on_close(&self, socket: &Arc<EngineSocket<Self::Data>>, reason: CloseReason);
+}
+
+/// Application messages (`message` packets) through an engine, in and out,
+/// for metrics. A broadcast counts once per recipient.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Messages received from clients.
+    pub messages_in: AtomicU64,
+    /// Payload bytes received from clients.
+    pub bytes_in: AtomicU64,
+    /// Messages queued for clients.
+    pub messages_out: AtomicU64,
+    /// Encoded bytes queued for clients.
+    pub bytes_out: AtomicU64,
+}
+
+impl Traffic {
+    pub(crate) fn count_out(&self, bytes: usize) {
+        self.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_in(&self, message: &Message) {
+        let bytes = match message {
+            Message::Text(text) => text.len(),
+            Message::Binary(data) => data.len(),
+        };
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
 
 /// A `message` packet encoded once for the wire and shared by every
 /// recipient: cloning it copies no payload bytes.
@@ -117,14 +225,18 @@ impl Wakers {
 
 /// The mutable part of a session.
 pub(crate) struct State {
-    /// Lifecycle phase.
-    pub phase: Phase,
+    /// Lifecycle phase: changed only through the transitions below, which
+    /// refuse illegal moves.
+    phase: Phase,
     /// The transport messages currently flow on.
     pub transport: TransportKind,
     /// Outbound messages not yet handed to a transport.
     pub queue: VecDeque<OutboundMessage>,
     /// Items in `queue`, a `send_all` group counting once: the bound.
     pub queued_items: usize,
+    /// Messages in `queue` that must reach a WebSocket in a write of their
+    /// own ([`EngineSocket::send_alone`]), front first.
+    pub alone: VecDeque<AloneMark>,
     /// A ping is due and not yet written: kept apart from `queue` so pings
     /// never wait behind data.
     pub ping_due: bool,
@@ -146,6 +258,16 @@ pub(crate) struct State {
     pub upgraded: Option<Box<WsStream>>,
     /// Tasks waiting on this state.
     pub wakers: Wakers,
+}
+
+/// Where a [`EngineSocket::send_alone`] message sits in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AloneMark {
+    /// Its index in `queue`.
+    at: usize,
+    /// `queued_items` of everything before it (a `send_all` group counts
+    /// once), so taking the messages before it keeps the bound exact.
+    items_before: usize,
 }
 
 /// Serializes calls into the layer above for one session.
@@ -197,6 +319,7 @@ impl<D> EngineSocket<D> {
                 transport,
                 queue: VecDeque::new(),
                 queued_items: 0,
+                alone: VecDeque::new(),
                 ping_due: false,
                 pong_received: false,
                 pong_deadline: None,
@@ -220,11 +343,6 @@ impl<D> EngineSocket<D> {
     /// Locks the handler gate.
     pub(crate) fn lock_gate(&self) -> MutexGuard<'_, Gate> {
         self.gate.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Wakes every task waiting on the state.
-    pub(crate) fn wake(state: &mut State) {
-        state.wakers.wake_all();
     }
 
     /// The Engine.IO session id (`sid`).
@@ -260,6 +378,27 @@ impl<D> EngineSocket<D> {
         Ok(())
     }
 
+    /// Queues one message that must reach a WebSocket in a write of its
+    /// own: what was queued before it is flushed first, and nothing queued
+    /// after it joins its write (some clients, the socket.io protocol test
+    /// suite among them, miss a message that arrives in the same TCP read
+    /// as the Socket.IO CONNECT reply). Over polling it shares a payload
+    /// like any message, as the protocol allows. Fails like [`Self::send`].
+    pub fn send_alone(&self, message: OutboundMessage) -> Result<(), SendError> {
+        let mut state = self.lock();
+        self.admit(&state)?;
+        self.traffic.count_out(message.len());
+        let mark = AloneMark {
+            at: state.queue.len(),
+            items_before: state.queued_items,
+        };
+        state.alone.push_back(mark);
+        state.queue.push_back(message);
+        state.queued_items += 1;
+        Self::wake_writer(&mut state);
+        Ok(())
+    }
+
     /// Queues several messages that must reach the wire adjacent and in
     /// order (a Socket.IO binary packet and its attachments). All or none.
     pub fn send_all(&self, messages: Vec<OutboundMessage>) -> Result<(), SendError> {
@@ -278,7 +417,7 @@ impl<D> EngineSocket<D> {
     }
 
     fn admit(&self, state: &State) -> Result<(), SendError> {
-        if matches!(state.phase, Phase::Closed(_)) {
+        if state.is_closed() {
             Err(SendError::Closed)
         } else if state.queued_items >= self.max_buffered {
             Err(SendError::Full)
@@ -301,25 +440,111 @@ impl<D> EngineSocket<D> {
 
     /// Closes the session; `on_close` follows with `reason`.
     pub fn close(&self, reason: CloseReason) {
-        let mut state = self.lock();
-        if matches!(state.phase, Phase::Closed(_)) {
-            return;
-        }
-        state.phase = Phase::Closed(reason);
-        if !reason.flushes_queue() {
-            state.queue = VecDeque::new();
-            state.queued_items = 0;
-        }
-        Self::wake(&mut state);
+        self.lock().close(reason);
     }
 
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
-        matches!(self.lock().phase, Phase::Closed(_))
+        self.lock().is_closed()
+    }
+
+    /// Calls `on_open` unless the session already closed.
+    pub(crate) fn dispatch_open<H: EngineHandler<Data = D>>(self: &Arc<Self>, handler: &H) {
+        let gate = self.lock_gate();
+        if !gate.closed {
+            handler.on_open(self);
+        }
+    }
+
+    /// Calls `on_message` (and counts it) unless the session closed.
+    pub(crate) fn dispatch_message<H: EngineHandler<Data = D>>(
+        self: &Arc<Self>,
+        handler: &H,
+        message: Message,
+    ) {
+        let gate = self.lock_gate();
+        if !gate.closed && !self.is_closed() {
+            self.traffic.count_in(&message);
+            handler.on_message(self, message);
+        }
+    }
+
+    /// Calls `on_close` the first time only.
+    pub(crate) fn dispatch_close<H: EngineHandler<Data = D>>(
+        self: &Arc<Self>,
+        handler: &H,
+        reason: CloseReason,
+    ) {
+        let mut gate = self.lock_gate();
+        if !std::mem::replace(&mut gate.closed, true) {
+            handler.on_close(self, reason);
+        }
     }
 }
 
 impl State {
+    /// Where the session is in its life.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed(_))
+    }
+
+    /// Polling → Upgrading: the probe answered `3probe`, polls now get `6`.
+    /// Wakes the pending poll. False (and no change) from any other phase.
+    pub fn begin_upgrade(&mut self) -> bool {
+        if self.phase != Phase::Polling {
+            return false;
+        }
+        self.phase = Phase::Upgrading;
+        if let Some(waker) = self.wakers.poll.take() {
+            waker.wake();
+        }
+        true
+    }
+
+    /// Upgrading → Polling: the probe went away before `5`. No change from
+    /// any other phase.
+    pub fn abandon_upgrade(&mut self) {
+        if self.phase == Phase::Upgrading {
+            self.phase = Phase::Polling;
+        }
+    }
+
+    /// Polling or Upgrading → WebSocket: the client sent `5` on `ws`, which
+    /// is handed to the driver; wakes everyone. A closed session (or one
+    /// already on WebSocket) refuses and gives `ws` back.
+    pub fn complete_upgrade(&mut self, ws: Box<WsStream>) -> Result<(), Box<WsStream>> {
+        if !matches!(self.phase, Phase::Polling | Phase::Upgrading) {
+            return Err(ws);
+        }
+        self.phase = Phase::WebSocket;
+        self.transport = TransportKind::WebSocket;
+        self.upgraded = Some(ws);
+        self.wakers.wake_all();
+        Ok(())
+    }
+
+    /// Any open phase → Closed(`reason`), dropping the queue unless the
+    /// reason flushes it; wakes everyone. False when already closed (the
+    /// first reason wins).
+    fn close(&mut self, reason: CloseReason) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        self.phase = Phase::Closed(reason);
+        if !reason.flushes_queue() {
+            self.queue = VecDeque::new();
+            self.queued_items = 0;
+            self.alone = VecDeque::new();
+        }
+        self.wakers.wake_all();
+        true
+    }
+
     /// Whether the client let a ping expire (its pong is overdue).
     pub fn ping_expired(&self) -> bool {
         !self.pong_received
@@ -331,7 +556,32 @@ impl State {
     /// Takes every queued message (the caller writes them out).
     pub fn take_queue(&mut self) -> VecDeque<OutboundMessage> {
         self.queued_items = 0;
+        self.alone = VecDeque::new();
         mem::take(&mut self.queue)
+    }
+
+    /// Takes the next WebSocket write: everything queued when no message
+    /// must go alone, else the messages before the first such message, or
+    /// that message by itself. `true` with a batch that must be flushed
+    /// before the next one is taken.
+    pub fn take_batch(&mut self) -> (VecDeque<OutboundMessage>, bool) {
+        let Some(&mark) = self.alone.front() else {
+            return (self.take_queue(), false);
+        };
+        let (count, items) = if mark.at == 0 {
+            self.alone.pop_front();
+            (1, 1)
+        } else {
+            (mark.at, mark.items_before)
+        };
+        let rest = self.queue.split_off(count);
+        let batch = mem::replace(&mut self.queue, rest);
+        self.queued_items -= items;
+        for later in &mut self.alone {
+            later.at -= count;
+            later.items_before -= items;
+        }
+        (batch, true)
     }
 }
 
@@ -397,6 +647,92 @@ mod tests {
         socket.close(CloseReason::PingTimeout);
         socket.close(CloseReason::ServerClose);
         assert_eq!(socket.lock().phase, Phase::Closed(CloseReason::PingTimeout));
+    }
+
+    fn texts(batch: &VecDeque<OutboundMessage>) -> Vec<&str> {
+        batch
+            .iter()
+            .map(|m| match &m.0 {
+                Frame::Text(text) => text.as_str(),
+                Frame::Binary(_) => "<binary>",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_message_sent_alone_is_its_own_batch() {
+        let socket = socket(10);
+        socket.send(OutboundMessage::text("a")).unwrap();
+        socket
+            .send_all(vec![OutboundMessage::text("b"), OutboundMessage::text("c")])
+            .unwrap();
+        socket.send_alone(OutboundMessage::text("connect")).unwrap();
+        socket.send(OutboundMessage::text("d")).unwrap();
+        socket.send_alone(OutboundMessage::text("again")).unwrap();
+        socket.send(OutboundMessage::text("e")).unwrap();
+        socket.send(OutboundMessage::text("f")).unwrap();
+        let mut state = socket.lock();
+        assert_eq!(state.queued_items, 7);
+        let mut batches = Vec::new();
+        loop {
+            let (batch, flush) = state.take_batch();
+            if batch.is_empty() {
+                break;
+            }
+            batches.push((texts(&batch).join(" "), flush, state.queued_items));
+        }
+        assert_eq!(
+            batches,
+            [
+                ("4a 4b 4c".to_owned(), true, 5),
+                ("4connect".to_owned(), true, 4),
+                ("4d".to_owned(), true, 3),
+                ("4again".to_owned(), true, 2),
+                ("4e 4f".to_owned(), false, 0),
+            ]
+        );
+        assert!(state.alone.is_empty());
+    }
+
+    #[test]
+    fn a_message_sent_alone_shares_a_polling_payload() {
+        let socket = socket(10);
+        socket.send_alone(OutboundMessage::text("connect")).unwrap();
+        socket.send(OutboundMessage::text("event")).unwrap();
+        let mut state = socket.lock();
+        assert_eq!(texts(&state.take_queue()), ["4connect", "4event"]);
+        assert!(state.alone.is_empty());
+        assert_eq!(state.queued_items, 0);
+    }
+
+    #[test]
+    fn send_alone_counts_against_the_bound() {
+        let socket = socket(1);
+        socket.send_alone(OutboundMessage::text("connect")).unwrap();
+        assert_eq!(
+            socket.send_alone(OutboundMessage::text("x")),
+            Err(SendError::Full)
+        );
+    }
+
+    #[test]
+    fn phase_transitions_refuse_illegal_moves() {
+        let socket = socket(2);
+        let mut state = socket.lock();
+        state.abandon_upgrade();
+        assert_eq!(state.phase(), Phase::Polling, "nothing to abandon");
+        assert!(state.begin_upgrade());
+        assert!(!state.begin_upgrade(), "already upgrading");
+        state.abandon_upgrade();
+        assert_eq!(state.phase(), Phase::Polling);
+        assert!(state.close(CloseReason::ClientClose));
+        assert!(!state.begin_upgrade(), "a closed session never upgrades");
+        state.abandon_upgrade();
+        assert_eq!(state.phase(), Phase::Closed(CloseReason::ClientClose));
+        assert!(
+            !state.close(CloseReason::ServerClose),
+            "the first reason wins"
+        );
     }
 
     #[test]

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use http::{header, HeaderValue, Request, Response, StatusCode};
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -26,17 +26,15 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-use super::errors::EngineError;
-use super::session::{self, Heartbeat};
-use super::socket::{Frame, Phase, Wakers};
-use super::{
-    CloseReason, Engine, EngineBody, EngineHandler, EngineSocket, Handshake, Message,
-    OutboundMessage, TransportKind,
+use super::config::EngineConfig;
+use super::errors::{EngineBody, EngineError};
+use super::handshake;
+use super::heartbeat::{self, Heartbeat};
+use super::socket::{
+    CloseReason, EngineHandler, EngineSocket, Frame, Message, OutboundMessage, Phase, Wakers,
+    WsStream,
 };
 use crate::protocol::engineio::{decode_text_packet, Packet};
-
-/// A server-side WebSocket over an upgraded hyper connection.
-pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
 
 /// How a WebSocket connection loop ended.
 pub(crate) enum WsEnd {
@@ -51,7 +49,10 @@ pub(crate) enum WsEnd {
 }
 
 /// Answers a WebSocket upgrade request with `101 Switching Protocols`.
-fn switching_protocols(key: &HeaderValue) -> Result<Response<EngineBody>, EngineError> {
+pub(crate) fn switching_protocols<B>(
+    request: &Request<B>,
+) -> Result<Response<EngineBody>, EngineError> {
+    let key = handshake::websocket_key(request.method(), request.headers())?;
     let accept = HeaderValue::try_from(derive_accept_key(key.as_bytes()))
         .map_err(|_| EngineError::BadRequest("websocket key"))?;
     let mut response = Response::new(EngineBody::default());
@@ -63,45 +64,23 @@ fn switching_protocols(key: &HeaderValue) -> Result<Response<EngineBody>, Engine
     Ok(response)
 }
 
-/// Opens a session directly on WebSocket: answers 101 now, then (in its
-/// own task) sends the open packet and runs the session.
-pub(crate) fn handshake<H, B>(
-    engine: &Arc<Engine<H>>,
-    mut request: Request<B>,
-    remote_addr: Option<std::net::SocketAddr>,
-) -> Result<Response<EngineBody>, EngineError>
-where
-    H: EngineHandler,
-{
-    let key = super::handshake::websocket_key(request.method(), request.headers())?;
-    let response = switching_protocols(&key)?;
-    let on_upgrade = hyper::upgrade::on(&mut request);
-    let handshake = Handshake {
-        uri: request.uri().clone(),
-        headers: request.headers().clone(),
-        remote_addr,
-    };
-    tokio::spawn(open_session(engine.clone(), on_upgrade, handshake));
-    Ok(response)
-}
-
 /// A WebSocket for an existing session: the upgrade probe of a polling
 /// session, or an extra connection that is accepted and closed at once.
-pub(crate) fn upgrade<H, B>(
-    engine: &Arc<Engine<H>>,
-    socket: Arc<EngineSocket<H::Data>>,
+pub(crate) fn upgrade<D, B>(
+    config: &EngineConfig,
+    ws_config: WebSocketConfig,
+    socket: Arc<EngineSocket<D>>,
     mut request: Request<B>,
 ) -> Result<Response<EngineBody>, EngineError>
 where
-    H: EngineHandler,
+    D: Send + Sync + 'static,
 {
-    let key = super::handshake::websocket_key(request.method(), request.headers())?;
-    let response = switching_protocols(&key)?;
+    let response = switching_protocols(&request)?;
     let probe_it = {
         let mut state = socket.lock();
-        match state.phase {
+        match state.phase() {
             Phase::Closed(_) => return Err(EngineError::UnknownSid),
-            Phase::Polling if !engine.config().allow_upgrades => {
+            Phase::Polling if !config.allow_upgrades => {
                 return Err(EngineError::BadRequest("upgrades disabled"))
             }
             Phase::Polling if !state.probe_attached => {
@@ -113,23 +92,20 @@ where
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
     if probe_it {
-        tokio::spawn(probe(engine.clone(), socket, on_upgrade));
+        let timeouts = (config.upgrade_timeout, config.close_timeout);
+        tokio::spawn(probe(socket, on_upgrade, ws_config, timeouts));
     } else {
         tracing::debug!(
             sid = socket.id(),
             "closing a second websocket for one session"
         );
-        tokio::spawn(refuse(
-            on_upgrade,
-            engine.ws_config(),
-            engine.config().close_timeout,
-        ));
+        tokio::spawn(refuse(on_upgrade, ws_config, config.close_timeout));
     }
     Ok(response)
 }
 
 /// Waits for the upgraded connection (bounded) and wraps it as a WebSocket.
-async fn accept(
+pub(crate) async fn accept(
     on_upgrade: OnUpgrade,
     config: WebSocketConfig,
     deadline: Instant,
@@ -141,48 +117,15 @@ async fn accept(
     Some(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await)
 }
 
-async fn open_session<H: EngineHandler>(
-    engine: Arc<Engine<H>>,
-    on_upgrade: OnUpgrade,
-    handshake: Handshake,
-) {
-    let opened_at = Instant::now();
-    let Some(mut ws) = accept(
-        on_upgrade,
-        engine.ws_config(),
-        opened_at + engine.config().upgrade_timeout,
-    )
-    .await
-    else {
-        return;
-    };
-    let Ok(socket) = engine.create_session(handshake, TransportKind::WebSocket) else {
-        let frame = CloseFrame {
-            code: CloseCode::Away,
-            reason: Utf8Bytes::from_static("shutting down"),
-        };
-        let _ = tokio::time::timeout(engine.config().close_timeout, ws.close(Some(frame))).await;
-        return;
-    };
-    let open = engine.open_packet(socket.id(), TransportKind::WebSocket);
-    if ws.send(WsMessage::Text(open.into())).await.is_err() {
-        // Gone before the handshake completed: the layer above never saw it.
-        engine.remove_session(socket.id());
-        return;
-    }
-    engine.dispatch_open(&socket);
-    session::drive(engine, socket, Some(Box::new(ws)), opened_at).await;
-}
-
 /// Runs the upgrade probe of a polling session, bounded by `upgrade_timeout`.
-async fn probe<H: EngineHandler>(
-    engine: Arc<Engine<H>>,
-    socket: Arc<EngineSocket<H::Data>>,
+async fn probe<D>(
+    socket: Arc<EngineSocket<D>>,
     on_upgrade: OnUpgrade,
+    ws_config: WebSocketConfig,
+    (upgrade_timeout, close_timeout): (Duration, Duration),
 ) {
-    let config = engine.config();
-    let deadline = Instant::now() + config.upgrade_timeout;
-    let Some(mut ws) = accept(on_upgrade, engine.ws_config(), deadline).await else {
+    let deadline = Instant::now() + upgrade_timeout;
+    let Some(mut ws) = accept(on_upgrade, ws_config, deadline).await else {
         detach_probe(&socket);
         return;
     };
@@ -190,13 +133,12 @@ async fn probe<H: EngineHandler>(
     if let Ok(ProbeOutcome::Upgrade) = outcome {
         let mut state = socket.lock();
         state.probe_attached = false;
-        if !matches!(state.phase, Phase::Closed(_)) {
-            state.phase = Phase::WebSocket;
-            state.transport = TransportKind::WebSocket;
-            state.upgraded = Some(Box::new(ws));
-            EngineSocket::<H::Data>::wake(&mut state);
-            tracing::debug!(sid = socket.id(), "engine.io session upgraded to websocket");
-            return;
+        match state.complete_upgrade(Box::new(ws)) {
+            Ok(()) => {
+                tracing::debug!(sid = socket.id(), "engine.io session upgraded to websocket");
+                return;
+            }
+            Err(back) => ws = *back,
         }
     } else {
         tracing::debug!(
@@ -210,16 +152,14 @@ async fn probe<H: EngineHandler>(
         code: CloseCode::Normal,
         reason: Utf8Bytes::from_static("upgrade abandoned"),
     };
-    close_quietly(&mut ws, frame, config.close_timeout).await;
+    close_quietly(&mut ws, frame, close_timeout).await;
 }
 
 /// Forgets a probe that did not complete: the session keeps polling.
 fn detach_probe<D>(socket: &EngineSocket<D>) {
     let mut state = socket.lock();
     state.probe_attached = false;
-    if state.phase == Phase::Upgrading {
-        state.phase = Phase::Polling;
-    }
+    state.abandon_upgrade();
 }
 
 enum ProbeOutcome {
@@ -234,7 +174,7 @@ async fn probe_exchange<D>(socket: &EngineSocket<D>, ws: &mut WsStream) -> Probe
         let next = poll_fn(|cx| {
             {
                 let mut state = socket.lock();
-                if matches!(state.phase, Phase::Closed(_)) {
+                if state.is_closed() {
                     return Poll::Ready(None);
                 }
                 Wakers::register(&mut state.wakers.probe, cx.waker());
@@ -255,13 +195,7 @@ async fn probe_exchange<D>(socket: &EngineSocket<D>, ws: &mut WsStream) -> Probe
                     {
                         return ProbeOutcome::Abandon;
                     }
-                    let mut state = socket.lock();
-                    if state.phase == Phase::Polling {
-                        state.phase = Phase::Upgrading;
-                        if let Some(waker) = state.wakers.poll.take() {
-                            waker.wake();
-                        }
-                    }
+                    socket.lock().begin_upgrade();
                 }
                 Ok(Packet::Upgrade) => return ProbeOutcome::Upgrade,
                 _ => return ProbeOutcome::Abandon,
@@ -302,29 +236,37 @@ enum Event {
 }
 
 /// The WebSocket connection loop of a session: until the session closes,
-/// writes queued packets (pings first, one flush per batch), reads client
+/// writes queued packets (pings first, one flush per batch; a message sent
+/// alone is a batch of its own, flushed before the next), reads client
 /// packets in order, and runs the heartbeat.
-pub(crate) async fn run<H: EngineHandler>(
-    engine: &Engine<H>,
+pub(crate) async fn run<H, W>(
+    handler: &H,
     socket: &Arc<EngineSocket<H::Data>>,
-    ws: &mut WsStream,
+    ws: &mut W,
     heartbeat: &mut Heartbeat,
     mut sleep: Pin<&mut Sleep>,
-) -> WsEnd {
+) -> WsEnd
+where
+    H: EngineHandler,
+    W: Sink<WsMessage, Error = WsError> + Stream<Item = Result<WsMessage, WsError>> + Unpin,
+{
     let mut batch: VecDeque<OutboundMessage> = VecDeque::new();
     let mut unflushed = false;
+    // The batch written last must be flushed before the next is taken (it
+    // held, or came just before, a message sent alone).
+    let mut barrier = false;
     loop {
         let event = poll_fn(|cx| {
             {
                 let mut state = socket.lock();
-                if let Phase::Closed(reason) = state.phase {
+                if let Phase::Closed(reason) = state.phase() {
                     return Poll::Ready(Event::Closed(reason));
                 }
                 if std::mem::take(&mut state.ping_due) {
                     batch.push_front(OutboundMessage(Frame::Text(Utf8Bytes::from_static("2"))));
                 }
-                if batch.is_empty() {
-                    batch = state.take_queue();
+                if batch.is_empty() && !(barrier && unflushed) {
+                    (batch, barrier) = state.take_batch();
                 }
                 Wakers::register(&mut state.wakers.driver, cx.waker());
             }
@@ -347,7 +289,14 @@ pub(crate) async fn run<H: EngineHandler>(
                 batch = VecDeque::new();
                 if unflushed {
                     match ws.poll_flush_unpin(cx) {
-                        Poll::Ready(Ok(())) => unflushed = false,
+                        Poll::Ready(Ok(())) => {
+                            unflushed = false;
+                            if std::mem::take(&mut barrier) {
+                                // What was held back behind the barrier
+                                // is due now: poll again to take it.
+                                cx.waker().wake_by_ref();
+                            }
+                        }
                         Poll::Ready(Err(_)) => return Poll::Ready(Event::WriteFailed),
                         Poll::Pending => {}
                     }
@@ -380,7 +329,9 @@ pub(crate) async fn run<H: EngineHandler>(
                 socket.close(CloseReason::TransportClose);
                 return WsEnd::Gone;
             }
-            Event::Timer => session::on_heartbeat_timer(socket.as_ref(), heartbeat, sleep.as_mut()),
+            Event::Timer => {
+                heartbeat::on_heartbeat_timer(socket.as_ref(), heartbeat, sleep.as_mut())
+            }
             Event::Inbound(None) => {
                 socket.close(CloseReason::TransportClose);
                 return WsEnd::Gone;
@@ -407,7 +358,7 @@ pub(crate) async fn run<H: EngineHandler>(
             Event::Inbound(Some(Ok(message))) => match message {
                 WsMessage::Text(text) => match decode_text_packet(&text) {
                     Ok(Packet::Message(text)) => {
-                        engine.dispatch_message(socket, Message::Text(text))
+                        socket.dispatch_message(handler, Message::Text(text))
                     }
                     Ok(Packet::Pong(_)) => {
                         socket.lock().pong_deadline = None;
@@ -430,7 +381,7 @@ pub(crate) async fn run<H: EngineHandler>(
                         };
                     }
                 },
-                WsMessage::Binary(data) => engine.dispatch_message(socket, Message::Binary(data)),
+                WsMessage::Binary(data) => socket.dispatch_message(handler, Message::Binary(data)),
                 WsMessage::Close(_) => {
                     socket.close(CloseReason::TransportClose);
                     return WsEnd::Gone;
@@ -487,4 +438,134 @@ pub(crate) async fn finish(mut ws: Box<WsStream>, end: WsEnd, timeout: Duration)
         Ok::<(), WsError>(())
     };
     let _ = tokio::time::timeout(timeout, farewell).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::task::Context;
+
+    use super::*;
+    use crate::engineio::handshake::Handshake;
+    use crate::engineio::socket::TransportKind;
+
+    struct Quiet;
+
+    impl EngineHandler for Quiet {
+        type Data = ();
+        fn on_open(&self, _: &Arc<EngineSocket<()>>) {}
+        fn on_message(&self, _: &Arc<EngineSocket<()>>, _: Message) {}
+        fn on_close(&self, _: &Arc<EngineSocket<()>>, _: CloseReason) {}
+    }
+
+    /// What the connection loop did to the wire, in order.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Wire {
+        Write(String),
+        Flush,
+    }
+
+    /// A WebSocket that records writes and completed flushes, and whose
+    /// every flush is pending once first (a socket that cannot take the
+    /// bytes at once): a writer that does not wait for the flush to
+    /// complete before its next batch shows it here. Never yields a frame.
+    #[derive(Default)]
+    struct RecordingWs {
+        wire: Arc<Mutex<Vec<Wire>>>,
+        flush_pending: bool,
+    }
+
+    impl Sink<WsMessage> for RecordingWs {
+        type Error = WsError;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(self: Pin<&mut Self>, item: WsMessage) -> Result<(), WsError> {
+            let text = item.into_text().unwrap_or_default().as_str().to_owned();
+            self.wire.lock().unwrap().push(Wire::Write(text));
+            Ok(())
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            self.flush_pending = !self.flush_pending;
+            if self.flush_pending {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.wire.lock().unwrap().push(Wire::Flush);
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl Stream for RecordingWs {
+        type Item = Result<WsMessage, WsError>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_sent_alone_is_flushed_in_a_write_of_its_own() {
+        let handshake = Handshake {
+            uri: "/".parse().unwrap(),
+            headers: Default::default(),
+            remote_addr: None,
+        };
+        let socket = Arc::new(EngineSocket::new(
+            "sid".into(),
+            handshake,
+            (),
+            16,
+            TransportKind::WebSocket,
+            Arc::default(),
+        ));
+        socket.send(OutboundMessage::text("before")).unwrap();
+        socket.send_alone(OutboundMessage::text("connect")).unwrap();
+        socket.send(OutboundMessage::text("event")).unwrap();
+        socket.send(OutboundMessage::text("more")).unwrap();
+
+        let ws = RecordingWs::default();
+        let wire = ws.wire.clone();
+        let driver = {
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                let mut ws = ws;
+                let config = EngineConfig::default();
+                let mut heartbeat =
+                    Heartbeat::new(Instant::now(), config.ping_interval, config.ping_timeout);
+                let sleep = tokio::time::sleep_until(heartbeat.deadline());
+                tokio::pin!(sleep);
+                run(&Quiet, &socket, &mut ws, &mut heartbeat, sleep.as_mut()).await
+            })
+        };
+        let flushes = || {
+            let wire = wire.lock().unwrap();
+            wire.iter().filter(|w| **w == Wire::Flush).count()
+        };
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while flushes() < 3 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the loop writes everything queued");
+        socket.close(CloseReason::ServerClose);
+        driver.await.unwrap();
+
+        let write = |text: &str| Wire::Write(text.to_owned());
+        assert_eq!(
+            *wire.lock().unwrap(),
+            [
+                write("4before"),
+                Wire::Flush,
+                write("4connect"),
+                Wire::Flush,
+                write("4event"),
+                write("4more"),
+                Wire::Flush,
+            ]
+        );
+    }
 }

@@ -57,6 +57,11 @@ pub struct WorldConfig {
     /// (views read their neighbours' data every tick). Invisible on the wire;
     /// 0 disables it. Default 100 ticks (5 s at 20 Hz).
     pub relayout_interval_ticks: u64,
+    /// Commands applied between two ticks when the tick loop has no time
+    /// left before the next deadline (an overloaded world): enough to keep
+    /// every queue moving (joins, leaves, shutdown), few enough to keep the
+    /// tick rate. At least 1. Default 4096.
+    pub max_commands_per_late_tick: usize,
 }
 
 impl Default for WorldConfig {
@@ -75,6 +80,7 @@ impl Default for WorldConfig {
             teleport_slack: Duration::from_millis(100),
             bounds_tolerance: 1.0,
             relayout_interval_ticks: 100,
+            max_commands_per_late_tick: 4096,
         }
     }
 }
@@ -108,6 +114,10 @@ pub enum WorldConfigError {
     /// `view_max` is zero.
     #[error("view_max must be at least 1")]
     ViewMax,
+    /// `max_commands_per_late_tick` is zero (a late tick would starve every
+    /// command).
+    #[error("max_commands_per_late_tick must be at least 1")]
+    LateTickCommands,
     /// A slack or tolerance is negative or not finite.
     #[error("{0} must be a finite number >= 0")]
     Slack(&'static str),
@@ -150,6 +160,9 @@ impl WorldConfig {
         }
         if self.view_max == 0 {
             return Err(WorldConfigError::ViewMax);
+        }
+        if self.max_commands_per_late_tick == 0 {
+            return Err(WorldConfigError::LateTickCommands);
         }
         let slack_ok = |v: f64| v.is_finite() && v >= 0.0;
         if !slack_ok(self.bounds_tolerance) {

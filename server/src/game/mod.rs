@@ -32,7 +32,7 @@ pub use config::{WorldConfig, WorldConfigError};
 pub use grid::{GridEntry, InterestGrid, RowsNear};
 pub use snapshot::{
     round_wire, ChatMessage, EnterEntry, MoveEntry, MovesIter, Name, SavedPosition, Snapshot,
-    Teleport, TeleportReason,
+    Teleport, TeleportReason, Welcome, WorldSize,
 };
 
 pub use tick_loop::{apply, run, Pacer, TickStats, TickTiming, WorldCommand};

@@ -1,5 +1,6 @@
 //! The world's outgoing messages as serde wire types, field order exactly as
-//! `docs/protocol.md` writes them: `snapshot`, `teleport`, `chat`, plus the
+//! `docs/protocol.md` writes them: `welcome`, `snapshot`, `teleport`, `chat`,
+//! plus the
 //! [`SavedPosition`] handed to persistence. Positions are rounded to 0.01
 //! ([`round_wire`]) so that every encoder prints e.g. `12.34`.
 //!
@@ -17,7 +18,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::ser::{CompactFormatter, Formatter};
 
-use super::PlayerId;
+use super::{PlayerId, WorldConfig};
 
 /// `v` rounded to 0.01 the way the wire wants it: `(v * 100).round() / 100`,
 /// with `-0` turned into `0`. Serializing the result prints at most two
@@ -70,7 +71,7 @@ fn write_cents<W: Write>(w: &mut W, c: i32) -> io::Result<()> {
     }
     CompactFormatter.write_u32(w, u / 100)?;
     let frac = (u % 100) as u8;
-    if frac % 10 == 0 {
+    if frac.is_multiple_of(10) {
         w.write_all(&[b'.', b'0' + frac / 10])
     } else {
         w.write_all(&[b'.', b'0' + frac / 10, b'0' + frac % 10])
@@ -630,6 +631,58 @@ pub struct Teleport {
     pub reason: TeleportReason,
 }
 
+/// `welcome {"id","name","x","y","world":{"width","height"},"tick_rate","speed","view_radius"}`,
+/// the first event of every connection: who the player is, where it starts,
+/// and the world's rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The player's (account) id.
+    pub id: PlayerId,
+    /// The account's name.
+    pub name: String,
+    /// Where the player starts (its stored position, or the spawn point).
+    pub x: f64,
+    /// See `x`.
+    pub y: f64,
+    /// The world's size.
+    pub world: WorldSize,
+    /// Ticks (and snapshots) per second.
+    pub tick_rate: u32,
+    /// Maximum speed, in units per second.
+    pub speed: f64,
+    /// A player sees others within this radius.
+    pub view_radius: f64,
+}
+
+/// `welcome.world`: the world runs from (0, 0) to (`width`, `height`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WorldSize {
+    /// Width in units.
+    pub width: f64,
+    /// Height in units.
+    pub height: f64,
+}
+
+impl Welcome {
+    /// The `welcome` of player `id` starting at `start` in a world run by
+    /// `rules`.
+    pub fn new(id: PlayerId, name: String, start: glam::DVec2, rules: &WorldConfig) -> Self {
+        Self {
+            id,
+            name,
+            x: start.x,
+            y: start.y,
+            world: WorldSize {
+                width: rules.width,
+                height: rules.height,
+            },
+            tick_rate: rules.tick_hz,
+            speed: rules.speed,
+            view_radius: rules.view_radius,
+        }
+    }
+}
+
 /// `chat {"id","name","text"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -659,6 +712,22 @@ pub struct SavedPosition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn welcome_has_the_contract_shape_and_reads_back() {
+        let rules = WorldConfig::default();
+        let welcome = Welcome::new(7, "ann".into(), glam::DVec2::new(12.5, 3.0), &rules);
+        let json = serde_json::to_value(&welcome).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": 7, "name": "ann", "x": 12.5, "y": 3.0,
+                "world": {"width": 4096.0, "height": 4096.0},
+                "tick_rate": 20, "speed": 300.0, "view_radius": 600.0
+            })
+        );
+        assert_eq!(serde_json::from_value::<Welcome>(json).unwrap(), welcome);
+    }
 
     fn sample() -> Snapshot<'static> {
         Snapshot::new(

@@ -137,7 +137,8 @@ impl Pacer {
 }
 
 /// Upper bounds (seconds) of the duration histogram buckets; a last `+Inf`
-/// bucket is implied.
+/// bucket is implied. Fixed, not a setting: the buckets are the metric's
+/// shape (dashboards compare runs bucket by bucket), not a limit.
 pub const DURATION_BUCKETS: [f64; 11] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
@@ -294,11 +295,6 @@ pub fn apply(
     ControlFlow::Continue(())
 }
 
-/// Commands applied between two ticks when the loop has no time left before
-/// the next deadline (an overloaded world): enough to keep every queue moving,
-/// few enough to keep the tick rate.
-const MAX_COMMANDS_PER_LATE_TICK: usize = 4096;
-
 /// Runs the world at `world.config().tick_hz` until a `Shutdown` command or
 /// until every command sender is dropped, then returns it (call
 /// [`World::all_positions`] on it if no `Shutdown` reply saved them).
@@ -311,6 +307,7 @@ pub fn run(
     stats: &TickStats,
 ) -> World {
     let mut pacer = Pacer::new(Instant::now(), world.config().tick_period());
+    let late_tick_commands = world.config().max_commands_per_late_tick;
     loop {
         loop {
             let now = Instant::now();
@@ -318,7 +315,7 @@ pub fn run(
             if now >= deadline {
                 // Ticks overrunning their period must not starve commands
                 // (joins, leaves, shutdown): apply what is queued, bounded.
-                for _ in 0..MAX_COMMANDS_PER_LATE_TICK {
+                for _ in 0..late_tick_commands {
                     match commands.try_recv() {
                         Ok(command) => {
                             if apply(&mut world, command, &mut outbox, stats).is_break() {

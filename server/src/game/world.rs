@@ -631,7 +631,7 @@ impl World {
         self.emit_teleports(out);
         self.send_snapshots(out);
         self.apply_removals(out);
-        if self.tick % self.flush_every == 0 {
+        if self.tick.is_multiple_of(self.flush_every) {
             let positions = self.dirty_positions();
             if !positions.is_empty() {
                 out.persist(&positions);

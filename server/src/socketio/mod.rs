@@ -78,6 +78,11 @@ pub enum Parser {
     MsgPack,
 }
 
+/// How long a new connection may take to join its first namespace, unless
+/// configured otherwise: the one default of `locus serve --connect-timeout`
+/// and of [`SocketIoConfig::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Socket.IO server settings. Every field documents its default.
 #[derive(Debug, Clone)]
 pub struct SocketIoConfig {
@@ -87,7 +92,9 @@ pub struct SocketIoConfig {
     /// The packet format. Defaults to [`Parser::Json`].
     pub parser: Parser,
     /// How long a new connection may take to join its first namespace before
-    /// it is closed. Defaults to 45 s (Node's `connectTimeout`).
+    /// it is closed. Defaults to [`DEFAULT_CONNECT_TIMEOUT`] (10 s; Node's
+    /// `connectTimeout` is 45 s, but a socket that has not joined in 10 s is
+    /// almost always a dead client holding a session).
     pub connect_timeout: Duration,
     /// How long [`Socket::emit_with_ack`] waits for the client. Defaults to 5 s.
     pub ack_timeout: Duration,
@@ -113,7 +120,7 @@ impl Default for SocketIoConfig {
         Self {
             engine: EngineConfig::default(),
             parser: Parser::Json,
-            connect_timeout: Duration::from_secs(45),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             ack_timeout: Duration::from_secs(5),
             max_attachments: crate::protocol::socketio::DEFAULT_MAX_ATTACHMENTS,
             max_pending_acks: 64,

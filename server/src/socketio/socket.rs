@@ -416,7 +416,8 @@ impl Socket {
         Ok(())
     }
 
-    /// Sends the CONNECT reply and what was emitted meanwhile, then marks the
+    /// Sends the CONNECT reply (alone: [`EngineSocket::send_alone`]) and
+    /// what was emitted meanwhile, then marks the
     /// socket connected. False when the socket closed first or the reply did
     /// not fit in the queue.
     pub(crate) fn complete_connect(&self) -> bool {
@@ -428,7 +429,13 @@ impl Socket {
             self.parser(),
             &Packet::connect_reply(&*self.inner.ns.name, &self.inner.id),
         );
-        if self.send_now(&reply).is_err() {
+        // In a WebSocket write of its own: some clients miss an event that
+        // arrives in the same TCP read as the CONNECT reply.
+        let sent = match reply.as_single() {
+            Some(message) => self.inner.conn.send_alone(message.clone()),
+            None => self.inner.conn.send_all(reply.messages().to_vec()),
+        };
+        if sent.is_err() {
             return false;
         }
         for packet in early.drain(..) {

@@ -12,11 +12,13 @@ use std::time::SystemTime;
 
 use rusqlite::Connection;
 
+use crate::game::PlayerId;
+
 use super::open::{self, Mode};
 use super::postgres::admin::PgAdmin;
 use super::{
-    events, queries, Account, AccountId, BotAccount, Database, ResetOutcome, ResetTarget,
-    StoreConfig, StoreError, UserSummary,
+    events, queries, Account, BotAccount, Database, ResetOutcome, ResetTarget, StoreConfig,
+    StoreError, UserSummary,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -141,20 +143,20 @@ impl AdminStore {
 
     /// When each account a running server reports online came online; empty
     /// when no server runs (or its heartbeat is stale).
-    pub fn online_accounts(&self) -> Result<Vec<(AccountId, SystemTime)>> {
+    pub fn online_accounts(&self) -> Result<Vec<(PlayerId, SystemTime)>> {
         dispatch!(self, s => s.online_accounts())
     }
 
     /// Registers an account (the caller validates the name and hashes the
     /// password).
-    pub fn create_user(&mut self, username: &str, password_phc: &str) -> Result<AccountId> {
+    pub fn create_user(&mut self, username: &str, password_phc: &str) -> Result<PlayerId> {
         dispatch_mut!(self, s => s.create_user(username, password_phc))
     }
 
     /// Deletes an account with its sessions and position, and queues a
     /// kick (`kicked {"reason":"account deleted"}`) that running servers
     /// apply to the account's socket within their poll interval.
-    pub fn delete_user(&mut self, username: &str) -> Result<AccountId> {
+    pub fn delete_user(&mut self, username: &str) -> Result<PlayerId> {
         dispatch_mut!(self, s => s.delete_user(username, KICK_DELETED))
     }
 
@@ -167,7 +169,7 @@ impl AdminStore {
 
     /// Creates (or reuses, by name) bot accounts and stores one token each,
     /// all in one transaction.
-    pub fn create_bots(&mut self, bots: &[BotAccount]) -> Result<Vec<AccountId>> {
+    pub fn create_bots(&mut self, bots: &[BotAccount]) -> Result<Vec<PlayerId>> {
         dispatch_mut!(self, s => s.create_bots(bots))
     }
 
@@ -208,7 +210,7 @@ impl SqliteAdmin {
     fn list_users(&self) -> Result<Vec<UserSummary>> {
         let now = SystemTime::now();
         let mut users = self.map(queries::list_users(&self.conn, now))?;
-        let online: std::collections::HashMap<AccountId, SystemTime> = self
+        let online: std::collections::HashMap<PlayerId, SystemTime> = self
             .map(events::online_accounts(&self.conn, now))?
             .into_iter()
             .collect();
@@ -222,16 +224,16 @@ impl SqliteAdmin {
         self.map(queries::account_by_username(&self.conn, username))
     }
 
-    fn online_accounts(&self) -> Result<Vec<(AccountId, SystemTime)>> {
+    fn online_accounts(&self) -> Result<Vec<(PlayerId, SystemTime)>> {
         self.map(events::online_accounts(&self.conn, SystemTime::now()))
     }
 
-    fn create_user(&mut self, username: &str, password_phc: &str) -> Result<AccountId> {
+    fn create_user(&mut self, username: &str, password_phc: &str) -> Result<PlayerId> {
         let result = queries::create_account(&self.conn, username, password_phc, SystemTime::now());
         self.map(result)
     }
 
-    fn delete_user(&mut self, username: &str, reason: &str) -> Result<AccountId> {
+    fn delete_user(&mut self, username: &str, reason: &str) -> Result<PlayerId> {
         let result =
             events::delete_account_and_kick(&mut self.conn, username, reason, SystemTime::now());
         self.map(result)
@@ -243,7 +245,7 @@ impl SqliteAdmin {
         self.map(result).map(|(_, revoked)| revoked)
     }
 
-    fn create_bots(&mut self, bots: &[BotAccount]) -> Result<Vec<AccountId>> {
+    fn create_bots(&mut self, bots: &[BotAccount]) -> Result<Vec<PlayerId>> {
         let max = self.config.max_sessions_per_account;
         let result = queries::create_bots(&mut self.conn, bots, SystemTime::now(), max);
         self.map(result)

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use rusqlite::ffi;
 
-use super::AccountId;
+use super::ids::{invalid_id, InvalidId};
+use crate::game::PlayerId;
 
 /// The store layer's error.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,14 @@ pub enum StoreError {
         path: PathBuf,
     },
 
+    /// Another running server holds the file (its `ServerLock`). Nothing
+    /// was read or written.
+    #[error("{path} is in use by another running locus server; stop it first or use another --db")]
+    InUse {
+        /// The file we were asked to open.
+        path: PathBuf,
+    },
+
     /// Applying an embedded migration failed; the failed migration was rolled
     /// back.
     #[error("migrating {path} to schema version {version} failed: {detail}")]
@@ -83,7 +92,12 @@ pub enum StoreError {
     /// An operation referred to an account id that does not exist (deleted
     /// while a request for it was in flight).
     #[error("account {0} does not exist")]
-    UnknownAccount(AccountId),
+    UnknownAccount(PlayerId),
+
+    /// A player id that cannot be a database row id: zero or negative when
+    /// read (a corrupt database), or beyond `i64::MAX` when given.
+    #[error("{0}")]
+    InvalidId(InvalidId),
 
     /// A caller passed a value the store cannot hold (e.g. a non-finite
     /// coordinate).
@@ -117,7 +131,7 @@ pub enum StoreError {
 
     /// Any other SQLite error (a bug, I/O error, out of memory...).
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[source] rusqlite::Error),
 
     /// The store thread has stopped (after `close`, or it panicked).
     #[error("the store has been closed")]
@@ -218,12 +232,21 @@ pub(crate) fn postgres_is_transient(err: &tokio_postgres::Error) -> bool {
         || *code == SqlState::LOCK_NOT_AVAILABLE
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        match invalid_id(&err) {
+            Some(invalid) => StoreError::InvalidId(invalid),
+            None => StoreError::Sqlite(err),
+        }
+    }
+}
+
 impl StoreError {
     /// Converts a SQLite error, naming the common failure modes (busy, full,
     /// read-only) so callers and health reports can tell them apart.
     pub(crate) fn from_sqlite(err: rusqlite::Error, busy_timeout: Duration) -> StoreError {
         let Some(code) = err.sqlite_error_code() else {
-            return StoreError::Sqlite(err);
+            return StoreError::from(err);
         };
         match code {
             ffi::ErrorCode::DatabaseBusy | ffi::ErrorCode::DatabaseLocked => StoreError::Busy {

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{from_millis, queries, to_millis, AccountId, StoreError};
+use super::ids::SqlId;
+use super::{from_millis, queries, to_millis, StoreError};
+use crate::game::PlayerId;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -30,7 +32,7 @@ pub struct AdminEvent {
     /// Queue position; poll again with the largest one seen.
     pub id: i64,
     /// The account concerned (it may no longer exist).
-    pub account_id: AccountId,
+    pub account_id: PlayerId,
     /// What to do.
     pub kind: AdminEventKind,
 }
@@ -49,7 +51,7 @@ pub enum AdminEventKind {
 /// past their retention.
 pub(crate) fn append_kick(
     conn: &Connection,
-    account_id: AccountId,
+    account_id: PlayerId,
     reason: &str,
     now: SystemTime,
 ) -> Result<()> {
@@ -57,7 +59,7 @@ pub(crate) fn append_kick(
     conn.prepare_cached(
         "INSERT INTO admin_events (account_id, kind, reason, created_at) VALUES (?1, 'kick', ?2, ?3)",
     )?
-    .execute(params![account_id.0, reason, now_ms])?;
+    .execute(params![SqlId(account_id), reason, now_ms])?;
     let horizon = to_millis(now.checked_sub(EVENT_RETENTION).unwrap_or(now));
     conn.prepare_cached("DELETE FROM admin_events WHERE created_at < ?1")?
         .execute([horizon])?;
@@ -71,7 +73,7 @@ pub(crate) fn delete_account_and_kick(
     username: &str,
     reason: &str,
     now: SystemTime,
-) -> Result<AccountId> {
+) -> Result<PlayerId> {
     let tx = conn.transaction()?;
     let id = queries::delete_account(&tx, username)?;
     append_kick(&tx, id, reason, now)?;
@@ -86,13 +88,13 @@ pub(crate) fn revoke_tokens_and_kick(
     username: &str,
     reason: &str,
     now: SystemTime,
-) -> Result<(AccountId, usize)> {
+) -> Result<(PlayerId, usize)> {
     let tx = conn.transaction()?;
-    let id: AccountId = tx
+    let id: PlayerId = tx
         .prepare_cached("SELECT id FROM accounts WHERE username = ?1")?
         .query_row([username], |row| row.get(0))
         .optional()?
-        .map(AccountId)
+        .map(|SqlId(id)| id)
         .ok_or_else(|| StoreError::UnknownUser(username.to_owned()))?;
     let revoked = queries::delete_account_sessions(&tx, id)?;
     append_kick(&tx, id, reason, now)?;
@@ -115,7 +117,7 @@ pub(crate) fn admin_events_since(
             let kind: String = row.get(2)?;
             Ok((
                 row.get::<_, i64>(0)?,
-                row.get::<_, i64>(1)?,
+                row.get::<_, SqlId>(1)?.0,
                 kind,
                 row.get::<_, String>(3)?,
             ))
@@ -129,7 +131,7 @@ pub(crate) fn admin_events_since(
         if kind == "kick" {
             events.push(AdminEvent {
                 id,
-                account_id: AccountId(account),
+                account_id: account,
                 kind: AdminEventKind::Kick { reason },
             });
         }
@@ -151,8 +153,8 @@ pub(crate) fn last_admin_event_id(conn: &Connection) -> Result<i64> {
 pub(crate) fn sync_presence(
     conn: &mut Connection,
     start: bool,
-    joined: &[(AccountId, SystemTime)],
-    left: &[AccountId],
+    joined: &[(PlayerId, SystemTime)],
+    left: &[PlayerId],
     now: SystemTime,
 ) -> Result<()> {
     let now = to_millis(now);
@@ -163,7 +165,7 @@ pub(crate) fn sync_presence(
     {
         let mut remove = tx.prepare_cached("DELETE FROM presence WHERE account_id = ?1")?;
         for id in left {
-            remove.execute([id.0])?;
+            remove.execute([SqlId(*id)])?;
         }
         let mut add = tx.prepare_cached(
             "INSERT INTO presence (account_id, online_since)
@@ -171,7 +173,7 @@ pub(crate) fn sync_presence(
              ON CONFLICT (account_id) DO UPDATE SET online_since = excluded.online_since",
         )?;
         for (id, since) in joined {
-            add.execute(params![id.0, to_millis(*since)])?;
+            add.execute(params![SqlId(*id), to_millis(*since)])?;
         }
     }
     tx.prepare_cached(
@@ -198,14 +200,14 @@ pub(crate) fn clear_presence(conn: &mut Connection) -> Result<()> {
 pub(crate) fn online_accounts(
     conn: &Connection,
     now: SystemTime,
-) -> Result<Vec<(AccountId, SystemTime)>> {
+) -> Result<Vec<(PlayerId, SystemTime)>> {
     let fresh_after = to_millis(now.checked_sub(PRESENCE_STALE_AFTER).unwrap_or(now));
     let mut stmt = conn.prepare_cached(
         "SELECT p.account_id, p.online_since FROM presence p
          WHERE EXISTS (SELECT 1 FROM server_heartbeat h WHERE h.id = 1 AND h.at >= ?1)",
     )?;
     let rows = stmt.query_map([fresh_after], |row| {
-        Ok((AccountId(row.get(0)?), from_millis(row.get(1)?)))
+        Ok((row.get::<_, SqlId>(0)?.0, from_millis(row.get(1)?)))
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
@@ -281,11 +283,11 @@ mod tests {
     fn presence_counts_only_while_the_heartbeat_is_fresh() {
         let mut conn = db();
         let now = SystemTime::now();
-        let (alice, bob) = (AccountId(1), AccountId(2));
+        let (alice, bob): (PlayerId, PlayerId) = (1, 2);
         sync_presence(
             &mut conn,
             true,
-            &[(alice, now), (bob, now), (AccountId(99), now)],
+            &[(alice, now), (bob, now), (99, now)],
             &[],
             now,
         )

@@ -9,10 +9,11 @@
 use std::path::Path;
 use std::time::SystemTime;
 
+use crate::game::{PlayerId, SavedPosition};
+
 use super::postgres::PgStore;
 use super::{
-    Account, AccountId, AdminEvent, Database, PositionSave, Reset, Result, SqliteStore,
-    StoreConfig, StoreHealth, StoredPosition, WriteFault,
+    Account, AdminEvent, Database, Reset, Result, SqliteStore, StoreConfig, StoreHealth, WriteFault,
 };
 
 /// Handle to the store. Cheap to clone. Call [`Store::close`] at the end
@@ -87,7 +88,7 @@ impl Store {
     /// Registers an account (validated name, hashed password); fails with
     /// `UsernameTaken` if the name exists in any ASCII case. The account has
     /// no position until its first save.
-    pub async fn create_account(&self, username: &str, password_phc: &str) -> Result<AccountId> {
+    pub async fn create_account(&self, username: &str, password_phc: &str) -> Result<PlayerId> {
         dispatch!(self, s => s.create_account(username, password_phc).await)
     }
 
@@ -101,7 +102,7 @@ impl Store {
     /// [`StoreConfig::max_sessions_per_account`].
     pub async fn create_session(
         &self,
-        account_id: AccountId,
+        account_id: PlayerId,
         token_hash: [u8; 32],
         expires_at: SystemTime,
     ) -> Result<()> {
@@ -118,12 +119,12 @@ impl Store {
     }
 
     /// Deletes the session (logout); returns its account, if it existed.
-    pub async fn delete_session(&self, token_hash: [u8; 32]) -> Result<Option<AccountId>> {
+    pub async fn delete_session(&self, token_hash: [u8; 32]) -> Result<Option<PlayerId>> {
         dispatch!(self, s => s.delete_session(token_hash).await)
     }
 
     /// Deletes every session of an account; returns how many.
-    pub async fn delete_account_sessions(&self, account_id: AccountId) -> Result<usize> {
+    pub async fn delete_account_sessions(&self, account_id: PlayerId) -> Result<usize> {
         dispatch!(self, s => s.delete_account_sessions(account_id).await)
     }
 
@@ -134,14 +135,14 @@ impl Store {
 
     /// The account's stored position, including saves still waiting in
     /// memory; `None` if never placed.
-    pub async fn load_position(&self, account_id: AccountId) -> Result<Option<StoredPosition>> {
+    pub async fn load_position(&self, account_id: PlayerId) -> Result<Option<SavedPosition>> {
         dispatch!(self, s => s.load_position(account_id).await)
     }
 
     /// Queues position saves and returns at once (write-behind): latest per
     /// account wins, written in one transaction, kept and retried after a
     /// failure. Only fails if the store is closed.
-    pub fn save_positions(&self, batch: Vec<PositionSave>) -> Result<()> {
+    pub fn save_positions(&self, batch: Vec<SavedPosition>) -> Result<()> {
         dispatch!(self, s => s.save_positions(batch))
     }
 
@@ -178,8 +179,8 @@ impl Store {
     pub async fn sync_presence(
         &self,
         start: bool,
-        joined: Vec<(AccountId, SystemTime)>,
-        left: Vec<AccountId>,
+        joined: Vec<(PlayerId, SystemTime)>,
+        left: Vec<PlayerId>,
     ) -> Result<()> {
         dispatch!(self, s => s.sync_presence(start, joined, left).await)
     }

@@ -1,9 +1,11 @@
 //! Persistence: the only module that imports `rusqlite`. Owns the SQLite file
 //! (schema migrations, accounts, sessions, positions), the single thread that
 //! holds the server's connection, and the synchronous [`AdminStore`] used by
-//! the admin CLI from a separate process. Must not know about sockets, HTTP,
-//! the game world or password hashing (it stores PHC strings and token hashes
-//! it is given).
+//! the admin CLI from a separate process. Uses from `crate::game` only the
+//! player id and the saved-position type (`PlayerId`, `SavedPosition`), and
+//! converts ids to SQLite's in one place (`ids.rs`). Must not know about
+//! sockets, HTTP, the world's rules or password hashing (it stores PHC
+//! strings and token hashes it is given).
 //!
 //! # Threads
 //!
@@ -37,7 +39,10 @@
 //!
 //! # Opening
 //!
-//! [`Store::open`] creates the file if missing; an existing file is inspected
+//! [`Store::open`] first locks the file for this server (`lock`): a second
+//! server on a file a running one holds is refused with
+//! [`StoreError::InUse`] before anything is read or written; `AdminStore`
+//! takes no such lock. It creates the file if missing; an existing file is inspected
 //! before anything is written: a file that is not a SQLite database, a
 //! foreign application's database, a corrupt one, or one whose schema is newer
 //! than this binary is refused with a [`StoreError`] and left byte-for-byte
@@ -50,6 +55,8 @@ mod admin;
 mod error;
 mod events;
 mod handle;
+mod ids;
+mod lock;
 mod migrations;
 mod open;
 mod postgres;
@@ -66,10 +73,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
 
+use crate::game::{PlayerId, SavedPosition};
+
 pub use admin::{AdminStore, KICK_DELETED, KICK_REVOKED};
 pub use error::StoreError;
 pub use events::{AdminEvent, AdminEventKind, PRESENCE_HEARTBEAT, PRESENCE_STALE_AFTER};
 pub use handle::Store;
+pub use ids::InvalidId;
 pub use migrations::SCHEMA_VERSION;
 pub use postgres::{KICK_LOGGED_IN_ELSEWHERE, POSTGRES_SCHEMA_VERSION};
 pub use target::{Database, PostgresUrl};
@@ -127,21 +137,12 @@ impl Default for StoreConfig {
     }
 }
 
-/// An account's id: the `accounts.id` row id, also the player id on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AccountId(pub i64);
-
-impl std::fmt::Display for AccountId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
 /// A registered account.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Account {
-    /// Row id, the player's id.
-    pub id: AccountId,
+    /// Row id, the player's id (the one identifier of an account's player
+    /// in every layer).
+    pub id: PlayerId,
     /// The name as registered (lookups ignore ASCII case).
     pub username: String,
     /// argon2id PHC string, for login verification. Never logged: `Debug`
@@ -162,37 +163,11 @@ impl std::fmt::Debug for Account {
     }
 }
 
-/// A position as stored, with the admin reset epoch it was written under.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StoredPosition {
-    /// World x.
-    pub x: f64,
-    /// World y.
-    pub y: f64,
-    /// The reset epoch of the row; send it back with every save of this
-    /// account so that a later admin reset wins over the save.
-    pub reset_epoch: i64,
-}
-
-/// One account's position to persist.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PositionSave {
-    /// Whose position.
-    pub account_id: AccountId,
-    /// World x; a non-finite value is dropped with a warning.
-    pub x: f64,
-    /// World y; a non-finite value is dropped with a warning.
-    pub y: f64,
-    /// The reset epoch the server last loaded or learned for this account;
-    /// the save is skipped if the stored row has a newer one.
-    pub reset_epoch: i64,
-}
-
 /// An admin reset found by [`Store::resets_since`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reset {
     /// Whose position was reset.
-    pub account_id: AccountId,
+    pub account_id: PlayerId,
     /// The new x.
     pub x: f64,
     /// The new y.
@@ -223,7 +198,7 @@ pub struct ResetOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserSummary {
     /// Account id.
-    pub id: AccountId,
+    pub id: PlayerId,
     /// Username as registered.
     pub username: String,
     /// Registration time.
@@ -231,7 +206,7 @@ pub struct UserSummary {
     /// Last login or landed position save; `None` if never.
     pub last_seen: Option<SystemTime>,
     /// Stored position; `None` if never placed (spawn point).
-    pub position: Option<StoredPosition>,
+    pub position: Option<SavedPosition>,
     /// Unexpired sessions (tokens).
     pub active_sessions: u64,
     /// When the account came online, if a running server reports it online
@@ -345,16 +320,16 @@ impl HealthCell {
 /// Saves handed over by [`Store::save_positions`] that the store thread has
 /// not picked up yet; latest per account wins. Bounded by the number of
 /// accounts.
-type Mailbox = Mutex<HashMap<AccountId, PositionSave>>;
+type Mailbox = Mutex<HashMap<PlayerId, SavedPosition>>;
 
 /// Merges `save` into `map`: a later save replaces an earlier one unless it
 /// carries an older reset epoch (a save from before a reset the server has
 /// since learned about).
-fn merge_save(map: &mut HashMap<AccountId, PositionSave>, save: PositionSave) {
-    match map.get(&save.account_id) {
+fn merge_save(map: &mut HashMap<PlayerId, SavedPosition>, save: SavedPosition) {
+    match map.get(&save.id) {
         Some(existing) if existing.reset_epoch > save.reset_epoch => {}
         _ => {
-            map.insert(save.account_id, save);
+            map.insert(save.id, save);
         }
     }
 }
@@ -363,16 +338,12 @@ fn merge_save(map: &mut HashMap<AccountId, PositionSave>, save: PositionSave) {
 /// still waiting in memory replaces it (one made under an older reset epoch
 /// does not).
 fn overlay_waiting(
-    stored: Option<StoredPosition>,
-    waiting: Option<PositionSave>,
-) -> Option<StoredPosition> {
+    stored: Option<SavedPosition>,
+    waiting: Option<SavedPosition>,
+) -> Option<SavedPosition> {
     match (stored, waiting) {
         (Some(row), Some(save)) if save.reset_epoch < row.reset_epoch => Some(row),
-        (_, Some(save)) => Some(StoredPosition {
-            x: save.x,
-            y: save.y,
-            reset_epoch: save.reset_epoch,
-        }),
+        (_, Some(save)) => Some(save),
         (row, None) => row,
     }
 }
@@ -436,8 +407,8 @@ impl SqliteStore {
         let handle = std::thread::Builder::new()
             .name("locus-store".into())
             .spawn(move || {
-                let conn = match open::open(&owned_path, &config, open::Mode::CreateIfMissing) {
-                    Ok(conn) => conn,
+                let (lock, conn) = match open::open_for_server(&owned_path, &config) {
+                    Ok(opened) => opened,
                     Err(err) => {
                         let _ = ready_tx.send(Err(err));
                         return;
@@ -445,6 +416,8 @@ impl SqliteStore {
                 };
                 let _ = ready_tx.send(Ok(()));
                 Owner::new(conn, config, thread_mailbox, thread_health).run(job_rx);
+                // Only now that the connection is closed (see `lock`).
+                drop(lock);
             })
             .map_err(|source| StoreError::Io {
                 path: path.to_path_buf(),
@@ -486,7 +459,7 @@ impl SqliteStore {
     /// name exists in any ASCII case. The account has no position row yet:
     /// [`Store::load_position`] returns `None` until its first save, and the
     /// game places it at the spawn point.
-    pub async fn create_account(&self, username: &str, password_phc: &str) -> Result<AccountId> {
+    pub async fn create_account(&self, username: &str, password_phc: &str) -> Result<PlayerId> {
         let username = username.to_owned();
         let password_phc = password_phc.to_owned();
         self.call(move |owner| {
@@ -513,7 +486,7 @@ impl SqliteStore {
     /// [`StoreConfig::max_sessions_per_account`].
     pub async fn create_session(
         &self,
-        account_id: AccountId,
+        account_id: PlayerId,
         token_hash: [u8; 32],
         expires_at: SystemTime,
     ) -> Result<()> {
@@ -548,7 +521,7 @@ impl SqliteStore {
 
     /// Deletes the session (logout). Returns its account, or `None` if there
     /// was no such session.
-    pub async fn delete_session(&self, token_hash: [u8; 32]) -> Result<Option<AccountId>> {
+    pub async fn delete_session(&self, token_hash: [u8; 32]) -> Result<Option<PlayerId>> {
         self.call(move |owner| {
             let result = queries::delete_session(&owner.conn, &token_hash);
             owner.map(result)
@@ -557,7 +530,7 @@ impl SqliteStore {
     }
 
     /// Deletes every session of an account; returns how many.
-    pub async fn delete_account_sessions(&self, account_id: AccountId) -> Result<usize> {
+    pub async fn delete_account_sessions(&self, account_id: PlayerId) -> Result<usize> {
         self.call(move |owner| {
             let result = queries::delete_account_sessions(&owner.conn, account_id);
             owner.map(result)
@@ -577,7 +550,7 @@ impl SqliteStore {
 
     /// The account's stored position, including saves still waiting in
     /// memory; `None` if never placed.
-    pub async fn load_position(&self, account_id: AccountId) -> Result<Option<StoredPosition>> {
+    pub async fn load_position(&self, account_id: PlayerId) -> Result<Option<SavedPosition>> {
         self.call(move |owner| owner.load_position(account_id))
             .await
     }
@@ -585,7 +558,7 @@ impl SqliteStore {
     /// Queues position saves and returns at once (write-behind). The store
     /// thread writes them in one transaction; see the module docs for the
     /// failure and retry behaviour. Only fails if the store is closed.
-    pub fn save_positions(&self, batch: Vec<PositionSave>) -> Result<()> {
+    pub fn save_positions(&self, batch: Vec<SavedPosition>) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -668,8 +641,8 @@ impl SqliteStore {
     pub async fn sync_presence(
         &self,
         start: bool,
-        joined: Vec<(AccountId, SystemTime)>,
-        left: Vec<AccountId>,
+        joined: Vec<(PlayerId, SystemTime)>,
+        left: Vec<PlayerId>,
     ) -> Result<()> {
         self.call(move |owner| {
             let result =
@@ -754,9 +727,9 @@ fn from_millis(ms: i64) -> SystemTime {
 mod tests {
     use super::*;
 
-    fn save(id: i64, x: f64, epoch: i64) -> PositionSave {
-        PositionSave {
-            account_id: AccountId(id),
+    fn save(id: PlayerId, x: f64, epoch: i64) -> SavedPosition {
+        SavedPosition {
+            id,
             x,
             y: 0.0,
             reset_epoch: epoch,
@@ -768,7 +741,7 @@ mod tests {
         let mut map = HashMap::new();
         merge_save(&mut map, save(1, 1.0, 0));
         merge_save(&mut map, save(1, 2.0, 0));
-        assert_eq!(map[&AccountId(1)].x, 2.0);
+        assert_eq!(map[&1].x, 2.0);
     }
 
     #[test]
@@ -776,9 +749,9 @@ mod tests {
         let mut map = HashMap::new();
         merge_save(&mut map, save(1, 1.0, 3));
         merge_save(&mut map, save(1, 2.0, 2));
-        assert_eq!(map[&AccountId(1)].x, 1.0);
+        assert_eq!(map[&1].x, 1.0);
         merge_save(&mut map, save(1, 5.0, 4));
-        assert_eq!(map[&AccountId(1)].x, 5.0);
+        assert_eq!(map[&1].x, 5.0);
     }
 
     #[test]
@@ -793,7 +766,7 @@ mod tests {
     #[test]
     fn account_debug_redacts_password() {
         let account = Account {
-            id: AccountId(1),
+            id: 1,
             username: "alice".into(),
             password_phc: "$argon2id$secret".into(),
             created_at: UNIX_EPOCH,

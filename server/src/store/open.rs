@@ -3,6 +3,9 @@
 //! application's, corrupt, or a newer schema) leaving it untouched, then set
 //! up the connection and migrate. Must not run application queries.
 //!
+//! The server ([`open_for_server`]) first takes its `ServerLock` (see
+//! `lock`): one server per file. The admin CLI takes none.
+//!
 //! Order of checks on an existing, non-empty file:
 //! 1. [`check_header`]: a pure look at the first 100 bytes and the file size
 //!    (magic string, page size, whole pages, in-header page count,
@@ -26,6 +29,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::config::DbConfig;
 use rusqlite::{ffi, Connection, OpenFlags, TransactionBehavior};
 
+use super::lock::ServerLock;
 use super::migrations::{self, APPLICATION_ID, SCHEMA_VERSION};
 use super::{StoreConfig, StoreError};
 
@@ -125,7 +129,7 @@ pub(crate) fn check_header(
             "unknown file format version {write_version}/{read_version}"
         )));
     }
-    if file_len % u64::from(page_size) != 0 {
+    if !file_len.is_multiple_of(u64::from(page_size)) {
         return Err(Refusal::NotADatabase(format!(
             "truncated: {file_len} bytes is not a whole number of {page_size}-byte pages"
         )));
@@ -316,6 +320,19 @@ fn configure(conn: &Connection, path: &Path, config: &StoreConfig) -> Result<(),
     conn.pragma_update(None, "foreign_keys", true)
         .map_err(sql)?;
     Ok(())
+}
+
+/// Opens the database at `path` for the server: first takes the
+/// [`ServerLock`] (refusing a file another server holds, before anything
+/// is read or written), then opens it as the module docs describe. The
+/// caller must drop the connection before the lock (see `lock`).
+pub(crate) fn open_for_server(
+    path: &Path,
+    config: &StoreConfig,
+) -> Result<(ServerLock, Connection), StoreError> {
+    let lock = ServerLock::acquire(path)?;
+    let conn = open(path, config, Mode::CreateIfMissing)?;
+    Ok((lock, conn))
 }
 
 /// Opens the database at `path` as the module docs describe.

@@ -11,10 +11,12 @@ use std::time::SystemTime;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::error::{is_unique_violation, sqlite_is_transient};
+use super::ids::{row_id, SqlId};
 use super::{
-    from_millis, to_millis, Account, AccountId, BotAccount, PositionSave, Reset, ResetOutcome,
-    ResetTarget, StoreError, StoredPosition, UserSummary,
+    from_millis, to_millis, Account, BotAccount, Reset, ResetOutcome, ResetTarget, StoreError,
+    UserSummary,
 };
+use crate::game::{PlayerId, SavedPosition};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -22,7 +24,7 @@ const ACCOUNT_COLUMNS: &str = "a.id, a.username, a.password_phc, a.created_at";
 
 fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
-        id: AccountId(row.get(0)?),
+        id: row.get::<_, SqlId>(0)?.0,
         username: row.get(1)?,
         password_phc: row.get(2)?,
         created_at: from_millis(row.get(3)?),
@@ -34,12 +36,12 @@ pub(crate) fn create_account(
     username: &str,
     password_phc: &str,
     now: SystemTime,
-) -> Result<AccountId> {
+) -> Result<PlayerId> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO accounts (username, password_phc, created_at) VALUES (?1, ?2, ?3)",
     )?;
     match stmt.insert(params![username, password_phc, to_millis(now)]) {
-        Ok(id) => Ok(AccountId(id)),
+        Ok(id) => row_id(id).map_err(StoreError::InvalidId),
         Err(err) if is_unique_violation(&err) => Err(StoreError::UsernameTaken),
         Err(err) => Err(err.into()),
     }
@@ -53,11 +55,11 @@ pub(crate) fn account_by_username(conn: &Connection, username: &str) -> Result<O
         .optional()?)
 }
 
-fn account_id_by_username(conn: &Connection, username: &str) -> Result<AccountId> {
+fn account_id_by_username(conn: &Connection, username: &str) -> Result<PlayerId> {
     conn.prepare_cached("SELECT id FROM accounts WHERE username = ?1")?
         .query_row([username], |row| row.get(0))
         .optional()?
-        .map(AccountId)
+        .map(|SqlId(id)| id)
         .ok_or_else(|| StoreError::UnknownUser(username.to_owned()))
 }
 
@@ -66,7 +68,7 @@ fn account_id_by_username(conn: &Connection, username: &str) -> Result<AccountId
 /// included.
 fn insert_session(
     conn: &Connection,
-    account_id: AccountId,
+    account_id: PlayerId,
     token_hash: &[u8; 32],
     now: SystemTime,
     expires_at: SystemTime,
@@ -80,7 +82,7 @@ fn insert_session(
         )?
         .execute(params![
             &token_hash[..],
-            account_id.0,
+            SqlId(account_id),
             now,
             to_millis(expires_at)
         ])?;
@@ -88,14 +90,14 @@ fn insert_session(
         return Err(StoreError::UnknownAccount(account_id));
     }
     conn.prepare_cached("UPDATE accounts SET last_seen = ?2 WHERE id = ?1")?
-        .execute(params![account_id.0, now])?;
+        .execute(params![SqlId(account_id), now])?;
     conn.prepare_cached(
         "DELETE FROM sessions WHERE account_id = ?1 AND token_hash NOT IN (
              SELECT token_hash FROM sessions WHERE account_id = ?1
              ORDER BY token_hash = ?2 DESC, created_at DESC LIMIT ?3)",
     )?
     .execute(params![
-        account_id.0,
+        SqlId(account_id),
         &token_hash[..],
         max_per_account.max(1)
     ])?;
@@ -104,7 +106,7 @@ fn insert_session(
 
 pub(crate) fn create_session(
     conn: &mut Connection,
-    account_id: AccountId,
+    account_id: PlayerId,
     token_hash: &[u8; 32],
     now: SystemTime,
     expires_at: SystemTime,
@@ -138,21 +140,18 @@ pub(crate) fn session_account(
         .optional()?)
 }
 
-pub(crate) fn delete_session(
-    conn: &Connection,
-    token_hash: &[u8; 32],
-) -> Result<Option<AccountId>> {
+pub(crate) fn delete_session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<PlayerId>> {
     Ok(conn
         .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1 RETURNING account_id")?
         .query_row([&token_hash[..]], |row| row.get(0))
         .optional()?
-        .map(AccountId))
+        .map(|SqlId(id)| id))
 }
 
-pub(crate) fn delete_account_sessions(conn: &Connection, account_id: AccountId) -> Result<usize> {
+pub(crate) fn delete_account_sessions(conn: &Connection, account_id: PlayerId) -> Result<usize> {
     Ok(conn
         .prepare_cached("DELETE FROM sessions WHERE account_id = ?1")?
-        .execute([account_id.0])?)
+        .execute([SqlId(account_id)])?)
 }
 
 pub(crate) fn purge_expired_sessions(conn: &Connection, now: SystemTime) -> Result<usize> {
@@ -163,12 +162,13 @@ pub(crate) fn purge_expired_sessions(conn: &Connection, now: SystemTime) -> Resu
 
 pub(crate) fn load_position(
     conn: &Connection,
-    account_id: AccountId,
-) -> Result<Option<StoredPosition>> {
+    account_id: PlayerId,
+) -> Result<Option<SavedPosition>> {
     Ok(conn
         .prepare_cached("SELECT x, y, reset_epoch FROM positions WHERE account_id = ?1")?
-        .query_row([account_id.0], |row| {
-            Ok(StoredPosition {
+        .query_row([SqlId(account_id)], |row| {
+            Ok(SavedPosition {
+                id: account_id,
                 x: row.get(0)?,
                 y: row.get(1)?,
                 reset_epoch: row.get(2)?,
@@ -195,7 +195,7 @@ pub(crate) struct BatchOutcome {
 /// and rolls back the whole batch so the caller can retry it.
 pub(crate) fn write_positions(
     conn: &mut Connection,
-    saves: &[PositionSave],
+    saves: &[SavedPosition],
     now: SystemTime,
 ) -> Result<BatchOutcome> {
     let now = to_millis(now);
@@ -212,13 +212,18 @@ pub(crate) fn write_positions(
         let mut touch = tx.prepare_cached("UPDATE accounts SET last_seen = ?2 WHERE id = ?1")?;
         for save in saves {
             if !save.x.is_finite() || !save.y.is_finite() {
-                tracing::warn!(account = %save.account_id, x = save.x, y = save.y, "dropping a position save with a non-finite coordinate");
+                tracing::warn!(
+                    account = save.id,
+                    x = save.x,
+                    y = save.y,
+                    "dropping a position save with a non-finite coordinate"
+                );
                 outcome.dropped += 1;
                 continue;
             }
             let result = upsert
                 .execute(params![
-                    save.account_id.0,
+                    SqlId(save.id),
                     save.x,
                     save.y,
                     save.reset_epoch,
@@ -226,7 +231,7 @@ pub(crate) fn write_positions(
                 ])
                 .and_then(|changed| {
                     if changed > 0 {
-                        touch.execute(params![save.account_id.0, now])?;
+                        touch.execute(params![SqlId(save.id), now])?;
                     }
                     Ok(changed)
                 });
@@ -235,7 +240,7 @@ pub(crate) fn write_positions(
                 Ok(_) => outcome.written += 1,
                 Err(err) if sqlite_is_transient(&err) => return Err(err.into()),
                 Err(err) => {
-                    tracing::warn!(account = %save.account_id, error = %err, "dropping a position save the database refuses");
+                    tracing::warn!(account = save.id, error = %err, "dropping a position save the database refuses");
                     outcome.dropped += 1;
                 }
             }
@@ -252,7 +257,7 @@ pub(crate) fn resets_since(conn: &Connection, epoch: i64) -> Result<Vec<Reset>> 
     )?;
     let rows = stmt.query_map([epoch], |row| {
         Ok(Reset {
-            account_id: AccountId(row.get(0)?),
+            account_id: row.get::<_, SqlId>(0)?.0,
             x: row.get(1)?,
             y: row.get(2)?,
             reset_epoch: row.get(3)?,
@@ -300,7 +305,7 @@ pub(crate) fn reset_positions(
                 "INSERT INTO positions (account_id, x, y, reset_epoch, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5) {SET}"
             ),
-            params![id.0, x, y, epoch, now],
+            params![SqlId(id), x, y, epoch, now],
         )?,
         None => tx.execute(
             &format!(
@@ -325,12 +330,18 @@ pub(crate) fn list_users(conn: &Connection, now: SystemTime) -> Result<Vec<UserS
         let x: Option<f64> = row.get(4)?;
         let y: Option<f64> = row.get(5)?;
         let epoch: Option<i64> = row.get(6)?;
+        let id = row.get::<_, SqlId>(0)?.0;
         let position = match (x, y, epoch) {
-            (Some(x), Some(y), Some(reset_epoch)) => Some(StoredPosition { x, y, reset_epoch }),
+            (Some(x), Some(y), Some(reset_epoch)) => Some(SavedPosition {
+                id,
+                x,
+                y,
+                reset_epoch,
+            }),
             _ => None,
         };
         Ok(UserSummary {
-            id: AccountId(row.get(0)?),
+            id,
             username: row.get(1)?,
             created_at: from_millis(row.get(2)?),
             last_seen: row.get::<_, Option<i64>>(3)?.map(from_millis),
@@ -343,11 +354,11 @@ pub(crate) fn list_users(conn: &Connection, now: SystemTime) -> Result<Vec<UserS
 }
 
 /// Deletes an account; its sessions and position go with it (cascade).
-pub(crate) fn delete_account(conn: &Connection, username: &str) -> Result<AccountId> {
+pub(crate) fn delete_account(conn: &Connection, username: &str) -> Result<PlayerId> {
     conn.prepare_cached("DELETE FROM accounts WHERE username = ?1 RETURNING id")?
         .query_row([username], |row| row.get(0))
         .optional()?
-        .map(AccountId)
+        .map(|SqlId(id)| id)
         .ok_or_else(|| StoreError::UnknownUser(username.to_owned()))
 }
 
@@ -358,7 +369,7 @@ pub(crate) fn create_bots(
     bots: &[BotAccount],
     now: SystemTime,
     max_sessions_per_account: u32,
-) -> Result<Vec<AccountId>> {
+) -> Result<Vec<PlayerId>> {
     let tx = conn.transaction()?;
     let mut ids = Vec::with_capacity(bots.len());
     for bot in bots {

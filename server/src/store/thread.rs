@@ -11,10 +11,8 @@ use std::time::{Instant, SystemTime};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::{
-    merge_save, overlay_waiting, queries, AccountId, HealthCell, Mailbox, PositionSave,
-    StoreConfig, StoreError, StoredPosition, WriteFault,
-};
+use super::{merge_save, queries, HealthCell, Mailbox, StoreConfig, StoreError, WriteFault};
+use crate::game::{PlayerId, SavedPosition};
 
 /// Work for the store thread.
 pub(crate) enum Job {
@@ -38,7 +36,7 @@ pub(crate) struct Owner {
     /// Saves handed over by `Store::save_positions`.
     mailbox: Arc<Mailbox>,
     /// Saves picked up but not yet committed (kept after a failed write).
-    pending: HashMap<AccountId, PositionSave>,
+    pending: HashMap<PlayerId, SavedPosition>,
     /// When to retry after a failed write; `None` when nothing failed.
     retry_at: Option<Instant>,
     /// Counters shared with `Store::health`.
@@ -147,7 +145,7 @@ impl Owner {
             self.retry_at = None;
             return Ok(());
         }
-        let batch: Vec<PositionSave> = self.pending.values().copied().collect();
+        let batch: Vec<SavedPosition> = self.pending.values().copied().collect();
         let started = Instant::now();
         let result = queries::write_positions(&mut self.conn, &batch, SystemTime::now());
         let result = self.map(result);
@@ -205,8 +203,8 @@ impl Owner {
     /// The stored position, overlaid with a save still waiting in memory.
     pub(crate) fn load_position(
         &mut self,
-        account_id: AccountId,
-    ) -> Result<Option<StoredPosition>, StoreError> {
+        account_id: PlayerId,
+    ) -> Result<Option<SavedPosition>, StoreError> {
         let stored = self.map(queries::load_position(&self.conn, account_id))?;
         let waiting = self.pending.get(&account_id).copied().or_else(|| {
             self.mailbox
@@ -215,7 +213,11 @@ impl Owner {
                 .get(&account_id)
                 .copied()
         });
-        Ok(overlay_waiting(stored, waiting))
+        Ok(match (stored, waiting) {
+            (Some(row), Some(save)) if save.reset_epoch < row.reset_epoch => Some(row),
+            (Some(_) | None, Some(save)) => Some(save),
+            (row, None) => row,
+        })
     }
 
     /// See `Store::inject_write_fault`.

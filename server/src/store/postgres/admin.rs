@@ -14,7 +14,7 @@ use tokio::runtime::Runtime;
 use super::{queries, schema};
 use crate::store::target::PostgresUrl;
 use crate::store::{
-    Account, AccountId, BotAccount, ResetOutcome, ResetTarget, StoreConfig, StoreError, UserSummary,
+    Account, BotAccount, PlayerId, ResetOutcome, ResetTarget, StoreConfig, StoreError, UserSummary,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -116,7 +116,7 @@ impl PgAdmin {
         self.run(async |c| {
             let now = SystemTime::now();
             let mut users = queries::list_users(&*c, now).await?;
-            let online: std::collections::HashMap<AccountId, SystemTime> =
+            let online: std::collections::HashMap<PlayerId, SystemTime> =
                 queries::online_accounts(&*c, now)
                     .await?
                     .into_iter()
@@ -132,17 +132,17 @@ impl PgAdmin {
         self.run(async |c| queries::account_by_username(&*c, username).await)
     }
 
-    pub(crate) fn online_accounts(&self) -> Result<Vec<(AccountId, SystemTime)>> {
+    pub(crate) fn online_accounts(&self) -> Result<Vec<(PlayerId, SystemTime)>> {
         self.run(async |c| queries::online_accounts(&*c, SystemTime::now()).await)
     }
 
-    pub(crate) fn create_user(&self, username: &str, password_phc: &str) -> Result<AccountId> {
+    pub(crate) fn create_user(&self, username: &str, password_phc: &str) -> Result<PlayerId> {
         self.run(async |c| {
             queries::create_account(&*c, username, password_phc, SystemTime::now()).await
         })
     }
 
-    pub(crate) fn delete_user(&self, username: &str, reason: &str) -> Result<AccountId> {
+    pub(crate) fn delete_user(&self, username: &str, reason: &str) -> Result<PlayerId> {
         self.run(async |c| {
             queries::delete_account_and_kick(c, username, reason, SystemTime::now()).await
         })
@@ -156,7 +156,7 @@ impl PgAdmin {
         })
     }
 
-    pub(crate) fn create_bots(&self, bots: &[BotAccount]) -> Result<Vec<AccountId>> {
+    pub(crate) fn create_bots(&self, bots: &[BotAccount]) -> Result<Vec<PlayerId>> {
         let max = self.config.max_sessions_per_account;
         self.run(async |c| queries::create_bots(c, bots, SystemTime::now(), max).await)
     }

@@ -48,9 +48,10 @@ pub use schema::POSTGRES_SCHEMA_VERSION;
 use super::events::AdminEvent;
 use super::target::PostgresUrl;
 use super::{
-    merge_save, overlay_waiting, Account, AccountId, HealthCell, Mailbox, PositionSave, Reset,
-    StoreConfig, StoreError, StoreHealth, StoredPosition, WriteFault,
+    merge_save, overlay_waiting, Account, HealthCell, Mailbox, Reset, StoreConfig, StoreError,
+    StoreHealth, WriteFault,
 };
+use crate::game::{PlayerId, SavedPosition};
 use writer::{Pending, Writer, WriterJob};
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -155,7 +156,7 @@ impl PgStore {
         &self.shared.server_id
     }
 
-    pub(crate) async fn create_account(&self, username: &str, phc: &str) -> Result<AccountId> {
+    pub(crate) async fn create_account(&self, username: &str, phc: &str) -> Result<PlayerId> {
         let client = self.client().await?;
         queries::create_account(&client, username, phc, SystemTime::now()).await
     }
@@ -167,7 +168,7 @@ impl PgStore {
 
     pub(crate) async fn create_session(
         &self,
-        account_id: AccountId,
+        account_id: PlayerId,
         token_hash: [u8; 32],
         expires_at: SystemTime,
     ) -> Result<()> {
@@ -193,12 +194,12 @@ impl PgStore {
         queries::session_account(&client, &token_hash, now).await
     }
 
-    pub(crate) async fn delete_session(&self, token_hash: [u8; 32]) -> Result<Option<AccountId>> {
+    pub(crate) async fn delete_session(&self, token_hash: [u8; 32]) -> Result<Option<PlayerId>> {
         let client = self.client().await?;
         queries::delete_session(&client, &token_hash).await
     }
 
-    pub(crate) async fn delete_account_sessions(&self, account_id: AccountId) -> Result<usize> {
+    pub(crate) async fn delete_account_sessions(&self, account_id: PlayerId) -> Result<usize> {
         let client = self.client().await?;
         queries::delete_account_sessions(&client, account_id).await
     }
@@ -211,8 +212,8 @@ impl PgStore {
     /// The stored position, overlaid with a save still waiting in memory.
     pub(crate) async fn load_position(
         &self,
-        account_id: AccountId,
-    ) -> Result<Option<StoredPosition>> {
+        account_id: PlayerId,
+    ) -> Result<Option<SavedPosition>> {
         let client = self.client().await?;
         let stored = queries::load_position(&client, account_id).await?;
         let waiting = {
@@ -237,7 +238,7 @@ impl PgStore {
     }
 
     /// Queues saves and returns at once (write-behind).
-    pub(crate) fn save_positions(&self, batch: Vec<PositionSave>) -> Result<()> {
+    pub(crate) fn save_positions(&self, batch: Vec<SavedPosition>) -> Result<()> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
@@ -307,8 +308,8 @@ impl PgStore {
     pub(crate) async fn sync_presence(
         &self,
         start: bool,
-        joined: Vec<(AccountId, SystemTime)>,
-        left: Vec<AccountId>,
+        joined: Vec<(PlayerId, SystemTime)>,
+        left: Vec<PlayerId>,
     ) -> Result<()> {
         let mut client = self.client().await?;
         queries::sync_presence(

@@ -12,10 +12,12 @@ use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
+use crate::game::{PlayerId, SavedPosition};
 use crate::store::events::{AdminEvent, AdminEventKind, PRESENCE_STALE_AFTER};
+use crate::store::ids::{row_id, InvalidId};
 use crate::store::{
-    from_millis, to_millis, Account, AccountId, BotAccount, PositionSave, Reset, ResetOutcome,
-    ResetTarget, StoreError, StoredPosition, UserSummary,
+    from_millis, to_millis, Account, BotAccount, Reset, ResetOutcome, ResetTarget, StoreError,
+    UserSummary,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -31,11 +33,22 @@ const ACCOUNT_COLUMNS: &str = "a.id, a.username, a.password_phc, a.created_at";
 
 fn account_from_row(row: &Row) -> Result<Account> {
     Ok(Account {
-        id: AccountId(row.try_get(0)?),
+        id: player_id(row.try_get(0)?)?,
         username: row.try_get(1)?,
         password_phc: row.try_get(2)?,
         created_at: from_millis(row.try_get(3)?),
     })
+}
+
+/// The one place a [`PlayerId`] (u64) becomes PostgreSQL's BIGINT, checked.
+fn sql_id(id: PlayerId) -> Result<i64> {
+    i64::try_from(id).map_err(|_| StoreError::InvalidId(InvalidId::TooLarge(id)))
+}
+
+/// A BIGINT id read back as a [`PlayerId`]; a non-positive one means a
+/// corrupt database.
+fn player_id(raw: i64) -> Result<PlayerId> {
+    row_id(raw).map_err(StoreError::InvalidId)
 }
 
 fn count(n: u64) -> usize {
@@ -47,7 +60,7 @@ pub(crate) async fn create_account(
     username: &str,
     password_phc: &str,
     now: SystemTime,
-) -> Result<AccountId> {
+) -> Result<PlayerId> {
     let stmt = client
         .prepare_cached(
             "INSERT INTO accounts (username, password_phc, created_at) VALUES ($1, $2, $3)
@@ -58,7 +71,7 @@ pub(crate) async fn create_account(
         .query_one(&stmt, &[&username, &password_phc, &to_millis(now)])
         .await
     {
-        Ok(row) => Ok(AccountId(row.try_get(0)?)),
+        Ok(row) => Ok(player_id(row.try_get(0)?)?),
         Err(err) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
             Err(StoreError::UsernameTaken)
         }
@@ -79,12 +92,12 @@ pub(crate) async fn account_by_username(
     }
 }
 
-async fn account_id_by_username(client: &impl GenericClient, username: &str) -> Result<AccountId> {
+async fn account_id_by_username(client: &impl GenericClient, username: &str) -> Result<PlayerId> {
     let stmt = client
         .prepare_cached("SELECT id FROM accounts WHERE lower(username) = lower($1)")
         .await?;
     match client.query_opt(&stmt, &[&username]).await? {
-        Some(row) => Ok(AccountId(row.try_get(0)?)),
+        Some(row) => Ok(player_id(row.try_get(0)?)?),
         None => Err(StoreError::UnknownUser(username.to_owned())),
     }
 }
@@ -93,7 +106,7 @@ async fn account_id_by_username(client: &impl GenericClient, username: &str) -> 
 /// and keeps at most `max_per_account` sessions, the new one included.
 async fn insert_session(
     tx: &Transaction<'_>,
-    account_id: AccountId,
+    account_id: PlayerId,
     token_hash: &[u8; 32],
     now: SystemTime,
     expires_at: SystemTime,
@@ -110,7 +123,7 @@ async fn insert_session(
     let inserted = tx
         .execute(
             &insert,
-            &[&token, &account_id.0, &now, &to_millis(expires_at)],
+            &[&token, &sql_id(account_id)?, &now, &to_millis(expires_at)],
         )
         .await?;
     if inserted == 0 {
@@ -119,7 +132,7 @@ async fn insert_session(
     let touch = tx
         .prepare_cached("UPDATE accounts SET last_seen = $2 WHERE id = $1")
         .await?;
-    tx.execute(&touch, &[&account_id.0, &now]).await?;
+    tx.execute(&touch, &[&sql_id(account_id)?, &now]).await?;
     let trim = tx
         .prepare_cached(
             "DELETE FROM sessions WHERE account_id = $1 AND token_hash NOT IN (
@@ -128,13 +141,14 @@ async fn insert_session(
         )
         .await?;
     let keep = i64::from(max_per_account.max(1));
-    tx.execute(&trim, &[&account_id.0, &token, &keep]).await?;
+    tx.execute(&trim, &[&sql_id(account_id)?, &token, &keep])
+        .await?;
     Ok(())
 }
 
 pub(crate) async fn create_session(
     client: &mut deadpool_postgres::Client,
-    account_id: AccountId,
+    account_id: PlayerId,
     token_hash: &[u8; 32],
     now: SystemTime,
     expires_at: SystemTime,
@@ -174,25 +188,25 @@ pub(crate) async fn session_account(
 pub(crate) async fn delete_session(
     client: &impl GenericClient,
     token_hash: &[u8; 32],
-) -> Result<Option<AccountId>> {
+) -> Result<Option<PlayerId>> {
     let stmt = client
         .prepare_cached("DELETE FROM sessions WHERE token_hash = $1 RETURNING account_id")
         .await?;
     let token: &[u8] = token_hash;
     match client.query_opt(&stmt, &[&token]).await? {
-        Some(row) => Ok(Some(AccountId(row.try_get(0)?))),
+        Some(row) => Ok(Some(player_id(row.try_get(0)?)?)),
         None => Ok(None),
     }
 }
 
 pub(crate) async fn delete_account_sessions(
     client: &impl GenericClient,
-    account_id: AccountId,
+    account_id: PlayerId,
 ) -> Result<usize> {
     let stmt = client
         .prepare_cached("DELETE FROM sessions WHERE account_id = $1")
         .await?;
-    Ok(count(client.execute(&stmt, &[&account_id.0]).await?))
+    Ok(count(client.execute(&stmt, &[&sql_id(account_id)?]).await?))
 }
 
 pub(crate) async fn purge_expired_sessions(
@@ -207,13 +221,14 @@ pub(crate) async fn purge_expired_sessions(
 
 pub(crate) async fn load_position(
     client: &impl GenericClient,
-    account_id: AccountId,
-) -> Result<Option<StoredPosition>> {
+    account_id: PlayerId,
+) -> Result<Option<SavedPosition>> {
     let stmt = client
         .prepare_cached("SELECT x, y, reset_epoch FROM positions WHERE account_id = $1")
         .await?;
-    match client.query_opt(&stmt, &[&account_id.0]).await? {
-        Some(row) => Ok(Some(StoredPosition {
+    match client.query_opt(&stmt, &[&sql_id(account_id)?]).await? {
+        Some(row) => Ok(Some(SavedPosition {
+            id: account_id,
             x: row.try_get(0)?,
             y: row.try_get(1)?,
             reset_epoch: row.try_get(2)?,
@@ -242,24 +257,24 @@ pub(crate) struct BatchOutcome {
 /// as a read-only database would.
 pub(crate) async fn write_positions(
     client: &mut deadpool_postgres::Client,
-    saves: &[PositionSave],
+    saves: &[SavedPosition],
     now: SystemTime,
     read_only: bool,
 ) -> Result<BatchOutcome> {
     let mut outcome = BatchOutcome::default();
-    let mut sorted: Vec<&PositionSave> = saves
+    let mut sorted: Vec<&SavedPosition> = saves
         .iter()
         .filter(|save| {
             let finite = save.x.is_finite() && save.y.is_finite();
             if !finite {
-                tracing::warn!(account = %save.account_id, x = save.x, y = save.y, "dropping a position save with a non-finite coordinate");
+                tracing::warn!(account = %save.id, x = save.x, y = save.y, "dropping a position save with a non-finite coordinate");
                 outcome.dropped += 1;
             }
             finite
         })
         .collect();
-    sorted.sort_unstable_by_key(|save| save.account_id);
-    let ids: Vec<i64> = sorted.iter().map(|s| s.account_id.0).collect();
+    sorted.sort_unstable_by_key(|save| save.id);
+    let ids: Vec<i64> = sorted.iter().map(|s| sql_id(s.id)).collect::<Result<_>>()?;
     let xs: Vec<f64> = sorted.iter().map(|s| s.x).collect();
     let ys: Vec<f64> = sorted.iter().map(|s| s.y).collect();
     let epochs: Vec<i64> = sorted.iter().map(|s| s.reset_epoch).collect();
@@ -310,7 +325,7 @@ pub(crate) async fn resets_since(client: &impl GenericClient, epoch: i64) -> Res
         .iter()
         .map(|row| {
             Ok(Reset {
-                account_id: AccountId(row.try_get(0)?),
+                account_id: player_id(row.try_get(0)?)?,
                 x: row.try_get(1)?,
                 y: row.try_get(2)?,
                 reset_epoch: row.try_get(3)?,
@@ -363,7 +378,7 @@ pub(crate) async fn reset_positions(
                     "INSERT INTO positions (account_id, x, y, reset_epoch, updated_at)
                      VALUES ($1, $2, $3, $4, $5) {SET}"
                 ),
-                &[&id.0, &x, &y, &epoch, &now],
+                &[&sql_id(id)?, &x, &y, &epoch, &now],
             )
             .await?
         }
@@ -406,13 +421,19 @@ pub(crate) async fn list_users(
             let x: Option<f64> = row.try_get(4)?;
             let y: Option<f64> = row.try_get(5)?;
             let epoch: Option<i64> = row.try_get(6)?;
+            let id = player_id(row.try_get(0)?)?;
             let position = match (x, y, epoch) {
-                (Some(x), Some(y), Some(reset_epoch)) => Some(StoredPosition { x, y, reset_epoch }),
+                (Some(x), Some(y), Some(reset_epoch)) => Some(SavedPosition {
+                    id,
+                    x,
+                    y,
+                    reset_epoch,
+                }),
                 _ => None,
             };
             let sessions: i64 = row.try_get(7)?;
             Ok(UserSummary {
-                id: AccountId(row.try_get(0)?),
+                id,
                 username: row.try_get(1)?,
                 created_at: from_millis(row.try_get(2)?),
                 last_seen: row.try_get::<_, Option<i64>>(3)?.map(from_millis),
@@ -431,7 +452,7 @@ pub(crate) async fn create_bots(
     bots: &[BotAccount],
     now: SystemTime,
     max_sessions_per_account: u32,
-) -> Result<Vec<AccountId>> {
+) -> Result<Vec<PlayerId>> {
     let tx = client.transaction().await?;
     let insert = tx
         .prepare_cached(
@@ -501,16 +522,16 @@ pub(crate) async fn delete_account_and_kick(
     username: &str,
     reason: &str,
     now: SystemTime,
-) -> Result<AccountId> {
+) -> Result<PlayerId> {
     let tx = client.transaction().await?;
     let stmt = tx
         .prepare_cached("DELETE FROM accounts WHERE lower(username) = lower($1) RETURNING id")
         .await?;
     let id = match tx.query_opt(&stmt, &[&username]).await? {
-        Some(row) => AccountId(row.try_get(0)?),
+        Some(row) => player_id(row.try_get(0)?)?,
         None => return Err(StoreError::UnknownUser(username.to_owned())),
     };
-    append_kicks(&tx, &[id.0], reason, None, now).await?;
+    append_kicks(&tx, &[sql_id(id)?], reason, None, now).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -522,11 +543,11 @@ pub(crate) async fn revoke_tokens_and_kick(
     username: &str,
     reason: &str,
     now: SystemTime,
-) -> Result<(AccountId, usize)> {
+) -> Result<(PlayerId, usize)> {
     let tx = client.transaction().await?;
     let id = account_id_by_username(&tx, username).await?;
     let revoked = delete_account_sessions(&tx, id).await?;
-    append_kicks(&tx, &[id.0], reason, None, now).await?;
+    append_kicks(&tx, &[sql_id(id)?], reason, None, now).await?;
     tx.commit().await?;
     Ok((id, revoked))
 }
@@ -553,7 +574,7 @@ pub(crate) async fn admin_events_since(
         if kind == "kick" {
             events.push(AdminEvent {
                 id: row.try_get(0)?,
-                account_id: AccountId(row.try_get(1)?),
+                account_id: player_id(row.try_get(1)?)?,
                 kind: AdminEventKind::Kick {
                     reason: row.try_get(3)?,
                 },
@@ -581,8 +602,8 @@ pub(crate) async fn sync_presence(
     client: &mut deadpool_postgres::Client,
     server_id: &str,
     start: bool,
-    joined: &[(AccountId, SystemTime)],
-    left: &[AccountId],
+    joined: &[(PlayerId, SystemTime)],
+    left: &[PlayerId],
     now: SystemTime,
 ) -> Result<()> {
     let now_ms = to_millis(now);
@@ -597,7 +618,7 @@ pub(crate) async fn sync_presence(
             .await?;
     }
     if !left.is_empty() {
-        let ids: Vec<i64> = left.iter().map(|id| id.0).collect();
+        let ids: Vec<i64> = left.iter().map(|&id| sql_id(id)).collect::<Result<_>>()?;
         let stmt = tx
             .prepare_cached("DELETE FROM presence WHERE server_id = $1 AND account_id = ANY($2)")
             .await?;
@@ -611,7 +632,10 @@ pub(crate) async fn sync_presence(
         // later.
         tx.batch_execute("LOCK TABLE presence IN SHARE ROW EXCLUSIVE MODE")
             .await?;
-        let ids: Vec<i64> = joined.iter().map(|(id, _)| id.0).collect();
+        let ids: Vec<i64> = joined
+            .iter()
+            .map(|&(id, _)| sql_id(id))
+            .collect::<Result<_>>()?;
         let since: Vec<i64> = joined.iter().map(|(_, at)| to_millis(*at)).collect();
         let elsewhere = tx
             .prepare_cached(
@@ -671,7 +695,7 @@ pub(crate) async fn clear_presence(
 pub(crate) async fn online_accounts(
     client: &impl GenericClient,
     now: SystemTime,
-) -> Result<Vec<(AccountId, SystemTime)>> {
+) -> Result<Vec<(PlayerId, SystemTime)>> {
     let fresh_after = to_millis(now.checked_sub(PRESENCE_STALE_AFTER).unwrap_or(now));
     let stmt = client
         .prepare_cached(
@@ -683,6 +707,6 @@ pub(crate) async fn online_accounts(
         .query(&stmt, &[&fresh_after])
         .await?
         .iter()
-        .map(|row| Ok((AccountId(row.try_get(0)?), from_millis(row.try_get(1)?))))
+        .map(|row| Ok((player_id(row.try_get(0)?)?, from_millis(row.try_get(1)?))))
         .collect()
 }

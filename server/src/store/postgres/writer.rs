@@ -19,12 +19,12 @@ use tokio::sync::{mpsc, oneshot};
 use super::queries;
 use super::schema::from_pool;
 use crate::store::{
-    merge_save, AccountId, HealthCell, Mailbox, PositionSave, StoreConfig, StoreError,
+    merge_save, HealthCell, Mailbox, PlayerId, SavedPosition, StoreConfig, StoreError,
 };
 
 /// Saves picked up from the mailbox but not yet committed; shared so that
 /// `load_position` sees them. Only the writer changes it.
-pub(crate) type Pending = Mutex<HashMap<AccountId, PositionSave>>;
+pub(crate) type Pending = Mutex<HashMap<PlayerId, SavedPosition>>;
 
 /// Work for the writer.
 pub(crate) enum WriterJob {
@@ -118,7 +118,7 @@ impl Writer {
     /// stay pending and a retry is scheduled.
     async fn write_pending(&mut self) -> Result<(), StoreError> {
         self.absorb_mailbox();
-        let batch: Vec<PositionSave> = self
+        let batch: Vec<SavedPosition> = self
             .pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())

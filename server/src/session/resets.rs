@@ -1,6 +1,6 @@
 //! The running server's side of `locus admin`, which is another process
 //! writing the same database file whether the server runs or not. One task
-//! polls the database every 250 ms and:
+//! polls the database every `admin_poll_interval` (250 ms by default) and:
 //!
 //! * teleports online players whose position an admin reset (epochs newer
 //!   than the last one seen; saves made under an older epoch are skipped by
@@ -22,27 +22,32 @@ use std::time::{Duration, Instant, SystemTime};
 use glam::DVec2;
 use tokio_util::sync::CancellationToken;
 
-use super::state::AppState;
+use super::state::SessionState;
 use super::world_link::WorldUnavailable;
 use crate::game::tick_loop::WorldCommand;
 use crate::game::{PlayerId, TeleportReason};
-use crate::store::{AccountId, AdminEventKind, PRESENCE_HEARTBEAT};
+use crate::store::{AdminEventKind, PRESENCE_HEARTBEAT};
 
-/// How often the database is polled (the contract allows one second from a
-/// reset to the player's `teleport`).
-const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How long to wait before asking an unanswering store again for the
+/// starting point. Fixed: only start-up retries wait on it, and the loop
+/// ends at once on shutdown.
+const STARTING_POINT_RETRY: Duration = Duration::from_secs(1);
 
-/// Admin events read per poll; more wait for the next poll.
-const EVENTS_PER_POLL: usize = 1024;
+/// How long to wait, and how often, while the world's command queue is full
+/// for a command it must not miss (about a second in all). Fixed: a world
+/// that stays full for a second is overloaded, and the loss is logged.
+const PATIENCE_STEP: Duration = Duration::from_millis(10);
+/// See [`PATIENCE_STEP`].
+const PATIENCE_STEPS: u32 = 100;
 
 /// Polls for admin resets and events, and publishes presence, until `stop`
 /// is cancelled; then clears the presence table.
-pub async fn watch(app: Arc<AppState>, stop: CancellationToken) {
+pub async fn watch(app: Arc<SessionState>, stop: CancellationToken) {
     let Some((mut last_epoch, mut last_event)) = starting_point(&app, &stop).await else {
         return;
     };
     let mut presence = Presence::default();
-    let mut ticker = tokio::time::interval(POLL_INTERVAL);
+    let mut ticker = tokio::time::interval(app.config.admin_poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -60,7 +65,7 @@ pub async fn watch(app: Arc<AppState>, stop: CancellationToken) {
 
 /// The newest reset epoch and admin event id at start-up: older ones
 /// concern nobody online. Retries until the store answers or `stop`.
-async fn starting_point(app: &AppState, stop: &CancellationToken) -> Option<(i64, i64)> {
+async fn starting_point(app: &SessionState, stop: &CancellationToken) -> Option<(i64, i64)> {
     loop {
         let read = async {
             let epoch = app.store.current_reset_epoch().await?;
@@ -73,7 +78,7 @@ async fn starting_point(app: &AppState, stop: &CancellationToken) -> Option<(i64
                 tracing::warn!(%error, "cannot read the admin starting point; retrying");
                 tokio::select! {
                     () = stop.cancelled() => return None,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = tokio::time::sleep(STARTING_POINT_RETRY) => {}
                 }
             }
         }
@@ -81,7 +86,7 @@ async fn starting_point(app: &AppState, stop: &CancellationToken) -> Option<(i64
 }
 
 /// Teleports online players reset since `last_epoch`, and advances it.
-async fn apply_resets(app: &AppState, last_epoch: &mut i64) {
+async fn apply_resets(app: &SessionState, last_epoch: &mut i64) {
     let resets = match app.store.resets_since(*last_epoch).await {
         Ok(resets) => resets,
         Err(error) => {
@@ -91,7 +96,7 @@ async fn apply_resets(app: &AppState, last_epoch: &mut i64) {
     };
     for reset in resets {
         *last_epoch = (*last_epoch).max(reset.reset_epoch);
-        let id = reset.account_id.0 as PlayerId;
+        let id = reset.account_id;
         // A connect of this account holds the lock from loading its stored
         // position until its socket is bound, and a disconnect from
         // unbinding until it has left the world: under the lock, "bound" is
@@ -114,11 +119,11 @@ async fn apply_resets(app: &AppState, last_epoch: &mut i64) {
 
 /// Sends a command the world must not miss, waiting while its queue is full
 /// (about a second at most; then the loss is logged).
-async fn send_with_patience(app: &AppState, command: impl Fn() -> WorldCommand) {
-    for _ in 0..100 {
+async fn send_with_patience(app: &SessionState, command: impl Fn() -> WorldCommand) {
+    for _ in 0..PATIENCE_STEPS {
         match app.world.send(command()) {
             Ok(()) => return,
-            Err(WorldUnavailable::Busy) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(WorldUnavailable::Busy) => tokio::time::sleep(PATIENCE_STEP).await,
             Err(error) => {
                 tracing::warn!(%error, "admin reset not applied to the world");
                 return;
@@ -129,10 +134,10 @@ async fn send_with_patience(app: &AppState, command: impl Fn() -> WorldCommand) 
 }
 
 /// Acts on admin events queued since `last_event`, and advances it.
-async fn apply_events(app: &AppState, last_event: &mut i64) {
+async fn apply_events(app: &SessionState, last_event: &mut i64) {
     let events = match app
         .store
-        .admin_events_since(*last_event, EVENTS_PER_POLL)
+        .admin_events_since(*last_event, app.config.admin_events_per_poll)
         .await
     {
         Ok(events) => events,
@@ -143,7 +148,7 @@ async fn apply_events(app: &AppState, last_event: &mut i64) {
     };
     for event in events {
         *last_event = (*last_event).max(event.id);
-        let id = event.account_id.0 as PlayerId;
+        let id = event.account_id;
         match event.kind {
             AdminEventKind::Kick { reason } => {
                 // Waits for a connect of this account in progress, so a
@@ -192,7 +197,7 @@ fn presence_diff(
 
 /// Writes who joined and left since the last write, and the heartbeat when
 /// it is due.
-async fn publish_presence(app: &AppState, presence: &mut Presence) {
+async fn publish_presence(app: &SessionState, presence: &mut Presence) {
     let online: Vec<PlayerId> = app.players.read().keys().copied().collect();
     let (joined, left) = presence_diff(&presence.written, &online);
     let start = presence.last_write.is_none();
@@ -203,11 +208,8 @@ async fn publish_presence(app: &AppState, presence: &mut Presence) {
         return;
     }
     let now = SystemTime::now();
-    let joined_rows = joined
-        .iter()
-        .map(|&id| (AccountId(id as i64), now))
-        .collect();
-    let left_rows = left.iter().map(|&id| AccountId(id as i64)).collect();
+    let joined_rows = joined.iter().map(|&id| (id, now)).collect();
+    let left_rows = left.clone();
     match app.store.sync_presence(start, joined_rows, left_rows).await {
         Ok(()) => {
             for id in left {

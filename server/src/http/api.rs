@@ -15,9 +15,10 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::metrics;
 use super::state::AppState;
 use crate::auth::{token, validate, AuthError};
+use crate::metrics;
+use crate::socketio::Parser;
 use crate::store::StoreError;
 
 /// A failed API request, mapped to its HTTP answer in one place.
@@ -176,6 +177,9 @@ pub struct Health {
     tick: u64,
     /// `"ok"`, or `"failing"` while position writes fail (they are retried).
     persistence: &'static str,
+    /// The Socket.IO packet format (`"json"` or `"msgpack"`), so a client
+    /// such as the bundled page can pick the same parser before connecting.
+    parser: &'static str,
 }
 
 /// `POST /api/register`.
@@ -190,7 +194,7 @@ pub async fn register(
     let phc = state.passwords.hash(&creds.password).await?;
     let id = state.store.create_account(&creds.username, &phc).await?;
     let body = Registered {
-        id: id.0 as u64,
+        id,
         username: creds.username,
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -236,14 +240,14 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     };
     state.throttle.record_success(&creds.username);
-    let issued = token::issue(SystemTime::now(), state.config.token_ttl);
+    let issued = token::issue(SystemTime::now(), state.token_ttl);
     state
         .store
         .create_session(account.id, issued.hash, issued.expires_at)
         .await?;
     let body = LoggedIn {
         token: issued.token,
-        expires_in: state.config.token_ttl.as_secs(),
+        expires_in: state.token_ttl.as_secs(),
     };
     Ok(Json(body).into_response())
 }
@@ -266,7 +270,7 @@ pub async fn logout(
         .delete_session(hash)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    state.players.kick_account(account.0 as u64, "logged out");
+    state.players.kick_account(account, "logged out");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -278,6 +282,10 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
         players_online: state.world.player_count() as usize,
         tick: state.world.tick(),
         persistence: if failing { "failing" } else { "ok" },
+        parser: match state.parser {
+            Parser::Json => "json",
+            Parser::MsgPack => "msgpack",
+        },
     })
 }
 

@@ -1,37 +1,32 @@
 //! Starting and stopping the whole server: opens the database, starts the
-//! world's tick thread, builds the HTTP routes (API, metrics, Socket.IO,
-//! static client), serves them, and on shutdown closes every session,
-//! writes every position and closes the database.
+//! world's tick thread, wires the game session glue ([`crate::session`])
+//! and the HTTP edge ([`crate::http`]) to them, serves, and on shutdown
+//! closes every session, writes every position and closes the database.
+//!
+//! The only module besides the binary that reads [`Config`]; it hands each
+//! layer its own settings. Owns no protocol or game logic.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{Method, Uri};
-use axum::response::IntoResponse;
-use axum::routing::{any, get, post};
-use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{self, ApiError};
-use super::game_events;
-use super::handshake_limit::HandshakeLimiter;
-use super::listener;
-use super::metrics::Metrics;
-use super::players::Players;
-use super::resets;
-use super::state::AppState;
-use super::static_files::StaticFiles;
-use super::world_link::{save_of, SocketOutbox, WorldHandle};
 use crate::auth::{LoginThrottle, PasswordHasher};
 use crate::config::Config;
 use crate::game::tick_loop::{TickStats, WorldCommand};
 use crate::game::World;
+use crate::http::handshake_limit::HandshakeLimiter;
+use crate::http::state::AppState;
+use crate::http::static_files::StaticFiles;
+use crate::http::{listener, routes};
+use crate::metrics::Metrics;
+use crate::session::players::Players;
+use crate::session::world_link::{SocketOutbox, WorldHandle};
+use crate::session::{game_events, resets, SessionState};
 use crate::socketio::SocketIo;
 use crate::store::{FlushObserver, Store};
 
@@ -126,7 +121,7 @@ impl RunningServer {
 pub async fn start(config: Config) -> Result<RunningServer, ServeError> {
     let prepared = Prepared::new(config).await?;
     let addr = prepared.addr;
-    let store = prepared.app.store.clone();
+    let store = prepared.session.store.clone();
     let io = prepared.io.clone();
     let stop = CancellationToken::new();
     let signal = stop.clone();
@@ -150,9 +145,14 @@ pub async fn run(
 
 /// A server with everything opened and bound, not yet serving.
 struct Prepared {
+    /// The settings, for the HTTP limits and the shutdown grace.
+    config: Config,
     addr: SocketAddr,
     listener: TcpListener,
+    /// What the HTTP handlers share.
     app: Arc<AppState>,
+    /// What the socket handlers and the admin watcher share.
+    session: Arc<SessionState>,
     io: SocketIo,
     world_thread: std::thread::JoinHandle<World>,
     static_files: StaticFiles,
@@ -161,6 +161,8 @@ struct Prepared {
 impl Prepared {
     async fn new(config: Config) -> Result<Self, ServeError> {
         let world_config = config.world_config();
+        let session_config = config.session_config();
+        session_config.validate().map_err(ServeError::Config)?;
         let world = World::new(world_config).map_err(|e| ServeError::Config(e.to_string()))?;
         let io = SocketIo::new(config.socketio_config());
         let stats = Arc::new(TickStats::default());
@@ -210,26 +212,37 @@ impl Prepared {
             players.clone(),
             store.clone(),
             metrics.clone(),
-            config.parser,
+            session_config.parser,
         );
-        let (world_handle, world_thread) = WorldHandle::spawn(world, outbox, stats)
-            .map_err(|e| ServeError::Startup(format!("cannot start the world thread: {e}")))?;
+        let (world_handle, world_thread) =
+            WorldHandle::spawn(world, outbox, stats, session_config.command_queue)
+                .map_err(|e| ServeError::Startup(format!("cannot start the world thread: {e}")))?;
 
         let static_files = StaticFiles::new(config.static_dir.as_deref());
         let app = Arc::new(AppState {
-            config,
-            store,
+            token_ttl: auth.token_ttl,
+            parser: session_config.parser,
+            store: store.clone(),
             passwords,
             throttle,
+            metrics: metrics.clone(),
+            players: players.clone(),
+            world: world_handle.clone(),
+        });
+        let session = Arc::new(SessionState {
+            config: session_config,
+            store,
             metrics,
             players,
             world: world_handle,
         });
-        game_events::register(&io, app.clone());
+        game_events::register(&io, session.clone());
         Ok(Self {
+            config,
             addr,
             listener,
             app,
+            session,
             io,
             world_thread,
             static_files,
@@ -241,17 +254,21 @@ impl Prepared {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let Prepared {
+            config,
             addr,
             listener,
             app,
+            session,
             io,
             world_thread,
             static_files,
         } = self;
-        let router = routes(app.clone(), io.clone(), static_files);
+        let limiter =
+            HandshakeLimiter::new(config.handshake_rate, config.handshake_burst).map(Arc::new);
+        let router = routes::router(app, io.clone(), static_files, limiter);
         let stop = CancellationToken::new();
-        let resets = tokio::spawn(resets::watch(app.clone(), stop.clone()));
-        let limits = app.config.http_limits();
+        let resets = tokio::spawn(resets::watch(session.clone(), stop.clone()));
+        let limits = config.http_limits();
         let mut http = tokio::spawn(listener::serve(
             listener,
             router,
@@ -268,7 +285,7 @@ impl Prepared {
         }
         // One grace period for sessions and connections together, then the
         // final save: the process stops within `shutdown_grace` plus a flush.
-        let grace = app.config.shutdown_grace;
+        let grace = config.shutdown_grace;
         let deadline = tokio::time::Instant::now() + grace;
         tracing::info!("closing every session");
         stop.cancel();
@@ -279,93 +296,19 @@ impl Prepared {
         let _ = resets.await;
 
         // Every position, online players included, then the database.
-        let final_positions = app
+        let final_positions = session
             .world
             .request(|reply| WorldCommand::Shutdown { reply })
             .await
             .unwrap_or_default();
         let saved = final_positions.len();
         let _ = tokio::task::spawn_blocking(move || world_thread.join()).await;
-        let store = app.store.clone();
-        if let Err(error) = store.save_positions(final_positions.iter().map(save_of).collect()) {
+        let store = session.store.clone();
+        if let Err(error) = store.save_positions(final_positions) {
             return Err(ServeError::FinalSave(error));
         }
         store.flush().await.map_err(ServeError::FinalSave)?;
         tracing::info!(positions = saved, "positions saved; stopped");
         Ok(())
     }
-}
-
-/// Whether `request` would open a new Engine.IO session: a GET without a
-/// `sid` (read exactly as the engine reads it).
-fn is_handshake(request: &Request) -> bool {
-    let probe = crate::engineio::Handshake {
-        uri: request.uri().clone(),
-        headers: Default::default(),
-        remote_addr: None,
-    };
-    request.method() == Method::GET && probe.query("sid").is_none_or(|sid| sid.is_empty())
-}
-
-/// 429 with an Engine.IO-style error body, for a refused handshake.
-fn too_many_handshakes() -> axum::response::Response {
-    let body =
-        serde_json::json!({"code": 3, "message": "Too many handshakes, retry later"}).to_string();
-    (
-        axum::http::StatusCode::TOO_MANY_REQUESTS,
-        [
-            (axum::http::header::CONTENT_TYPE, "application/json"),
-            (axum::http::header::RETRY_AFTER, "1"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// The HTTP routes: the JSON API, metrics, Socket.IO, and the static client.
-fn routes(app: Arc<AppState>, io: SocketIo, static_files: StaticFiles) -> Router {
-    let limiter =
-        HandshakeLimiter::new(app.config.handshake_rate, app.config.handshake_burst).map(Arc::new);
-    let socketio = any(
-        move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request| {
-            let io = io.clone();
-            let limiter = limiter.clone();
-            async move {
-                if let Some(limiter) = limiter {
-                    if is_handshake(&request)
-                        && !limiter.allow(peer.ip(), std::time::Instant::now())
-                    {
-                        tracing::debug!(%peer, "engine.io handshake rate exceeded");
-                        return too_many_handshakes();
-                    }
-                }
-                io.handle(request, Some(peer)).await.map(Body::new)
-            }
-        },
-    );
-    Router::new()
-        .route("/api/register", post(api::register))
-        .route("/api/login", post(api::login))
-        .route("/api/logout", post(api::logout))
-        .route("/api/health", get(api::health))
-        .route("/metrics", get(api::metrics))
-        .route("/socket.io", socketio.clone())
-        .route("/socket.io/", socketio)
-        .fallback(
-            move |State(_): State<Arc<AppState>>, method: Method, uri: Uri| {
-                let files = static_files.clone();
-                async move {
-                    if uri.path().starts_with("/api/") {
-                        return if method == Method::GET || method == Method::POST {
-                            ApiError::NotFound.into_response()
-                        } else {
-                            ApiError::MethodNotAllowed.into_response()
-                        };
-                    }
-                    files.serve(method, uri).await
-                }
-            },
-        )
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(app)
 }

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::token_bucket::TokenBucket;
+use crate::token_bucket::TokenBucket;
 
 /// Addresses tracked at most before the table is pruned.
 const MAX_TRACKED: usize = 16_384;

@@ -9,18 +9,14 @@ use std::thread::JoinHandle;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::metrics::{EventKind, Metrics};
 use super::players::{kick, Players};
-use crate::config::ParserKind;
 use crate::game::tick_loop::{self, TickStats, WorldCommand};
 use crate::game::{
     ChatMessage, Delivery, Outbox, PlayerId, SavedPosition, Snapshot, Teleport, World,
 };
-use crate::socketio::EmitError;
-use crate::store::{AccountId, PositionSave, Store};
-
-/// Commands queued for the tick thread before senders see back-pressure.
-const COMMAND_QUEUE: usize = 65_536;
+use crate::metrics::{EventKind, Metrics};
+use crate::socketio::{EmitError, Parser};
+use crate::store::Store;
 
 /// Why a command did not reach the world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -43,13 +39,16 @@ pub struct WorldHandle {
 }
 
 impl WorldHandle {
-    /// Starts the tick thread for `world`, delivering through `outbox`.
+    /// Starts the tick thread for `world`, delivering through `outbox`;
+    /// `command_queue` commands may wait for it before senders see
+    /// [`WorldUnavailable::Busy`].
     pub fn spawn(
         world: World,
         outbox: SocketOutbox,
         stats: Arc<TickStats>,
+        command_queue: usize,
     ) -> std::io::Result<(Self, JoinHandle<World>)> {
-        let (commands, receiver) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
+        let (commands, receiver) = std::sync::mpsc::sync_channel(command_queue);
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("locus-world".into())
@@ -103,19 +102,14 @@ pub struct SocketOutbox {
     /// The packet format: JSON snapshots are written by the world's own
     /// encoder (move entries encoded once per tick and shared), msgpack ones
     /// through serde.
-    parser: ParserKind,
+    parser: Parser,
     /// Reused buffer for encoding one snapshot.
     buffer: Vec<u8>,
 }
 
 impl SocketOutbox {
     /// An outbox delivering to `players` and saving to `store`.
-    pub fn new(
-        players: Arc<Players>,
-        store: Store,
-        metrics: Arc<Metrics>,
-        parser: ParserKind,
-    ) -> Self {
+    pub fn new(players: Arc<Players>, store: Store, metrics: Arc<Metrics>, parser: Parser) -> Self {
         Self {
             players,
             store,
@@ -146,7 +140,7 @@ impl Outbox for SocketOutbox {
             return Delivery::Full;
         };
         let sent = match self.parser {
-            ParserKind::Json => {
+            Parser::Json => {
                 self.buffer.clear();
                 snapshot.write_json(&mut self.buffer);
                 match std::str::from_utf8(&self.buffer) {
@@ -157,7 +151,7 @@ impl Outbox for SocketOutbox {
                     }
                 }
             }
-            ParserKind::Msgpack => socket.emit("snapshot", snapshot),
+            Parser::MsgPack => socket.emit("snapshot", snapshot),
         };
         match sent {
             Ok(()) => {
@@ -184,8 +178,7 @@ impl Outbox for SocketOutbox {
     }
 
     fn persist(&mut self, positions: &[SavedPosition]) {
-        let batch = positions.iter().map(save_of).collect();
-        if let Err(error) = self.store.save_positions(batch) {
+        if let Err(error) = self.store.save_positions(positions.to_vec()) {
             tracing::warn!(%error, "position batch not queued for saving");
         }
     }
@@ -196,15 +189,5 @@ impl Outbox for SocketOutbox {
             self.metrics.event_out(EventKind::kicked, 1);
             kick(&socket, reason);
         }
-    }
-}
-
-/// The store's form of a position the world wants saved.
-pub fn save_of(position: &SavedPosition) -> PositionSave {
-    PositionSave {
-        account_id: AccountId(position.id as i64),
-        x: position.x,
-        y: position.y,
-        reset_epoch: position.reset_epoch,
     }
 }

@@ -1,18 +1,26 @@
-//! What every request and socket handler of the running server shares.
+//! What every HTTP handler of the running server shares: the handles of
+//! the layers below (database, players, world, metrics) and the HTTP-only
+//! pieces (password hashing, login throttling, token lifetime).
+//!
+//! Holds handles only; the game session's own state is
+//! `crate::session::SessionState`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::metrics::Metrics;
-use super::players::Players;
-use super::world_link::WorldHandle;
 use crate::auth::{LoginThrottle, PasswordHasher};
-use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::session::players::Players;
+use crate::session::world_link::WorldHandle;
+use crate::socketio::Parser;
 use crate::store::Store;
 
-/// The running server's shared state; handlers hold it in an `Arc`.
+/// The HTTP edge's shared state; handlers hold it in an `Arc`.
 pub struct AppState {
-    /// The settings the server started with.
-    pub config: Config,
+    /// Lifetime of the tokens `/api/login` issues.
+    pub token_ttl: Duration,
+    /// The Socket.IO packet format the server speaks (for `/api/health`).
+    pub parser: Parser,
     /// The database (accounts, sessions, positions).
     pub store: Store,
     /// argon2id hashing off the async workers, with a concurrency cap.
@@ -21,9 +29,9 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     /// Every metric served at `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// Who plays which account.
+    /// Who plays which account (logout kicks its sockets).
     pub players: Arc<Players>,
-    /// The world's tick thread.
+    /// The world's tick thread (health reads its tick and player count).
     pub world: WorldHandle,
 }
 

@@ -1,6 +1,7 @@
 //! A token bucket: `capacity` tokens, refilled continuously at `rate` per
 //! second; each event takes one. The rate limiter behind per-socket input
-//! limits and per-IP handshake limits. Pure: the caller passes the time.
+//! limits (`crate::session`) and per-IP handshake limits (`crate::http`).
+//! Pure: the caller passes the time; uses nothing else in the crate.
 
 use std::time::Instant;
 

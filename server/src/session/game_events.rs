@@ -8,29 +8,21 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use glam::DVec2;
-use serde::Serialize;
 use serde_json::Value;
 
-use super::metrics::EventKind;
 use super::players::kick;
-use super::state::AppState;
-use super::token_bucket::TokenBucket;
+use super::state::SessionState;
 use crate::auth;
 use crate::game::tick_loop::WorldCommand;
-use crate::game::PlayerId;
+use crate::game::{PlayerId, Welcome};
+use crate::metrics::EventKind;
 use crate::protocol::socketio::Args;
 use crate::socketio::{ConnectError, DisconnectReason, Socket, SocketIo};
+use crate::token_bucket::TokenBucket;
 
-/// Longest chat message, in characters.
+/// Longest chat message, in characters. Fixed, not a setting: the wire
+/// contract says `chat {"text"}` is 1-200 characters, and clients rely on it.
 const CHAT_MAX_CHARS: usize = 200;
-/// Malformed inputs a socket may send per second, sustained.
-const GARBAGE_RATE: f64 = 5.0;
-/// Malformed inputs a socket may send in a burst.
-const GARBAGE_BURST: f64 = 20.0;
-/// Seconds of `position` events at the sustained rate a burst may hold.
-const POSITION_BURST_SECONDS: f64 = 2.0;
-/// Chat messages a burst may hold.
-const CHAT_BURST: f64 = 5.0;
 
 /// Rate limits of one socket's inputs.
 #[derive(Debug)]
@@ -76,32 +68,13 @@ impl PlayerSession {
 }
 
 /// Kicks `socket` with `reason`, counted under `metric` in `/metrics`.
-fn kick_counted(app: &AppState, socket: &Socket, metric: &str, reason: &str) {
+fn kick_counted(app: &SessionState, socket: &Socket, metric: &str, reason: &str) {
     app.metrics.kicked(metric);
     kick(socket, reason);
 }
 
-/// `welcome`, the first event of every connection.
-#[derive(Serialize)]
-struct Welcome<'a> {
-    id: PlayerId,
-    name: &'a str,
-    x: f64,
-    y: f64,
-    world: WorldSize,
-    tick_rate: u32,
-    speed: f64,
-    view_radius: f64,
-}
-
-#[derive(Serialize)]
-struct WorldSize {
-    width: f64,
-    height: f64,
-}
-
 /// Registers the game's handlers on namespace `/`.
-pub fn register(io: &SocketIo, app: Arc<AppState>) {
+pub fn register(io: &SocketIo, app: Arc<SessionState>) {
     let ns = io.namespace("/");
     let state = app.clone();
     ns.on_connect(move |socket, auth| {
@@ -132,7 +105,7 @@ fn unauthorized() -> ConnectError {
 /// Authenticates the token, brings the player into the world at its stored
 /// position (or takes over the world entity of an older connection of the
 /// same account), and sends `welcome`.
-async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(), ConnectError> {
+async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result<(), ConnectError> {
     let token = auth
         .get("token")
         .and_then(Value::as_str)
@@ -150,7 +123,7 @@ async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(),
             return Err(ConnectError::new("server unavailable, try again"));
         }
     };
-    let id = account.id.0 as PlayerId;
+    let id = account.id;
     let _account_lock = app.players.lock_account(id).await;
 
     let previous = app.players.socket(id);
@@ -189,30 +162,18 @@ async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(),
     let limits = InputLimits {
         positions: TokenBucket::new(
             config.position_rate,
-            config.position_rate * POSITION_BURST_SECONDS,
+            config.position_rate * config.position_burst_seconds,
             now,
         ),
-        garbage: TokenBucket::new(GARBAGE_RATE, GARBAGE_BURST, now),
-        chat: TokenBucket::new(config.chat_rate, CHAT_BURST, now),
+        garbage: TokenBucket::new(config.garbage_rate, config.garbage_burst, now),
+        chat: TokenBucket::new(config.chat_rate, config.chat_burst, now),
     };
     socket.set_data(PlayerSession {
         id,
         name: name.clone(),
         limits: Mutex::new(limits),
     });
-    let welcome = Welcome {
-        id,
-        name: &name,
-        x: start.x,
-        y: start.y,
-        world: WorldSize {
-            width: config.world_size,
-            height: config.world_size,
-        },
-        tick_rate: config.tick_hz,
-        speed: config.speed,
-        view_radius: config.view_radius,
-    };
+    let welcome = Welcome::new(id, name.clone(), start, &config.world);
     if let Err(error) = socket.emit("welcome", &welcome) {
         // The client went away while it was being looked up.
         leave_world(app, id).await;
@@ -224,7 +185,7 @@ async fn connect(app: &Arc<AppState>, socket: Socket, auth: Value) -> Result<(),
 }
 
 /// Counts a malformed input; kicks a socket that keeps sending them.
-fn garbage(app: &AppState, socket: &Socket, reason: &str) {
+fn garbage(app: &SessionState, socket: &Socket, reason: &str) {
     app.metrics.input_dropped(reason);
     let Some(session) = socket.data::<PlayerSession>() else {
         return;
@@ -243,7 +204,7 @@ fn parse_position(args: &Args) -> Option<(f64, f64, u64)> {
     (x.is_finite() && y.is_finite()).then_some((x, y, seq))
 }
 
-fn on_position(app: &AppState, socket: &Socket, args: &Args) {
+fn on_position(app: &SessionState, socket: &Socket, args: &Args) {
     app.metrics.event_in(EventKind::position);
     let Some(session) = socket.data::<PlayerSession>() else {
         return;
@@ -275,7 +236,7 @@ fn parse_chat(args: &Args) -> Option<String> {
     ((1..=CHAT_MAX_CHARS).contains(&chars) && !text.trim().is_empty()).then(|| text.to_owned())
 }
 
-fn on_chat(app: &AppState, socket: &Socket, args: &Args) {
+fn on_chat(app: &SessionState, socket: &Socket, args: &Args) {
     app.metrics.event_in(EventKind::chat);
     let Some(session) = socket.data::<PlayerSession>() else {
         return;
@@ -302,7 +263,7 @@ fn on_chat(app: &AppState, socket: &Socket, args: &Args) {
 /// Takes player `id` out of the world; the world hands its final position
 /// to the store itself, before it runs any later command (so a shutdown's
 /// final save never misses it). The caller holds the account's lock.
-async fn leave_world(app: &AppState, id: PlayerId) {
+async fn leave_world(app: &SessionState, id: PlayerId) {
     if let Err(error) = app
         .world
         .request(|reply| WorldCommand::Leave { id, reply })
@@ -314,7 +275,7 @@ async fn leave_world(app: &AppState, id: PlayerId) {
 
 /// Takes the player out of the world (which saves its final position), unless a
 /// newer connection of the same account took over.
-fn on_disconnect(app: &Arc<AppState>, socket: &Socket, reason: DisconnectReason) {
+fn on_disconnect(app: &Arc<SessionState>, socket: &Socket, reason: DisconnectReason) {
     let Some(session) = socket.data::<PlayerSession>() else {
         return;
     };

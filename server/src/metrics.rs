@@ -1,6 +1,7 @@
-//! The server's Prometheus metrics, served at `GET /metrics` in the
-//! OpenMetrics text format. Owns the registry; every other module only
-//! increments the handles kept here.
+//! The server's Prometheus metrics, rendered in the OpenMetrics text format
+//! (served at `GET /metrics` by `crate::http`). Owns the registry; the
+//! session glue, the store observer and the HTTP edge only increment the
+//! handles kept here. Must not know routes or sockets.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};

@@ -11,19 +11,31 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::admin::{admin, admin_with_stdin, ok, refused, stdout};
-use support::db::{read_db, stored};
+use support::db::{read_db, scalar, stored};
+use support::pg::{Backend, BackendDb};
 use support::player::{Connected, Player};
 use support::server::LocusServer;
 use support::{eventually, eventually_async};
 
-/// A server on a database in a directory of the test's own, so the file
-/// outlives `LocusServer::stop`.
-async fn start() -> (tempfile::TempDir, PathBuf, LocusServer) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("locus.db");
-    let server = start_on(&db).await;
-    (dir, db, server)
+/// A server on a fresh database of `backend` that outlives
+/// `LocusServer::stop`, or `None` when PostgreSQL is skipped.
+async fn start(backend: Backend, test: &str) -> Option<(BackendDb, PathBuf, LocusServer)> {
+    let db = BackendDb::new(backend, test)?;
+    let path = db.path.clone();
+    let server = start_on(&path).await;
+    Some((db, path, server))
 }
+
+both_backends!(
+    multi_thread: online_reset_teleports_and_stale_moves_and_saves_never_undo_it,
+    offline_reset_then_connect_welcomes_at_the_new_position,
+    reset_all_moves_a_thousand_accounts_and_teleports_the_online_ones,
+    bot_tokens_authenticate_socketio_but_never_a_password_login,
+    delete_user_kicks_the_online_player_and_the_token_dies,
+    revoke_tokens_disconnects_like_logout,
+    users_lists_positions_and_who_is_online,
+    create_user_from_stdin_logs_in_and_duplicates_are_refused,
+);
 
 async fn start_on(db: &Path) -> LocusServer {
     let db = db.to_path_buf();
@@ -60,9 +72,15 @@ fn user<'a>(users: &'a [Value], name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{name} listed in {users:?}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn online_reset_teleports_and_stale_moves_and_saves_never_undo_it() {
-    let (_dir, db, server) = start().await;
+async fn online_reset_teleports_and_stale_moves_and_saves_never_undo_it(backend: Backend) {
+    let Some((_dir, db, server)) = start(
+        backend,
+        "online_reset_teleports_and_stale_moves_and_saves_never_undo_it",
+    )
+    .await
+    else {
+        return;
+    };
     let (_, token) = server.account("walker").await;
     let mut p = walk_to(&server, &token, 2100.0, 2048.0).await;
     eventually("the old place to be stored", || {
@@ -132,11 +150,11 @@ async fn online_reset_teleports_and_stale_moves_and_saves_never_undo_it() {
     assert_eq!((x, y), (510.0, 600.0), "final save from the reset point");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offline_reset_then_connect_welcomes_at_the_new_position() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("locus.db");
-    let server = start_on(&db).await;
+async fn offline_reset_then_connect_welcomes_at_the_new_position(backend: Backend) {
+    let test = "offline_reset_then_connect_welcomes_at_the_new_position";
+    let Some((_dir, db, server)) = start(backend, test).await else {
+        return;
+    };
     let (_, token) = server.account("sleeper").await;
     walk_to(&server, &token, 2000.0, 2010.0).await.close().await;
     server.stop().await;
@@ -172,10 +190,16 @@ async fn offline_reset_then_connect_welcomes_at_the_new_position() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reset_all_moves_a_thousand_accounts_and_teleports_the_online_ones() {
-    let (dir, db, server) = start().await;
-    let file = dir.path().join("tokens.txt");
+async fn reset_all_moves_a_thousand_accounts_and_teleports_the_online_ones(backend: Backend) {
+    let Some((dir, db, server)) = start(
+        backend,
+        "reset_all_moves_a_thousand_accounts_and_teleports_the_online_ones",
+    )
+    .await
+    else {
+        return;
+    };
+    let file = dir.dir().join("tokens.txt");
     ok(&admin(
         &db,
         &[
@@ -208,14 +232,11 @@ async fn reset_all_moves_a_thousand_accounts_and_teleports_the_online_ones() {
             (Some(1000.0), Some(1000.0))
         );
     }
-    let conn = read_db(&db);
-    let (moved, total): (i64, i64) = conn
-        .query_row(
-            "SELECT (SELECT count(*) FROM positions WHERE x = 1000 AND y = 1000), (SELECT count(*) FROM accounts)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let moved = scalar(
+        &db,
+        "SELECT count(*) FROM positions WHERE x = 1000 AND y = 1000",
+    );
+    let total = scalar(&db, "SELECT count(*) FROM accounts");
     assert_eq!((moved, total), (1000, 1000));
     server.stop().await;
     assert_eq!(
@@ -228,10 +249,16 @@ async fn reset_all_moves_a_thousand_accounts_and_teleports_the_online_ones() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bot_tokens_authenticate_socketio_but_never_a_password_login() {
-    let (dir, db, server) = start().await;
-    let file = dir.path().join("bots.txt");
+async fn bot_tokens_authenticate_socketio_but_never_a_password_login(backend: Backend) {
+    let Some((dir, db, server)) = start(
+        backend,
+        "bot_tokens_authenticate_socketio_but_never_a_password_login",
+    )
+    .await
+    else {
+        return;
+    };
+    let file = dir.dir().join("bots.txt");
     let out = ok(&admin(
         &db,
         &[
@@ -307,19 +334,16 @@ async fn bot_tokens_authenticate_socketio_but_never_a_password_login() {
     .await;
     refused(&out, "load7");
     assert!(stored(&db, "load6").is_none());
-    let exists: i64 = read_db(&db)
-        .query_row(
-            "SELECT count(*) FROM accounts WHERE username IN ('load6', 'load8')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let exists = scalar(
+        &db,
+        "SELECT count(*) FROM accounts WHERE username IN ('load6', 'load8')",
+    );
     assert_eq!(exists, 0, "nothing was created");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_while_players_move_is_a_sound_database() {
-    let (dir, db, server) = start().await;
+    let (dir, db, server) = start(Backend::Sqlite, "sqlite only").await.unwrap();
     let (_, token) = server.account("mover").await;
     let mut p = walk_to(&server, &token, 2050.0, 2050.0).await;
     eventually("the position to be stored", || {
@@ -342,7 +366,7 @@ async fn backup_while_players_move_is_a_sound_database() {
     };
     let mut copies = Vec::new();
     for n in 0..3 {
-        let copy = dir.path().join(format!("copy{n}.db"));
+        let copy = dir.dir().join(format!("copy{n}.db"));
         let out = ok(&admin(&db, &["backup", copy.to_str().unwrap()]).await);
         assert!(out.contains("backed up"), "{out}");
         copies.push(copy);
@@ -374,9 +398,15 @@ async fn backup_while_players_move_is_a_sound_database() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_user_kicks_the_online_player_and_the_token_dies() {
-    let (_dir, db, server) = start().await;
+async fn delete_user_kicks_the_online_player_and_the_token_dies(backend: Backend) {
+    let Some((_dir, db, server)) = start(
+        backend,
+        "delete_user_kicks_the_online_player_and_the_token_dies",
+    )
+    .await
+    else {
+        return;
+    };
     let (_, token) = server.account("victim").await;
     let mut p = walk_to(&server, &token, 2000.0, 2000.0).await;
     let out = ok(&admin(&db, &["delete-user", "victim", "--yes"]).await);
@@ -399,9 +429,11 @@ async fn delete_user_kicks_the_online_player_and_the_token_dies() {
         .all(|u| u["username"] != "victim"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoke_tokens_disconnects_like_logout() {
-    let (_dir, db, server) = start().await;
+async fn revoke_tokens_disconnects_like_logout(backend: Backend) {
+    let Some((_dir, db, server)) = start(backend, "revoke_tokens_disconnects_like_logout").await
+    else {
+        return;
+    };
     let (_, token) = server.account("revoked").await;
     let mut p = walk_to(&server, &token, 2000.0, 2000.0).await;
     let out = ok(&admin(&db, &["revoke-tokens", "revoked"]).await);
@@ -424,9 +456,11 @@ async fn revoke_tokens_disconnects_like_logout() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn users_lists_positions_and_who_is_online() {
-    let (_dir, db, server) = start().await;
+async fn users_lists_positions_and_who_is_online(backend: Backend) {
+    let Some((_dir, db, server)) = start(backend, "users_lists_positions_and_who_is_online").await
+    else {
+        return;
+    };
     let (alice_id, token) = server.account("alice").await;
     server.register("bob", "password1").await;
     let _alice = walk_to(&server, &token, 1000.0, 1000.0).await;
@@ -495,9 +529,15 @@ async fn users_lists_positions_and_who_is_online() {
     assert!(users_json(&db, &["--online"]).await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_user_from_stdin_logs_in_and_duplicates_are_refused() {
-    let (_dir, db, server) = start().await;
+async fn create_user_from_stdin_logs_in_and_duplicates_are_refused(backend: Backend) {
+    let Some((_dir, db, server)) = start(
+        backend,
+        "create_user_from_stdin_logs_in_and_duplicates_are_refused",
+    )
+    .await
+    else {
+        return;
+    };
     let out = admin_with_stdin(
         &db,
         &["create-user", "carol", "--password-stdin"],

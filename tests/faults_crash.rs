@@ -1,7 +1,9 @@
 //! `kill -9` of a real `locus serve` while players move, repeated at growing
 //! delays (SQLite's `test/crash9.test` pattern): every restart opens, the
-//! file passes `PRAGMA integrity_check`, and every position another process
-//! could read as committed before the kill is still there afterwards.
+//! database passes its integrity check (`PRAGMA integrity_check`, or
+//! `amcheck` on PostgreSQL), and every position another process could read
+//! as committed before the kill is still there afterwards. Both backends
+//! (`NAME::sqlite`, `NAME::postgres`).
 //!
 //! Players walk in one direction only (x and y both grow), so positions are
 //! ordered: "not lost" means the stored x after the kill is at least the x
@@ -9,6 +11,8 @@
 //! (x, y) pair is a position the server actually reported for that player.
 
 mod support;
+
+use support::pg::{Backend, BackendDb};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -70,10 +74,17 @@ async fn start_and_join(
     (server, tracks)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_while_moving_never_loses_a_committed_position() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("locus.db");
+both_backends!(
+    multi_thread: kill_9_while_moving_never_loses_a_committed_position,
+    kill_9_during_first_start_leaves_a_usable_database,
+);
+
+async fn kill_9_while_moving_never_loses_a_committed_position(backend: Backend) {
+    let test = "kill_9_while_moving_never_loses_a_committed_position";
+    let Some(dir) = BackendDb::new(backend, test) else {
+        return;
+    };
+    let db = dir.path.clone();
     // First start creates the file; bots are made in it while it runs.
     let mut server = LocusProcess::start(&db, &["--flush-interval", FLUSH]).await;
     let bots = make_bots(&db, "walker", PLAYERS);
@@ -202,11 +213,13 @@ async fn kill_9_while_moving_never_loses_a_committed_position() {
 /// Kills the very first start at growing delays (opening, creating and
 /// migrating the file): whatever is left is either no file or one the next
 /// start opens.
-#[tokio::test]
-async fn kill_9_during_first_start_leaves_a_usable_file() {
+async fn kill_9_during_first_start_leaves_a_usable_database(backend: Backend) {
     for delay_ms in [0u64, 2, 5, 10, 20, 40, 80] {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("locus.db");
+        let test = "kill_9_during_first_start_leaves_a_usable_database";
+        let Some(dir) = BackendDb::new(backend, test) else {
+            return;
+        };
+        let db = dir.path.clone();
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_locus"))
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(&db)

@@ -1,12 +1,29 @@
 //! The HTTP API of the wire contract (`docs/protocol.md`), over real HTTP against a server on
 //! 127.0.0.1:0 with a temporary database: register, login, logout, health,
-//! metrics, static files, and every error answer.
+//! metrics, static files, and every error answer. The tests that touch the
+//! database run on both backends (`NAME::sqlite`, `NAME::postgres`).
 
 mod support;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use support::pg::{Backend, BackendDb};
 use support::server::LocusServer;
+
+/// A server on a fresh database of `backend` (the server is dropped before
+/// the database), or `None` when PostgreSQL is skipped.
+async fn server_on(backend: Backend, test: &str) -> Option<(LocusServer, BackendDb)> {
+    let db = BackendDb::new(backend, test)?;
+    let path = db.path.clone();
+    Some((LocusServer::start_with(move |c| c.db = path).await, db))
+}
+
+both_backends!(
+    register_then_login_then_logout,
+    register_rejects_duplicates_and_bad_input,
+    login_failures_look_the_same_and_get_throttled,
+    logout_without_a_valid_token_is_unauthorized,
+);
 
 async fn error_of(response: reqwest::Response) -> String {
     let body: Value = response.json().await.expect("error body is JSON");
@@ -16,9 +33,10 @@ async fn error_of(response: reqwest::Response) -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn register_then_login_then_logout() {
-    let server = LocusServer::start().await;
+async fn register_then_login_then_logout(backend: Backend) {
+    let Some((server, _db)) = server_on(backend, "register_then_login_then_logout").await else {
+        return;
+    };
     let http = reqwest::Client::new();
 
     let res = http
@@ -69,9 +87,11 @@ async fn register_then_login_then_logout() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn register_rejects_duplicates_and_bad_input() {
-    let server = LocusServer::start().await;
+async fn register_rejects_duplicates_and_bad_input(backend: Backend) {
+    let Some((server, _db)) = server_on(backend, "register_rejects_duplicates_and_bad_input").await
+    else {
+        return;
+    };
     let http = reqwest::Client::new();
     let ok = json!({"username": "bob_1", "password": "password1"});
     assert_eq!(
@@ -128,9 +148,12 @@ async fn register_rejects_duplicates_and_bad_input() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn login_failures_look_the_same_and_get_throttled() {
-    let server = LocusServer::start().await;
+async fn login_failures_look_the_same_and_get_throttled(backend: Backend) {
+    let Some((server, _db)) =
+        server_on(backend, "login_failures_look_the_same_and_get_throttled").await
+    else {
+        return;
+    };
     let http = reqwest::Client::new();
     server.register("dave", "password1").await;
 
@@ -187,9 +210,12 @@ async fn login_failures_look_the_same_and_get_throttled() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn logout_without_a_valid_token_is_unauthorized() {
-    let server = LocusServer::start().await;
+async fn logout_without_a_valid_token_is_unauthorized(backend: Backend) {
+    let Some((server, _db)) =
+        server_on(backend, "logout_without_a_valid_token_is_unauthorized").await
+    else {
+        return;
+    };
     let http = reqwest::Client::new();
     let res = http.post(server.url("/api/logout")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);

@@ -1,12 +1,13 @@
 //! A real `locus serve` process: stopped with SIGTERM and started again, or
-//! killed with SIGKILL, the positions come back from the SQLite file and the
-//! file stays intact.
+//! killed with SIGKILL, the positions come back from the database, and a
+//! SQLite file stays intact. Each test runs on both backends.
 
 mod support;
 
 use std::time::Duration;
 
 use support::db::{integrity_check, stored_position};
+use support::pg::{Backend, BackendDb};
 use support::player::Player;
 use support::process::LocusProcess;
 
@@ -29,10 +30,25 @@ async fn walk_to(token: &str, addr: std::net::SocketAddr, x: f64, y: f64) -> Pla
     p
 }
 
-#[tokio::test]
-async fn sigterm_flushes_positions_and_a_restart_restores_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("locus.db");
+both_backends!(
+    sigterm_flushes_positions_and_a_restart_restores_them,
+    sigkill_loses_at_most_one_flush_and_never_corrupts,
+);
+
+/// `PRAGMA integrity_check` of a SQLite file; PostgreSQL keeps its own
+/// (its transactions never leave a half-written row).
+fn assert_intact(db: &BackendDb) {
+    if db.backend == Backend::Sqlite {
+        assert_eq!(integrity_check(&db.path), "ok");
+    }
+}
+
+async fn sigterm_flushes_positions_and_a_restart_restores_them(backend: Backend) {
+    let test = "sigterm_flushes_positions_and_a_restart_restores_them";
+    let Some(dir) = BackendDb::new(backend, test) else {
+        return;
+    };
+    let db = dir.path.clone();
 
     let mut server = start(&db).await;
     let (_, token) = server.account("persistent").await;
@@ -40,7 +56,7 @@ async fn sigterm_flushes_positions_and_a_restart_restores_them() {
     server.signal("-TERM").await;
     let status = server.wait_exit(EXIT_PATIENCE).await;
     assert!(status.success(), "graceful exit: {status}");
-    assert_eq!(integrity_check(&db), "ok");
+    assert_intact(&dir);
 
     let mut server = server.start_again().await;
     let mut again = Player::join(server.addr, &token).await;
@@ -56,10 +72,12 @@ async fn sigterm_flushes_positions_and_a_restart_restores_them() {
     assert!(server.wait_exit(EXIT_PATIENCE).await.success());
 }
 
-#[tokio::test]
-async fn sigkill_loses_at_most_one_flush_and_never_corrupts() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("locus.db");
+async fn sigkill_loses_at_most_one_flush_and_never_corrupts(backend: Backend) {
+    let test = "sigkill_loses_at_most_one_flush_and_never_corrupts";
+    let Some(dir) = BackendDb::new(backend, test) else {
+        return;
+    };
+    let db = dir.path.clone();
 
     let mut server = start(&db).await;
     let (_, token) = server.account("crashy").await;
@@ -79,7 +97,7 @@ async fn sigkill_loses_at_most_one_flush_and_never_corrupts() {
     let status = server.wait_exit(EXIT_PATIENCE).await;
     assert!(!status.success());
 
-    assert_eq!(integrity_check(&db), "ok");
+    assert_intact(&dir);
     let mut server = server.start_again().await;
     let mut again = Player::join(server.addr, &token).await;
     let welcome = again.wait_for("welcome", |_| true).await;

@@ -1,6 +1,11 @@
-//! Accounts, sessions, positions and admin operations against real SQLite
-//! files, including an admin reset from a second connection racing a stale
-//! save from the server.
+//! Accounts, sessions, positions and admin operations against real
+//! databases, including an admin reset from a second connection racing a
+//! stale save from the server. Tests named in `both_backends!` run once on a
+//! SQLite file and once on PostgreSQL (`NAME::sqlite`, `NAME::postgres`);
+//! the others are about SQLite's file (busy lock, `VACUUM INTO`, blocking
+//! drop).
+
+mod support;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -8,27 +13,52 @@ use std::time::{Duration, SystemTime};
 use locus::game::{PlayerId, SavedPosition};
 use locus::store::{AdminStore, BotAccount, ResetTarget, Store, StoreConfig, StoreError};
 
+use support::pg::{Backend, BackendDb};
+
 struct Fixture {
-    /// Keeps the temporary directory alive.
-    _dir: tempfile::TempDir,
+    /// The database (temporary file or PostgreSQL database).
+    db: BackendDb,
+    /// Where `db` is (the file, or the URL as a path).
     path: PathBuf,
     store: Store,
 }
 
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("locus.db");
-    let store = Store::open(&path, StoreConfig::default()).await.unwrap();
-    Fixture {
-        _dir: dir,
-        path,
+/// A fresh store on `backend`, or `None` when PostgreSQL is skipped.
+async fn fixture_with(backend: Backend, test: &str, config: StoreConfig) -> Option<Fixture> {
+    let db = BackendDb::new(backend, test)?;
+    let store = Store::connect(&db.database(), config).await.unwrap();
+    Some(Fixture {
+        path: db.path.clone(),
+        db,
         store,
-    }
+    })
+}
+
+async fn fixture(backend: Backend, test: &str) -> Option<Fixture> {
+    fixture_with(backend, test, StoreConfig::default()).await
 }
 
 fn admin(f: &Fixture) -> AdminStore {
-    AdminStore::open_existing(&f.path, &StoreConfig::default()).unwrap()
+    AdminStore::connect(&f.db.database(), &StoreConfig::default()).unwrap()
 }
+
+both_backends!(
+    account_create_lookup_and_duplicate,
+    sessions_create_lookup_expire_delete,
+    expired_sessions_are_purged,
+    session_for_unknown_account_is_refused,
+    sessions_per_account_are_capped_keeping_the_newest,
+    positions_save_flush_load_and_survive_reopen,
+    load_sees_a_save_queued_just_before,
+    unstorable_saves_are_dropped_without_poisoning_the_batch,
+    admin_reset_wins_against_a_stale_save,
+    stale_save_still_queued_in_memory_does_not_hide_a_reset,
+    reset_all_places_every_account_including_never_placed,
+    reset_of_unknown_user_or_non_finite_point_is_refused,
+    admin_lists_creates_deletes_and_revokes,
+    bots_and_their_tokens_are_created_in_one_transaction,
+    calls_after_close_fail_with_closed,
+);
 
 fn save(id: PlayerId, x: f64, y: f64, reset_epoch: i64) -> SavedPosition {
     SavedPosition {
@@ -43,9 +73,10 @@ fn hash(n: u8) -> [u8; 32] {
     [n; 32]
 }
 
-#[tokio::test]
-async fn account_create_lookup_and_duplicate() {
-    let f = fixture().await;
+async fn account_create_lookup_and_duplicate(backend: Backend) {
+    let Some(f) = fixture(backend, "account_create_lookup_and_duplicate").await else {
+        return;
+    };
     let id = f
         .store
         .create_account("Alice_1", "$argon2id$a")
@@ -76,9 +107,10 @@ async fn account_create_lookup_and_duplicate() {
     }
 }
 
-#[tokio::test]
-async fn sessions_create_lookup_expire_delete() {
-    let f = fixture().await;
+async fn sessions_create_lookup_expire_delete(backend: Backend) {
+    let Some(f) = fixture(backend, "sessions_create_lookup_expire_delete").await else {
+        return;
+    };
     let id = f.store.create_account("alice", "x").await.unwrap();
     let now = SystemTime::now();
     let expires = now + Duration::from_secs(3600);
@@ -121,9 +153,10 @@ async fn sessions_create_lookup_expire_delete() {
     assert_eq!(f.store.delete_session(hash(1)).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn expired_sessions_are_purged() {
-    let f = fixture().await;
+async fn expired_sessions_are_purged(backend: Backend) {
+    let Some(f) = fixture(backend, "expired_sessions_are_purged").await else {
+        return;
+    };
     let id = f.store.create_account("alice", "x").await.unwrap();
     let now = SystemTime::now();
     f.store
@@ -143,9 +176,10 @@ async fn expired_sessions_are_purged() {
         .is_some());
 }
 
-#[tokio::test]
-async fn session_for_unknown_account_is_refused() {
-    let f = fixture().await;
+async fn session_for_unknown_account_is_refused(backend: Backend) {
+    let Some(f) = fixture(backend, "session_for_unknown_account_is_refused").await else {
+        return;
+    };
     let err = f
         .store
         .create_session(999, hash(1), SystemTime::now())
@@ -154,15 +188,15 @@ async fn session_for_unknown_account_is_refused() {
     assert!(matches!(err, StoreError::UnknownAccount(999)), "{err:?}");
 }
 
-#[tokio::test]
-async fn sessions_per_account_are_capped_keeping_the_newest() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("locus.db");
+async fn sessions_per_account_are_capped_keeping_the_newest(backend: Backend) {
     let config = StoreConfig {
         max_sessions_per_account: 3,
         ..StoreConfig::default()
     };
-    let store = Store::open(&path, config).await.unwrap();
+    let test = "sessions_per_account_are_capped_keeping_the_newest";
+    let Some(Fixture { store, db: _db, .. }) = fixture_with(backend, test, config).await else {
+        return;
+    };
     let id = store.create_account("alice", "x").await.unwrap();
     let now = SystemTime::now();
     let expires = now + Duration::from_secs(3600);
@@ -181,11 +215,11 @@ async fn sessions_per_account_are_capped_keeping_the_newest() {
     assert_eq!(store.delete_account_sessions(id).await.unwrap(), 3);
 }
 
-#[tokio::test]
-async fn positions_save_flush_load_and_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("locus.db");
-    let store = Store::open(&path, StoreConfig::default()).await.unwrap();
+async fn positions_save_flush_load_and_survive_reopen(backend: Backend) {
+    let test = "positions_save_flush_load_and_survive_reopen";
+    let Some(Fixture { store, db, .. }) = fixture(backend, test).await else {
+        return;
+    };
     let id = store.create_account("alice", "x").await.unwrap();
     assert_eq!(store.load_position(id).await.unwrap(), None);
 
@@ -207,13 +241,16 @@ async fn positions_save_flush_load_and_survive_reopen() {
     assert!(health.flushes_ok_total >= 1);
     store.close().await.unwrap();
 
-    let store = Store::open(&path, StoreConfig::default()).await.unwrap();
+    let store = Store::connect(&db.database(), StoreConfig::default())
+        .await
+        .unwrap();
     assert_eq!(store.load_position(id).await.unwrap(), Some(expected));
 }
 
-#[tokio::test]
-async fn load_sees_a_save_queued_just_before() {
-    let f = fixture().await;
+async fn load_sees_a_save_queued_just_before(backend: Backend) {
+    let Some(f) = fixture(backend, "load_sees_a_save_queued_just_before").await else {
+        return;
+    };
     let id = f.store.create_account("alice", "x").await.unwrap();
     f.store.save_positions(vec![save(id, 1.0, 2.0, 0)]).unwrap();
     let got = f.store.load_position(id).await.unwrap().unwrap();
@@ -236,9 +273,15 @@ async fn drop_flushes_queued_saves() {
     assert_eq!((pos.x, pos.y), (3.0, 4.0));
 }
 
-#[tokio::test]
-async fn unstorable_saves_are_dropped_without_poisoning_the_batch() {
-    let f = fixture().await;
+async fn unstorable_saves_are_dropped_without_poisoning_the_batch(backend: Backend) {
+    let Some(f) = fixture(
+        backend,
+        "unstorable_saves_are_dropped_without_poisoning_the_batch",
+    )
+    .await
+    else {
+        return;
+    };
     let id = f.store.create_account("alice", "x").await.unwrap();
     let bob = f.store.create_account("bob", "x").await.unwrap();
     f.store
@@ -255,9 +298,10 @@ async fn unstorable_saves_are_dropped_without_poisoning_the_batch() {
     assert!(f.store.health().last_flush_ok);
 }
 
-#[tokio::test]
-async fn admin_reset_wins_against_a_stale_save() {
-    let f = fixture().await;
+async fn admin_reset_wins_against_a_stale_save(backend: Backend) {
+    let Some(f) = fixture(backend, "admin_reset_wins_against_a_stale_save").await else {
+        return;
+    };
     let id = f.store.create_account("alice", "x").await.unwrap();
     f.store
         .save_positions(vec![save(id, 100.0, 100.0, 0)])
@@ -311,9 +355,15 @@ async fn admin_reset_wins_against_a_stale_save() {
     assert_eq!((now.x, now.y), (2050.0, 2049.0));
 }
 
-#[tokio::test]
-async fn stale_save_still_queued_in_memory_does_not_hide_a_reset() {
-    let f = fixture().await;
+async fn stale_save_still_queued_in_memory_does_not_hide_a_reset(backend: Backend) {
+    let Some(f) = fixture(
+        backend,
+        "stale_save_still_queued_in_memory_does_not_hide_a_reset",
+    )
+    .await
+    else {
+        return;
+    };
     let id = f.store.create_account("alice", "x").await.unwrap();
     f.store.save_positions(vec![save(id, 1.0, 1.0, 0)]).unwrap();
     f.store.flush().await.unwrap();
@@ -327,9 +377,15 @@ async fn stale_save_still_queued_in_memory_does_not_hide_a_reset() {
     assert_eq!((got.x, got.y, got.reset_epoch), (7.0, 8.0, outcome.epoch));
 }
 
-#[tokio::test]
-async fn reset_all_places_every_account_including_never_placed() {
-    let f = fixture().await;
+async fn reset_all_places_every_account_including_never_placed(backend: Backend) {
+    let Some(f) = fixture(
+        backend,
+        "reset_all_places_every_account_including_never_placed",
+    )
+    .await
+    else {
+        return;
+    };
     let a = f.store.create_account("a", "x").await.unwrap();
     let b = f.store.create_account("b", "x").await.unwrap();
     f.store.save_positions(vec![save(a, 5.0, 5.0, 0)]).unwrap();
@@ -349,9 +405,15 @@ async fn reset_all_places_every_account_including_never_placed() {
     assert_eq!(resets.len(), 2);
 }
 
-#[tokio::test]
-async fn reset_of_unknown_user_or_non_finite_point_is_refused() {
-    let f = fixture().await;
+async fn reset_of_unknown_user_or_non_finite_point_is_refused(backend: Backend) {
+    let Some(f) = fixture(
+        backend,
+        "reset_of_unknown_user_or_non_finite_point_is_refused",
+    )
+    .await
+    else {
+        return;
+    };
     let mut admin = admin(&f);
     let epoch = admin.current_reset_epoch().unwrap();
     let err = admin
@@ -371,7 +433,7 @@ async fn reset_of_unknown_user_or_non_finite_point_is_refused() {
 
 #[tokio::test]
 async fn admin_reset_reports_busy_when_the_writer_holds_the_lock() {
-    let f = fixture().await;
+    let f = fixture(Backend::Sqlite, "sqlite only").await.unwrap();
     f.store.create_account("alice", "x").await.unwrap();
     let config = StoreConfig {
         busy_timeout: Duration::from_millis(50),
@@ -389,9 +451,10 @@ async fn admin_reset_reports_busy_when_the_writer_holds_the_lock() {
     admin.reset_position(&ResetTarget::All, 1.0, 1.0).unwrap();
 }
 
-#[tokio::test]
-async fn admin_lists_creates_deletes_and_revokes() {
-    let f = fixture().await;
+async fn admin_lists_creates_deletes_and_revokes(backend: Backend) {
+    let Some(f) = fixture(backend, "admin_lists_creates_deletes_and_revokes").await else {
+        return;
+    };
     let alice = f.store.create_account("alice", "x").await.unwrap();
     let now = SystemTime::now();
     f.store
@@ -457,9 +520,15 @@ async fn admin_lists_creates_deletes_and_revokes() {
     assert_eq!(f.store.load_position(alice).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn bots_and_their_tokens_are_created_in_one_transaction() {
-    let f = fixture().await;
+async fn bots_and_their_tokens_are_created_in_one_transaction(backend: Backend) {
+    let Some(f) = fixture(
+        backend,
+        "bots_and_their_tokens_are_created_in_one_transaction",
+    )
+    .await
+    else {
+        return;
+    };
     let existing = f.store.create_account("bot-1", "old").await.unwrap();
     let now = SystemTime::now();
     let expires = now + Duration::from_secs(600);
@@ -513,7 +582,7 @@ async fn bots_and_their_tokens_are_created_in_one_transaction() {
 
 #[tokio::test]
 async fn backup_is_a_consistent_openable_copy() {
-    let f = fixture().await;
+    let f = fixture(Backend::Sqlite, "sqlite only").await.unwrap();
     let id = f.store.create_account("alice", "x").await.unwrap();
     f.store.save_positions(vec![save(id, 4.0, 2.0, 0)]).unwrap();
     f.store.flush().await.unwrap();
@@ -530,9 +599,10 @@ async fn backup_is_a_consistent_openable_copy() {
     assert_eq!(users[0].position.map(|p| (p.x, p.y)), Some((4.0, 2.0)));
 }
 
-#[tokio::test]
-async fn calls_after_close_fail_with_closed() {
-    let f = fixture().await;
+async fn calls_after_close_fail_with_closed(backend: Backend) {
+    let Some(f) = fixture(backend, "calls_after_close_fail_with_closed").await else {
+        return;
+    };
     let other = f.store.clone();
     f.store.close().await.unwrap();
     assert!(matches!(

@@ -1,6 +1,12 @@
 //! Write failures during play: disk full and read-only. A failed position
 //! batch is rolled back whole, the failure shows in `Store::health`, the saves
 //! stay in memory (latest per account wins) and land once writes work again.
+//! The read-only tests run on both backends; a full disk is simulated on
+//! SQLite only (on PostgreSQL `server_postgres` stops the server instead).
+
+mod support;
+
+use support::pg::{Backend, BackendDb};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -26,7 +32,8 @@ fn config() -> StoreConfig {
 
 /// Stored positions as another process sees them.
 fn stored_positions(path: &Path) -> usize {
-    let admin = AdminStore::open_existing(path, &StoreConfig::default()).unwrap();
+    let database = locus::store::Database::from_arg(path).unwrap();
+    let admin = AdminStore::connect(&database, &StoreConfig::default()).unwrap();
     admin
         .list_users()
         .unwrap()
@@ -52,16 +59,31 @@ async fn wait_for_health(store: &Store, done: impl Fn(&StoreHealth) -> bool) -> 
     }
 }
 
-async fn store_with_accounts(n: usize) -> (tempfile::TempDir, PathBuf, Store, Vec<PlayerId>) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("locus.db");
-    let store = Store::open(&path, config()).await.unwrap();
+async fn store_with_accounts(n: usize) -> (BackendDb, PathBuf, Store, Vec<PlayerId>) {
+    store_on(Backend::Sqlite, "sqlite only", n).await.unwrap()
+}
+
+/// A store on a fresh database of `backend` with `n` accounts, or `None`
+/// when PostgreSQL is skipped.
+async fn store_on(
+    backend: Backend,
+    test: &str,
+    n: usize,
+) -> Option<(BackendDb, PathBuf, Store, Vec<PlayerId>)> {
+    let dir = BackendDb::new(backend, test)?;
+    let path = dir.path.clone();
+    let store = Store::connect(&dir.database(), config()).await.unwrap();
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         ids.push(store.create_account(&format!("p{i}"), "x").await.unwrap());
     }
-    (dir, path, store, ids)
+    Some((dir, path, store, ids))
 }
+
+both_backends!(
+    read_only_database_fails_saves_until_writable_again,
+    failed_final_flush_is_reported_by_close,
+);
 
 #[tokio::test]
 async fn disk_full_keeps_saves_in_memory_and_retries_until_they_land() {
@@ -116,9 +138,11 @@ async fn disk_full_keeps_saves_in_memory_and_retries_until_they_land() {
     assert_eq!((pos.x, pos.y), (1.0, 1.0));
 }
 
-#[tokio::test]
-async fn read_only_database_fails_saves_until_writable_again() {
-    let (_dir, path, store, ids) = store_with_accounts(3).await;
+async fn read_only_database_fails_saves_until_writable_again(backend: Backend) {
+    let test = "read_only_database_fails_saves_until_writable_again";
+    let Some((_dir, path, store, ids)) = store_on(backend, test, 3).await else {
+        return;
+    };
     store
         .save_positions(ids.iter().map(|&id| save(id, 1.0, 1.0)).collect())
         .unwrap();
@@ -154,16 +178,19 @@ async fn read_only_database_fails_saves_until_writable_again() {
     assert_eq!(health.pending_saves, 0);
     store.close().await.unwrap();
 
-    let admin = AdminStore::open_existing(&path, &StoreConfig::default()).unwrap();
+    let database = locus::store::Database::from_arg(&path).unwrap();
+    let admin = AdminStore::connect(&database, &StoreConfig::default()).unwrap();
     for user in admin.list_users().unwrap() {
         let pos = user.position.unwrap();
         assert_eq!((pos.x, pos.y), (2.0, 2.0));
     }
 }
 
-#[tokio::test]
-async fn failed_final_flush_is_reported_by_close() {
-    let (_dir, _path, store, ids) = store_with_accounts(1).await;
+async fn failed_final_flush_is_reported_by_close(backend: Backend) {
+    let test = "failed_final_flush_is_reported_by_close";
+    let Some((_dir, _path, store, ids)) = store_on(backend, test, 1).await else {
+        return;
+    };
     store
         .inject_write_fault(WriteFault::ReadOnly)
         .await

@@ -17,7 +17,7 @@ use crate::game::WorldConfig;
 use crate::http::listener::HttpLimits;
 use crate::session::SessionConfig;
 use crate::socketio::{Parser, SocketIoConfig, DEFAULT_CONNECT_TIMEOUT};
-use crate::store::StoreConfig;
+use crate::store::{Database, StoreConfig, StoreError};
 
 /// Parses durations such as `25s`, `300ms` or `7days`.
 fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
@@ -40,7 +40,10 @@ pub struct Config {
     #[arg(long, env = "LOCUS_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
 
-    /// SQLite database file; created with its schema on first start.
+    /// The database: a SQLite file (created with its schema on first start)
+    /// or a PostgreSQL URL, `postgres://USER:PASSWORD@HOST:PORT/DBNAME`,
+    /// which several servers may share (the database must exist; an empty
+    /// one gets the schema).
     #[arg(long, env = "LOCUS_DB", default_value = "locus.db")]
     pub db: PathBuf,
 
@@ -248,6 +251,12 @@ impl Config {
             max_commands_per_late_tick: self.max_commands_per_late_tick as usize,
             ..WorldConfig::default()
         }
+    }
+
+    /// Which database `--db` names (a file or a PostgreSQL URL). Parsed
+    /// here rather than by clap, whose error would echo the password.
+    pub fn database(&self) -> Result<Database, StoreError> {
+        Database::from_arg(&self.db)
     }
 
     /// The game session glue's settings.

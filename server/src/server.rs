@@ -178,10 +178,14 @@ impl Prepared {
                 }
             },
         )));
-        let store = Store::open(&config.db, store_config)
+        let database = config.database().map_err(|source| ServeError::Store {
+            path: "--db".into(),
+            source,
+        })?;
+        let store = Store::connect(&database, store_config)
             .await
             .map_err(|source| ServeError::Store {
-                path: config.db.display().to_string(),
+                path: database.to_string(),
                 source,
             })?;
 

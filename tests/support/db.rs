@@ -1,7 +1,8 @@
-//! Straight looks at a server's SQLite file, as another process would
-//! have them: bot accounts made with `AdminStore` (works while the server
-//! runs), read-only queries of stored positions, and `PRAGMA
-//! integrity_check`. Never writes a position: the server owns those.
+//! Straight looks at a server's database, as another process would have
+//! them: bot accounts made with `AdminStore` (works while the server runs),
+//! read-only queries of stored positions (SQLite file or PostgreSQL URL
+//! alike), and `PRAGMA integrity_check` (SQLite). Never writes a position:
+//! the server owns those.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,6 +22,15 @@ pub fn read_db(db: &Path) -> rusqlite::Connection {
 /// The stored position and reset epoch of `name`, if placed.
 pub fn stored(db: &Path, name: &str) -> Option<(f64, f64, i64)> {
     use rusqlite::OptionalExtension;
+    if super::pg::is_postgres(db) {
+        // Test names are plain ASCII words: no quoting needed beyond this.
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        let sql = format!(
+            "SELECT p.x, p.y, p.reset_epoch FROM positions p JOIN accounts a ON a.id = p.account_id WHERE a.username = '{name}'"
+        );
+        let rows = super::pg::query(db.to_str().unwrap(), &sql);
+        return rows.first().map(|r| (r.get(0), r.get(1), r.get(2)));
+    }
     read_db(db)
         .query_row(
             "SELECT p.x, p.y, p.reset_epoch FROM positions p JOIN accounts a ON a.id = p.account_id WHERE a.username = ?1",
@@ -29,6 +39,15 @@ pub fn stored(db: &Path, name: &str) -> Option<(f64, f64, i64)> {
         )
         .optional()
         .unwrap()
+}
+
+/// The one integer `sql` answers (e.g. a `count(*)`), on either backend.
+/// Read-only: for checks of what the server or the CLI wrote.
+pub fn scalar(db: &Path, sql: &str) -> i64 {
+    if super::pg::is_postgres(db) {
+        return super::pg::query(db.to_str().unwrap(), sql)[0].get(0);
+    }
+    read_db(db).query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 /// The stored position of `name`, if placed.
@@ -46,8 +65,9 @@ pub struct Bot {
 /// Creates `count` bot accounts named `{prefix}{i}` with one fresh token each,
 /// in the (existing) database at `db`; works while the server runs.
 pub fn make_bots(db: &Path, prefix: &str, count: usize) -> Vec<Bot> {
+    let database = locus::store::Database::from_arg(db).unwrap();
     let mut admin =
-        AdminStore::open_existing(db, &StoreConfig::default()).expect("database opens for admin");
+        AdminStore::connect(&database, &StoreConfig::default()).expect("database opens for admin");
     let mut bots = Vec::with_capacity(count);
     let mut rows = Vec::with_capacity(count);
     for i in 0..count {
@@ -72,6 +92,14 @@ pub fn make_bots(db: &Path, prefix: &str, count: usize) -> Vec<Bot> {
 /// Every stored position by username, read through a read-only connection
 /// (what any other process would see committed).
 pub fn stored_positions(db: &Path) -> HashMap<String, (f64, f64)> {
+    if super::pg::is_postgres(db) {
+        let sql =
+            "SELECT a.username, p.x, p.y FROM positions p JOIN accounts a ON a.id = p.account_id";
+        return super::pg::query(db.to_str().unwrap(), sql)
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect();
+    }
     let conn = read_db(db);
     let mut stmt = conn
         .prepare(
@@ -89,9 +117,26 @@ pub fn stored_positions(db: &Path) -> HashMap<String, (f64, f64)> {
     rows.map(Result::unwrap).collect()
 }
 
-/// `PRAGMA integrity_check` of the file (recovers a left-over WAL first, as
-/// the next server start would).
+/// `PRAGMA integrity_check` of a SQLite file (recovers a left-over WAL
+/// first, as the next server start would); on PostgreSQL, `amcheck`'s
+/// `bt_index_check` of every index of the Locus tables (rows and their
+/// indexes agree). "ok", or what was found.
 pub fn integrity_check(db: &Path) -> String {
+    if super::pg::is_postgres(db) {
+        let sql = "CREATE EXTENSION IF NOT EXISTS amcheck;
+             DO $$ DECLARE i regclass; BEGIN
+                 FOR i IN SELECT c.oid FROM pg_index x
+                     JOIN pg_class c ON c.oid = x.indexrelid
+                     JOIN pg_am a ON a.oid = c.relam
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = current_schema() AND a.amname = 'btree'
+                 LOOP PERFORM bt_index_check(i, true); END LOOP;
+             END $$";
+        return match super::pg::execute(db.to_str().unwrap(), sql) {
+            Ok(()) => "ok".to_owned(),
+            Err(err) => format!("{err:?}"),
+        };
+    }
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .unwrap()

@@ -21,6 +21,7 @@
 //! | [`accounts`] | register / log in over the HTTP API |
 //! | [`db`] | bot accounts, stored positions and integrity checks in the SQLite file |
 //! | [`admin`] | running `locus admin` |
+//! | [`pg`] | PostgreSQL test databases and instances; [`pg::Backend`] and `both_backends!` for running a test on both stores |
 #![allow(dead_code)]
 
 pub mod accounts;
@@ -30,6 +31,7 @@ pub mod client;
 pub mod db;
 pub mod engine;
 pub mod msgpack;
+pub mod pg;
 pub mod player;
 pub mod process;
 pub mod raw;

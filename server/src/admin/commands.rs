@@ -19,7 +19,7 @@ use super::{
 use crate::auth::{token, validate, PasswordConfig, PasswordHasher};
 use crate::bot_accounts::{create_bot_accounts, refuse_real_accounts};
 use crate::game::PlayerId;
-use crate::store::{AdminStore, ResetTarget, StoreConfig};
+use crate::store::{AdminStore, Database, ResetTarget, StoreConfig};
 
 type Result<T> = std::result::Result<T, AdminError>;
 
@@ -40,7 +40,8 @@ fn open(args: &AdminArgs) -> Result<AdminStore> {
         busy_timeout: args.busy_timeout,
         ..StoreConfig::default()
     };
-    Ok(AdminStore::open_existing(&args.db, &config)?)
+    let database = Database::from_arg(&args.db)?;
+    Ok(AdminStore::connect(&database, &config)?)
 }
 
 fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AdminError {
@@ -353,11 +354,12 @@ fn backup(args: &AdminArgs, cmd: &BackupArgs) -> Result<()> {
         )));
     }
     let store = open(args)?;
+    // On PostgreSQL this refuses with the pg_dump command to run instead.
     store.backup_to(&cmd.file)?;
     let bytes = std::fs::metadata(&cmd.file).map(|m| m.len()).unwrap_or(0);
     println!(
         "backed up {} to {} ({bytes} bytes)",
-        args.db.display(),
+        store.describe(),
         cmd.file.display()
     );
     Ok(())

@@ -33,7 +33,9 @@ pub use crate::bot_accounts::BOT_PASSWORD_PHC;
 /// `locus admin`: settings shared by every admin command, and the command.
 #[derive(Debug, Clone, Args)]
 pub struct AdminArgs {
-    /// The server's SQLite database; it must exist (the server creates it).
+    /// The server's database: a SQLite file, which must exist (the server
+    /// creates it), or a PostgreSQL URL
+    /// (`postgres://USER:PASSWORD@HOST:PORT/DBNAME`), as given to `locus serve`.
     #[arg(long, env = "LOCUS_DB", default_value = "locus.db", global = true)]
     pub db: PathBuf,
 

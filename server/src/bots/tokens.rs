@@ -10,7 +10,7 @@ use std::time::Duration;
 use rand::Rng as _;
 
 use crate::bot_accounts::{create_bot_accounts, BotAccountError};
-use crate::store::{AdminStore, ResetTarget, StoreConfig, StoreError};
+use crate::store::{AdminStore, Database, ResetTarget, StoreConfig, StoreError};
 
 /// Accounts written per transaction, so a large batch does not hold the
 /// database's write lock for long while a server runs.
@@ -30,7 +30,7 @@ pub fn create_bot_tokens(
     count: usize,
     ttl: Duration,
 ) -> Result<Vec<String>, BotAccountError> {
-    let mut store = AdminStore::open_existing(db, &StoreConfig::default())?;
+    let mut store = AdminStore::connect(&Database::from_arg(db)?, &StoreConfig::default())?;
     let mut tokens = Vec::with_capacity(count);
     let mut start = 0;
     while start < count {
@@ -55,7 +55,7 @@ pub fn spread_bots(
     width: f64,
     height: f64,
 ) -> Result<(), StoreError> {
-    let mut store = AdminStore::open_existing(db, &StoreConfig::default())?;
+    let mut store = AdminStore::connect(&Database::from_arg(db)?, &StoreConfig::default())?;
     let mut rng = rand::rng();
     for index in 0..count {
         let x = (rng.random_range(0.0..width) * 100.0).round() / 100.0;

@@ -1,7 +1,7 @@
 //! [`StoreError`]: every way the store can fail, with messages written for the
 //! operator who reads them in a log line or a CLI error. Also the one place
-//! that classifies raw SQLite errors. Knows nothing about HTTP status codes;
-//! `net` maps variants to responses.
+//! that classifies raw SQLite and PostgreSQL errors. Knows nothing about HTTP
+//! status codes; `net` maps variants to responses.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -136,6 +136,100 @@ pub enum StoreError {
     /// The store thread has stopped (after `close`, or it panicked).
     #[error("the store has been closed")]
     Closed,
+
+    /// `--db` / `LOCUS_DB` looks like a PostgreSQL URL but does not parse.
+    #[error("invalid PostgreSQL URL in --db: {0}")]
+    BadUrl(String),
+
+    /// PostgreSQL refused or could not be reached when the store opened:
+    /// wrong host or port, server down, wrong user or password, missing
+    /// database. Nothing was created.
+    #[error("cannot connect to PostgreSQL at {target}: {detail}")]
+    Connect {
+        /// The URL without its password.
+        target: String,
+        /// What the driver or the server said.
+        detail: String,
+    },
+
+    /// The PostgreSQL database has tables but is not a Locus database.
+    #[error("PostgreSQL database {target} belongs to another application ({reason}); refusing to use it, nothing was changed")]
+    ForeignPostgres {
+        /// The URL without its password.
+        target: String,
+        /// Why we think it is not ours.
+        reason: String,
+    },
+
+    /// The PostgreSQL database was migrated by a newer Locus.
+    #[error("PostgreSQL database {target} has schema version {found}, newer than the {supported} this binary supports; upgrade Locus (nothing was changed)")]
+    PostgresSchemaTooNew {
+        /// The URL without its password.
+        target: String,
+        /// The version found in `locus_schema`.
+        found: i64,
+        /// The number of PostgreSQL migrations embedded in this binary.
+        supported: usize,
+    },
+
+    /// No PostgreSQL connection could be had within the pool's timeouts
+    /// (the server is down or restarting); retried like a busy database.
+    #[error("PostgreSQL is unavailable: {0}")]
+    Unavailable(String),
+
+    /// Any other PostgreSQL error.
+    #[error("PostgreSQL error: {}", pg_detail(.0))]
+    Postgres(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    /// Names the failures both backends share (read-only, full disk), like
+    /// [`StoreError::from_sqlite`]; the rest stay [`StoreError::Postgres`].
+    fn from(err: tokio_postgres::Error) -> StoreError {
+        use tokio_postgres::error::SqlState;
+        match err.code() {
+            Some(code) if *code == SqlState::READ_ONLY_SQL_TRANSACTION => {
+                StoreError::ReadOnly(pg_detail(&err))
+            }
+            Some(code) if *code == SqlState::DISK_FULL => StoreError::Full(pg_detail(&err)),
+            _ => StoreError::Postgres(err),
+        }
+    }
+}
+
+/// The message of a PostgreSQL error with its causes (the driver's own
+/// `Display` is often just "db error"). Never contains the password: neither
+/// the driver nor the server echo it.
+pub(crate) fn pg_detail(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// True for PostgreSQL failures that may go away by themselves: a lost or
+/// refused connection, the server shutting down or starting, a deadlock or
+/// serialisation failure, a full disk, a read-only transaction.
+pub(crate) fn postgres_is_transient(err: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    let Some(code) = err.code() else {
+        // No SQLSTATE: an I/O or protocol failure of the connection.
+        return true;
+    };
+    let class = &code.code()[..2];
+    matches!(class, "08" | "53" | "57" | "40" | "58")
+        || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+        || *code == SqlState::LOCK_NOT_AVAILABLE
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -174,6 +268,8 @@ impl StoreError {
             | StoreError::ReadOnly(_)
             | StoreError::Io { .. } => true,
             StoreError::Sqlite(err) => sqlite_is_transient(err),
+            StoreError::Unavailable(_) => true,
+            StoreError::Postgres(err) => postgres_is_transient(err),
             _ => false,
         }
     }

@@ -54,11 +54,14 @@
 mod admin;
 mod error;
 mod events;
+mod handle;
 mod ids;
 mod lock;
 mod migrations;
 mod open;
+mod postgres;
 mod queries;
+mod target;
 mod thread;
 
 use std::collections::HashMap;
@@ -75,8 +78,11 @@ use crate::game::{PlayerId, SavedPosition};
 pub use admin::{AdminStore, KICK_DELETED, KICK_REVOKED};
 pub use error::StoreError;
 pub use events::{AdminEvent, AdminEventKind, PRESENCE_HEARTBEAT, PRESENCE_STALE_AFTER};
+pub use handle::Store;
 pub use ids::InvalidId;
 pub use migrations::SCHEMA_VERSION;
+pub use postgres::{KICK_LOGGED_IN_ELSEWHERE, POSTGRES_SCHEMA_VERSION};
+pub use target::{Database, PostgresUrl};
 
 use thread::{Job, Owner};
 
@@ -328,12 +334,27 @@ fn merge_save(map: &mut HashMap<PlayerId, SavedPosition>, save: SavedPosition) {
     }
 }
 
-/// Handle to the store thread. Cheap to clone; the thread stops when
-/// [`Store::close`] is called or the last handle is dropped (both flush).
-/// Dropping the last handle blocks until that final flush is done and the
-/// thread has exited, so async code should `close().await` instead.
+/// The stored position as a reader should see it: `stored`, unless a save
+/// still waiting in memory replaces it (one made under an older reset epoch
+/// does not).
+fn overlay_waiting(
+    stored: Option<SavedPosition>,
+    waiting: Option<SavedPosition>,
+) -> Option<SavedPosition> {
+    match (stored, waiting) {
+        (Some(row), Some(save)) if save.reset_epoch < row.reset_epoch => Some(row),
+        (_, Some(save)) => Some(save),
+        (row, None) => row,
+    }
+}
+
+/// The SQLite backend behind [`Store`]: a handle to the store thread. Cheap
+/// to clone; the thread stops when [`SqliteStore::close`] is called or the
+/// last handle is dropped (both flush). Dropping the last handle blocks until
+/// that final flush is done and the thread has exited, so async code should
+/// `close().await` instead.
 #[derive(Clone)]
-pub struct Store {
+pub(crate) struct SqliteStore {
     /// Shared by all clones; its `Drop` stops and joins the thread.
     shared: Arc<Shared>,
 }
@@ -363,19 +384,19 @@ impl Drop for Shared {
     }
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
+        f.debug_struct("SqliteStore")
             .field("health", &self.health())
             .finish_non_exhaustive()
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating it if missing) the database at `path`, refuses a file
     /// that is not ours or too new (leaving it untouched), runs pending
     /// migrations and starts the `locus-store` thread.
-    pub async fn open(path: &Path, config: StoreConfig) -> Result<Store> {
+    pub async fn open(path: &Path, config: StoreConfig) -> Result<SqliteStore> {
         let (jobs, job_rx) = mpsc::channel();
         let mailbox = Arc::new(Mailbox::default());
         let health = Arc::new(HealthCell::new());
@@ -403,7 +424,7 @@ impl Store {
                 source,
             })?;
         let opened = ready_rx.await;
-        let store = Store {
+        let store = SqliteStore {
             shared: Arc::new(Shared {
                 jobs,
                 mailbox,

@@ -68,6 +68,9 @@ pub(crate) struct ViewState {
     /// When this view was last committed from a stack's shared ranking
     /// ([`ViewScratch::compute_at_point`]): that tick and the point's bits.
     pub(crate) point_view: Option<(u64, (u64, u64))>,
+    /// The tick at which this view was last computed and committed (the
+    /// client holds it, or held it already); `None` before the first.
+    pub(crate) committed_at: Option<u64>,
 }
 
 impl Default for ViewState {
@@ -82,6 +85,7 @@ impl Default for ViewState {
             unsent_ticks: 0,
             crowd_d2: f64::INFINITY,
             point_view: None,
+            committed_at: None,
         }
     }
 }

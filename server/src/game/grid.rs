@@ -272,6 +272,13 @@ impl InterestGrid {
         false
     }
 
+    /// The grid entry of the player in `slot`, if it is in the grid.
+    #[inline(always)]
+    pub(crate) fn entry_of(&self, slot: u32) -> Option<&GridEntry> {
+        let &i = self.entry_of_slot.get(slot as usize)?;
+        self.entries.get(i as usize)
+    }
+
     /// Calls `f` for every entry within `radius` (inclusive) of `center`.
     pub fn for_each_within(&self, center: DVec2, radius: f64, mut f: impl FnMut(&GridEntry)) {
         let r2 = radius * radius;

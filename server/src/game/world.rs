@@ -179,6 +179,15 @@ pub struct World {
     /// This tick's points of change: where a player appeared, moved from or
     /// to, or vanished since the last tick (see [`World::mark_changes`]).
     changes: Vec<DVec2>,
+    /// Per slot, this tick: whether its player appeared, moved or vanished.
+    changed: Vec<bool>,
+    /// This tick's positions of the players that appeared or moved (built
+    /// only when `still_views`).
+    changed_grid: InterestGrid,
+    /// Whether this tick looks at the changes around players that stood
+    /// still (the grid's change marks and `changed_grid` are this tick's):
+    /// their views are then kept or computed from the changes alone.
+    still_views: bool,
     /// View computation buffers.
     scratch: ViewScratch,
     /// Debug builds check here that every view skipped as unchanged is.
@@ -236,11 +245,14 @@ impl World {
             departed: VecDeque::new(),
             online: 0,
             orphaned: Vec::new(),
+            changed_grid: grid.clone(),
             grid,
             wire_now: Vec::new(),
             wire_before: Vec::new(),
             previous: Vec::new(),
             changes: Vec::new(),
+            changed: Vec::new(),
+            still_views: false,
             scratch: ViewScratch::default(),
             #[cfg(debug_assertions)]
             check_scratch: ViewScratch::default(),
@@ -694,22 +706,49 @@ impl World {
         }
     }
 
-    /// Marks in the grid every cell where a player appeared, moved from or
-    /// to, or vanished since the last tick, and records this tick's
-    /// positions as the next tick's previous ones. A viewer with no mark
-    /// within its leave radius has the view it had (see `send_snapshots`).
+    /// Finds the players that appeared, moved or vanished since the last
+    /// tick and records this tick's positions as the next tick's previous
+    /// ones. Unless most players changed, marks in the grid every cell where
+    /// a change happened (a viewer standing still with no mark within its
+    /// leave radius has the view it had) and puts the changed players in
+    /// `changed_grid` (the only ones that can change the view of a viewer
+    /// standing still); see `send_snapshots`.
     fn mark_changes(&mut self) {
         self.previous.resize(self.players.len(), None);
+        self.changed.clear();
+        self.changed.resize(self.players.len(), false);
         self.changes.clear();
-        for (p, previous) in self.players.iter().zip(&mut self.previous) {
+        for ((p, previous), changed) in self
+            .players
+            .iter()
+            .zip(&mut self.previous)
+            .zip(&mut self.changed)
+        {
             let now = p.present.then_some((p.id, p.pos));
             if now != *previous {
                 self.changes.extend(previous.map(|(_, at)| at));
                 self.changes.extend(now.map(|(_, at)| at));
                 *previous = now;
+                *changed = true;
             }
         }
+        // When most players changed, few viewers stand still and views are
+        // computed in full: marking the changes would cost more than it saves.
+        let movers = self.changes.len() / 2;
+        self.still_views = movers <= self.online / 2;
+        if !self.still_views {
+            return;
+        }
         self.grid.set_changed(self.changes.iter().copied());
+        let players = &self.players;
+        let changed = &self.changed;
+        self.changed_grid.rebuild(
+            players
+                .iter()
+                .enumerate()
+                .filter(|&(slot, p)| p.present && changed[slot])
+                .map(|(slot, p)| GridEntry::new(p.pos, p.id, slot as u32)),
+        );
     }
 
     fn emit_teleports(&mut self, out: &mut impl Outbox) {
@@ -792,7 +831,9 @@ impl World {
                 view.unsent_ticks = 0;
                 continue;
             }
-            if point.is_none()
+            if self.still_views
+                && !self.changed[slot]
+                && point.is_none()
                 && view.in_sync
                 && view.committed_at == Some(self.tick - 1)
                 && view.sent_own == Some(own)
@@ -821,7 +862,38 @@ impl World {
                 view.unsent_ticks = 0;
                 continue;
             }
+            let still = self.still_views
+                && !shared
+                && !self.changed[slot]
+                && view.in_sync
+                && view.crowd_d2 == f64::INFINITY
+                && view.committed_at == Some(self.tick - 1)
+                && self.scratch.compute_still(
+                    &self.grid,
+                    &self.changed_grid,
+                    &self.changed,
+                    slot as u32,
+                    viewer.pos,
+                    view,
+                    positions,
+                    rule,
+                );
+            #[cfg(debug_assertions)]
+            if still {
+                let check = &mut self.check_scratch;
+                check.compute(
+                    &self.grid,
+                    slots,
+                    slot as u32,
+                    viewer.pos,
+                    view,
+                    positions,
+                    rule,
+                );
+                self.scratch.assert_same_delta(check);
+            }
             match ranking {
+                _ if still => {}
                 Some(r) if r.is_shared() => self.scratch.compute_at_point(
                     slots,
                     slot as u32,

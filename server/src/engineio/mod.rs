@@ -71,8 +71,8 @@ pub use config::{EngineConfig, DEFAULT_MAX_UNSENT_BYTES};
 pub use errors::{EngineBody, EngineError};
 pub use handshake::Handshake;
 pub use socket::{
-    CloseReason, EngineHandler, EngineSocket, Message, OutboundMessage, SendError, Traffic,
-    TransportKind,
+    hold_wakes, take_held_wakes, CloseReason, EngineHandler, EngineSocket, HeldWakes, Message,
+    OutboundMessage, SendError, Traffic, TransportKind,
 };
 
 use handshake::{EngineQuery, OriginVerdict, RequestedTransport};

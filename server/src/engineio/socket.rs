@@ -6,6 +6,10 @@
 //! Also the vocabulary the other files share ([`Message`], [`CloseReason`],
 //! [`SendError`], [`TransportKind`], [`Traffic`], [`EngineHandler`]).
 //!
+//! Also the held wake-ups of [`hold_wakes`]: a thread that sends to many
+//! sessions in a burst (the world's tick thread) hands their writers'
+//! wake-ups over in one batch instead of one by one.
+//!
 //! Owns no task, does no I/O and imports no transport: the session driver,
 //! the polling handlers and the WebSocket probe read and change this state
 //! under its lock, which is only ever held for short, non-async sections.
@@ -13,6 +17,7 @@
 //! refuses an illegal move (nothing leaves `Closed`, only a polling session
 //! upgrades).
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::mem;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -446,14 +451,16 @@ impl<D> EngineSocket<D> {
     }
 
     /// Wakes whichever task writes queued messages: the pending poll, or the
-    /// driver on WebSocket.
+    /// driver on WebSocket; on a thread that [holds wakes](hold_wakes), the
+    /// wake-up is held instead. A writer already woken (its waker taken) is
+    /// not woken twice: it takes everything queued when it runs.
     fn wake_writer(state: &mut State) {
         let waker = match state.phase {
             Phase::WebSocket => state.wakers.driver.take(),
             _ => state.wakers.poll.take(),
         };
         if let Some(waker) = waker {
-            waker.wake();
+            wake_or_hold(waker);
         }
     }
 
@@ -497,6 +504,73 @@ impl<D> EngineSocket<D> {
         let mut gate = self.lock_gate();
         if !std::mem::replace(&mut gate.closed, true) {
             handler.on_close(self, reason);
+        }
+    }
+}
+
+thread_local! {
+    /// The writer wake-ups held on this thread, once [`hold_wakes`] was called.
+    static HELD_WAKES: RefCell<Option<Vec<Waker>>> = const { RefCell::new(None) };
+}
+
+/// From now on, a send on the calling thread holds back the wake-up of the
+/// session's writer instead of waking it; [`take_held_wakes`] hands over
+/// what was held. For a thread that sends to many sessions in a burst (the
+/// world's tick thread, a tick's snapshots): the writers are then woken
+/// together, by one task on the runtime, not one by one from outside it
+/// while the burst is still being encoded. The thread must take its held
+/// wakes after every burst: a held writer does not run until then.
+/// Closing a session never waits: it wakes at once.
+pub fn hold_wakes() {
+    HELD_WAKES.with(|held| {
+        held.borrow_mut().get_or_insert_with(Vec::new);
+    });
+}
+
+/// The wake-ups held on this thread since the last call (see [`hold_wakes`]).
+pub fn take_held_wakes() -> HeldWakes {
+    HeldWakes(HELD_WAKES.with(|held| {
+        held.borrow_mut()
+            .as_mut()
+            .map(mem::take)
+            .unwrap_or_default()
+    }))
+}
+
+/// Wakes `waker` now, or holds it when this thread [holds wakes](hold_wakes).
+fn wake_or_hold(waker: Waker) {
+    let unheld = HELD_WAKES.with(|held| match held.borrow_mut().as_mut() {
+        Some(held) => {
+            held.push(waker);
+            None
+        }
+        None => Some(waker),
+    });
+    if let Some(waker) = unheld {
+        waker.wake();
+    }
+}
+
+/// Writer wake-ups held back by [`hold_wakes`], one per session at most.
+#[derive(Debug, Default)]
+#[must_use = "held writers do not run until woken"]
+pub struct HeldWakes(Vec<Waker>);
+
+impl HeldWakes {
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many writers are held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Wakes every held writer.
+    pub fn wake_all(self) {
+        for waker in self.0 {
+            waker.wake();
         }
     }
 }
@@ -679,6 +753,55 @@ mod tests {
         );
         socket.lock().write_blocked = false;
         socket.send(OutboundMessage::text("x")).unwrap();
+    }
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn held_wakes_wake_each_writer_once_when_released() {
+        // On a thread of its own: holding wakes is a property of the thread.
+        std::thread::spawn(|| {
+            let sockets: Vec<_> = (0..3).map(|_| socket(10)).collect();
+            let counters: Vec<_> = sockets
+                .iter()
+                .map(|socket| {
+                    let counter = Arc::new(CountingWaker::default());
+                    let mut state = socket.lock();
+                    state.phase = Phase::WebSocket;
+                    state.wakers.driver = Some(Waker::from(counter.clone()));
+                    counter
+                })
+                .collect();
+            let woken = || -> Vec<usize> {
+                counters
+                    .iter()
+                    .map(|c| c.0.load(Ordering::SeqCst))
+                    .collect()
+            };
+            hold_wakes();
+            for socket in &sockets[..2] {
+                socket.send(OutboundMessage::text("a")).unwrap();
+                socket.send(OutboundMessage::text("b")).unwrap();
+            }
+            assert_eq!(woken(), [0, 0, 0], "held, not woken");
+            let held = take_held_wakes();
+            assert_eq!(held.len(), 2, "one per session, however many sends");
+            assert!(take_held_wakes().is_empty(), "taken once");
+            held.wake_all();
+            assert_eq!(woken(), [1, 1, 0]);
+            sockets[2].close(CloseReason::ServerClose);
+            assert_eq!(woken(), [1, 1, 1], "a close is never held");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! catch-up ticks. The pacer is pure (it is given the time), so tests need no
 //! sleeping; [`run`] is a thin loop around it and [`apply`].
 //!
-//! Must not do I/O itself: everything outgoing goes through the [`Outbox`].
+//! Must not do I/O itself: everything outgoing goes through the [`Outbox`],
+//! which is told ([`Outbox::deliver`]) after every tick and every command
+//! that what it was handed may go out.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -318,7 +320,9 @@ pub fn run(
                 for _ in 0..late_tick_commands {
                     match commands.try_recv() {
                         Ok(command) => {
-                            if apply(&mut world, command, &mut outbox, stats).is_break() {
+                            let flow = apply(&mut world, command, &mut outbox, stats);
+                            outbox.deliver();
+                            if flow.is_break() {
                                 return world;
                             }
                         }
@@ -330,7 +334,9 @@ pub fn run(
             }
             match commands.recv_timeout(deadline - now) {
                 Ok(command) => {
-                    if apply(&mut world, command, &mut outbox, stats).is_break() {
+                    let flow = apply(&mut world, command, &mut outbox, stats);
+                    outbox.deliver();
+                    if flow.is_break() {
                         return world;
                     }
                 }
@@ -341,6 +347,7 @@ pub fn run(
         let started = Instant::now();
         let timing = pacer.start_tick(started);
         world.tick(&mut outbox);
+        outbox.deliver();
         stats.tick_duration.observe(started.elapsed().as_secs_f64());
         stats.tick_lateness.observe(timing.late.as_secs_f64());
         stats.ticks_skipped.inc_by(timing.skipped);

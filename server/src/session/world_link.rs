@@ -2,7 +2,11 @@
 //! [`WorldHandle`] sends commands to the thread, and [`SocketOutbox`] turns
 //! what the world produces into Socket.IO emits and position saves. Each
 //! snapshot is encoded once, on the tick thread, in the form its socket
-//! asked for at connect ([`SnapshotForm`]).
+//! asked for at connect ([`SnapshotForm`]). The tick thread holds back the
+//! wake-ups of the sockets it sends to ([`engineio::hold_wakes`]) and the
+//! outbox hands them to the runtime in one task after each tick or command
+//! ([`Outbox::deliver`]), instead of waking a task per socket from outside
+//! the runtime while the tick is still encoding.
 
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use tokio::sync::oneshot;
 
 use super::players::{kick, Bound, Players};
 use super::SnapshotForm;
+use crate::engineio;
 use crate::game::tick_loop::{self, TickStats, WorldCommand};
 use crate::game::{
     ChatMessage, Delivery, Outbox, PlayerId, SavedPosition, Snapshot, Teleport, World,
@@ -57,7 +62,10 @@ impl WorldHandle {
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("locus-world".into())
-            .spawn(move || tick_loop::run(world, receiver, outbox, &thread_stats))?;
+            .spawn(move || {
+                engineio::hold_wakes();
+                tick_loop::run(world, receiver, outbox, &thread_stats)
+            })?;
         Ok((Self { commands, stats }, thread))
     }
 
@@ -110,10 +118,15 @@ pub struct SocketOutbox {
     parser: Parser,
     /// Reused buffer for encoding one snapshot.
     buffer: Vec<u8>,
+    /// The runtime the sockets' writers run on, which [`Outbox::deliver`]
+    /// wakes them from; `None` outside a runtime (they are woken from the
+    /// tick thread then).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl SocketOutbox {
-    /// An outbox delivering to `players` and saving to `store`.
+    /// An outbox delivering to `players` and saving to `store`; call it
+    /// inside the runtime the sockets run on.
     pub fn new(players: Arc<Players>, store: Store, metrics: Arc<Metrics>, parser: Parser) -> Self {
         Self {
             players,
@@ -121,6 +134,7 @@ impl SocketOutbox {
             metrics,
             parser,
             buffer: Vec::with_capacity(4096),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -227,6 +241,19 @@ impl Outbox for SocketOutbox {
             self.metrics.kicked(reason);
             self.metrics.event_out(EventKind::kicked, 1);
             kick(&socket, reason);
+        }
+    }
+
+    fn deliver(&mut self) {
+        let held = engineio::take_held_wakes();
+        if held.is_empty() {
+            return;
+        }
+        // One task on the runtime wakes every writer: each wake-up is then
+        // a push on that worker's own queue, not a remote one.
+        match &self.runtime {
+            Some(runtime) => drop(runtime.spawn(async move { held.wake_all() })),
+            None => held.wake_all(),
         }
     }
 }

@@ -272,6 +272,22 @@ pub(crate) struct State {
     pub upgraded: Option<Box<WsStream>>,
     /// Tasks waiting on this state.
     pub wakers: Wakers,
+    /// The WebSocket connection loop's writer while it runs: what a held
+    /// wake-up uses to write the queue without waking the loop.
+    pub direct: Option<Arc<dyn DirectWrite>>,
+}
+
+/// A transport writer that can write a session's queue at once from any
+/// task: the WebSocket connection loop's, shared while it runs. Used by
+/// [`HeldWakes::wake_all`] so that a tick's snapshots cost a write per
+/// socket and no task wake-up.
+pub(crate) trait DirectWrite: Send + Sync {
+    /// Writes everything queued now when the connection is idle (nothing
+    /// of its own in flight, no ping due, no message that must go alone)
+    /// and the socket takes it all at once, leaving `driver` (the
+    /// connection loop's waker, taken by the send) registered; otherwise
+    /// wakes `driver`, whose loop then writes as it always does.
+    fn write_now(&self, driver: Waker);
 }
 
 /// Where a [`EngineSocket::send_alone`] message sits in the queue.
@@ -348,6 +364,7 @@ impl<D> EngineSocket<D> {
                 farewell_sent: false,
                 upgraded: None,
                 wakers: Wakers::default(),
+                direct: None,
             }),
             gate: Mutex::new(Gate::default()),
         }
@@ -460,7 +477,11 @@ impl<D> EngineSocket<D> {
             _ => state.wakers.poll.take(),
         };
         if let Some(waker) = waker {
-            wake_or_hold(waker);
+            let direct = match state.phase {
+                Phase::WebSocket => state.direct.clone(),
+                _ => None,
+            };
+            wake_or_hold(waker, direct);
         }
     }
 
@@ -510,17 +531,18 @@ impl<D> EngineSocket<D> {
 
 thread_local! {
     /// The writer wake-ups held on this thread, once [`hold_wakes`] was called.
-    static HELD_WAKES: RefCell<Option<Vec<Waker>>> = const { RefCell::new(None) };
+    static HELD_WAKES: RefCell<Option<Vec<HeldWake>>> = const { RefCell::new(None) };
 }
 
 /// From now on, a send on the calling thread holds back the wake-up of the
 /// session's writer instead of waking it; [`take_held_wakes`] hands over
 /// what was held. For a thread that sends to many sessions in a burst (the
-/// world's tick thread, a tick's snapshots): the writers are then woken
-/// together, by one task on the runtime, not one by one from outside it
-/// while the burst is still being encoded. The thread must take its held
-/// wakes after every burst: a held writer does not run until then.
-/// Closing a session never waits: it wakes at once.
+/// world's tick thread, a tick's snapshots): the burst then goes out after
+/// it is encoded, from one task on the runtime, and a WebSocket connection
+/// that is idle gets its messages written by that task directly, without
+/// its own task being woken at all. The thread must take its held wakes
+/// after every burst: a held writer does not run until then. Closing a
+/// session never waits: it wakes at once.
 pub fn hold_wakes() {
     HELD_WAKES.with(|held| {
         held.borrow_mut().get_or_insert_with(Vec::new);
@@ -537,11 +559,12 @@ pub fn take_held_wakes() -> HeldWakes {
     }))
 }
 
-/// Wakes `waker` now, or holds it when this thread [holds wakes](hold_wakes).
-fn wake_or_hold(waker: Waker) {
+/// Wakes `waker` now, or holds it (with the session's direct writer, if it
+/// has one) when this thread [holds wakes](hold_wakes).
+fn wake_or_hold(waker: Waker, direct: Option<Arc<dyn DirectWrite>>) {
     let unheld = HELD_WAKES.with(|held| match held.borrow_mut().as_mut() {
         Some(held) => {
-            held.push(waker);
+            held.push(HeldWake { waker, direct });
             None
         }
         None => Some(waker),
@@ -551,10 +574,26 @@ fn wake_or_hold(waker: Waker) {
     }
 }
 
+/// One held wake-up: a session's writer, and how to write for it directly.
+struct HeldWake {
+    /// The writer's waker, taken by the send.
+    waker: Waker,
+    /// The session's WebSocket writer, when it runs.
+    direct: Option<Arc<dyn DirectWrite>>,
+}
+
 /// Writer wake-ups held back by [`hold_wakes`], one per session at most.
-#[derive(Debug, Default)]
+#[derive(Default)]
 #[must_use = "held writers do not run until woken"]
-pub struct HeldWakes(Vec<Waker>);
+pub struct HeldWakes(Vec<HeldWake>);
+
+impl std::fmt::Debug for HeldWakes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldWakes")
+            .field("len", &self.0.len())
+            .finish()
+    }
+}
 
 impl HeldWakes {
     /// Whether nothing is held.
@@ -567,10 +606,15 @@ impl HeldWakes {
         self.0.len()
     }
 
-    /// Wakes every held writer.
+    /// Lets every held writer run: writes an idle WebSocket's queue
+    /// directly (see `DirectWrite`), wakes the writer otherwise. Call it
+    /// on the runtime the sessions run on.
     pub fn wake_all(self) {
-        for waker in self.0 {
-            waker.wake();
+        for HeldWake { waker, direct } in self.0 {
+            match direct {
+                Some(direct) => direct.write_now(waker),
+                None => waker.wake(),
+            }
         }
     }
 }

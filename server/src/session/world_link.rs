@@ -46,6 +46,8 @@ pub struct WorldHandle {
     commands: SyncSender<WorldCommand>,
     /// What the tick thread publishes (tick number, players, durations).
     stats: Arc<TickStats>,
+    /// The tick thread, unparked for a command that wakes the world.
+    thread: std::thread::Thread,
 }
 
 impl WorldHandle {
@@ -66,15 +68,27 @@ impl WorldHandle {
                 engineio::hold_wakes();
                 tick_loop::run(world, receiver, outbox, &thread_stats)
             })?;
-        Ok((Self { commands, stats }, thread))
+        let handle = Self {
+            commands,
+            stats,
+            thread: thread.thread().clone(),
+        };
+        Ok((handle, thread))
     }
 
-    /// Queues `command` without waiting.
+    /// Queues `command` without waiting, and wakes the tick thread for it
+    /// unless it can wait for the next tick (see
+    /// [`WorldCommand::wakes_the_world`]).
     pub fn send(&self, command: WorldCommand) -> Result<(), WorldUnavailable> {
+        let wake = command.wakes_the_world();
         self.commands.try_send(command).map_err(|e| match e {
             TrySendError::Full(_) => WorldUnavailable::Busy,
             TrySendError::Disconnected(_) => WorldUnavailable::Stopped,
-        })
+        })?;
+        if wake {
+            self.thread.unpark();
+        }
+        Ok(())
     }
 
     /// Sends a command carrying a reply channel and awaits the reply.

@@ -606,9 +606,26 @@ impl HeldWakes {
         self.0.len()
     }
 
+    /// Splits the held wake-ups into batches of at most `size` (at least
+    /// one), to let them run on several tasks.
+    pub fn into_batches(self, size: usize) -> impl Iterator<Item = HeldWakes> {
+        let mut rest = self.0;
+        let size = size.max(1);
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let tail = rest.split_off(size.min(rest.len()));
+            Some(HeldWakes(mem::replace(&mut rest, tail)))
+        })
+    }
+
     /// Lets every held writer run: writes an idle WebSocket's queue
     /// directly (see `DirectWrite`), wakes the writer otherwise. Call it
-    /// on the runtime the sessions run on.
+    /// on the runtime the sessions run on, outside tokio's cooperative
+    /// budget (`tokio::task::coop::unconstrained`): once a task's budget
+    /// is spent every socket write is refused, and each connection would
+    /// be woken to write for itself.
     pub fn wake_all(self) {
         for HeldWake { waker, direct } in self.0 {
             match direct {
@@ -831,6 +848,7 @@ mod tests {
                     .collect()
             };
             hold_wakes();
+            assert_eq!(take_held_wakes().into_batches(2).count(), 0);
             for socket in &sockets[..2] {
                 socket.send(OutboundMessage::text("a")).unwrap();
                 socket.send(OutboundMessage::text("b")).unwrap();
@@ -839,7 +857,14 @@ mod tests {
             let held = take_held_wakes();
             assert_eq!(held.len(), 2, "one per session, however many sends");
             assert!(take_held_wakes().is_empty(), "taken once");
-            held.wake_all();
+            let batches: Vec<_> = held.into_batches(1).collect();
+            assert_eq!(
+                batches.iter().map(HeldWakes::len).collect::<Vec<_>>(),
+                [1, 1]
+            );
+            for batch in batches {
+                batch.wake_all();
+            }
             assert_eq!(woken(), [1, 1, 0]);
             sockets[2].close(CloseReason::ServerClose);
             assert_eq!(woken(), [1, 1, 1], "a close is never held");

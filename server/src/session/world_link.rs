@@ -117,6 +117,10 @@ impl WorldHandle {
     }
 }
 
+/// Sockets one delivery task writes to after a tick: a few milliseconds of
+/// writes, so that the runtime's workers share a large tick's delivery.
+const DELIVERY_BATCH: usize = 256;
+
 /// The tick thread's side of the server: emits to sockets and hands dirty
 /// positions to the store. Never blocks.
 pub struct SocketOutbox {
@@ -263,11 +267,17 @@ impl Outbox for SocketOutbox {
         if held.is_empty() {
             return;
         }
-        // One task on the runtime wakes every writer: each wake-up is then
-        // a push on that worker's own queue, not a remote one.
-        match &self.runtime {
-            Some(runtime) => drop(runtime.spawn(async move { held.wake_all() })),
-            None => held.wake_all(),
+        let Some(runtime) = &self.runtime else {
+            return held.wake_all();
+        };
+        // A few tasks on the runtime write for every idle connection (and
+        // wake the others from inside the runtime), so every worker can
+        // take a share; outside the cooperative budget, which would refuse
+        // a task's socket writes after its first hundred or so.
+        for batch in held.into_batches(DELIVERY_BATCH) {
+            drop(runtime.spawn(tokio::task::coop::unconstrained(
+                async move { batch.wake_all() },
+            )));
         }
     }
 }

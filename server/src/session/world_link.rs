@@ -24,8 +24,7 @@ use crate::game::{
     ChatMessage, Delivery, Outbox, PlayerId, SavedPosition, Snapshot, Teleport, World,
 };
 use crate::metrics::{EventKind, Metrics};
-use crate::protocol::socketio::Args;
-use crate::socketio::{EmitError, Parser, Socket};
+use crate::socketio::{BinaryEventHeader, EmitError, Parser, Socket};
 use crate::store::Store;
 
 /// Why a command did not reach the world.
@@ -136,6 +135,9 @@ pub struct SocketOutbox {
     parser: Parser,
     /// Reused buffer for encoding one snapshot.
     buffer: Vec<u8>,
+    /// The header of a binary snapshot packet, encoded for the first
+    /// socket and shared by every later one (all play on namespace `/`).
+    snapshot_header: Option<BinaryEventHeader>,
     /// The runtime the sockets' writers run on, which [`Outbox::deliver`]
     /// wakes them from; `None` outside a runtime (they are woken from the
     /// tick thread then).
@@ -152,6 +154,7 @@ impl SocketOutbox {
             metrics,
             parser,
             buffer: Vec::with_capacity(4096),
+            snapshot_header: None,
             runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
@@ -207,8 +210,15 @@ impl SocketOutbox {
             tracing::error!(%error, "world snapshot without a binary form");
             return None;
         }
-        let args = Args::new().with_binary(Bytes::copy_from_slice(&self.buffer));
-        Some(socket.emit_args("snapshot", args))
+        let data = Bytes::copy_from_slice(&self.buffer);
+        let header = match &self.snapshot_header {
+            Some(header) => header,
+            None => match socket.binary_event_header("snapshot") {
+                Ok(header) => self.snapshot_header.insert(header),
+                Err(error) => return Some(Err(error)),
+            },
+        };
+        Some(socket.emit_binary(header, data))
     }
 }
 

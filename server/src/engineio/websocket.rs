@@ -3,7 +3,10 @@
 //! session (`2probe` / `3probe` / `5`), refusing a second WebSocket for a
 //! session, and the connection loop that reads frames, writes queued
 //! packets in batches (one flush per batch, the next batch taken only
-//! once the previous one is written) and runs the heartbeat.
+//! once the previous one is written) and runs the heartbeat. While it
+//! runs, the loop lends its writer to the session, so that a burst's held
+//! wake-up (a tick's snapshots) writes an idle connection's queue without
+//! waking the loop.
 //!
 //! One task per connection does all of that, so an idle connection costs a
 //! task, a small read buffer and the session. Frames are size-capped by

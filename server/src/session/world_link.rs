@@ -4,9 +4,11 @@
 //! snapshot is encoded once, on the tick thread, in the form its socket
 //! asked for at connect ([`SnapshotForm`]). The tick thread holds back the
 //! wake-ups of the sockets it sends to ([`engineio::hold_wakes`]) and the
-//! outbox hands them to the runtime in one task after each tick or command
-//! ([`Outbox::deliver`]), instead of waking a task per socket from outside
-//! the runtime while the tick is still encoding.
+//! outbox hands them to the runtime after each tick or command
+//! ([`Outbox::deliver`]), a task per 256 sockets that writes each idle
+//! connection's queue itself, instead of waking a task per socket from
+//! outside the runtime while the tick is still encoding. A `position`
+//! target does not wake the tick thread ([`WorldCommand::wakes_the_world`]).
 
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;

@@ -22,14 +22,17 @@
 //!   ([`Message`], [`CloseReason`], [`SendError`], [`TransportKind`],
 //!   [`Traffic`], [`EngineHandler`]) and the shared session state, whose
 //!   phase changes only through its checked transitions (`begin_upgrade`,
-//!   `abandon_upgrade`, `complete_upgrade`, `close`). Imports `handshake`.
-//!   Knows no transport and no driver.
+//!   `abandon_upgrade`, `complete_upgrade`, `close`); the held wake-ups of
+//!   a thread that sends in bursts ([`hold_wakes`], [`HeldWakes`]) and the
+//!   `DirectWrite` trait they write through. Imports `handshake`. Knows no
+//!   transport and no driver.
 //! * `heartbeat`: ping/pong timing and applying a timer expiry. Imports
 //!   `socket`.
 //! * `polling`: long-polling GET/POST and the driver's wait while polling.
 //!   Imports `config`, `errors`, `socket`, `heartbeat`.
-//! * `websocket`: the 101 answer, the upgrade probe, the connection loop,
-//!   the goodbye. Imports `config`, `errors`, `handshake`, `socket`,
+//! * `websocket`: the 101 answer, the upgrade probe, the connection loop
+//!   (whose writer it lends to the session as its `DirectWrite`), the
+//!   goodbye. Imports `config`, `errors`, `handshake`, `socket`,
 //!   `heartbeat`.
 //! * `session`: the session table, opening a session on either transport
 //!   and the per-session driver that sequences both. Imports everything
@@ -71,8 +74,8 @@ pub use config::{EngineConfig, DEFAULT_MAX_UNSENT_BYTES};
 pub use errors::{EngineBody, EngineError};
 pub use handshake::Handshake;
 pub use socket::{
-    CloseReason, EngineHandler, EngineSocket, Message, OutboundMessage, SendError, Traffic,
-    TransportKind,
+    hold_wakes, take_held_wakes, CloseReason, EngineHandler, EngineSocket, HeldWakes, Message,
+    OutboundMessage, SendError, Traffic, TransportKind,
 };
 
 use handshake::{EngineQuery, OriginVerdict, RequestedTransport};

@@ -277,6 +277,8 @@ pub(crate) fn open_on_websocket<H: EngineHandler, B>(
 enum LastTransport {
     Polling,
     WebSocket(Box<WsStream>, websocket::WsEnd),
+    /// The WebSocket was dropped (a panic while it was lent out): no goodbye.
+    Lost,
 }
 
 /// Removes the session from the engine however the driver ends, a panic in
@@ -320,16 +322,13 @@ async fn drive<H: EngineHandler>(
     let mut ws = ws;
     let last = loop {
         match ws.take() {
-            Some(mut stream) => {
-                let end = websocket::run(
-                    handler,
-                    &socket,
-                    &mut stream,
-                    &mut heartbeat,
-                    sleep.as_mut(),
-                )
-                .await;
-                break LastTransport::WebSocket(stream, end);
+            Some(stream) => {
+                let (stream, end) =
+                    websocket::run(handler, &socket, stream, &mut heartbeat, sleep.as_mut()).await;
+                break match stream {
+                    Some(stream) => LastTransport::WebSocket(stream, end),
+                    None => LastTransport::Lost,
+                };
             }
             None => match polling::wait(&socket, &mut heartbeat, sleep.as_mut()).await {
                 polling::DriverEvent::Upgraded(stream) => ws = Some(stream),
@@ -351,6 +350,7 @@ async fn drive<H: EngineHandler>(
             sessions.remove(socket.id());
             websocket::finish(stream, end, config.close_timeout).await;
         }
+        LastTransport::Lost => sessions.remove(socket.id()),
         LastTransport::Polling => {
             if reason.flushes_queue() {
                 polling::linger(&socket, config.close_timeout).await;

@@ -6,6 +6,10 @@
 //! Also the vocabulary the other files share ([`Message`], [`CloseReason`],
 //! [`SendError`], [`TransportKind`], [`Traffic`], [`EngineHandler`]).
 //!
+//! Also the held wake-ups of [`hold_wakes`]: a thread that sends to many
+//! sessions in a burst (the world's tick thread) hands their writers'
+//! wake-ups over in one batch instead of one by one.
+//!
 //! Owns no task, does no I/O and imports no transport: the session driver,
 //! the polling handlers and the WebSocket probe read and change this state
 //! under its lock, which is only ever held for short, non-async sections.
@@ -13,6 +17,7 @@
 //! refuses an illegal move (nothing leaves `Closed`, only a polling session
 //! upgrades).
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::mem;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -267,6 +272,22 @@ pub(crate) struct State {
     pub upgraded: Option<Box<WsStream>>,
     /// Tasks waiting on this state.
     pub wakers: Wakers,
+    /// The WebSocket connection loop's writer while it runs: what a held
+    /// wake-up uses to write the queue without waking the loop.
+    pub direct: Option<Arc<dyn DirectWrite>>,
+}
+
+/// A transport writer that can write a session's queue at once from any
+/// task: the WebSocket connection loop's, shared while it runs. Used by
+/// [`HeldWakes::wake_all`] so that a tick's snapshots cost a write per
+/// socket and no task wake-up.
+pub(crate) trait DirectWrite: Send + Sync {
+    /// Writes everything queued now when the connection is idle (nothing
+    /// of its own in flight, no ping due, no message that must go alone)
+    /// and the socket takes it all at once, leaving `driver` (the
+    /// connection loop's waker, taken by the send) registered; otherwise
+    /// wakes `driver`, whose loop then writes as it always does.
+    fn write_now(&self, driver: Waker);
 }
 
 /// Where a [`EngineSocket::send_alone`] message sits in the queue.
@@ -343,6 +364,7 @@ impl<D> EngineSocket<D> {
                 farewell_sent: false,
                 upgraded: None,
                 wakers: Wakers::default(),
+                direct: None,
             }),
             gate: Mutex::new(Gate::default()),
         }
@@ -446,14 +468,20 @@ impl<D> EngineSocket<D> {
     }
 
     /// Wakes whichever task writes queued messages: the pending poll, or the
-    /// driver on WebSocket.
+    /// driver on WebSocket; on a thread that [holds wakes](hold_wakes), the
+    /// wake-up is held instead. A writer already woken (its waker taken) is
+    /// not woken twice: it takes everything queued when it runs.
     fn wake_writer(state: &mut State) {
         let waker = match state.phase {
             Phase::WebSocket => state.wakers.driver.take(),
             _ => state.wakers.poll.take(),
         };
         if let Some(waker) = waker {
-            waker.wake();
+            let direct = match state.phase {
+                Phase::WebSocket => state.direct.clone(),
+                _ => None,
+            };
+            wake_or_hold(waker, direct);
         }
     }
 
@@ -497,6 +525,113 @@ impl<D> EngineSocket<D> {
         let mut gate = self.lock_gate();
         if !std::mem::replace(&mut gate.closed, true) {
             handler.on_close(self, reason);
+        }
+    }
+}
+
+thread_local! {
+    /// The writer wake-ups held on this thread, once [`hold_wakes`] was called.
+    static HELD_WAKES: RefCell<Option<Vec<HeldWake>>> = const { RefCell::new(None) };
+}
+
+/// From now on, a send on the calling thread holds back the wake-up of the
+/// session's writer instead of waking it; [`take_held_wakes`] hands over
+/// what was held. For a thread that sends to many sessions in a burst (the
+/// world's tick thread, a tick's snapshots): the burst then goes out after
+/// it is encoded, from one task on the runtime, and a WebSocket connection
+/// that is idle gets its messages written by that task directly, without
+/// its own task being woken at all. The thread must take its held wakes
+/// after every burst: a held writer does not run until then. Closing a
+/// session never waits: it wakes at once.
+pub fn hold_wakes() {
+    HELD_WAKES.with(|held| {
+        held.borrow_mut().get_or_insert_with(Vec::new);
+    });
+}
+
+/// The wake-ups held on this thread since the last call (see [`hold_wakes`]).
+pub fn take_held_wakes() -> HeldWakes {
+    HeldWakes(HELD_WAKES.with(|held| {
+        held.borrow_mut()
+            .as_mut()
+            .map(mem::take)
+            .unwrap_or_default()
+    }))
+}
+
+/// Wakes `waker` now, or holds it (with the session's direct writer, if it
+/// has one) when this thread [holds wakes](hold_wakes).
+fn wake_or_hold(waker: Waker, direct: Option<Arc<dyn DirectWrite>>) {
+    let unheld = HELD_WAKES.with(|held| match held.borrow_mut().as_mut() {
+        Some(held) => {
+            held.push(HeldWake { waker, direct });
+            None
+        }
+        None => Some(waker),
+    });
+    if let Some(waker) = unheld {
+        waker.wake();
+    }
+}
+
+/// One held wake-up: a session's writer, and how to write for it directly.
+struct HeldWake {
+    /// The writer's waker, taken by the send.
+    waker: Waker,
+    /// The session's WebSocket writer, when it runs.
+    direct: Option<Arc<dyn DirectWrite>>,
+}
+
+/// Writer wake-ups held back by [`hold_wakes`], one per session at most.
+#[derive(Default)]
+#[must_use = "held writers do not run until woken"]
+pub struct HeldWakes(Vec<HeldWake>);
+
+impl std::fmt::Debug for HeldWakes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldWakes")
+            .field("len", &self.0.len())
+            .finish()
+    }
+}
+
+impl HeldWakes {
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many writers are held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Splits the held wake-ups into batches of at most `size` (at least
+    /// one), to let them run on several tasks.
+    pub fn into_batches(self, size: usize) -> impl Iterator<Item = HeldWakes> {
+        let mut rest = self.0;
+        let size = size.max(1);
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let tail = rest.split_off(size.min(rest.len()));
+            Some(HeldWakes(mem::replace(&mut rest, tail)))
+        })
+    }
+
+    /// Lets every held writer run: writes an idle WebSocket's queue
+    /// directly (see `DirectWrite`), wakes the writer otherwise. Call it
+    /// on the runtime the sessions run on, outside tokio's cooperative
+    /// budget (`tokio::task::coop::unconstrained`): once a task's budget
+    /// is spent every socket write is refused, and each connection would
+    /// be woken to write for itself.
+    pub fn wake_all(self) {
+        for HeldWake { waker, direct } in self.0 {
+            match direct {
+                Some(direct) => direct.write_now(waker),
+                None => waker.wake(),
+            }
         }
     }
 }
@@ -679,6 +814,63 @@ mod tests {
         );
         socket.lock().write_blocked = false;
         socket.send(OutboundMessage::text("x")).unwrap();
+    }
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn held_wakes_wake_each_writer_once_when_released() {
+        // On a thread of its own: holding wakes is a property of the thread.
+        std::thread::spawn(|| {
+            let sockets: Vec<_> = (0..3).map(|_| socket(10)).collect();
+            let counters: Vec<_> = sockets
+                .iter()
+                .map(|socket| {
+                    let counter = Arc::new(CountingWaker::default());
+                    let mut state = socket.lock();
+                    state.phase = Phase::WebSocket;
+                    state.wakers.driver = Some(Waker::from(counter.clone()));
+                    counter
+                })
+                .collect();
+            let woken = || -> Vec<usize> {
+                counters
+                    .iter()
+                    .map(|c| c.0.load(Ordering::SeqCst))
+                    .collect()
+            };
+            hold_wakes();
+            assert_eq!(take_held_wakes().into_batches(2).count(), 0);
+            for socket in &sockets[..2] {
+                socket.send(OutboundMessage::text("a")).unwrap();
+                socket.send(OutboundMessage::text("b")).unwrap();
+            }
+            assert_eq!(woken(), [0, 0, 0], "held, not woken");
+            let held = take_held_wakes();
+            assert_eq!(held.len(), 2, "one per session, however many sends");
+            assert!(take_held_wakes().is_empty(), "taken once");
+            let batches: Vec<_> = held.into_batches(1).collect();
+            assert_eq!(
+                batches.iter().map(HeldWakes::len).collect::<Vec<_>>(),
+                [1, 1]
+            );
+            for batch in batches {
+                batch.wake_all();
+            }
+            assert_eq!(woken(), [1, 1, 0]);
+            sockets[2].close(CloseReason::ServerClose);
+            assert_eq!(woken(), [1, 1, 1], "a close is never held");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! session (`2probe` / `3probe` / `5`), refusing a second WebSocket for a
 //! session, and the connection loop that reads frames, writes queued
 //! packets in batches (one flush per batch, the next batch taken only
-//! once the previous one is written) and runs the heartbeat.
+//! once the previous one is written) and runs the heartbeat. While it
+//! runs, the loop lends its writer to the session, so that a burst's held
+//! wake-up (a tick's snapshots) writes an idle connection's queue without
+//! waking the loop.
 //!
 //! One task per connection does all of that, so an idle connection costs a
 //! task, a small read buffer and the session. Frames are size-capped by
@@ -12,8 +15,8 @@
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::Poll;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -32,8 +35,8 @@ use super::errors::{EngineBody, EngineError};
 use super::handshake;
 use super::heartbeat::{self, Heartbeat};
 use super::socket::{
-    CloseReason, EngineHandler, EngineSocket, Frame, Message, OutboundMessage, Phase, Wakers,
-    WsStream,
+    CloseReason, DirectWrite, EngineHandler, EngineSocket, Frame, Message, OutboundMessage, Phase,
+    Wakers, WsStream,
 };
 use crate::protocol::engineio::{decode_text_packet, Packet};
 
@@ -236,11 +239,138 @@ enum Event {
     Timer,
 }
 
+/// The writing side of a connection loop: the WebSocket and what it has
+/// in flight. Shared (see [`SharedWriter`]) between the loop and the direct
+/// writes of held wake-ups, whichever holds its lock writes.
+struct Writer<W> {
+    /// The connection.
+    ws: W,
+    /// Messages taken from the session queue, not yet handed to `ws`.
+    batch: VecDeque<OutboundMessage>,
+    /// Frames handed to `ws` and not yet flushed to the socket.
+    unflushed: bool,
+    /// Mirrors `State::write_blocked`, to lock the state only when it changes.
+    blocked: bool,
+}
+
+/// A connection loop's [`Writer`], lent to the session as its
+/// [`DirectWrite`] while the loop runs. Lock order: the writer, then the
+/// session state (as the loop does), so nothing taken from the queue can
+/// be overtaken on the wire.
+struct SharedWriter<D, W> {
+    /// The session (weak: the session holds this writer while it runs).
+    socket: std::sync::Weak<EngineSocket<D>>,
+    /// The writer; `None` once the loop took it back.
+    writer: Mutex<Option<Writer<W>>>,
+}
+
+impl<D, W> SharedWriter<D, W> {
+    fn lock(&self) -> MutexGuard<'_, Option<Writer<W>>> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<D, W> DirectWrite for SharedWriter<D, W>
+where
+    D: Send + Sync + 'static,
+    W: Sink<WsMessage, Error = WsError> + Unpin + Send + 'static,
+{
+    fn write_now(&self, driver: Waker) {
+        // The loop holds the writer while it runs: it sees the queue itself
+        // once woken.
+        let (Some(socket), Ok(mut guard)) = (self.socket.upgrade(), self.writer.try_lock()) else {
+            return driver.wake();
+        };
+        let Some(writer) = guard.as_mut() else {
+            return driver.wake();
+        };
+        {
+            let mut state = socket.lock();
+            let idle = state.phase() == Phase::WebSocket
+                && !state.ping_due
+                && state.alone.is_empty()
+                && writer.batch.is_empty()
+                && !writer.unflushed;
+            if !idle {
+                drop(state);
+                return driver.wake();
+            }
+            writer.batch = state.take_queue();
+            // The loop sleeps on: the next send wakes it (or holds it) again.
+            Wakers::register(&mut state.wakers.driver, &driver);
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        match write_batch(
+            &mut writer.ws,
+            &mut cx,
+            &mut writer.batch,
+            &mut writer.unflushed,
+        ) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Pending => {
+                // The kernel took part of it: the loop waits for the rest
+                // with its own waker, and sends see the byte bound.
+                writer.blocked = true;
+                socket.lock().write_blocked = true;
+                driver.wake();
+            }
+            // The loop's next write meets the failure and ends the session.
+            Poll::Ready(Err(())) => driver.wake(),
+        }
+    }
+}
+
+/// Lends the loop's writer to the session while it runs, and takes it back
+/// however the loop ends.
+struct LentWriter<'a, D, W> {
+    socket: &'a EngineSocket<D>,
+    shared: Arc<SharedWriter<D, W>>,
+}
+
+impl<'a, D, W> LentWriter<'a, D, W>
+where
+    D: Send + Sync + 'static,
+    W: Sink<WsMessage, Error = WsError> + Unpin + Send + 'static,
+{
+    fn lend(socket: &'a Arc<EngineSocket<D>>, ws: W) -> Self {
+        let shared = Arc::new(SharedWriter {
+            socket: Arc::downgrade(socket),
+            writer: Mutex::new(Some(Writer {
+                ws,
+                batch: VecDeque::new(),
+                unflushed: false,
+                blocked: false,
+            })),
+        });
+        socket.lock().direct = Some(shared.clone());
+        Self { socket, shared }
+    }
+
+    /// Ends the loan: no direct write starts after this, and the writer
+    /// (with whatever it still holds) is the caller's.
+    fn take_back(self) -> Option<Writer<W>> {
+        self.socket.lock().direct = None;
+        self.shared.lock().take()
+    }
+}
+
+impl<D, W> Drop for LentWriter<'_, D, W> {
+    fn drop(&mut self) {
+        self.socket.lock().direct = None;
+    }
+}
+
 /// The WebSocket connection loop of a session: until the session closes,
 /// writes queued packets (pings first; each batch written and flushed
 /// before the next is taken, so a message sent alone is a write of its own
 /// and a tick's messages are one write), reads client packets in order,
-/// and runs the heartbeat.
+/// and runs the heartbeat. Gives the WebSocket back for the goodbye
+/// (`None` only if it was lost to a panic).
+///
+/// While it runs, the loop lends its writer to the session, so that a
+/// tick's held wake-up writes an idle connection's queue directly instead
+/// of waking this task (see `DirectWrite`); a write that cannot complete
+/// at once comes back to this loop.
 ///
 /// Nothing more is taken from the session queue while a write is pending:
 /// the queue then fills (see `State::write_blocked`) and the layer above
@@ -249,7 +379,29 @@ enum Event {
 pub(crate) async fn run<H, W>(
     handler: &H,
     socket: &Arc<EngineSocket<H::Data>>,
-    ws: &mut W,
+    ws: W,
+    heartbeat: &mut Heartbeat,
+    mut sleep: Pin<&mut Sleep>,
+) -> (Option<W>, WsEnd)
+where
+    H: EngineHandler,
+    W: Sink<WsMessage, Error = WsError>
+        + Stream<Item = Result<WsMessage, WsError>>
+        + Unpin
+        + Send
+        + 'static,
+{
+    let lent = LentWriter::lend(socket, ws);
+    let end = connection_loop(handler, socket, &lent.shared, heartbeat, sleep.as_mut()).await;
+    let writer = lent.take_back();
+    (writer.map(|writer| writer.ws), end)
+}
+
+/// [`run`]'s loop, writing through the lent writer.
+async fn connection_loop<H, W>(
+    handler: &H,
+    socket: &Arc<EngineSocket<H::Data>>,
+    shared: &SharedWriter<H::Data, W>,
     heartbeat: &mut Heartbeat,
     mut sleep: Pin<&mut Sleep>,
 ) -> WsEnd
@@ -257,13 +409,12 @@ where
     H: EngineHandler,
     W: Sink<WsMessage, Error = WsError> + Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
-    let mut batch: VecDeque<OutboundMessage> = VecDeque::new();
-    // Frames handed to the WebSocket and not yet flushed to the socket.
-    let mut unflushed = false;
-    // Mirrors `State::write_blocked`, to lock only when it changes.
-    let mut blocked = false;
     loop {
         let event = poll_fn(|cx| {
+            let mut guard = shared.lock();
+            let Some(writer) = guard.as_mut() else {
+                return Poll::Ready(Event::WriteFailed);
+            };
             let written = loop {
                 {
                     let mut state = socket.lock();
@@ -271,17 +422,19 @@ where
                         return Poll::Ready(Event::Closed(reason));
                     }
                     if std::mem::take(&mut state.ping_due) {
-                        batch.push_front(OutboundMessage(Frame::Text(Utf8Bytes::from_static("2"))));
+                        writer
+                            .batch
+                            .push_front(OutboundMessage(Frame::Text(Utf8Bytes::from_static("2"))));
                     }
-                    if batch.is_empty() && !unflushed {
-                        batch = state.take_batch();
+                    if writer.batch.is_empty() && !writer.unflushed {
+                        writer.batch = state.take_batch();
                     }
                     Wakers::register(&mut state.wakers.driver, cx.waker());
-                    if batch.is_empty() && !unflushed {
+                    if writer.batch.is_empty() && !writer.unflushed {
                         break Poll::Ready(Ok(()));
                     }
                 }
-                match write_batch(ws, cx, &mut batch, &mut unflushed) {
+                match write_batch(&mut writer.ws, cx, &mut writer.batch, &mut writer.unflushed) {
                     // Written: whatever was queued meanwhile is the next write.
                     Poll::Ready(Ok(())) => {}
                     other => break other,
@@ -292,11 +445,11 @@ where
                 Poll::Ready(Ok(())) => false,
                 Poll::Pending => true,
             };
-            if now_blocked != blocked {
-                blocked = now_blocked;
-                socket.lock().write_blocked = blocked;
+            if now_blocked != writer.blocked {
+                writer.blocked = now_blocked;
+                socket.lock().write_blocked = now_blocked;
             }
-            if let Poll::Ready(item) = ws.poll_next_unpin(cx) {
+            if let Poll::Ready(item) = writer.ws.poll_next_unpin(cx) {
                 return Poll::Ready(Event::Inbound(item));
             }
             if sleep.as_mut().poll(cx).is_ready() {
@@ -309,8 +462,14 @@ where
         match event {
             Event::Closed(reason) => {
                 let leftover = if reason.flushes_queue() {
-                    batch.extend(socket.lock().take_queue());
-                    batch
+                    // What the writer took from the queue goes out first.
+                    let mut leftover = shared
+                        .lock()
+                        .as_mut()
+                        .map(|writer| std::mem::take(&mut writer.batch))
+                        .unwrap_or_default();
+                    leftover.extend(socket.lock().take_queue());
+                    leftover
                 } else {
                     VecDeque::new()
                 };
@@ -392,7 +551,7 @@ where
 /// connection failed.
 fn write_batch<W>(
     ws: &mut W,
-    cx: &mut std::task::Context<'_>,
+    cx: &mut Context<'_>,
     batch: &mut VecDeque<OutboundMessage>,
     unflushed: &mut bool,
 ) -> Poll<Result<(), ()>>
@@ -498,14 +657,27 @@ mod tests {
         Flush,
     }
 
-    /// A WebSocket that records writes and completed flushes, and whose
-    /// every flush is pending once first (a socket that cannot take the
-    /// bytes at once): a writer that does not wait for the flush to
-    /// complete before its next batch shows it here. Never yields a frame.
+    /// A WebSocket that records writes and completed flushes and counts
+    /// how often it is polled for frames (once per poll of the loop); it
+    /// never yields a frame. A stalling one has every flush pending once
+    /// first (a socket that cannot take the bytes at once): a writer that
+    /// does not wait for the flush to complete before its next batch shows
+    /// it here.
     #[derive(Default)]
     struct RecordingWs {
         wire: Arc<Mutex<Vec<Wire>>>,
+        polls: Arc<std::sync::atomic::AtomicUsize>,
+        stalls: bool,
         flush_pending: bool,
+    }
+
+    impl RecordingWs {
+        fn stalling() -> Self {
+            Self {
+                stalls: true,
+                ..Self::default()
+            }
+        }
     }
 
     impl Sink<WsMessage> for RecordingWs {
@@ -519,7 +691,7 @@ mod tests {
             Ok(())
         }
         fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
-            self.flush_pending = !self.flush_pending;
+            self.flush_pending = self.stalls && !self.flush_pending;
             if self.flush_pending {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
@@ -535,44 +707,139 @@ mod tests {
     impl Stream for RecordingWs {
         type Item = Result<WsMessage, WsError>;
         fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Poll::Pending
         }
     }
 
-    #[tokio::test]
-    async fn a_message_sent_alone_is_flushed_in_a_write_of_its_own() {
+    fn websocket_session() -> Arc<EngineSocket<()>> {
         let handshake = Handshake {
             uri: "/".parse().unwrap(),
             headers: Default::default(),
             remote_addr: None,
         };
-        let socket = Arc::new(EngineSocket::new(
+        Arc::new(EngineSocket::new(
             "sid".into(),
             handshake,
             (),
             (16, 1024),
             TransportKind::WebSocket,
             Arc::default(),
-        ));
+        ))
+    }
+
+    /// Runs the connection loop of `socket` on `ws` in a task.
+    fn spawn_loop(
+        socket: &Arc<EngineSocket<()>>,
+        ws: RecordingWs,
+    ) -> tokio::task::JoinHandle<(Option<RecordingWs>, WsEnd)> {
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            let config = EngineConfig::default();
+            let mut heartbeat =
+                Heartbeat::new(Instant::now(), config.ping_interval, config.ping_timeout);
+            let sleep = tokio::time::sleep_until(heartbeat.deadline());
+            tokio::pin!(sleep);
+            run(&Quiet, &socket, ws, &mut heartbeat, sleep.as_mut()).await
+        })
+    }
+
+    /// Yields until the loop of `socket` waits with its waker registered.
+    async fn parked(socket: &EngineSocket<()>) {
+        while socket.lock().wakers.driver.is_none() {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn write(text: &str) -> Wire {
+        Wire::Write(text.to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_held_wake_writes_an_idle_connection_without_waking_its_loop() {
+        let socket = websocket_session();
+        let ws = RecordingWs::default();
+        let (wire, polls) = (ws.wire.clone(), ws.polls.clone());
+        let driver = spawn_loop(&socket, ws);
+        parked(&socket).await;
+        let polls_parked = polls.load(std::sync::atomic::Ordering::SeqCst);
+
+        // This test's thread sends like the tick thread.
+        crate::engineio::hold_wakes();
+        socket.send(OutboundMessage::text("snapshot")).unwrap();
+        socket.send(OutboundMessage::text("chat")).unwrap();
+        let held = crate::engineio::take_held_wakes();
+        assert_eq!(held.len(), 1);
+        held.wake_all();
+        assert_eq!(
+            *wire.lock().unwrap(),
+            [write("4snapshot"), write("4chat"), Wire::Flush],
+            "one write of everything queued, made by the caller"
+        );
+        // A woken loop would run during these yields (one thread, in order).
+        for _ in 0..16 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            polls.load(std::sync::atomic::Ordering::SeqCst),
+            polls_parked,
+            "the loop was not woken"
+        );
+        assert!(
+            socket.lock().wakers.driver.is_some(),
+            "the next send still reaches the loop"
+        );
+        socket.close(CloseReason::ServerClose);
+        let (ws, _) = driver.await.unwrap();
+        assert!(ws.is_some(), "the loop gets its WebSocket back");
+        assert!(socket.lock().direct.is_none(), "and takes its writer back");
+    }
+
+    #[tokio::test]
+    async fn a_held_wake_that_cannot_write_at_once_hands_over_to_the_loop() {
+        let socket = websocket_session();
+        let ws = RecordingWs::stalling();
+        let wire = ws.wire.clone();
+        let driver = spawn_loop(&socket, ws);
+        parked(&socket).await;
+
+        crate::engineio::hold_wakes();
+        socket.send(OutboundMessage::text("snapshot")).unwrap();
+        crate::engineio::take_held_wakes().wake_all();
+        assert_eq!(*wire.lock().unwrap(), [write("4snapshot")], "not flushed");
+        assert!(
+            socket.lock().write_blocked,
+            "sends see the byte bound while the rest waits"
+        );
+        let flushed = || wire.lock().unwrap().contains(&Wire::Flush);
+        while !flushed() {
+            tokio::task::yield_now().await;
+        }
+        assert!(!socket.lock().write_blocked, "the loop completed the write");
+        socket.send(OutboundMessage::text("next")).unwrap();
+        crate::engineio::take_held_wakes().wake_all();
+        while wire.lock().unwrap().len() < 4 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            *wire.lock().unwrap(),
+            [write("4snapshot"), Wire::Flush, write("4next"), Wire::Flush]
+        );
+        socket.close(CloseReason::ServerClose);
+        driver.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_message_sent_alone_is_flushed_in_a_write_of_its_own() {
+        let socket = websocket_session();
         socket.send(OutboundMessage::text("before")).unwrap();
         socket.send_alone(OutboundMessage::text("connect")).unwrap();
         socket.send(OutboundMessage::text("event")).unwrap();
         socket.send(OutboundMessage::text("more")).unwrap();
 
-        let ws = RecordingWs::default();
+        let ws = RecordingWs::stalling();
         let wire = ws.wire.clone();
-        let driver = {
-            let socket = socket.clone();
-            tokio::spawn(async move {
-                let mut ws = ws;
-                let config = EngineConfig::default();
-                let mut heartbeat =
-                    Heartbeat::new(Instant::now(), config.ping_interval, config.ping_timeout);
-                let sleep = tokio::time::sleep_until(heartbeat.deadline());
-                tokio::pin!(sleep);
-                run(&Quiet, &socket, &mut ws, &mut heartbeat, sleep.as_mut()).await
-            })
-        };
+        let driver = spawn_loop(&socket, ws);
         let flushes = || {
             let wire = wire.lock().unwrap();
             wire.iter().filter(|w| **w == Wire::Flush).count()
@@ -587,7 +854,6 @@ mod tests {
         socket.close(CloseReason::ServerClose);
         driver.await.unwrap();
 
-        let write = |text: &str| Wire::Write(text.to_owned());
         assert_eq!(
             *wire.lock().unwrap(),
             [

@@ -80,6 +80,11 @@ pub trait Outbox {
     /// Tell the player why it is disconnected and disconnect it; the world has
     /// already removed it.
     fn kick(&mut self, player: PlayerId, reason: &str);
+    /// Let everything handed over since the last call go out: the tick loop
+    /// calls it after every tick and every command, so an outbox may gather
+    /// a burst's deliveries and hand them on together. Does nothing by
+    /// default (each delivery then goes out as it is made).
+    fn deliver(&mut self) {}
 }
 
 impl<T: Outbox + ?Sized> Outbox for &mut T {
@@ -97,5 +102,8 @@ impl<T: Outbox + ?Sized> Outbox for &mut T {
     }
     fn kick(&mut self, player: PlayerId, reason: &str) {
         (**self).kick(player, reason)
+    }
+    fn deliver(&mut self) {
+        (**self).deliver()
     }
 }

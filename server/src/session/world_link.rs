@@ -2,7 +2,13 @@
 //! [`WorldHandle`] sends commands to the thread, and [`SocketOutbox`] turns
 //! what the world produces into Socket.IO emits and position saves. Each
 //! snapshot is encoded once, on the tick thread, in the form its socket
-//! asked for at connect ([`SnapshotForm`]).
+//! asked for at connect ([`SnapshotForm`]). The tick thread holds back the
+//! wake-ups of the sockets it sends to ([`engineio::hold_wakes`]) and the
+//! outbox hands them to the runtime after each tick or command
+//! ([`Outbox::deliver`]), a task per 256 sockets that writes each idle
+//! connection's queue itself, instead of waking a task per socket from
+//! outside the runtime while the tick is still encoding. A `position`
+//! target does not wake the tick thread ([`WorldCommand::wakes_the_world`]).
 
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
@@ -14,13 +20,13 @@ use tokio::sync::oneshot;
 
 use super::players::{kick, Bound, Players};
 use super::SnapshotForm;
+use crate::engineio;
 use crate::game::tick_loop::{self, TickStats, WorldCommand};
 use crate::game::{
     ChatMessage, Delivery, Outbox, PlayerId, SavedPosition, Snapshot, Teleport, World,
 };
 use crate::metrics::{EventKind, Metrics};
-use crate::protocol::socketio::Args;
-use crate::socketio::{EmitError, Parser, Socket};
+use crate::socketio::{BinaryEventHeader, EmitError, Parser, Socket};
 use crate::store::Store;
 
 /// Why a command did not reach the world.
@@ -41,6 +47,8 @@ pub struct WorldHandle {
     commands: SyncSender<WorldCommand>,
     /// What the tick thread publishes (tick number, players, durations).
     stats: Arc<TickStats>,
+    /// The tick thread, unparked for a command that wakes the world.
+    thread: std::thread::Thread,
 }
 
 impl WorldHandle {
@@ -57,16 +65,31 @@ impl WorldHandle {
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("locus-world".into())
-            .spawn(move || tick_loop::run(world, receiver, outbox, &thread_stats))?;
-        Ok((Self { commands, stats }, thread))
+            .spawn(move || {
+                engineio::hold_wakes();
+                tick_loop::run(world, receiver, outbox, &thread_stats)
+            })?;
+        let handle = Self {
+            commands,
+            stats,
+            thread: thread.thread().clone(),
+        };
+        Ok((handle, thread))
     }
 
-    /// Queues `command` without waiting.
+    /// Queues `command` without waiting, and wakes the tick thread for it
+    /// unless it can wait for the next tick (see
+    /// [`WorldCommand::wakes_the_world`]).
     pub fn send(&self, command: WorldCommand) -> Result<(), WorldUnavailable> {
+        let wake = command.wakes_the_world();
         self.commands.try_send(command).map_err(|e| match e {
             TrySendError::Full(_) => WorldUnavailable::Busy,
             TrySendError::Disconnected(_) => WorldUnavailable::Stopped,
-        })
+        })?;
+        if wake {
+            self.thread.unpark();
+        }
+        Ok(())
     }
 
     /// Sends a command carrying a reply channel and awaits the reply.
@@ -95,6 +118,10 @@ impl WorldHandle {
     }
 }
 
+/// Sockets one delivery task writes to after a tick: a few milliseconds of
+/// writes, so that the runtime's workers share a large tick's delivery.
+const DELIVERY_BATCH: usize = 256;
+
 /// The tick thread's side of the server: emits to sockets and hands dirty
 /// positions to the store. Never blocks.
 pub struct SocketOutbox {
@@ -110,10 +137,18 @@ pub struct SocketOutbox {
     parser: Parser,
     /// Reused buffer for encoding one snapshot.
     buffer: Vec<u8>,
+    /// The header of a binary snapshot packet, encoded for the first
+    /// socket and shared by every later one (all play on namespace `/`).
+    snapshot_header: Option<BinaryEventHeader>,
+    /// The runtime the sockets' writers run on, which [`Outbox::deliver`]
+    /// wakes them from; `None` outside a runtime (they are woken from the
+    /// tick thread then).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl SocketOutbox {
-    /// An outbox delivering to `players` and saving to `store`.
+    /// An outbox delivering to `players` and saving to `store`; call it
+    /// inside the runtime the sockets run on.
     pub fn new(players: Arc<Players>, store: Store, metrics: Arc<Metrics>, parser: Parser) -> Self {
         Self {
             players,
@@ -121,6 +156,8 @@ impl SocketOutbox {
             metrics,
             parser,
             buffer: Vec::with_capacity(4096),
+            snapshot_header: None,
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -175,8 +212,15 @@ impl SocketOutbox {
             tracing::error!(%error, "world snapshot without a binary form");
             return None;
         }
-        let args = Args::new().with_binary(Bytes::copy_from_slice(&self.buffer));
-        Some(socket.emit_args("snapshot", args))
+        let data = Bytes::copy_from_slice(&self.buffer);
+        let header = match &self.snapshot_header {
+            Some(header) => header,
+            None => match socket.binary_event_header("snapshot") {
+                Ok(header) => self.snapshot_header.insert(header),
+                Err(error) => return Some(Err(error)),
+            },
+        };
+        Some(socket.emit_binary(header, data))
     }
 }
 
@@ -227,6 +271,25 @@ impl Outbox for SocketOutbox {
             self.metrics.kicked(reason);
             self.metrics.event_out(EventKind::kicked, 1);
             kick(&socket, reason);
+        }
+    }
+
+    fn deliver(&mut self) {
+        let held = engineio::take_held_wakes();
+        if held.is_empty() {
+            return;
+        }
+        let Some(runtime) = &self.runtime else {
+            return held.wake_all();
+        };
+        // A few tasks on the runtime write for every idle connection (and
+        // wake the others from inside the runtime), so every worker can
+        // take a share; outside the cooperative budget, which would refuse
+        // a task's socket writes after its first hundred or so.
+        for batch in held.into_batches(DELIVERY_BATCH) {
+            drop(runtime.spawn(tokio::task::coop::unconstrained(
+                async move { batch.wake_all() },
+            )));
         }
     }
 }

@@ -159,6 +159,37 @@ pub(crate) fn ack<T: Serialize + ?Sized>(
     Ok(EncodedPacket::single(message))
 }
 
+/// The header of an event whose one argument is a binary attachment
+/// (`451-["event",{"_placeholder":true,"num":0}]` on namespace `/`), with
+/// the JSON parser: it is the same for every socket of the namespace, so a
+/// sender of many such events encodes it once ([`binary_event`]). `None`
+/// with msgpack, whose packet carries the bytes inline.
+pub(crate) fn binary_event_header(
+    parser: Parser,
+    namespace: &str,
+    event: &str,
+) -> Result<Option<OutboundMessage>, EmitError> {
+    check_event(event)?;
+    if parser != Parser::Json {
+        return Ok(None);
+    }
+    let body = PacketBody::Event {
+        name: event.to_owned(),
+        args: crate::protocol::socketio::Args::new().with_binary(Bytes::new()),
+        ack: None,
+    };
+    let encoded = packet(parser, &Packet::new(namespace, body));
+    Ok(encoded.messages().first().cloned())
+}
+
+/// The event of [`binary_event_header`] with `data` as its attachment.
+pub(crate) fn binary_event(header: &OutboundMessage, data: Bytes) -> EncodedPacket {
+    EncodedPacket(Repr::Multi(Arc::new([
+        header.clone(),
+        OutboundMessage::binary(data),
+    ])))
+}
+
 /// Encodes any packet (the value path: binaries as attachments).
 pub(crate) fn packet(parser: Parser, packet: &Packet) -> EncodedPacket {
     match parser {
@@ -185,5 +216,41 @@ pub(crate) fn packet(parser: Parser, packet: &Packet) -> EncodedPacket {
             messages.extend(attachments.iter().cloned().map(OutboundMessage::binary));
             EncodedPacket(Repr::Multi(messages.into()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::socketio::Args;
+
+    fn event_with_binary(parser: Parser, namespace: &str, data: &Bytes) -> EncodedPacket {
+        let body = PacketBody::Event {
+            name: "snapshot".to_owned(),
+            args: Args::new().with_binary(data.clone()),
+            ack: None,
+        };
+        packet(parser, &Packet::new(namespace, body))
+    }
+
+    #[test]
+    fn a_shared_binary_event_header_encodes_the_same_packet() {
+        let data = Bytes::from_static(b"\x01\x02\x03");
+        for namespace in ["/", "/admin"] {
+            let header = binary_event_header(Parser::Json, namespace, "snapshot")
+                .unwrap()
+                .expect("the JSON parser has a header");
+            let shared = binary_event(&header, data.clone());
+            let whole = event_with_binary(Parser::Json, namespace, &data);
+            assert_eq!(
+                format!("{:?}", shared.messages()),
+                format!("{:?}", whole.messages())
+            );
+            assert_eq!(shared.messages().len(), 2);
+        }
+        assert!(binary_event_header(Parser::MsgPack, "/", "snapshot")
+            .unwrap()
+            .is_none());
+        assert!(binary_event_header(Parser::Json, "/", "connect").is_err());
     }
 }

@@ -59,7 +59,7 @@ pub use self::error::{
     AckError, ConnectError, DisconnectReason, EmitError, HandlerError, IntoHandlerResult,
 };
 pub use self::namespace::{BroadcastOperator, Namespace};
-pub use self::socket::{AckSender, Socket};
+pub use self::socket::{AckSender, BinaryEventHeader, Socket};
 pub use crate::protocol::socketio::Args;
 
 use self::namespace::Settings;

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -21,7 +22,7 @@ use super::client::Connection;
 use super::encode::{self, EncodedPacket};
 use super::namespace::{BroadcastOperator, NamespaceInner};
 use super::{lock, AckError, DisconnectReason, EmitError};
-use crate::engineio::{EngineSocket, Handshake, TransportKind};
+use crate::engineio::{EngineSocket, Handshake, OutboundMessage, TransportKind};
 use crate::protocol::socketio::{Args, Packet, PacketBody};
 
 /// The connect handler is still deciding.
@@ -60,6 +61,18 @@ pub(crate) struct SocketInner {
     acks: Mutex<HashMap<u64, oneshot::Sender<Args>>>,
     /// The application's typed per-socket value.
     data: Mutex<Option<Arc<dyn Any + Send + Sync>>>,
+}
+
+/// An event with one binary argument, its header encoded once for a
+/// namespace ([`Socket::binary_event_header`]).
+#[derive(Debug, Clone)]
+pub struct BinaryEventHeader {
+    /// The namespace the header was encoded for.
+    namespace: Arc<str>,
+    /// The event name.
+    event: String,
+    /// The JSON parser's header message; `None` with msgpack.
+    header: Option<OutboundMessage>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -197,6 +210,30 @@ impl Socket {
             },
         );
         self.send_encoded(&encode::packet(self.parser(), &packet))
+    }
+
+    /// The encoded header of `event` with one binary argument on this
+    /// socket's namespace, to share between many [`Socket::emit_binary`]
+    /// calls (a tick's snapshots): only the attachment is encoded per socket.
+    pub fn binary_event_header(&self, event: &str) -> Result<BinaryEventHeader, EmitError> {
+        Ok(BinaryEventHeader {
+            namespace: self.inner.ns.name.clone(),
+            event: event.to_owned(),
+            header: encode::binary_event_header(self.parser(), &self.inner.ns.name, event)?,
+        })
+    }
+
+    /// Emits the event of `header` with `data` as its one argument, a binary
+    /// attachment: the same packet as [`Socket::emit_args`] with
+    /// `Args::new().with_binary(data)`, which it falls back to for a header
+    /// of another namespace or with msgpack (whose packet has no header).
+    pub fn emit_binary(&self, header: &BinaryEventHeader, data: Bytes) -> Result<(), EmitError> {
+        match &header.header {
+            Some(message) if header.namespace == self.inner.ns.name => {
+                self.send_encoded(&encode::binary_event(message, data))
+            }
+            _ => self.emit_args(&header.event, Args::new().with_binary(data)),
+        }
     }
 
     /// Emits `event` and waits for the client's acknowledgement, for at most

@@ -8,10 +8,12 @@
 //! The hot path (a snapshot in, a position out) allocates nothing per
 //! message beyond what the WebSocket layer hands over and the position
 //! text it takes: binary snapshots decode into a reused
-//! [`BinarySnapshot`], JSON ones parse straight from the frame's text, and
-//! positions are written without serde.
+//! [`BinarySnapshot`], JSON ones parse straight from the frame's text,
+//! positions are written without serde or float formatting, and latency
+//! samples gather in a per-bot [`LatencyBatch`] before they touch the
+//! shared histograms.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Client, ClientError, Incoming, Transport};
-use super::stats::{Sightings, Stats};
+use super::stats::{centi, LatencyBatch, Sightings, Stats};
 use crate::game::binary::BinarySnapshot;
 use crate::game::{PlayerId, Snapshot, Teleport, Welcome};
 
@@ -86,13 +88,27 @@ pub struct Swarm {
 
 /// `42["position",{"x":X,"y":Y,"seq":SEQ}]`, the one input a bot sends
 /// (the server reads it in `session::game_events`; the game has no type for
-/// inputs), written without serde. `x` and `y` are finite (the walker's).
-fn position_packet(x: f64, y: f64, seq: u64) -> String {
+/// inputs), written without serde. `x` and `y` are in hundredths (the
+/// walker rounds to them), written as fixed-point decimals: integer
+/// formatting is far cheaper than the shortest-float algorithm, and
+/// `12.50` is the same JSON number as `12.5`.
+fn position_packet(x: i64, y: i64, seq: u64) -> String {
     let mut text = String::with_capacity(64);
-    // Writing to a String cannot fail; f64's Display is valid JSON for a
-    // finite number (no exponent, no NaN).
-    let _ = write!(text, r#"42["position",{{"x":{x},"y":{y},"seq":{seq}}}]"#);
+    text.push_str(r#"42["position",{"x":"#);
+    push_cents(&mut text, x);
+    text.push_str(r#","y":"#);
+    push_cents(&mut text, y);
+    // Writing to a String cannot fail.
+    let _ = write!(text, r#","seq":{seq}}}]"#);
     text
+}
+
+/// Appends `cents / 100` as a JSON number with two decimals.
+fn push_cents(text: &mut String, cents: i64) {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    // Writing to a String cannot fail.
+    let _ = write!(text, "{sign}{}.{:02}", abs / 100, abs % 100);
 }
 
 /// Connects with `token` and waits for `welcome` (answering pings).
@@ -236,10 +252,15 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
     let mut acked = false;
     let mut view = HeldView::new(me);
     let mut decoded = BinarySnapshot::default();
+    let mut latencies = LatencyBatch::new(stats);
     let tracked = swarm.sightings.tracks(me);
+    // Registered once: a fresh `cancelled()` per loop turn would enrol and
+    // unlink a waiter on the token every message.
+    let stopped = swarm.stop.cancelled();
+    tokio::pin!(stopped);
     loop {
         let incoming = tokio::select! {
-            () = swarm.stop.cancelled() => return End::Stopped,
+            () = &mut stopped => return End::Stopped,
             _ = timer.tick(), if moving => {
                 let (x, y) = walker.advance();
                 seq += 1;
@@ -251,7 +272,8 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
                     pending.pop_front();
                 }
                 pending.push_back((seq, now));
-                if let Err(e) = client.send_packet_text(position_packet(x, y, seq)).await {
+                let packet = position_packet(centi(x), centi(y), seq);
+                if let Err(e) = client.send_packet_text(packet).await {
                     return End::Lost(e.to_string());
                 }
                 stats.positions.fetch_add(1, Ordering::Relaxed);
@@ -268,7 +290,7 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
                     stats.consistency_error(format!("bot {me}: malformed binary snapshot: {e}"));
                     continue;
                 }
-                view.apply_binary(stats, &swarm.sightings, &decoded, now);
+                view.apply_binary(stats, &mut latencies, &swarm.sightings, &decoded, now);
                 decoded.ack
             }
             Ok(Incoming::Raw {
@@ -280,7 +302,7 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
                     stats.consistency_error(format!("bot {me}: malformed snapshot"));
                     continue;
                 };
-                view.apply_json(stats, &swarm.sightings, &snap, now);
+                view.apply_json(stats, &mut latencies, &swarm.sightings, &snap, now);
                 snap.ack()
             }
             Ok(Incoming::Event { name, args }) => {
@@ -316,7 +338,7 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
                 break;
             }
             pending.pop_front();
-            stats.record_ack(now.duration_since(sent));
+            latencies.ack(now.duration_since(sent));
             if !acked {
                 acked = true;
                 stats.acked_bots.fetch_add(1, Ordering::Relaxed);
@@ -338,8 +360,8 @@ enum Form {
 struct HeldView {
     /// The bot's own id (for error messages).
     me: PlayerId,
-    /// Ids in view.
-    ids: HashSet<PlayerId>,
+    /// Ids in view (a fast hasher: every enter and leave touches it).
+    ids: foldhash::HashSet<PlayerId>,
     /// Binary form: by index, the player held there and its position in
     /// hundredths.
     slots: Vec<Option<(PlayerId, i64, i64)>>,
@@ -352,7 +374,7 @@ impl HeldView {
     fn new(me: PlayerId) -> Self {
         HeldView {
             me,
-            ids: HashSet::new(),
+            ids: foldhash::HashSet::default(),
             slots: Vec::new(),
             form: None,
         }
@@ -379,6 +401,7 @@ impl HeldView {
     fn apply_json(
         &mut self,
         stats: &Stats,
+        latencies: &mut LatencyBatch<'_>,
         sightings: &Sightings,
         snap: &Snapshot<'_>,
         now: Instant,
@@ -403,7 +426,7 @@ impl HeldView {
                 continue;
             }
             if let Some(sent) = sightings.sent_at(id, x, y) {
-                stats.record_seen(now.saturating_duration_since(sent));
+                latencies.seen(now.saturating_duration_since(sent));
             }
         }
     }
@@ -411,6 +434,7 @@ impl HeldView {
     fn apply_binary(
         &mut self,
         stats: &Stats,
+        latencies: &mut LatencyBatch<'_>,
         sightings: &Sightings,
         snap: &BinarySnapshot,
         now: Instant,
@@ -452,7 +476,7 @@ impl HeldView {
             *x = x.saturating_add(m.dx);
             *y = y.saturating_add(m.dy);
             if let Some(sent) = sightings.sent_at_cents(*id, *x, *y) {
-                stats.record_seen(now.saturating_duration_since(sent));
+                latencies.seen(now.saturating_duration_since(sent));
             }
         }
     }
@@ -494,27 +518,28 @@ mod tests {
     fn snapshot_application_flags_inconsistent_deltas() {
         let stats = Stats::new(Default::default());
         let sightings = Sightings::new(1);
+        let mut batch = LatencyBatch::new(&stats);
         let mut view = HeldView::new(1);
         let parse = |v: Value| serde_json::from_value::<Snapshot<'static>>(v).unwrap();
         let now = Instant::now();
         let ok = parse(
             json!({"tick":1,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[[2,3,3]],"leave":[]}),
         );
-        view.apply_json(&stats, &sightings, &ok, now);
+        view.apply_json(&stats, &mut batch, &sightings, &ok, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
         // Leave then re-enter in one merged snapshot is consistent.
         let rejoin = parse(
             json!({"tick":2,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[],"leave":[2]}),
         );
-        view.apply_json(&stats, &sightings, &rejoin, now);
+        view.apply_json(&stats, &mut batch, &sightings, &rejoin, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
         let bad = parse(
             json!({"tick":3,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[[7,1,1]],"leave":[9]}),
         );
-        view.apply_json(&stats, &sightings, &bad, now);
+        view.apply_json(&stats, &mut batch, &sightings, &bad, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 3);
         // A binary snapshot on a connection that had JSON ones.
-        view.apply_binary(&stats, &sightings, &BinarySnapshot::default(), now);
+        view.apply_binary(&stats, &mut batch, &sightings, &BinarySnapshot::default(), now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 4);
     }
 
@@ -526,6 +551,7 @@ mod tests {
         let sightings = Sightings::new(2);
         let now = Instant::now();
         sightings.sent(4, 10.25, 20.5, now);
+        let mut batch = LatencyBatch::new(&stats);
         let mut view = HeldView::new(1);
         let enter = |index, id| BinaryEnter {
             index,
@@ -544,9 +570,10 @@ mod tests {
             }],
             ..BinarySnapshot::default()
         };
-        view.apply_binary(&stats, &sightings, &first, now);
+        view.apply_binary(&stats, &mut batch, &sightings, &first, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
         // The move took player 4 exactly to its sent target.
+        batch.flush();
         assert_eq!(stats.latencies().2.count, 1);
         // Index 1 leaves and is taken again by another player: consistent.
         let reuse = BinarySnapshot {
@@ -555,7 +582,7 @@ mod tests {
             enter: vec![enter(1, 8)],
             ..BinarySnapshot::default()
         };
-        view.apply_binary(&stats, &sightings, &reuse, now);
+        view.apply_binary(&stats, &mut batch, &sightings, &reuse, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
         // Leave of a free index, enter at a held one, enter of a player
         // held elsewhere, move of a free index.
@@ -570,20 +597,28 @@ mod tests {
             }],
             ..BinarySnapshot::default()
         };
-        view.apply_binary(&stats, &sightings, &bad, now);
+        view.apply_binary(&stats, &mut batch, &sightings, &bad, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 4);
     }
 
     #[test]
     fn position_packets_are_the_events_json() {
-        let text = position_packet(12.5, 0.07, 9);
-        assert_eq!(text, r#"42["position",{"x":12.5,"y":0.07,"seq":9}]"#);
+        let text = position_packet(1250, 7, 9);
+        assert_eq!(text, r#"42["position",{"x":12.50,"y":0.07,"seq":9}]"#);
         let value: Value = serde_json::from_str(&text[2..]).unwrap();
         assert_eq!(value, json!(["position", {"x": 12.5, "y": 0.07, "seq": 9}]));
         assert_eq!(
-            position_packet(3000.0, 0.0, 1),
-            r#"42["position",{"x":3000,"y":0,"seq":1}]"#
+            position_packet(300_000, 0, 1),
+            r#"42["position",{"x":3000.00,"y":0.00,"seq":1}]"#
         );
+        let value: Value = serde_json::from_str(&position_packet(-101, 99, 2)[2..]).unwrap();
+        assert_eq!(value, json!(["position", {"x": -1.01, "y": 0.99, "seq": 2}]));
+        // Every walker coordinate comes back as the same hundredths.
+        for cents in [0, 1, 10, 99, 100, 123_456, 409_600] {
+            let text = position_packet(cents, cents, 3);
+            let value: Value = serde_json::from_str(&text[2..]).unwrap();
+            assert_eq!(centi(value[1]["x"].as_f64().unwrap()), cents, "{text}");
+        }
     }
 
     #[test]
@@ -596,13 +631,17 @@ mod tests {
         assert!(sightings.sent_at(4, 10.25, 20.5).is_some());
         assert!(sightings.sent_at(4, 10.26, 20.5).is_none());
         assert!(sightings.sent_at(3, 10.25, 20.5).is_none());
+        let mut batch = LatencyBatch::new(&stats);
         let mut view = HeldView::new(1);
         view.ids.insert(4);
         let snap = serde_json::from_value::<Snapshot<'static>>(
             json!({"tick":1,"ack":0,"x":0,"y":0,"enter":[],"move":[[4,10.25,20.5]],"leave":[]}),
         )
         .unwrap();
-        view.apply_json(&stats, &sightings, &snap, sent + Duration::from_millis(30));
+        view.apply_json(&stats, &mut batch, &sightings, &snap, sent + Duration::from_millis(30));
+        // Held in the bot's batch until it flushes (or ends).
+        assert_eq!(stats.latencies().2.count, 0);
+        drop(batch);
         assert_eq!(stats.latencies().2.count, 1);
     }
 }

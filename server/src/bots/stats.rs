@@ -1,10 +1,11 @@
 //! What the swarm measures: shared counters and HDR latency histograms
-//! ([`Stats`]), the map of tracked moves used to time how soon other bots
-//! see a move ([`Sightings`]), and the final [`Report`]. Mutexes here guard
-//! a few instructions each and are never held across `.await`. Must not do
-//! I/O.
+//! ([`Stats`]), each bot's batch of latency samples not yet added to them
+//! ([`LatencyBatch`], so the shared histograms are locked once per batch
+//! rather than once per sample), the map of tracked moves used to time how
+//! soon other bots see a move ([`Sightings`]), and the final [`Report`].
+//! Mutexes here guard a few instructions each and are never held across
+//! `.await`. Must not do I/O.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -92,10 +93,18 @@ impl Stats {
     }
 
     fn record(h: &Mutex<Histogram<u64>>, d: Duration) {
-        let us = u64::try_from(d.as_micros())
-            .unwrap_or(u64::MAX)
-            .clamp(1, MAX_LATENCY_US);
-        let _ = lock(h).record(us);
+        let _ = lock(h).record(micros(d));
+    }
+
+    /// Adds a batch of samples (µs, already clamped) under one lock.
+    fn record_all(h: &Mutex<Histogram<u64>>, samples: &[u64]) {
+        if samples.is_empty() {
+            return;
+        }
+        let mut h = lock(h);
+        for &us in samples {
+            let _ = h.record(us);
+        }
     }
 
     /// Records a successful connect's duration.
@@ -103,19 +112,6 @@ impl Stats {
         Self::record(&self.connect, d);
     }
 
-    /// Records an own-move acknowledgement latency (steady phase only).
-    pub fn record_ack(&self, d: Duration) {
-        if self.measuring.load(Ordering::Relaxed) {
-            Self::record(&self.ack, d);
-        }
-    }
-
-    /// Records an observer latency (steady phase only).
-    pub fn record_seen(&self, d: Duration) {
-        if self.measuring.load(Ordering::Relaxed) {
-            Self::record(&self.seen, d);
-        }
-    }
 
     /// Counts a consistency error and keeps its description if few so far.
     pub fn consistency_error(&self, what: String) {
@@ -149,6 +145,75 @@ impl Stats {
     /// The kept consistency error descriptions.
     pub fn kept_errors(&self) -> Vec<String> {
         lock(&self.errors).clone()
+    }
+}
+
+/// A duration as the histograms record it: whole µs within their bounds.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_LATENCY_US)
+}
+
+/// Samples a [`LatencyBatch`] holds per histogram before adding them.
+const BATCH: usize = 64;
+
+/// One bot's ack and seen latencies not yet added to the shared
+/// histograms of [`Stats`]: a bot records dozens of samples a second, and
+/// taking the shared lock for each was a visible share of the swarm's CPU.
+/// Samples are kept only while [`Stats::measuring`] (the steady phase) and
+/// added when [`BATCH`] have gathered, on [`LatencyBatch::flush`]
+/// and when the batch is dropped (the bot ended), so none is lost.
+pub struct LatencyBatch<'s> {
+    stats: &'s Stats,
+    ack: Vec<u64>,
+    seen: Vec<u64>,
+}
+
+impl<'s> LatencyBatch<'s> {
+    /// An empty batch for `stats`.
+    pub fn new(stats: &'s Stats) -> Self {
+        LatencyBatch {
+            stats,
+            ack: Vec::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// An own-move acknowledgement latency.
+    pub fn ack(&mut self, d: Duration) {
+        if self.stats.measuring.load(Ordering::Relaxed) {
+            self.ack.push(micros(d));
+            if self.ack.len() >= BATCH {
+                Stats::record_all(&self.stats.ack, &self.ack);
+                self.ack.clear();
+            }
+        }
+    }
+
+    /// An observer latency.
+    pub fn seen(&mut self, d: Duration) {
+        if self.stats.measuring.load(Ordering::Relaxed) {
+            self.seen.push(micros(d));
+            if self.seen.len() >= BATCH {
+                Stats::record_all(&self.stats.seen, &self.seen);
+                self.seen.clear();
+            }
+        }
+    }
+
+    /// Adds every sample held to the shared histograms.
+    pub fn flush(&mut self) {
+        Stats::record_all(&self.stats.ack, &self.ack);
+        Stats::record_all(&self.stats.seen, &self.seen);
+        self.ack.clear();
+        self.seen.clear();
+    }
+}
+
+impl Drop for LatencyBatch<'_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -198,7 +263,9 @@ const SHARDS: usize = 64;
 const SIGHTING_TTL: Duration = Duration::from_secs(3);
 
 /// One shard: (player id, x and y in hundredths) → when it was sent.
-type Shard = Mutex<HashMap<(u64, i64, i64), Instant>>;
+/// Every tracked move in every snapshot is looked up here, so the hasher is
+/// a fast one (the keys come from our own bots, not from an adversary).
+type Shard = Mutex<foldhash::HashMap<(u64, i64, i64), Instant>>;
 
 /// Send times of tracked moves, keyed by (player id, x and y in hundredths
 /// as on the wire). A bot whose id is a multiple of `every` records each
@@ -222,7 +289,7 @@ impl Sightings {
     pub fn new(every: u64) -> Self {
         Sightings {
             every: every.max(1),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 

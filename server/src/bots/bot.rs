@@ -120,10 +120,15 @@ fn push_cents(text: &mut String, cents: i64) {
     let _ = write!(text, "{sign}{}.{:02}", abs / 100, abs % 100);
 }
 
-/// Connects with `token` and waits for `welcome` (answering pings).
-pub async fn connect(swarm: &Swarm, token: &str) -> Result<(Client, Welcome), ClientError> {
+/// Connects with `token` and waits for `welcome` (answering pings),
+/// counting its bytes in shard `shard`'s counters.
+pub async fn connect(
+    swarm: &Swarm,
+    token: &str,
+    shard: usize,
+) -> Result<(Client, Welcome), ClientError> {
     let auth = json!({ "token": token, "snapshot": swarm.snapshot.as_str() });
-    let traffic = swarm.stats.traffic.clone();
+    let traffic = swarm.stats.shard(shard).traffic.clone();
     let mut client = Client::connect(swarm.addr, swarm.transport, &auth, traffic).await?;
     client.set_raw_events(RAW_EVENTS);
     loop {
@@ -142,14 +147,15 @@ pub async fn connect(swarm: &Swarm, token: &str) -> Result<(Client, Welcome), Cl
     }
 }
 
-/// Runs one bot from connect to the end of the run.
-pub async fn run(swarm: Arc<Swarm>, token: String) {
+/// Runs one bot from connect to the end of the run, on shard `shard`
+/// (whose OS thread runs it; its per-message counters go there).
+pub async fn run(swarm: Arc<Swarm>, token: String, shard: usize) {
     let started = Instant::now();
     let stats = &swarm.stats;
     let attempt = {
         let _permit = swarm.connecting.acquire().await;
         tokio::select! {
-            r = tokio::time::timeout(swarm.connect_timeout, connect(&swarm, &token)) => r,
+            r = tokio::time::timeout(swarm.connect_timeout, connect(&swarm, &token, shard)) => r,
             () = swarm.stop.cancelled() => return,
         }
     };
@@ -169,7 +175,7 @@ pub async fn run(swarm: Arc<Swarm>, token: String) {
     stats.record_connect(started.elapsed());
     stats.connected.fetch_add(1, Ordering::Relaxed);
     stats.online.fetch_add(1, Ordering::Relaxed);
-    let end = play(&swarm, &mut client, welcome).await;
+    let end = play(&swarm, &mut client, welcome, shard).await;
     stats.online.fetch_sub(1, Ordering::Relaxed);
     match end {
         End::Stopped => client.close().await,
@@ -243,8 +249,9 @@ impl Walker {
 }
 
 /// The player loop: moves on a timer, checks snapshots, answers pings.
-async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
+async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome, shard: usize) -> End {
     let stats = &swarm.stats;
+    let counters = stats.shard(shard);
     let me = welcome.id;
     let moving = swarm.move_hz > 0.0;
     let period = Duration::from_secs_f64(if moving { 1.0 / swarm.move_hz } else { 3600.0 });
@@ -284,7 +291,7 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
                 if let Err(e) = client.send_packet_text(packet).await {
                     return End::Lost(e.to_string());
                 }
-                stats.positions.fetch_add(1, Ordering::Relaxed);
+                counters.positions.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             incoming = client.next() => incoming,
@@ -292,8 +299,8 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
         let now = Instant::now();
         let ack = match incoming {
             Ok(Incoming::Binary { name, data }) if name == "snapshot" => {
-                stats.snapshots.fetch_add(1, Ordering::Relaxed);
-                stats.binary_snapshots.fetch_add(1, Ordering::Relaxed);
+                counters.snapshots.fetch_add(1, Ordering::Relaxed);
+                counters.binary_snapshots.fetch_add(1, Ordering::Relaxed);
                 let applied = DECODED.with_borrow_mut(|decoded| {
                     decoded.decode_into(&data)?;
                     view.apply_binary(stats, &mut latencies, &swarm.sightings, decoded, now);
@@ -313,7 +320,7 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
                 name: "snapshot",
                 json,
             }) => {
-                stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                counters.snapshots.fetch_add(1, Ordering::Relaxed);
                 let Ok(snap) = serde_json::from_slice::<Snapshot<'static>>(&json) else {
                     stats.consistency_error(format!("bot {me}: malformed snapshot"));
                     continue;
@@ -332,7 +339,7 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
                     }
                     "kicked" => return End::Kicked,
                     "snapshot" => {
-                        stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                        counters.snapshots.fetch_add(1, Ordering::Relaxed);
                         stats.consistency_error(format!("bot {me}: snapshot of an unknown shape"));
                     }
                     _ => {}
@@ -559,7 +566,7 @@ mod tests {
 
     #[test]
     fn snapshot_application_flags_inconsistent_deltas() {
-        let stats = Stats::new(Default::default());
+        let stats = Stats::new(1);
         let sightings = Sightings::new(1);
         let mut batch = LatencyBatch::new(&stats);
         let mut view = HeldView::new(1);
@@ -589,7 +596,7 @@ mod tests {
     #[test]
     fn binary_application_flags_indices_not_held() {
         use crate::game::binary::{BinaryEnter, BinaryMove};
-        let stats = Stats::new(Default::default());
+        let stats = Stats::new(1);
         stats.measuring.store(true, Ordering::Relaxed);
         let sightings = Sightings::new(2);
         let now = Instant::now();
@@ -680,7 +687,7 @@ mod tests {
 
     #[test]
     fn sightings_time_only_tracked_players_at_sent_targets() {
-        let stats = Stats::new(Default::default());
+        let stats = Stats::new(1);
         stats.measuring.store(true, Ordering::Relaxed);
         let sightings = Sightings::new(2);
         let sent = Instant::now();

@@ -74,8 +74,10 @@ pub enum ClientError {
 
 /// Bytes moved by every client sharing it, including WebSocket frame
 /// headers (and the client's 4-byte masks) or HTTP bodies (headers not
-/// counted).
+/// counted). Aligned to its own cache lines: clients on one thread add to
+/// it for every message, and no other data should share those lines.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub struct Traffic {
     /// Bytes received.
     pub bytes_in: AtomicU64,

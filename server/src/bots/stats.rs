@@ -7,7 +7,7 @@
 //! `.await`. Must not do I/O.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -30,10 +30,40 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant histogram bounds are valid")
 }
 
+/// The counters a bot bumps for every message, owned by one shard (one OS
+/// thread's bots): when both threads added to one shared counter, its cache
+/// line moved between the cores on every message. Aligned to its own cache
+/// lines; [`Traffic`] is too.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct ShardCounters {
+    /// Bytes in and out, shared with this shard's clients.
+    pub traffic: Arc<Traffic>,
+    /// `snapshot` events received (whole run).
+    pub snapshots: AtomicU64,
+    /// Of those, in the binary form (the rest were JSON).
+    pub binary_snapshots: AtomicU64,
+    /// `position` events sent (whole run).
+    pub positions: AtomicU64,
+}
+
+/// [`ShardCounters`] summed over the shards at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    /// `snapshot` events received.
+    pub snapshots: u64,
+    /// Of those, binary.
+    pub binary_snapshots: u64,
+    /// `position` events sent.
+    pub positions: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+}
+
 /// Counters and histograms shared by every bot.
 pub struct Stats {
-    /// Bytes in and out, shared with the clients.
-    pub traffic: std::sync::Arc<Traffic>,
     /// Bots connected right now (welcome received, not yet ended).
     pub online: AtomicU64,
     /// Bots that got their welcome.
@@ -46,12 +76,8 @@ pub struct Stats {
     pub disconnected: AtomicU64,
     /// Bots that saw at least one of their own `position` events acked.
     pub acked_bots: AtomicU64,
-    /// `snapshot` events received (whole run).
-    pub snapshots: AtomicU64,
-    /// Of those, in the binary form (the rest were JSON).
-    pub binary_snapshots: AtomicU64,
-    /// `position` events sent (whole run).
-    pub positions: AtomicU64,
+    /// The per-message counters, one set per shard (see [`ShardCounters`]).
+    pub shards: Vec<ShardCounters>,
     /// Client-side consistency errors (whole run).
     pub consistency_errors: AtomicU64,
     /// `teleport` events received.
@@ -69,19 +95,17 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Empty statistics over `traffic`.
-    pub fn new(traffic: std::sync::Arc<Traffic>) -> Self {
+    /// Empty statistics with per-message counters for `shards` shards (at
+    /// least one).
+    pub fn new(shards: usize) -> Self {
         Stats {
-            traffic,
+            shards: (0..shards.max(1)).map(|_| ShardCounters::default()).collect(),
             online: AtomicU64::new(0),
             connected: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             kicked: AtomicU64::new(0),
             disconnected: AtomicU64::new(0),
             acked_bots: AtomicU64::new(0),
-            snapshots: AtomicU64::new(0),
-            binary_snapshots: AtomicU64::new(0),
-            positions: AtomicU64::new(0),
             consistency_errors: AtomicU64::new(0),
             teleports: AtomicU64::new(0),
             measuring: AtomicBool::new(false),
@@ -90,6 +114,24 @@ impl Stats {
             ack: Mutex::new(histogram()),
             seen: Mutex::new(histogram()),
         }
+    }
+
+    /// The counters of shard `shard` (wrapping around past the last).
+    pub fn shard(&self, shard: usize) -> &ShardCounters {
+        &self.shards[shard % self.shards.len()]
+    }
+
+    /// The per-message counters summed over every shard.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for c in &self.shards {
+            t.snapshots += c.snapshots.load(Ordering::Relaxed);
+            t.binary_snapshots += c.binary_snapshots.load(Ordering::Relaxed);
+            t.positions += c.positions.load(Ordering::Relaxed);
+            t.bytes_in += c.traffic.bytes_in.load(Ordering::Relaxed);
+            t.bytes_out += c.traffic.bytes_out.load(Ordering::Relaxed);
+        }
+        t
     }
 
     fn record(h: &Mutex<Histogram<u64>>, d: Duration) {

@@ -275,6 +275,8 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome, shard: usize
     tokio::pin!(stopped);
     loop {
         let incoming = tokio::select! {
+            // In this order, without drawing a random branch order per turn.
+            biased;
             () = &mut stopped => return End::Stopped,
             _ = timer.tick(), if moving => {
                 let (x, y) = walker.advance();
@@ -298,7 +300,7 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome, shard: usize
         };
         let now = Instant::now();
         let ack = match incoming {
-            Ok(Incoming::Binary { name, data }) if name == "snapshot" => {
+            Ok(Incoming::Binary { name, data }) if &*name == "snapshot" => {
                 counters.snapshots.fetch_add(1, Ordering::Relaxed);
                 counters.binary_snapshots.fetch_add(1, Ordering::Relaxed);
                 let applied = DECODED.with_borrow_mut(|decoded| {

@@ -547,3 +547,54 @@ impl std::fmt::Display for Report {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_batches_keep_steady_phase_samples_until_full_or_dropped() {
+        let stats = Stats::new(2);
+        let mut batch = LatencyBatch::new(&stats);
+        // Outside the steady phase nothing is kept.
+        batch.ack(Duration::from_millis(5));
+        batch.flush();
+        assert_eq!(stats.latencies().1.count, 0);
+        stats.measuring.store(true, Ordering::Relaxed);
+        for _ in 0..BATCH - 1 {
+            batch.ack(Duration::from_millis(5));
+            batch.seen(Duration::from_millis(7));
+        }
+        // Not yet a full batch: the shared histograms have none.
+        assert_eq!(stats.latencies().1.count, 0);
+        batch.ack(Duration::from_millis(5));
+        assert_eq!(stats.latencies().1.count, BATCH as u64);
+        assert_eq!(stats.latencies().2.count, 0);
+        drop(batch);
+        let (_, ack, seen) = stats.latencies();
+        assert_eq!((ack.count, seen.count), (BATCH as u64, BATCH as u64 - 1));
+        assert!((seen.p50_ms - 7.0).abs() < 0.01, "{seen}");
+    }
+
+    #[test]
+    fn totals_add_every_shard() {
+        let stats = Stats::new(3);
+        assert_eq!(stats.shards.len(), 3);
+        assert_eq!(Stats::new(0).shards.len(), 1);
+        for (i, c) in stats.shards.iter().enumerate() {
+            let i = i as u64 + 1;
+            c.snapshots.fetch_add(10 * i, Ordering::Relaxed);
+            c.binary_snapshots.fetch_add(i, Ordering::Relaxed);
+            c.positions.fetch_add(100 * i, Ordering::Relaxed);
+            c.traffic.bytes_in.fetch_add(1000 * i, Ordering::Relaxed);
+            c.traffic.bytes_out.fetch_add(7 * i, Ordering::Relaxed);
+        }
+        // Shard numbers wrap around.
+        assert!(std::ptr::eq(stats.shard(4), &stats.shards[1]));
+        let t = stats.totals();
+        assert_eq!(
+            (t.snapshots, t.binary_snapshots, t.positions, t.bytes_in, t.bytes_out),
+            (60, 6, 600, 6000, 42)
+        );
+    }
+}

@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -91,8 +91,19 @@ pub struct Swarm {
     pub sightings: Sightings,
     /// Cancelled when the run ends.
     pub stop: CancellationToken,
+    /// Set just before `stop` is cancelled ([`Swarm::stop_all`]): a plain
+    /// load, where polling the token takes its lock.
+    pub stopping: AtomicBool,
     /// Limits handshakes in flight.
     pub connecting: tokio::sync::Semaphore,
+}
+
+impl Swarm {
+    /// Ends the run: every bot closes its connection and returns.
+    pub fn stop_all(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop.cancel();
+    }
 }
 
 /// `42["position",{"x":X,"y":Y,"seq":SEQ}]`, the one input a bot sends
@@ -269,15 +280,21 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome, shard: usize
     let mut view = HeldView::new(me);
     let mut latencies = LatencyBatch::new(stats);
     let tracked = swarm.sightings.tracks(me);
-    // Registered once: a fresh `cancelled()` per loop turn would enrol and
-    // unlink a waiter on the token every message.
+    // Registered once, on the first turn: a fresh `cancelled()` per turn
+    // would enrol and unlink a waiter on the token every message, and even
+    // polling the pinned one takes the token's lock. After the first turn
+    // it is polled only once `stopping` is set; its waiter, holding this
+    // task's waker, stays enrolled, so the cancel still wakes this bot.
     let stopped = swarm.stop.cancelled();
     tokio::pin!(stopped);
+    let mut registered = false;
     loop {
+        let poll_stop = !registered || swarm.stopping.load(Ordering::Acquire);
+        registered = true;
         let incoming = tokio::select! {
             // In this order, without drawing a random branch order per turn.
             biased;
-            () = &mut stopped => return End::Stopped,
+            () = &mut stopped, if poll_stop => return End::Stopped,
             _ = timer.tick(), if moving => {
                 let (x, y) = walker.advance();
                 seq += 1;

@@ -230,6 +230,7 @@ async fn spread(
         stats: Stats::new(1),
         sightings: Sightings::new(1),
         stop: CancellationToken::new(),
+        stopping: Default::default(),
         connecting: tokio::sync::Semaphore::new(1),
     };
     let (client, welcome) = bot::connect(&probe, token, 0).await?;
@@ -308,6 +309,7 @@ pub async fn run_with_tokens(
         stats: Stats::new(shard_count),
         sightings: Sightings::new(args.observe_every),
         stop: CancellationToken::new(),
+        stopping: Default::default(),
         connecting: tokio::sync::Semaphore::new(args.max_connecting.max(1)),
     });
     let mut shards = Shards::start(&swarm, shard_count, STOP_GRACE).map_err(BotsError::Threads)?;
@@ -346,7 +348,7 @@ pub async fn run_with_tokens(
     let load_average = probe::load_average();
 
     display.phase("stopping");
-    swarm.stop.cancel();
+    swarm.stop_all();
     shards.finish().await;
     live.abort();
     display.finish();

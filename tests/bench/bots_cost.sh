@@ -52,19 +52,27 @@ for d in sorted((p for p in out.iterdir() if p.is_dir()), key=key):
         if ratio is not None:
             ratios.setdefault((int(n), side), []).append(ratio)
         la = rep.get("load_average") or [None]
-        rows.append("| {} | {} | {} | {}/{}/{}/{} | {:.0f}% | {:.0f}% | {:.2f} | {:.1f} / {:.1f} | {:.1f} | {:.0f} | {} | {:.1f} |".format(
+        # Bots CPU per message they handled (a snapshot in or a position
+        # out), µs: on a starved machine bots fall behind and handle fewer.
+        msgs = rep["snapshots_per_sec"] + rep["positions_per_sec"]
+        per_msg = (b or 0) / 100 * 1e6 / msgs if msgs else 0
+        if msgs:
+            ratios.setdefault((int(n), side, "us"), []).append(per_msg)
+        rows.append("| {} | {} | {} | {}/{}/{}/{} | {:.0f}% | {:.0f}% | {:.2f} | {:.2f} | {:.1f} / {:.1f} | {:.1f} | {:.1f} | {} | {:.1f} |".format(
             n, r[1:], side, rep["connected"], rep["failed"], rep["kicked"], rep["disconnected"],
-            b or 0, c or 0, ratio or 0, rep["move_ack"]["p50_ms"], rep["move_ack"]["p99_ms"],
+            b or 0, c or 0, ratio or 0, per_msg, rep["move_ack"]["p50_ms"], rep["move_ack"]["p99_ms"],
             rep["snapshots_per_sec"] / online, rep["positions_per_sec"] / online,
             rep["consistency_errors"], la[0] or 0))
 head = ("| bots | round | bots binary | conn/fail/kick/lost | bots CPU | server CPU | bots/server CPU "
-        "| ack p50/p99 ms | snapshots/s per bot | positions/s per bot | consistency errors | load 1m |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|")
-summary = ["| bots | before: median bots/server CPU | after: median bots/server CPU | after/before |", "|---|---|---|---|"]
-for n in sorted({n for n, _ in ratios}):
-    b = statistics.median(ratios.get((n, "before"), [float("nan")]))
-    a = statistics.median(ratios.get((n, "after"), [float("nan")]))
-    summary.append(f"| {n} | {b:.2f} | {a:.2f} | {a / b:.2f} |")
+        "| bots CPU µs per message | ack p50/p99 ms | snapshots/s per bot | positions/s per bot | consistency errors | load 1m |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+summary = ["| bots | median bots/server CPU before | after | after/before | median bots CPU µs per message before | after | after/before |",
+           "|---|---|---|---|---|---|---|"]
+med = lambda k: statistics.median(ratios.get(k, [float("nan")]))
+for n in sorted({k[0] for k in ratios}):
+    b, a = med((n, "before")), med((n, "after"))
+    bu, au = med((n, "before", "us")), med((n, "after", "us"))
+    summary.append(f"| {n} | {b:.2f} | {a:.2f} | {a / b:.2f} | {bu:.2f} | {au:.2f} | {au / bu:.2f} |")
 table = head + "\n" + "\n".join(rows) + "\n\n" + "\n".join(summary) + "\n"
 (out / "table.md").write_text(table)
 print(table)

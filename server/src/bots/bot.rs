@@ -420,6 +420,11 @@ struct HeldView {
     /// bytes a slot): every move touches one, and a thousand bots' slots
     /// do not stay in the CPU cache between two snapshots.
     slots: Vec<Option<Held>>,
+    /// Binary form: tracked players' new positions in the snapshot being
+    /// applied, looked up in [`Sightings`] after every move is applied.
+    /// The lookups take locks, and a lock stops the CPU from overlapping
+    /// the slots' cache misses that come after it; batched, they do not.
+    sighted: Vec<(PlayerId, i32, i32)>,
     /// The form of the first snapshot; a server does not switch forms on
     /// one connection.
     form: Option<Form>,
@@ -431,6 +436,7 @@ impl HeldView {
             me,
             ids: foldhash::HashSet::default(),
             slots: Vec::new(),
+            sighted: Vec::new(),
             form: None,
         }
     }
@@ -543,9 +549,12 @@ impl HeldView {
             };
             (held.x, held.y) = (x, y);
             if held.tracked {
-                if let Some(sent) = sightings.sent_at_cents(held.id, x.into(), y.into()) {
-                    latencies.seen(now.saturating_duration_since(sent));
-                }
+                self.sighted.push((held.id, x, y));
+            }
+        }
+        for (id, x, y) in self.sighted.drain(..) {
+            if let Some(sent) = sightings.sent_at_cents(id, x.into(), y.into()) {
+                latencies.seen(now.saturating_duration_since(sent));
             }
         }
     }

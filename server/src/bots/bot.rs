@@ -328,9 +328,8 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome, shard: usize
                 match applied {
                     Ok(ack) => ack,
                     Err(e) => {
-                        stats.consistency_error(format!(
-                            "bot {me}: malformed binary snapshot: {e}"
-                        ));
+                        stats
+                            .consistency_error(format!("bot {me}: malformed binary snapshot: {e}"));
                         continue;
                     }
                 }
@@ -617,7 +616,13 @@ mod tests {
         view.apply_json(&stats, &mut batch, &sightings, &bad, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 3);
         // A binary snapshot on a connection that had JSON ones.
-        view.apply_binary(&stats, &mut batch, &sightings, &BinarySnapshot::default(), now);
+        view.apply_binary(
+            &stats,
+            &mut batch,
+            &sightings,
+            &BinarySnapshot::default(),
+            now,
+        );
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 4);
     }
 
@@ -704,7 +709,10 @@ mod tests {
             r#"42["position",{"x":3000.00,"y":0.00,"seq":1}]"#
         );
         let value: Value = serde_json::from_str(&position_packet(-101, 99, 2)[2..]).unwrap();
-        assert_eq!(value, json!(["position", {"x": -1.01, "y": 0.99, "seq": 2}]));
+        assert_eq!(
+            value,
+            json!(["position", {"x": -1.01, "y": 0.99, "seq": 2}])
+        );
         // Every walker coordinate comes back as the same hundredths.
         for cents in [0, 1, 10, 99, 100, 123_456, 409_600] {
             let text = position_packet(cents, cents, 3);
@@ -730,7 +738,13 @@ mod tests {
             json!({"tick":1,"ack":0,"x":0,"y":0,"enter":[],"move":[[4,10.25,20.5]],"leave":[]}),
         )
         .unwrap();
-        view.apply_json(&stats, &mut batch, &sightings, &snap, sent + Duration::from_millis(30));
+        view.apply_json(
+            &stats,
+            &mut batch,
+            &sightings,
+            &snap,
+            sent + Duration::from_millis(30),
+        );
         // Held in the bot's batch until it flushes (or ends).
         assert_eq!(stats.latencies().2.count, 0);
         drop(batch);

@@ -88,9 +88,6 @@ async fn serve(
         // as small as the bots alive.
         while bots.try_join_next().is_some() {}
     }
-    let _ = tokio::time::timeout(grace, async {
-        while bots.join_next().await.is_some() {}
-    })
-    .await;
+    let _ = tokio::time::timeout(grace, async { while bots.join_next().await.is_some() {} }).await;
     bots.shutdown().await;
 }

@@ -99,7 +99,9 @@ impl Stats {
     /// least one).
     pub fn new(shards: usize) -> Self {
         Stats {
-            shards: (0..shards.max(1)).map(|_| ShardCounters::default()).collect(),
+            shards: (0..shards.max(1))
+                .map(|_| ShardCounters::default())
+                .collect(),
             online: AtomicU64::new(0),
             connected: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -153,7 +155,6 @@ impl Stats {
     pub fn record_connect(&self, d: Duration) {
         Self::record(&self.connect, d);
     }
-
 
     /// Counts a consistency error and keeps its description if few so far.
     pub fn consistency_error(&self, what: String) {
@@ -593,7 +594,13 @@ mod tests {
         assert!(std::ptr::eq(stats.shard(4), &stats.shards[1]));
         let t = stats.totals();
         assert_eq!(
-            (t.snapshots, t.binary_snapshots, t.positions, t.bytes_in, t.bytes_out),
+            (
+                t.snapshots,
+                t.binary_snapshots,
+                t.positions,
+                t.bytes_in,
+                t.bytes_out
+            ),
             (60, 6, 600, 6000, 42)
         );
     }

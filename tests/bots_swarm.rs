@@ -1,6 +1,7 @@
 //! `locus bots` against an in-process server: a short swarm over WebSocket
 //! with binary snapshots (the default) and one with JSON snapshots, and a
-//! small one over long-polling (binary attachments as base64 payloads),
+//! small one over long-polling (binary attachments as base64 payloads, all
+//! bots on one thread),
 //! asserting correctness only (every bot connected and saw its own moves
 //! acknowledged, nobody was kicked or lost, zero client-side consistency
 //! errors, every snapshot in the form asked for). No timing assertions.
@@ -107,6 +108,9 @@ async fn polling_swarm_is_consistent_and_acknowledged() {
         "polling",
         "--ramp-per-sec",
         "0",
+        // Every bot on one thread (the others use one per CPU).
+        "--threads",
+        "1",
     ])
     .await;
     assert_clean(&report, 20);

@@ -15,6 +15,8 @@
 #   SNAPSHOT  snapshot form the bots ask for, binary or json (default binary);
 #             "binary json" runs each count once per form
 #   SKIP_BUILD=1 to reuse target/release/locus
+#   SERVER_BIN, BOTS_BIN  binaries for `serve` and for `bots` (default: the
+#             release build for both; see bots_cost.sh, which compares bots)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -34,6 +36,8 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release --bin locus
 fi
 BIN=$PWD/target/release/locus
+SERVER_BIN=${SERVER_BIN:-$BIN}
+BOTS_BIN=${BOTS_BIN:-$BIN}
 
 SERVER_PID=
 cleanup() { if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi; }
@@ -49,7 +53,7 @@ start_server() {
   local name=$1 world=$2 dir
   dir=$(mktemp -d)
   DB=$dir/locus.db
-  LOCUS_LOG=warn,locus=info "$BIN" serve --listen 127.0.0.1:0 --db "$DB" \
+  LOCUS_LOG=warn,locus=info "$SERVER_BIN" serve --listen 127.0.0.1:0 --db "$DB" \
     --world-size "$world" --tick-hz 20 \
     --max-connections 60000 --max-connections-per-ip 0 --handshake-rate 0 \
     2> "$OUT/server-$name.log" &
@@ -75,7 +79,7 @@ run() {
   world=$(world_for "$count")
   echo "== $name: $count bots, $hz Hz, $form snapshots, world $world, load $(cut -d' ' -f1-3 /proc/loadavg)"
   start_server "$name" "$world"
-  "$BIN" bots --url "$URL" --count "$count" --db "$DB" --spread --snapshot "$form" \
+  "$BOTS_BIN" bots --url "$URL" --count "$count" --db "$DB" --spread --snapshot "$form" \
     --move-hz "$hz" --duration "$DURATION" --ramp-per-sec 1000 \
     --server-pid "$SERVER_PID" --json "$OUT/bots-$name.json" --quiet \
     > "$OUT/bots-$name.txt" 2> "$OUT/bots-$name.log" || true

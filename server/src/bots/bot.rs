@@ -8,12 +8,15 @@
 //! The hot path (a snapshot in, a position out) allocates nothing per
 //! message beyond what the WebSocket layer hands over and the position
 //! text it takes: binary snapshots decode into a reused
-//! [`BinarySnapshot`], JSON ones parse straight from the frame's text, and
-//! positions are written without serde.
+//! [`BinarySnapshot`], JSON ones parse straight from the frame's text,
+//! positions are written without serde or float formatting, and latency
+//! samples gather in a per-bot [`LatencyBatch`] before they touch the
+//! shared histograms.
 
-use std::collections::{HashSet, VecDeque};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +28,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Client, ClientError, Incoming, Transport};
-use super::stats::{Sightings, Stats};
+use super::stats::{centi, LatencyBatch, Sightings, Stats};
 use crate::game::binary::BinarySnapshot;
 use crate::game::{PlayerId, Snapshot, Teleport, Welcome};
 
@@ -62,6 +65,14 @@ const SPEED_FACTOR: f64 = 0.8;
 /// Sent positions kept waiting for their ack; older ones are forgotten.
 const MAX_PENDING: usize = 256;
 
+thread_local! {
+    /// The buffers binary snapshots decode into, one per OS thread rather
+    /// than one per bot: a snapshot is decoded and applied without an
+    /// `.await` in between, and a buffer every bot on the thread reuses
+    /// stays in the CPU cache, where a thousand per-bot ones did not.
+    static DECODED: RefCell<BinarySnapshot> = RefCell::default();
+}
+
 /// What every bot shares.
 pub struct Swarm {
     /// The server.
@@ -80,25 +91,55 @@ pub struct Swarm {
     pub sightings: Sightings,
     /// Cancelled when the run ends.
     pub stop: CancellationToken,
+    /// Set just before `stop` is cancelled ([`Swarm::stop_all`]): a plain
+    /// load, where polling the token takes its lock.
+    pub stopping: AtomicBool,
     /// Limits handshakes in flight.
     pub connecting: tokio::sync::Semaphore,
 }
 
+impl Swarm {
+    /// Ends the run: every bot closes its connection and returns.
+    pub fn stop_all(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop.cancel();
+    }
+}
+
 /// `42["position",{"x":X,"y":Y,"seq":SEQ}]`, the one input a bot sends
 /// (the server reads it in `session::game_events`; the game has no type for
-/// inputs), written without serde. `x` and `y` are finite (the walker's).
-fn position_packet(x: f64, y: f64, seq: u64) -> String {
+/// inputs), written without serde. `x` and `y` are in hundredths (the
+/// walker rounds to them), written as fixed-point decimals: integer
+/// formatting is far cheaper than the shortest-float algorithm, and
+/// `12.50` is the same JSON number as `12.5`.
+fn position_packet(x: i64, y: i64, seq: u64) -> String {
     let mut text = String::with_capacity(64);
-    // Writing to a String cannot fail; f64's Display is valid JSON for a
-    // finite number (no exponent, no NaN).
-    let _ = write!(text, r#"42["position",{{"x":{x},"y":{y},"seq":{seq}}}]"#);
+    text.push_str(r#"42["position",{"x":"#);
+    push_cents(&mut text, x);
+    text.push_str(r#","y":"#);
+    push_cents(&mut text, y);
+    // Writing to a String cannot fail.
+    let _ = write!(text, r#","seq":{seq}}}]"#);
     text
 }
 
-/// Connects with `token` and waits for `welcome` (answering pings).
-pub async fn connect(swarm: &Swarm, token: &str) -> Result<(Client, Welcome), ClientError> {
+/// Appends `cents / 100` as a JSON number with two decimals.
+fn push_cents(text: &mut String, cents: i64) {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    // Writing to a String cannot fail.
+    let _ = write!(text, "{sign}{}.{:02}", abs / 100, abs % 100);
+}
+
+/// Connects with `token` and waits for `welcome` (answering pings),
+/// counting its bytes in shard `shard`'s counters.
+pub async fn connect(
+    swarm: &Swarm,
+    token: &str,
+    shard: usize,
+) -> Result<(Client, Welcome), ClientError> {
     let auth = json!({ "token": token, "snapshot": swarm.snapshot.as_str() });
-    let traffic = swarm.stats.traffic.clone();
+    let traffic = swarm.stats.shard(shard).traffic.clone();
     let mut client = Client::connect(swarm.addr, swarm.transport, &auth, traffic).await?;
     client.set_raw_events(RAW_EVENTS);
     loop {
@@ -117,14 +158,15 @@ pub async fn connect(swarm: &Swarm, token: &str) -> Result<(Client, Welcome), Cl
     }
 }
 
-/// Runs one bot from connect to the end of the run.
-pub async fn run(swarm: Arc<Swarm>, token: String) {
+/// Runs one bot from connect to the end of the run, on shard `shard`
+/// (whose OS thread runs it; its per-message counters go there).
+pub async fn run(swarm: Arc<Swarm>, token: String, shard: usize) {
     let started = Instant::now();
     let stats = &swarm.stats;
     let attempt = {
         let _permit = swarm.connecting.acquire().await;
         tokio::select! {
-            r = tokio::time::timeout(swarm.connect_timeout, connect(&swarm, &token)) => r,
+            r = tokio::time::timeout(swarm.connect_timeout, connect(&swarm, &token, shard)) => r,
             () = swarm.stop.cancelled() => return,
         }
     };
@@ -144,7 +186,7 @@ pub async fn run(swarm: Arc<Swarm>, token: String) {
     stats.record_connect(started.elapsed());
     stats.connected.fetch_add(1, Ordering::Relaxed);
     stats.online.fetch_add(1, Ordering::Relaxed);
-    let end = play(&swarm, &mut client, welcome).await;
+    let end = play(&swarm, &mut client, welcome, shard).await;
     stats.online.fetch_sub(1, Ordering::Relaxed);
     match end {
         End::Stopped => client.close().await,
@@ -218,8 +260,9 @@ impl Walker {
 }
 
 /// The player loop: moves on a timer, checks snapshots, answers pings.
-async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
+async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome, shard: usize) -> End {
     let stats = &swarm.stats;
+    let counters = stats.shard(shard);
     let me = welcome.id;
     let moving = swarm.move_hz > 0.0;
     let period = Duration::from_secs_f64(if moving { 1.0 / swarm.move_hz } else { 3600.0 });
@@ -235,11 +278,23 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
     let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
     let mut acked = false;
     let mut view = HeldView::new(me);
-    let mut decoded = BinarySnapshot::default();
+    let mut latencies = LatencyBatch::new(stats);
     let tracked = swarm.sightings.tracks(me);
+    // Registered once, on the first turn: a fresh `cancelled()` per turn
+    // would enrol and unlink a waiter on the token every message, and even
+    // polling the pinned one takes the token's lock. After the first turn
+    // it is polled only once `stopping` is set; its waiter, holding this
+    // task's waker, stays enrolled, so the cancel still wakes this bot.
+    let stopped = swarm.stop.cancelled();
+    tokio::pin!(stopped);
+    let mut registered = false;
     loop {
+        let poll_stop = !registered || swarm.stopping.load(Ordering::Acquire);
+        registered = true;
         let incoming = tokio::select! {
-            () = swarm.stop.cancelled() => return End::Stopped,
+            // In this order, without drawing a random branch order per turn.
+            biased;
+            () = &mut stopped, if poll_stop => return End::Stopped,
             _ = timer.tick(), if moving => {
                 let (x, y) = walker.advance();
                 seq += 1;
@@ -251,36 +306,44 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
                     pending.pop_front();
                 }
                 pending.push_back((seq, now));
-                if let Err(e) = client.send_packet_text(position_packet(x, y, seq)).await {
+                let packet = position_packet(centi(x), centi(y), seq);
+                if let Err(e) = client.send_packet_text(packet).await {
                     return End::Lost(e.to_string());
                 }
-                stats.positions.fetch_add(1, Ordering::Relaxed);
+                counters.positions.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             incoming = client.next() => incoming,
         };
         let now = Instant::now();
         let ack = match incoming {
-            Ok(Incoming::Binary { name, data }) if name == "snapshot" => {
-                stats.snapshots.fetch_add(1, Ordering::Relaxed);
-                stats.binary_snapshots.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = decoded.decode_into(&data) {
-                    stats.consistency_error(format!("bot {me}: malformed binary snapshot: {e}"));
-                    continue;
+            Ok(Incoming::Binary { name, data }) if &*name == "snapshot" => {
+                counters.snapshots.fetch_add(1, Ordering::Relaxed);
+                counters.binary_snapshots.fetch_add(1, Ordering::Relaxed);
+                let applied = DECODED.with_borrow_mut(|decoded| {
+                    decoded.decode_into(&data)?;
+                    view.apply_binary(stats, &mut latencies, &swarm.sightings, decoded, now);
+                    Ok::<_, crate::game::binary::BinaryError>(decoded.ack)
+                });
+                match applied {
+                    Ok(ack) => ack,
+                    Err(e) => {
+                        stats
+                            .consistency_error(format!("bot {me}: malformed binary snapshot: {e}"));
+                        continue;
+                    }
                 }
-                view.apply_binary(stats, &swarm.sightings, &decoded, now);
-                decoded.ack
             }
             Ok(Incoming::Raw {
                 name: "snapshot",
                 json,
             }) => {
-                stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                counters.snapshots.fetch_add(1, Ordering::Relaxed);
                 let Ok(snap) = serde_json::from_slice::<Snapshot<'static>>(&json) else {
                     stats.consistency_error(format!("bot {me}: malformed snapshot"));
                     continue;
                 };
-                view.apply_json(stats, &swarm.sightings, &snap, now);
+                view.apply_json(stats, &mut latencies, &swarm.sightings, &snap, now);
                 snap.ack()
             }
             Ok(Incoming::Event { name, args }) => {
@@ -294,7 +357,7 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
                     }
                     "kicked" => return End::Kicked,
                     "snapshot" => {
-                        stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                        counters.snapshots.fetch_add(1, Ordering::Relaxed);
                         stats.consistency_error(format!("bot {me}: snapshot of an unknown shape"));
                     }
                     _ => {}
@@ -316,7 +379,7 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome) -> End {
                 break;
             }
             pending.pop_front();
-            stats.record_ack(now.duration_since(sent));
+            latencies.ack(now.duration_since(sent));
             if !acked {
                 acked = true;
                 stats.acked_bots.fetch_add(1, Ordering::Relaxed);
@@ -332,17 +395,35 @@ enum Form {
     Binary,
 }
 
+/// One player a bot holds at a binary index.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    id: PlayerId,
+    /// Position in hundredths (the binary form's coordinates are `i32`).
+    x: i32,
+    /// See `x`.
+    y: i32,
+    /// Whether [`Sightings`] tracks this player (checked once, at enter).
+    tracked: bool,
+}
+
 /// What a bot holds of its view, applied from every snapshot in order:
 /// leave, then enter, then move (as `static/world.js` does). Deltas that do
 /// not fit what it holds are consistency errors.
 struct HeldView {
     /// The bot's own id (for error messages).
     me: PlayerId,
-    /// Ids in view.
-    ids: HashSet<PlayerId>,
-    /// Binary form: by index, the player held there and its position in
-    /// hundredths.
-    slots: Vec<Option<(PlayerId, i64, i64)>>,
+    /// Ids in view (a fast hasher: every enter and leave touches it).
+    ids: foldhash::HashSet<PlayerId>,
+    /// Binary form: by index, the player held there. Kept small (24
+    /// bytes a slot): every move touches one, and a thousand bots' slots
+    /// do not stay in the CPU cache between two snapshots.
+    slots: Vec<Option<Held>>,
+    /// Binary form: tracked players' new positions in the snapshot being
+    /// applied, looked up in [`Sightings`] after every move is applied.
+    /// The lookups take locks, and a lock stops the CPU from overlapping
+    /// the slots' cache misses that come after it; batched, they do not.
+    sighted: Vec<(PlayerId, i32, i32)>,
     /// The form of the first snapshot; a server does not switch forms on
     /// one connection.
     form: Option<Form>,
@@ -352,8 +433,9 @@ impl HeldView {
     fn new(me: PlayerId) -> Self {
         HeldView {
             me,
-            ids: HashSet::new(),
+            ids: foldhash::HashSet::default(),
             slots: Vec::new(),
+            sighted: Vec::new(),
             form: None,
         }
     }
@@ -379,6 +461,7 @@ impl HeldView {
     fn apply_json(
         &mut self,
         stats: &Stats,
+        latencies: &mut LatencyBatch<'_>,
         sightings: &Sightings,
         snap: &Snapshot<'_>,
         now: Instant,
@@ -403,7 +486,7 @@ impl HeldView {
                 continue;
             }
             if let Some(sent) = sightings.sent_at(id, x, y) {
-                stats.record_seen(now.saturating_duration_since(sent));
+                latencies.seen(now.saturating_duration_since(sent));
             }
         }
     }
@@ -411,6 +494,7 @@ impl HeldView {
     fn apply_binary(
         &mut self,
         stats: &Stats,
+        latencies: &mut LatencyBatch<'_>,
         sightings: &Sightings,
         snap: &BinarySnapshot,
         now: Instant,
@@ -421,8 +505,8 @@ impl HeldView {
         let me = self.me;
         for &index in &snap.leave {
             match self.slots.get_mut(index as usize).and_then(Option::take) {
-                Some((id, _, _)) => {
-                    self.ids.remove(&id);
+                Some(held) => {
+                    self.ids.remove(&held.id);
                 }
                 None => {
                     stats.consistency_error(format!("bot {me}: leave of index {index}, not held"))
@@ -442,17 +526,34 @@ impl HeldView {
                 stats.consistency_error(format!("bot {me}: enter of {}, already in view", e.id));
                 continue;
             }
-            self.slots[i] = Some((e.id, i64::from(e.x), i64::from(e.y)));
+            self.slots[i] = Some(Held {
+                id: e.id,
+                x: e.x,
+                y: e.y,
+                tracked: sightings.tracks(e.id),
+            });
         }
         for m in &snap.moves {
-            let Some(Some((id, x, y))) = self.slots.get_mut(m.index as usize) else {
+            let Some(Some(held)) = self.slots.get_mut(m.index as usize) else {
                 stats.consistency_error(format!("bot {me}: move of index {}, not held", m.index));
                 continue;
             };
-            *x = x.saturating_add(m.dx);
-            *y = y.saturating_add(m.dy);
-            if let Some(sent) = sightings.sent_at_cents(*id, *x, *y) {
-                stats.record_seen(now.saturating_duration_since(sent));
+            let to = |c: i32, d: i64| i32::try_from(i64::from(c).saturating_add(d)).ok();
+            let (Some(x), Some(y)) = (to(held.x, m.dx), to(held.y, m.dy)) else {
+                stats.consistency_error(format!(
+                    "bot {me}: move of index {} beyond the coordinate range",
+                    m.index
+                ));
+                continue;
+            };
+            (held.x, held.y) = (x, y);
+            if held.tracked {
+                self.sighted.push((held.id, x, y));
+            }
+        }
+        for (id, x, y) in self.sighted.drain(..) {
+            if let Some(sent) = sightings.sent_at_cents(id, x.into(), y.into()) {
+                latencies.seen(now.saturating_duration_since(sent));
             }
         }
     }
@@ -492,40 +593,48 @@ mod tests {
 
     #[test]
     fn snapshot_application_flags_inconsistent_deltas() {
-        let stats = Stats::new(Default::default());
+        let stats = Stats::new(1);
         let sightings = Sightings::new(1);
+        let mut batch = LatencyBatch::new(&stats);
         let mut view = HeldView::new(1);
         let parse = |v: Value| serde_json::from_value::<Snapshot<'static>>(v).unwrap();
         let now = Instant::now();
         let ok = parse(
             json!({"tick":1,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[[2,3,3]],"leave":[]}),
         );
-        view.apply_json(&stats, &sightings, &ok, now);
+        view.apply_json(&stats, &mut batch, &sightings, &ok, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
         // Leave then re-enter in one merged snapshot is consistent.
         let rejoin = parse(
             json!({"tick":2,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[],"leave":[2]}),
         );
-        view.apply_json(&stats, &sightings, &rejoin, now);
+        view.apply_json(&stats, &mut batch, &sightings, &rejoin, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
         let bad = parse(
             json!({"tick":3,"ack":0,"x":0,"y":0,"enter":[{"id":2,"name":"b","x":1,"y":1}],"move":[[7,1,1]],"leave":[9]}),
         );
-        view.apply_json(&stats, &sightings, &bad, now);
+        view.apply_json(&stats, &mut batch, &sightings, &bad, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 3);
         // A binary snapshot on a connection that had JSON ones.
-        view.apply_binary(&stats, &sightings, &BinarySnapshot::default(), now);
+        view.apply_binary(
+            &stats,
+            &mut batch,
+            &sightings,
+            &BinarySnapshot::default(),
+            now,
+        );
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 4);
     }
 
     #[test]
     fn binary_application_flags_indices_not_held() {
         use crate::game::binary::{BinaryEnter, BinaryMove};
-        let stats = Stats::new(Default::default());
+        let stats = Stats::new(1);
         stats.measuring.store(true, Ordering::Relaxed);
         let sightings = Sightings::new(2);
         let now = Instant::now();
         sightings.sent(4, 10.25, 20.5, now);
+        let mut batch = LatencyBatch::new(&stats);
         let mut view = HeldView::new(1);
         let enter = |index, id| BinaryEnter {
             index,
@@ -544,9 +653,10 @@ mod tests {
             }],
             ..BinarySnapshot::default()
         };
-        view.apply_binary(&stats, &sightings, &first, now);
+        view.apply_binary(&stats, &mut batch, &sightings, &first, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
         // The move took player 4 exactly to its sent target.
+        batch.flush();
         assert_eq!(stats.latencies().2.count, 1);
         // Index 1 leaves and is taken again by another player: consistent.
         let reuse = BinarySnapshot {
@@ -555,7 +665,7 @@ mod tests {
             enter: vec![enter(1, 8)],
             ..BinarySnapshot::default()
         };
-        view.apply_binary(&stats, &sightings, &reuse, now);
+        view.apply_binary(&stats, &mut batch, &sightings, &reuse, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 0);
         // Leave of a free index, enter at a held one, enter of a player
         // held elsewhere, move of a free index.
@@ -570,25 +680,50 @@ mod tests {
             }],
             ..BinarySnapshot::default()
         };
-        view.apply_binary(&stats, &sightings, &bad, now);
+        view.apply_binary(&stats, &mut batch, &sightings, &bad, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 4);
+        // A move beyond the binary form's coordinates is refused, and the
+        // player keeps its position.
+        let far = BinarySnapshot {
+            tick: 4,
+            moves: vec![BinaryMove {
+                index: 0,
+                dx: i64::from(i32::MAX),
+                dy: 0,
+            }],
+            ..BinarySnapshot::default()
+        };
+        view.apply_binary(&stats, &mut batch, &sightings, &far, now);
+        assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 5);
+        assert_eq!(view.slots[0].map(|h| (h.x, h.y)), Some((1025, 2050)));
     }
 
     #[test]
     fn position_packets_are_the_events_json() {
-        let text = position_packet(12.5, 0.07, 9);
-        assert_eq!(text, r#"42["position",{"x":12.5,"y":0.07,"seq":9}]"#);
+        let text = position_packet(1250, 7, 9);
+        assert_eq!(text, r#"42["position",{"x":12.50,"y":0.07,"seq":9}]"#);
         let value: Value = serde_json::from_str(&text[2..]).unwrap();
         assert_eq!(value, json!(["position", {"x": 12.5, "y": 0.07, "seq": 9}]));
         assert_eq!(
-            position_packet(3000.0, 0.0, 1),
-            r#"42["position",{"x":3000,"y":0,"seq":1}]"#
+            position_packet(300_000, 0, 1),
+            r#"42["position",{"x":3000.00,"y":0.00,"seq":1}]"#
         );
+        let value: Value = serde_json::from_str(&position_packet(-101, 99, 2)[2..]).unwrap();
+        assert_eq!(
+            value,
+            json!(["position", {"x": -1.01, "y": 0.99, "seq": 2}])
+        );
+        // Every walker coordinate comes back as the same hundredths.
+        for cents in [0, 1, 10, 99, 100, 123_456, 409_600] {
+            let text = position_packet(cents, cents, 3);
+            let value: Value = serde_json::from_str(&text[2..]).unwrap();
+            assert_eq!(centi(value[1]["x"].as_f64().unwrap()), cents, "{text}");
+        }
     }
 
     #[test]
     fn sightings_time_only_tracked_players_at_sent_targets() {
-        let stats = Stats::new(Default::default());
+        let stats = Stats::new(1);
         stats.measuring.store(true, Ordering::Relaxed);
         let sightings = Sightings::new(2);
         let sent = Instant::now();
@@ -596,13 +731,23 @@ mod tests {
         assert!(sightings.sent_at(4, 10.25, 20.5).is_some());
         assert!(sightings.sent_at(4, 10.26, 20.5).is_none());
         assert!(sightings.sent_at(3, 10.25, 20.5).is_none());
+        let mut batch = LatencyBatch::new(&stats);
         let mut view = HeldView::new(1);
         view.ids.insert(4);
         let snap = serde_json::from_value::<Snapshot<'static>>(
             json!({"tick":1,"ack":0,"x":0,"y":0,"enter":[],"move":[[4,10.25,20.5]],"leave":[]}),
         )
         .unwrap();
-        view.apply_json(&stats, &sightings, &snap, sent + Duration::from_millis(30));
+        view.apply_json(
+            &stats,
+            &mut batch,
+            &sightings,
+            &snap,
+            sent + Duration::from_millis(30),
+        );
+        // Held in the bot's batch until it flushes (or ends).
+        assert_eq!(stats.latencies().2.count, 0);
+        drop(batch);
         assert_eq!(stats.latencies().2.count, 1);
     }
 }

@@ -74,8 +74,10 @@ pub enum ClientError {
 
 /// Bytes moved by every client sharing it, including WebSocket frame
 /// headers (and the client's 4-byte masks) or HTTP bodies (headers not
-/// counted).
+/// counted). Aligned to its own cache lines: clients on one thread add to
+/// it for every message, and no other data should share those lines.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub struct Traffic {
     /// Bytes received.
     pub bytes_in: AtomicU64,
@@ -104,8 +106,9 @@ pub enum Incoming {
     },
     /// An EVENT whose one argument is a binary attachment.
     Binary {
-        /// Event name.
-        name: String,
+        /// Event name (shared with the remembered header: no allocation
+        /// per event).
+        name: Arc<str>,
         /// The attachment.
         data: Bytes,
     },
@@ -131,9 +134,9 @@ pub struct Client {
     decoder: socketio::Decoder,
     /// The last header of an event with one binary argument, as text, and
     /// its event name: the same header again needs no parsing.
-    binary_header: Option<(Bytes, String)>,
+    binary_header: Option<(Bytes, Arc<str>)>,
     /// Set between such a header and its attachment: the event's name.
-    awaiting_binary: Option<String>,
+    awaiting_binary: Option<Arc<str>>,
 }
 
 /// One WebSocket message or Engine.IO packet, as [`Client::next`] reads it.
@@ -461,6 +464,7 @@ impl Client {
                 // The general decoder forgets this packet; the fast path
                 // takes its attachment.
                 self.decoder = socketio::Decoder::new(MAX_ATTACHMENTS);
+                let name: Arc<str> = name.into();
                 self.binary_header = Some((text.clone(), name.clone()));
                 self.awaiting_binary = Some(name);
             }

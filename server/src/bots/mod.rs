@@ -7,14 +7,16 @@
 //! `/metrics` tick histogram for the benchmark table.
 //!
 //! Layout: [`client`] (Engine.IO / Socket.IO client), [`bot`] (one player),
-//! [`stats`] (counters, histograms, report), [`tokens`] (bot accounts in the
-//! database), [`probe`] (`/proc` and `/metrics` readers). Must not reach
+//! [`shards`] (the OS threads, one current-thread runtime each, that the
+//! bots run on), [`stats`] (counters, histograms, report), [`tokens`] (bot
+//! accounts in the database), [`probe`] (`/proc` and `/metrics` readers). Must not reach
 //! into the server's internals: it talks to a server over sockets only
 //! (plus the database file for `--db`).
 
 pub mod bot;
 pub mod client;
 pub mod probe;
+pub mod shards;
 pub mod stats;
 pub mod tokens;
 
@@ -32,6 +34,7 @@ pub use client::{Client, ClientError, Transport};
 pub use stats::Report;
 
 use bot::Swarm;
+use shards::Shards;
 use stats::{ServerFigures, Sightings, Stats};
 
 /// `locus bots` options.
@@ -78,6 +81,10 @@ pub struct BotsArgs {
     /// Track observer latency for players whose id is a multiple of this.
     #[arg(long, default_value_t = 8)]
     pub observe_every: u64,
+    /// OS threads the bots run on, each a single-threaded runtime with its
+    /// share of the bots (0: one per CPU).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Handshakes in flight at once.
     #[arg(long, default_value_t = 256)]
     pub max_connecting: usize,
@@ -138,6 +145,9 @@ pub enum BotsError {
     /// A blocking task died.
     #[error("internal: {0}")]
     Join(String),
+    /// The bots' threads or runtimes could not be started.
+    #[error("cannot start the bots' threads: {0}")]
+    Threads(std::io::Error),
 }
 
 /// Where tokens come from, for [`run_with_tokens`].
@@ -200,7 +210,7 @@ pub async fn run(args: &BotsArgs) -> Result<Report, BotsError> {
             spread(addr, args, db, &tokens[0]).await?;
         }
     }
-    Ok(run_with_tokens(addr, args, tokens).await)
+    run_with_tokens(addr, args, tokens).await
 }
 
 /// Connects once to learn the world size, then stores random positions for
@@ -217,12 +227,13 @@ async fn spread(
         snapshot: args.snapshot,
         move_hz: 0.0,
         connect_timeout: args.connect_timeout,
-        stats: Stats::new(Default::default()),
+        stats: Stats::new(1),
         sightings: Sightings::new(1),
         stop: CancellationToken::new(),
+        stopping: Default::default(),
         connecting: tokio::sync::Semaphore::new(1),
     };
-    let (client, welcome) = bot::connect(&probe, token).await?;
+    let (client, welcome) = bot::connect(&probe, token, 0).await?;
     client.close().await;
     let (prefix, count) = (args.prefix.clone(), args.count);
     let (w, h) = (welcome.world.width, welcome.world.height);
@@ -247,13 +258,13 @@ struct Mark {
 
 impl Mark {
     async fn take(swarm: &Swarm, server_pid: Option<&str>) -> Mark {
-        let s = &swarm.stats;
+        let t = swarm.stats.totals();
         Mark {
             at: Instant::now(),
-            snapshots: s.snapshots.load(Ordering::Relaxed),
-            positions: s.positions.load(Ordering::Relaxed),
-            bytes_in: s.traffic.bytes_in.load(Ordering::Relaxed),
-            bytes_out: s.traffic.bytes_out.load(Ordering::Relaxed),
+            snapshots: t.snapshots,
+            positions: t.positions,
+            bytes_in: t.bytes_in,
+            bytes_out: t.bytes_out,
             bots_cpu: probe::cpu_seconds("self"),
             server_cpu: server_pid.and_then(probe::cpu_seconds),
             ticks: scrape_ticks(swarm.addr).await,
@@ -269,33 +280,51 @@ async fn scrape_ticks(addr: SocketAddr) -> Vec<(f64, u64)> {
     }
 }
 
+/// How long bots may take to close their connections after the run.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The number of shards for `--threads` (0: one per CPU).
+fn shard_count(threads: usize) -> usize {
+    if threads > 0 {
+        return threads;
+    }
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// Runs `args.count` bots against `addr` with the given tokens (one each,
-/// in order) and returns the report. Never fails: failures are counted.
-pub async fn run_with_tokens(addr: SocketAddr, args: &BotsArgs, tokens: Vec<String>) -> Report {
+/// in order) and returns the report. Fails only when the bots' threads
+/// cannot start; connection failures are counted in the report.
+pub async fn run_with_tokens(
+    addr: SocketAddr,
+    args: &BotsArgs,
+    tokens: Vec<String>,
+) -> Result<Report, BotsError> {
+    let shard_count = shard_count(args.threads);
     let swarm = Arc::new(Swarm {
         addr,
         transport: args.transport,
         snapshot: args.snapshot,
         move_hz: args.move_hz,
         connect_timeout: args.connect_timeout,
-        stats: Stats::new(Default::default()),
+        stats: Stats::new(shard_count),
         sightings: Sightings::new(args.observe_every),
         stop: CancellationToken::new(),
+        stopping: Default::default(),
         connecting: tokio::sync::Semaphore::new(args.max_connecting.max(1)),
     });
+    let mut shards = Shards::start(&swarm, shard_count, STOP_GRACE).map_err(BotsError::Threads)?;
     let count = args.count.min(tokens.len());
     let display = Display::new(count as u64, args.quiet);
     let live = tokio::spawn(display.clone().run(swarm.clone()));
 
     // Ramp: start bots at the requested rate.
     let ramp_started = Instant::now();
-    let mut bots = tokio::task::JoinSet::new();
     for (i, token) in tokens.into_iter().take(count).enumerate() {
         if args.ramp_per_sec > 0.0 {
             let due = ramp_started + Duration::from_secs_f64(i as f64 / args.ramp_per_sec);
             tokio::time::sleep_until(due.into()).await;
         }
-        bots.spawn(bot::run(swarm.clone(), token));
+        shards.spawn(token);
     }
     // Wait until every bot connected or gave up.
     let s = &swarm.stats;
@@ -319,12 +348,8 @@ pub async fn run_with_tokens(addr: SocketAddr, args: &BotsArgs, tokens: Vec<Stri
     let load_average = probe::load_average();
 
     display.phase("stopping");
-    swarm.stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        while bots.join_next().await.is_some() {}
-    })
-    .await;
-    bots.abort_all();
+    swarm.stop_all();
+    shards.finish().await;
     live.abort();
     display.finish();
 
@@ -335,9 +360,10 @@ pub async fn run_with_tokens(addr: SocketAddr, args: &BotsArgs, tokens: Vec<Stri
     let (connect, move_ack, move_seen) = s.latencies();
     let ticks = probe::count_between(&start.ticks, &end.ticks);
     let world = probe::thread_delta(&start.threads, &end.threads, "locus-world");
+    let totals = s.totals();
     let bytes_in_per_sec = rate(start.bytes_in, end.bytes_in);
     let bytes_out_per_sec = rate(start.bytes_out, end.bytes_out);
-    Report {
+    Ok(Report {
         bots: count,
         transport: args.transport,
         move_hz: args.move_hz,
@@ -357,11 +383,8 @@ pub async fn run_with_tokens(addr: SocketAddr, args: &BotsArgs, tokens: Vec<Stri
         move_ack,
         move_seen,
         snapshots_per_sec: rate(start.snapshots, end.snapshots),
-        binary_snapshots: s.binary_snapshots.load(Ordering::Relaxed),
-        json_snapshots: s.snapshots.load(Ordering::Relaxed)
-            - s.binary_snapshots
-                .load(Ordering::Relaxed)
-                .min(s.snapshots.load(Ordering::Relaxed)),
+        binary_snapshots: totals.binary_snapshots,
+        json_snapshots: totals.snapshots - totals.binary_snapshots.min(totals.snapshots),
         positions_per_sec: rate(start.positions, end.positions),
         bytes_in_per_sec,
         bytes_out_per_sec,
@@ -382,7 +405,7 @@ pub async fn run_with_tokens(addr: SocketAddr, args: &BotsArgs, tokens: Vec<Stri
             tick_thread_wait_percent: world.map(|(_, wait)| wait as f64 / 1e9 / secs * 100.0),
         },
         load_average,
-    }
+    })
 }
 
 /// Whether a report passes: no consistency error and, when a limit is
@@ -433,8 +456,8 @@ impl Display {
         loop {
             tokio::time::sleep(every).await;
             let now = Instant::now();
-            let snaps = s.snapshots.load(Ordering::Relaxed);
-            let bytes = s.traffic.bytes_in.load(Ordering::Relaxed);
+            let totals = s.totals();
+            let (snaps, bytes) = (totals.snapshots, totals.bytes_in);
             let dt = now.duration_since(last.0).as_secs_f64().max(1e-9);
             let online = s.online.load(Ordering::Relaxed);
             let msg = format!(

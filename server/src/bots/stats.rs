@@ -1,12 +1,13 @@
 //! What the swarm measures: shared counters and HDR latency histograms
-//! ([`Stats`]), the map of tracked moves used to time how soon other bots
-//! see a move ([`Sightings`]), and the final [`Report`]. Mutexes here guard
-//! a few instructions each and are never held across `.await`. Must not do
-//! I/O.
+//! ([`Stats`]), each bot's batch of latency samples not yet added to them
+//! ([`LatencyBatch`], so the shared histograms are locked once per batch
+//! rather than once per sample), the map of tracked moves used to time how
+//! soon other bots see a move ([`Sightings`]), and the final [`Report`].
+//! Mutexes here guard a few instructions each and are never held across
+//! `.await`. Must not do I/O.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -29,10 +30,40 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant histogram bounds are valid")
 }
 
+/// The counters a bot bumps for every message, owned by one shard (one OS
+/// thread's bots): when both threads added to one shared counter, its cache
+/// line moved between the cores on every message. Aligned to its own cache
+/// lines; [`Traffic`] is too.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct ShardCounters {
+    /// Bytes in and out, shared with this shard's clients.
+    pub traffic: Arc<Traffic>,
+    /// `snapshot` events received (whole run).
+    pub snapshots: AtomicU64,
+    /// Of those, in the binary form (the rest were JSON).
+    pub binary_snapshots: AtomicU64,
+    /// `position` events sent (whole run).
+    pub positions: AtomicU64,
+}
+
+/// [`ShardCounters`] summed over the shards at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    /// `snapshot` events received.
+    pub snapshots: u64,
+    /// Of those, binary.
+    pub binary_snapshots: u64,
+    /// `position` events sent.
+    pub positions: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+}
+
 /// Counters and histograms shared by every bot.
 pub struct Stats {
-    /// Bytes in and out, shared with the clients.
-    pub traffic: std::sync::Arc<Traffic>,
     /// Bots connected right now (welcome received, not yet ended).
     pub online: AtomicU64,
     /// Bots that got their welcome.
@@ -45,12 +76,8 @@ pub struct Stats {
     pub disconnected: AtomicU64,
     /// Bots that saw at least one of their own `position` events acked.
     pub acked_bots: AtomicU64,
-    /// `snapshot` events received (whole run).
-    pub snapshots: AtomicU64,
-    /// Of those, in the binary form (the rest were JSON).
-    pub binary_snapshots: AtomicU64,
-    /// `position` events sent (whole run).
-    pub positions: AtomicU64,
+    /// The per-message counters, one set per shard (see [`ShardCounters`]).
+    pub shards: Vec<ShardCounters>,
     /// Client-side consistency errors (whole run).
     pub consistency_errors: AtomicU64,
     /// `teleport` events received.
@@ -68,19 +95,19 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Empty statistics over `traffic`.
-    pub fn new(traffic: std::sync::Arc<Traffic>) -> Self {
+    /// Empty statistics with per-message counters for `shards` shards (at
+    /// least one).
+    pub fn new(shards: usize) -> Self {
         Stats {
-            traffic,
+            shards: (0..shards.max(1))
+                .map(|_| ShardCounters::default())
+                .collect(),
             online: AtomicU64::new(0),
             connected: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             kicked: AtomicU64::new(0),
             disconnected: AtomicU64::new(0),
             acked_bots: AtomicU64::new(0),
-            snapshots: AtomicU64::new(0),
-            binary_snapshots: AtomicU64::new(0),
-            positions: AtomicU64::new(0),
             consistency_errors: AtomicU64::new(0),
             teleports: AtomicU64::new(0),
             measuring: AtomicBool::new(false),
@@ -91,30 +118,42 @@ impl Stats {
         }
     }
 
+    /// The counters of shard `shard` (wrapping around past the last).
+    pub fn shard(&self, shard: usize) -> &ShardCounters {
+        &self.shards[shard % self.shards.len()]
+    }
+
+    /// The per-message counters summed over every shard.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for c in &self.shards {
+            t.snapshots += c.snapshots.load(Ordering::Relaxed);
+            t.binary_snapshots += c.binary_snapshots.load(Ordering::Relaxed);
+            t.positions += c.positions.load(Ordering::Relaxed);
+            t.bytes_in += c.traffic.bytes_in.load(Ordering::Relaxed);
+            t.bytes_out += c.traffic.bytes_out.load(Ordering::Relaxed);
+        }
+        t
+    }
+
     fn record(h: &Mutex<Histogram<u64>>, d: Duration) {
-        let us = u64::try_from(d.as_micros())
-            .unwrap_or(u64::MAX)
-            .clamp(1, MAX_LATENCY_US);
-        let _ = lock(h).record(us);
+        let _ = lock(h).record(micros(d));
+    }
+
+    /// Adds a batch of samples (µs, already clamped) under one lock.
+    fn record_all(h: &Mutex<Histogram<u64>>, samples: &[u64]) {
+        if samples.is_empty() {
+            return;
+        }
+        let mut h = lock(h);
+        for &us in samples {
+            let _ = h.record(us);
+        }
     }
 
     /// Records a successful connect's duration.
     pub fn record_connect(&self, d: Duration) {
         Self::record(&self.connect, d);
-    }
-
-    /// Records an own-move acknowledgement latency (steady phase only).
-    pub fn record_ack(&self, d: Duration) {
-        if self.measuring.load(Ordering::Relaxed) {
-            Self::record(&self.ack, d);
-        }
-    }
-
-    /// Records an observer latency (steady phase only).
-    pub fn record_seen(&self, d: Duration) {
-        if self.measuring.load(Ordering::Relaxed) {
-            Self::record(&self.seen, d);
-        }
     }
 
     /// Counts a consistency error and keeps its description if few so far.
@@ -149,6 +188,75 @@ impl Stats {
     /// The kept consistency error descriptions.
     pub fn kept_errors(&self) -> Vec<String> {
         lock(&self.errors).clone()
+    }
+}
+
+/// A duration as the histograms record it: whole µs within their bounds.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_LATENCY_US)
+}
+
+/// Samples a [`LatencyBatch`] holds per histogram before adding them.
+const BATCH: usize = 64;
+
+/// One bot's ack and seen latencies not yet added to the shared
+/// histograms of [`Stats`]: a bot records dozens of samples a second, and
+/// taking the shared lock for each was a visible share of the swarm's CPU.
+/// Samples are kept only while [`Stats::measuring`] (the steady phase) and
+/// added when [`BATCH`] have gathered, on [`LatencyBatch::flush`]
+/// and when the batch is dropped (the bot ended), so none is lost.
+pub struct LatencyBatch<'s> {
+    stats: &'s Stats,
+    ack: Vec<u64>,
+    seen: Vec<u64>,
+}
+
+impl<'s> LatencyBatch<'s> {
+    /// An empty batch for `stats`.
+    pub fn new(stats: &'s Stats) -> Self {
+        LatencyBatch {
+            stats,
+            ack: Vec::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// An own-move acknowledgement latency.
+    pub fn ack(&mut self, d: Duration) {
+        if self.stats.measuring.load(Ordering::Relaxed) {
+            self.ack.push(micros(d));
+            if self.ack.len() >= BATCH {
+                Stats::record_all(&self.stats.ack, &self.ack);
+                self.ack.clear();
+            }
+        }
+    }
+
+    /// An observer latency.
+    pub fn seen(&mut self, d: Duration) {
+        if self.stats.measuring.load(Ordering::Relaxed) {
+            self.seen.push(micros(d));
+            if self.seen.len() >= BATCH {
+                Stats::record_all(&self.stats.seen, &self.seen);
+                self.seen.clear();
+            }
+        }
+    }
+
+    /// Adds every sample held to the shared histograms.
+    pub fn flush(&mut self) {
+        Stats::record_all(&self.stats.ack, &self.ack);
+        Stats::record_all(&self.stats.seen, &self.seen);
+        self.ack.clear();
+        self.seen.clear();
+    }
+}
+
+impl Drop for LatencyBatch<'_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -198,7 +306,9 @@ const SHARDS: usize = 64;
 const SIGHTING_TTL: Duration = Duration::from_secs(3);
 
 /// One shard: (player id, x and y in hundredths) → when it was sent.
-type Shard = Mutex<HashMap<(u64, i64, i64), Instant>>;
+/// Every tracked move in every snapshot is looked up here, so the hasher is
+/// a fast one (the keys come from our own bots, not from an adversary).
+type Shard = Mutex<foldhash::HashMap<(u64, i64, i64), Instant>>;
 
 /// Send times of tracked moves, keyed by (player id, x and y in hundredths
 /// as on the wire). A bot whose id is a multiple of `every` records each
@@ -222,7 +332,7 @@ impl Sightings {
     pub fn new(every: u64) -> Self {
         Sightings {
             every: every.max(1),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 
@@ -436,5 +546,62 @@ impl std::fmt::Display for Report {
             writeln!(f, "  load average         {a:.2} {b:.2} {c:.2}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_batches_keep_steady_phase_samples_until_full_or_dropped() {
+        let stats = Stats::new(2);
+        let mut batch = LatencyBatch::new(&stats);
+        // Outside the steady phase nothing is kept.
+        batch.ack(Duration::from_millis(5));
+        batch.flush();
+        assert_eq!(stats.latencies().1.count, 0);
+        stats.measuring.store(true, Ordering::Relaxed);
+        for _ in 0..BATCH - 1 {
+            batch.ack(Duration::from_millis(5));
+            batch.seen(Duration::from_millis(7));
+        }
+        // Not yet a full batch: the shared histograms have none.
+        assert_eq!(stats.latencies().1.count, 0);
+        batch.ack(Duration::from_millis(5));
+        assert_eq!(stats.latencies().1.count, BATCH as u64);
+        assert_eq!(stats.latencies().2.count, 0);
+        drop(batch);
+        let (_, ack, seen) = stats.latencies();
+        assert_eq!((ack.count, seen.count), (BATCH as u64, BATCH as u64 - 1));
+        assert!((seen.p50_ms - 7.0).abs() < 0.01, "{seen}");
+    }
+
+    #[test]
+    fn totals_add_every_shard() {
+        let stats = Stats::new(3);
+        assert_eq!(stats.shards.len(), 3);
+        assert_eq!(Stats::new(0).shards.len(), 1);
+        for (i, c) in stats.shards.iter().enumerate() {
+            let i = i as u64 + 1;
+            c.snapshots.fetch_add(10 * i, Ordering::Relaxed);
+            c.binary_snapshots.fetch_add(i, Ordering::Relaxed);
+            c.positions.fetch_add(100 * i, Ordering::Relaxed);
+            c.traffic.bytes_in.fetch_add(1000 * i, Ordering::Relaxed);
+            c.traffic.bytes_out.fetch_add(7 * i, Ordering::Relaxed);
+        }
+        // Shard numbers wrap around.
+        assert!(std::ptr::eq(stats.shard(4), &stats.shards[1]));
+        let t = stats.totals();
+        assert_eq!(
+            (
+                t.snapshots,
+                t.binary_snapshots,
+                t.positions,
+                t.bytes_in,
+                t.bytes_out
+            ),
+            (60, 6, 600, 6000, 42)
+        );
     }
 }

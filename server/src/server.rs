@@ -163,6 +163,15 @@ impl Prepared {
         let world_config = config.world_config();
         let session_config = config.session_config();
         session_config.validate().map_err(ServeError::Config)?;
+        if let Some(cluster) = config.cluster_settings().map_err(ServeError::Config)? {
+            // The flags are checked above; the node runtime (leases,
+            // membership, handoff) is not built yet: refuse rather than
+            // run a lone node that believes it is part of a cluster.
+            return Err(ServeError::Config(format!(
+                "--cluster {}: cluster mode is not available in this build yet",
+                cluster.redis_url
+            )));
+        }
         let world = World::new(world_config).map_err(|e| ServeError::Config(e.to_string()))?;
         let io = SocketIo::new(config.socketio_config());
         let stats = Arc::new(TickStats::default());

@@ -4,6 +4,7 @@
 //! [`shape`] is the cluster shape every node must agree on. No I/O here:
 //! the Redis-running parts (membership, leases, channels) build on these.
 
+pub mod leases;
 pub mod regions;
 pub mod rendezvous;
 pub mod shape;

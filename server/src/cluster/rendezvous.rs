@@ -21,7 +21,7 @@ pub fn weight(node: &str, region: RegionId) -> u64 {
 
 /// The desired owner of `region` among `nodes` (ties broken by the larger
 /// id, so every node agrees); `None` without nodes.
-pub fn owner<'a>(nodes: &'a [String], region: RegionId) -> Option<&'a str> {
+pub fn owner(nodes: &[String], region: RegionId) -> Option<&str> {
     nodes
         .iter()
         .map(|n| (weight(n, region), n.as_str()))

@@ -74,3 +74,71 @@ async fn one_holder_fenced_by_epoch_and_expiry_frees_the_region() {
     assert!(b.release(&taken).await.unwrap());
     assert_eq!(b.holder(region).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn live_nodes_expire_and_a_mismatched_shape_is_refused() {
+    use locus::cluster::membership::{self, NodeInfo};
+    use locus::cluster::ClusterShape;
+    let Some(url) = support::tools::redis_url() else {
+        return;
+    };
+    let mut redis = manager(&url).await;
+    let shape = ClusterShape {
+        regions: 2,
+        world_w: 4096.0,
+        world_h: 4096.0,
+    };
+    // Whatever test stored first, a different shape is refused after it.
+    membership::check_shape(&mut redis, &shape).await.unwrap();
+    membership::check_shape(&mut redis, &shape).await.unwrap();
+    let other = ClusterShape {
+        regions: 5,
+        ..shape
+    };
+    let error = membership::check_shape(&mut redis, &other)
+        .await
+        .unwrap_err();
+    assert!(error.contains("--regions 5"), "{error}");
+
+    let id = membership::new_node_id();
+    let info = NodeInfo {
+        id: id.clone(),
+        url: "http://x".into(),
+        players: 3,
+        regions: vec![[0, 1]],
+    };
+    membership::announce(&mut redis, &info, Duration::from_millis(400))
+        .await
+        .unwrap();
+    let live = membership::live_nodes(&mut redis).await.unwrap();
+    assert!(live.contains(&info), "{live:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while membership::live_nodes(&mut redis)
+        .await
+        .unwrap()
+        .iter()
+        .any(|n| n.id == id)
+    {
+        assert!(Instant::now() < deadline, "an unrenewed node stayed live");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Garbage under a node key is skipped, not fatal.
+    let _: () = redis::cmd("SET")
+        .arg(membership::node_key("junk"))
+        .arg("{not json")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SADD")
+        .arg(membership::NODES_KEY)
+        .arg("junk")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(!membership::live_nodes(&mut redis)
+        .await
+        .unwrap()
+        .iter()
+        .any(|n| n.id == "junk"));
+    membership::withdraw(&mut redis, "junk").await.unwrap();
+}

@@ -20,8 +20,8 @@
 //! * [`bot_accounts`]: bot accounts and their tokens for load tests, shared
 //!   by [`admin`] and [`bots`].
 //! * [`metrics`]: the Prometheus registry every running layer counts into.
-//! * [`cluster`]: the pure parts of region-sharded clustering (regions and
-//!   border bands, rendezvous ownership, the cluster shape). No I/O.
+//! * [`cluster`]: region-sharded clustering: pure regions, border bands,
+//!   rendezvous ownership and cluster shape; Redis leases and membership.
 //! * [`session`]: the game session glue: Socket.IO events to world
 //!   commands, the world's outbox, the players registry, admin-change polling.
 //! * [`http`]: the HTTP edge: listener and its limits, JSON API, routes,

@@ -1,10 +1,12 @@
-//! Region-sharded clustering (issue 13): the pure parts a cluster node
+//! Region-sharded clustering (issue 13): what a cluster node
 //! runs on. [`regions`] cuts the world into N x N regions and their border
 //! bands; [`rendezvous`] decides which live node should own each region;
-//! [`shape`] is the cluster shape every node must agree on. No I/O here:
-//! the Redis-running parts (membership, leases, channels) build on these.
+//! [`shape`] is the cluster shape every node must agree on (all pure).
+//! [`leases`] and [`membership`] are the Redis parts: region leases with
+//! fencing, node keys and the live-node set, the shape check at start.
 
 pub mod leases;
+pub mod membership;
 pub mod regions;
 pub mod rendezvous;
 pub mod shape;

@@ -112,6 +112,15 @@ async fn live_nodes_expire_and_a_mismatched_shape_is_refused() {
         .unwrap();
     let live = membership::live_nodes(&mut redis).await.unwrap();
     assert!(live.contains(&info), "{live:?}");
+    let json = membership::cluster_json(2, &live);
+    assert_eq!(json["regions"], 2);
+    assert!(json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["id"] == id.as_str()
+            && n["regions"] == serde_json::json!([[0, 1]])
+            && n["players"] == 3));
     let deadline = Instant::now() + Duration::from_secs(20);
     while membership::live_nodes(&mut redis)
         .await

@@ -129,3 +129,21 @@ pub async fn live_nodes(redis: &mut ConnectionManager) -> redis::RedisResult<Vec
     live.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(live)
 }
+
+/// The shape stored under `locus:cluster`, if any and if it decodes.
+pub async fn stored_shape(
+    redis: &mut ConnectionManager,
+) -> redis::RedisResult<Option<ClusterShape>> {
+    let stored: Option<String> = redis::cmd("GET").arg(SHAPE_KEY).query_async(redis).await?;
+    Ok(stored.and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+/// The cluster as `GET /api/cluster` and `locus admin cluster --json`
+/// show it: `{"regions": N, "nodes": [{"id","url","regions","players"}]}`.
+pub fn cluster_json(regions: u32, nodes: &[NodeInfo]) -> serde_json::Value {
+    let nodes: Vec<_> = nodes
+        .iter()
+        .map(|n| serde_json::json!({"id": n.id, "url": n.url, "regions": n.regions, "players": n.players}))
+        .collect();
+    serde_json::json!({"regions": regions, "nodes": nodes})
+}

@@ -62,3 +62,8 @@ fn sio_packet_corpus_never_panics() {
 fn msgpack_packet_corpus_never_panics() {
     replay("msgpack_packet", harness::msgpack_packet);
 }
+
+#[test]
+fn binary_snapshot_corpus_never_panics() {
+    replay("binary_snapshot", harness::binary_snapshot);
+}

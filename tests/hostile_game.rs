@@ -211,18 +211,7 @@ async fn a_stalled_reader_gets_merged_snapshots_and_the_rest_keep_playing() {
     let (_, slow_token) = server.account("stalled").await;
 
     // The stalled reader: a tiny receive buffer, then no reads at all.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(2048).unwrap();
-    let stream = socket.connect(server.addr()).await.unwrap();
-    let url = format!(
-        "ws://{}/socket.io/?EIO=4&transport=websocket",
-        server.addr()
-    );
-    let (ws, _) =
-        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
-            .await
-            .unwrap();
-    let mut slow = WsClient::from_stream(ws).await;
+    let mut slow = WsClient::connect_with_recv_buffer(server.addr(), 2048).await;
     slow.join_world(&slow_token).await;
 
     let mut mover = Player::join(server.addr(), &mover_token).await;

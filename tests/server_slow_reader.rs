@@ -100,18 +100,7 @@ async fn stall_and_resume(bound: u32) -> Resumed {
     }
 
     // The reader: a small receive buffer, as a phone's would be in a tunnel.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(server.addr()).await.unwrap();
-    let url = format!(
-        "ws://{}/socket.io/?EIO=4&transport=websocket",
-        server.addr()
-    );
-    let (ws, _) =
-        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
-            .await
-            .unwrap();
-    let mut reader = WsClient::from_stream(ws).await;
+    let mut reader = WsClient::connect_with_recv_buffer(server.addr(), 4096).await;
     reader.join_world(&reader_bot.token).await;
 
     // Read until every mover is in view and moving.

@@ -67,6 +67,25 @@ impl WsClient {
         Self::from_stream(ws).await
     }
 
+    /// [`WsClient::connect`] over a TCP socket whose kernel receive buffer is
+    /// `bytes` (a client that reads slowly, or not at all, fills it soon).
+    pub async fn connect_with_recv_buffer(addr: SocketAddr, bytes: u32) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(bytes).unwrap();
+        let stream = socket.connect(addr).await.expect("tcp connect");
+        let (ws, _) = tokio::time::timeout(
+            PATIENCE,
+            tokio_tungstenite::client_async(
+                ws_url(addr),
+                tokio_tungstenite::MaybeTlsStream::Plain(stream),
+            ),
+        )
+        .await
+        .expect("websocket connect timed out")
+        .expect("websocket connect");
+        Self::from_stream(ws).await
+    }
+
     /// Wraps a WebSocket opened by the caller (e.g. over a tuned socket) and
     /// reads the open packet.
     pub async fn from_stream(ws: Ws) -> Self {

@@ -126,11 +126,13 @@ pub fn with_dbname(url: &str, dbname: &str) -> String {
     }
 }
 
-/// Runs `sql` on the database `url` names, on a runtime of its own (so that
-/// it works from sync code and from `Drop`).
-pub fn execute(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
+/// Runs `work` with a client of the database `url` names, on a runtime of
+/// its own (so that it works from sync code and from `Drop`).
+fn with_client<T: Send + 'static>(
+    url: &str,
+    work: impl AsyncFnOnce(&tokio_postgres::Client) -> T + Send + 'static,
+) -> Result<T, tokio_postgres::Error> {
     let url = url.to_owned();
-    let sql = sql.to_owned();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -140,37 +142,31 @@ pub fn execute(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
             let config = tokio_postgres::Config::from_str(&url).unwrap();
             let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
             let driver = tokio::spawn(connection);
-            let result = client.batch_execute(&sql).await;
+            let result = work(&client).await;
             drop(client);
             let _ = driver.await;
-            result
+            Ok(result)
         })
     })
     .join()
     .unwrap()
 }
 
-/// Runs a query on the database `url` names and returns its rows (own
-/// runtime, like [`execute`]).
-pub fn query(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
-    let url = url.to_owned();
+/// Runs `sql` on the database `url` names.
+pub fn execute(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
     let sql = sql.to_owned();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let config = tokio_postgres::Config::from_str(&url).unwrap();
-            let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
-            let driver = tokio::spawn(connection);
-            let rows = client.query(sql.as_str(), &[]).await;
-            drop(client);
-            let _ = driver.await;
-            rows.unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        })
+    with_client(url, async move |client| client.batch_execute(&sql).await)?
+}
+
+/// Runs a query on the database `url` names and returns its rows.
+pub fn query(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
+    let sql = sql.to_owned();
+    with_client(url, async move |client| {
+        client
+            .query(sql.as_str(), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
     })
-    .join()
     .unwrap()
 }
 

@@ -9,6 +9,7 @@
 //! no I/O.
 
 use bytes::Bytes;
+use locus::game::binary::{BinarySnapshot, BinaryView};
 use locus::protocol::{engineio, msgpack, socketio};
 
 /// The body limit the harnesses decode under (the server's default).
@@ -166,5 +167,40 @@ pub fn msgpack_packet(data: &[u8]) {
     match msgpack::decode(&Bytes::from(encoded)) {
         Ok(again) => assert_eq!(again, packet, "msgpack round trip"),
         Err(error) => panic!("re-encoded msgpack packet does not decode: {error}"),
+    }
+}
+
+/// A stream of binary snapshots as one client receives them: each input is
+/// a sequence of length-prefixed messages (one length byte, then that many
+/// bytes; a short last message takes what is left), decoded into one reused
+/// [`BinarySnapshot`] and applied to one [`BinaryView`]. No panic; whatever
+/// decodes is the shortest encoding of itself (re-encodes to the same
+/// bytes), the reused decode equals a fresh one, and a snapshot the view
+/// refuses leaves the view unchanged.
+pub fn binary_snapshot(data: &[u8]) {
+    let mut reused = BinarySnapshot::default();
+    let mut view = BinaryView::new();
+    let mut rest = data;
+    while let Some((&len, tail)) = rest.split_first() {
+        let (message, next) = tail.split_at(usize::from(len).min(tail.len()));
+        rest = next;
+        let fresh = BinarySnapshot::decode(message);
+        let again = reused.decode_into(message);
+        assert_eq!(
+            again.is_ok(),
+            fresh.is_ok(),
+            "reused and fresh decode agree"
+        );
+        let Ok(snapshot) = fresh else { continue };
+        assert_eq!(reused, snapshot, "reused decode equals a fresh one");
+        assert_eq!(
+            snapshot.to_bytes(),
+            message,
+            "an accepted snapshot re-encodes to its bytes"
+        );
+        let before = view.clone();
+        if view.apply(&snapshot).is_err() {
+            assert_eq!(view, before, "a refused snapshot changes nothing");
+        }
     }
 }

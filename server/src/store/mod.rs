@@ -255,6 +255,17 @@ pub struct StoreHealth {
     pub flush_duration_total: Duration,
 }
 
+/// What one position batch did, on either backend.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchOutcome {
+    /// Rows inserted or updated.
+    pub written: u64,
+    /// Saves skipped: an admin reset made them stale, or the account is gone.
+    pub skipped: u64,
+    /// Saves dropped as unstorable (non-finite coordinates, a constraint).
+    pub dropped: u64,
+}
+
 /// Shared counters behind [`StoreHealth`], written by the store thread.
 #[derive(Debug)]
 struct HealthCell {
@@ -293,6 +304,51 @@ impl HealthCell {
         }
     }
 
+    /// Records one position-write attempt that took `elapsed` (its duration,
+    /// then the batch's outcome or the error) and logs it. `pending` is how
+    /// many saves a failed attempt keeps for the retry in `retry_in`.
+    fn record_flush(
+        &self,
+        elapsed: Duration,
+        result: &Result<BatchOutcome>,
+        pending: usize,
+        retry_in: Duration,
+    ) {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.last_flush_micros.store(micros, Ordering::Relaxed);
+        self.flush_micros_total.fetch_add(micros, Ordering::Relaxed);
+        match result {
+            Ok(outcome) => {
+                self.flushes_ok.fetch_add(1, Ordering::Relaxed);
+                self.stale_skipped
+                    .fetch_add(outcome.skipped, Ordering::Relaxed);
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+                *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                self.last_flush_ok.store(true, Ordering::Relaxed);
+                tracing::debug!(
+                    written = outcome.written,
+                    skipped = outcome.skipped,
+                    dropped = outcome.dropped,
+                    elapsed_us = micros,
+                    "position batch committed"
+                );
+            }
+            Err(err) => {
+                self.flushes_failed.fetch_add(1, Ordering::Relaxed);
+                let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(err.to_string());
+                self.last_flush_ok.store(false, Ordering::Relaxed);
+                tracing::warn!(
+                    error = %err,
+                    pending,
+                    consecutive_failures = failures,
+                    ?retry_in,
+                    "position batch rolled back; keeping the saves in memory for retry"
+                );
+            }
+        }
+    }
+
     fn snapshot(&self) -> StoreHealth {
         let last_error = self
             .last_error
@@ -321,6 +377,18 @@ impl HealthCell {
 /// not picked up yet; latest per account wins. Bounded by the number of
 /// accounts.
 type Mailbox = Mutex<HashMap<PlayerId, SavedPosition>>;
+
+/// Merges `batch` into the mailbox; true if it was empty before (the writer
+/// then needs one wake-up: one per empty -> non-empty transition, however
+/// fast batches arrive).
+fn queue_saves(mailbox: &Mailbox, batch: Vec<SavedPosition>) -> bool {
+    let mut mailbox = mailbox.lock().unwrap_or_else(|e| e.into_inner());
+    let was_empty = mailbox.is_empty();
+    for save in batch {
+        merge_save(&mut mailbox, save);
+    }
+    was_empty
+}
 
 /// Merges `save` into `map`: a later save replaces an earlier one unless it
 /// carries an older reset epoch (a save from before a reset the server has
@@ -562,21 +630,7 @@ impl SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let was_empty = {
-            let mut mailbox = self
-                .shared
-                .mailbox
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let was_empty = mailbox.is_empty();
-            for save in batch {
-                merge_save(&mut mailbox, save);
-            }
-            was_empty
-        };
-        // One wake-up per empty -> non-empty transition: the channel holds at
-        // most one such message however fast batches arrive.
-        if was_empty {
+        if queue_saves(&self.shared.mailbox, batch) {
             self.shared
                 .jobs
                 .send(Job::SavesQueued)

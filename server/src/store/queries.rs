@@ -13,8 +13,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::error::{is_unique_violation, sqlite_is_transient};
 use super::ids::{row_id, SqlId};
 use super::{
-    from_millis, to_millis, Account, BotAccount, Reset, ResetOutcome, ResetTarget, StoreError,
-    UserSummary,
+    from_millis, to_millis, Account, BatchOutcome, BotAccount, Reset, ResetOutcome, ResetTarget,
+    StoreError, UserSummary,
 };
 use crate::game::{PlayerId, SavedPosition};
 
@@ -175,17 +175,6 @@ pub(crate) fn load_position(
             })
         })
         .optional()?)
-}
-
-/// What one position batch did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BatchOutcome {
-    /// Rows inserted or updated.
-    pub written: u64,
-    /// Saves skipped: an admin reset made them stale, or the account is gone.
-    pub skipped: u64,
-    /// Saves dropped as unstorable (non-finite coordinates, a constraint).
-    pub dropped: u64,
 }
 
 /// Writes a batch of saves in one transaction. A save lands only if the

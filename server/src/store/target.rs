@@ -94,10 +94,13 @@ impl Database {
     /// Reads `--db`: a `postgres://` or `postgresql://` URL selects
     /// PostgreSQL, anything else is a SQLite file path.
     pub fn parse(text: &str) -> Result<Database, StoreError> {
-        if POSTGRES_SCHEMES.iter().any(|scheme| {
-            text.len() >= scheme.len() && text[..scheme.len()].eq_ignore_ascii_case(scheme)
-        }) {
-            return Ok(Database::Postgres(Box::new(text.parse()?)));
+        for scheme in POSTGRES_SCHEMES {
+            let head = text.get(..scheme.len());
+            if head.is_some_and(|head| head.eq_ignore_ascii_case(scheme)) {
+                // The driver knows only the lower-case schemes.
+                let url = format!("{scheme}{}", &text[scheme.len()..]);
+                return Ok(Database::Postgres(Box::new(url.parse()?)));
+            }
         }
         Ok(Database::Sqlite(PathBuf::from(text)))
     }

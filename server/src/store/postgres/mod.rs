@@ -48,7 +48,7 @@ pub use schema::POSTGRES_SCHEMA_VERSION;
 use super::events::AdminEvent;
 use super::target::PostgresUrl;
 use super::{
-    merge_save, overlay_waiting, Account, HealthCell, Mailbox, Reset, StoreConfig, StoreError,
+    overlay_waiting, queue_saves, Account, HealthCell, Mailbox, Reset, StoreConfig, StoreError,
     StoreHealth, WriteFault,
 };
 use crate::game::{PlayerId, SavedPosition};
@@ -245,19 +245,7 @@ impl PgStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let was_empty = {
-            let mut mailbox = self
-                .shared
-                .mailbox
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let was_empty = mailbox.is_empty();
-            for save in batch {
-                merge_save(&mut mailbox, save);
-            }
-            was_empty
-        };
-        if was_empty {
+        if queue_saves(&self.shared.mailbox, batch) {
             self.shared
                 .jobs
                 .send(WriterJob::SavesQueued)

@@ -16,8 +16,8 @@ use crate::game::{PlayerId, SavedPosition};
 use crate::store::events::{AdminEvent, AdminEventKind, PRESENCE_STALE_AFTER};
 use crate::store::ids::{row_id, InvalidId};
 use crate::store::{
-    from_millis, to_millis, Account, BotAccount, Reset, ResetOutcome, ResetTarget, StoreError,
-    UserSummary,
+    from_millis, to_millis, Account, BatchOutcome, BotAccount, Reset, ResetOutcome, ResetTarget,
+    StoreError, UserSummary,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -235,17 +235,6 @@ pub(crate) async fn load_position(
         })),
         None => Ok(None),
     }
-}
-
-/// What one position batch did (as in SQLite's `BatchOutcome`).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BatchOutcome {
-    /// Rows inserted or updated.
-    pub written: u64,
-    /// Saves skipped: an admin reset made them stale, or the account is gone.
-    pub skipped: u64,
-    /// Saves dropped as unstorable (non-finite coordinates).
-    pub dropped: u64,
 }
 
 /// Writes a batch of saves as ONE statement in one transaction: the saves go

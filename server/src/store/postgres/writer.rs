@@ -138,57 +138,26 @@ impl Writer {
             Err(err) => Err(from_pool(err)),
         };
         let elapsed = started.elapsed();
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         if let Some(observer) = &self.config.on_flush {
             (observer.0)(elapsed, result.is_ok());
         }
-        let health = &self.health;
-        health.last_flush_micros.store(micros, Ordering::Relaxed);
-        health
-            .flush_micros_total
-            .fetch_add(micros, Ordering::Relaxed);
+        let retry_in = self.config.retry_interval;
+        self.health
+            .record_flush(elapsed, &result, batch.len(), retry_in);
         match result {
-            Ok(outcome) => {
-                {
-                    // Only the writer changes `pending`, so it still holds
-                    // exactly the batch.
-                    self.pending
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clear();
-                }
+            Ok(_) => {
+                // Only the writer changes `pending`, so it still holds
+                // exactly the batch.
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
                 self.retry_at = None;
-                health.flushes_ok.fetch_add(1, Ordering::Relaxed);
-                health
-                    .stale_skipped
-                    .fetch_add(outcome.skipped, Ordering::Relaxed);
-                health.consecutive_failures.store(0, Ordering::Relaxed);
-                *health.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                health.last_flush_ok.store(true, Ordering::Relaxed);
-                tracing::debug!(
-                    written = outcome.written,
-                    skipped = outcome.skipped,
-                    dropped = outcome.dropped,
-                    elapsed_us = micros,
-                    "position batch committed"
-                );
                 self.publish_pending();
                 Ok(())
             }
             Err(err) => {
-                self.retry_at = Some(Instant::now() + self.config.retry_interval);
-                health.flushes_failed.fetch_add(1, Ordering::Relaxed);
-                let failures = health.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-                *health.last_error.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(err.to_string());
-                health.last_flush_ok.store(false, Ordering::Relaxed);
-                tracing::warn!(
-                    error = %err,
-                    pending = batch.len(),
-                    consecutive_failures = failures,
-                    retry_in = ?self.config.retry_interval,
-                    "position batch rolled back; keeping the saves in memory for retry"
-                );
+                self.retry_at = Some(Instant::now() + retry_in);
                 self.publish_pending();
                 Err(err)
             }

@@ -104,6 +104,15 @@ pub async fn withdraw(redis: &mut ConnectionManager, id: &str) -> redis::RedisRe
 /// decodes. Ids whose key expired are removed from the set; a key that
 /// does not decode is skipped and logged (bad input from Redis).
 pub async fn live_nodes(redis: &mut ConnectionManager) -> redis::RedisResult<Vec<NodeInfo>> {
+    live_nodes_counted(redis, |_| {}).await
+}
+
+/// [`live_nodes`], calling `on_bad` with the id of every node key that
+/// does not decode (so a running node can count them).
+pub async fn live_nodes_counted(
+    redis: &mut ConnectionManager,
+    mut on_bad: impl FnMut(&str),
+) -> redis::RedisResult<Vec<NodeInfo>> {
     let ids: Vec<String> = redis::cmd("SMEMBERS")
         .arg(NODES_KEY)
         .query_async(redis)
@@ -116,7 +125,10 @@ pub async fn live_nodes(redis: &mut ConnectionManager) -> redis::RedisResult<Vec
             .await?;
         match value.map(|v| serde_json::from_str::<NodeInfo>(&v)) {
             Some(Ok(info)) if info.id == id => live.push(info),
-            Some(_) => tracing::warn!(node = %id, "node key in Redis does not decode; skipped"),
+            Some(_) => {
+                tracing::warn!(node = %id, "node key in Redis does not decode; skipped");
+                on_bad(&id);
+            }
             None => {
                 let _: redis::RedisResult<i64> = redis::cmd("SREM")
                     .arg(NODES_KEY)

@@ -296,3 +296,82 @@ impl JsPlayer {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
 }
+
+/// A Redis of one test's own (`LOCUS_TEST_REDIS_SERVER` on a free port,
+/// no persistence), stopped and started again on the same port. Killed
+/// when dropped.
+pub struct OwnRedis {
+    binary: String,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    /// Starts it; `None` (skipped outside CI) without a redis-server.
+    pub async fn start() -> Option<OwnRedis> {
+        let binary = match std::env::var("LOCUS_TEST_REDIS_SERVER") {
+            Ok(b) if !b.is_empty() => b,
+            _ => {
+                tools::missing("LOCUS_TEST_REDIS_SERVER not set: run `bash tests/run.sh`");
+                return None;
+            }
+        };
+        let mut redis = OwnRedis {
+            binary,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        redis.start_again().await;
+        Some(redis)
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts it again (after [`Self::stop`]) and waits until it answers.
+    pub async fn start_again(&mut self) {
+        let child = std::process::Command::new(&self.binary)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(client) = redis::Client::open(self.url()) {
+                if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                    let pong: redis::RedisResult<String> =
+                        redis::cmd("PING").query_async(&mut conn).await;
+                    if pong.is_ok() {
+                        return;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "own redis-server never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills it (SIGKILL: nothing is saved, as with a crash) and waits.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -6,7 +6,7 @@
 //! player resumes there at its last saved position; a second login on
 //! another node kicks the first and an admin reset reaches the player on
 //! the node holding it; a node of another shape, or without PostgreSQL, is
-//! refused. Each test has its own database and Redis database number; the
+//! refused; `locus bots` follows `moved`. Each test has its own database and Redis database number; the
 //! tests run one at a time (three nodes each on a shared 2-core machine).
 //! Nothing is timed: every wait polls with a generous patience. SKIPPED
 //! without PostgreSQL and Redis outside CI.
@@ -338,4 +338,44 @@ async fn without_cluster_there_is_no_cluster_api_and_no_health_field() {
         .unwrap();
     assert!(health.get("cluster").is_none(), "{health}");
     server.stop().await;
+}
+
+#[derive(clap::Parser)]
+struct BotsCli {
+    #[command(flatten)]
+    args: locus::bots::BotsArgs,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locus_bots_follow_moved_to_the_node_holding_their_region() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(redis) = redis(7) else { return };
+    // One region: exactly one of the two nodes holds it.
+    let Some(cluster) = Cluster::start(&redis, 2, &flags("1")).await else {
+        return;
+    };
+    let body = covered_on_every_node(&cluster, 2).await;
+    let owner = owner_of(&body, 0, 0).unwrap();
+    let entry = cluster.urls.iter().find(|u| **u != owner).unwrap().clone();
+    let db = cluster.db.url.clone();
+    let argv = [
+        "bots",
+        "--url",
+        &entry,
+        "--db",
+        &db,
+        "--count",
+        "20",
+        "--duration",
+        "2s",
+        "--quiet",
+    ];
+    let args = <BotsCli as clap::Parser>::try_parse_from(argv)
+        .expect("flags parse")
+        .args;
+    let report = locus::bots::run(&args).await.expect("swarm runs");
+    assert_eq!((report.connected, report.failed), (20, 0), "{report}");
+    assert_eq!(report.consistency_errors, 0, "{report}");
+    // The entry node holds no region: every bot connected only by
+    // following `moved` to the owner.
 }

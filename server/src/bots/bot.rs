@@ -99,7 +99,8 @@ fn position_packet(x: f64, y: f64, seq: u64) -> String {
 pub async fn connect(swarm: &Swarm, token: &str) -> Result<(Client, Welcome), ClientError> {
     let auth = json!({ "token": token, "snapshot": swarm.snapshot.as_str() });
     let traffic = swarm.stats.traffic.clone();
-    let mut client = Client::connect(swarm.addr, swarm.transport, &auth, traffic).await?;
+    let mut client =
+        Client::connect_following_moved(swarm.addr, swarm.transport, &auth, traffic).await?;
     client.set_raw_events(RAW_EVENTS);
     loop {
         match client.next().await? {

@@ -5,7 +5,8 @@
 // the Engine.IO heartbeat (answer the server's pings, declare the connection
 // dead when no ping arrives within pingInterval + pingTimeout), choosing the
 // Socket.IO parser (JSON or msgpack) before each attempt, the Socket.IO
-// CONNECT with an auth payload, event dispatch, and reconnection with backoff.
+// CONNECT with an auth payload (following a cluster's `moved` refusal to the
+// node it names), event dispatch, and reconnection with backoff.
 // Must not touch: the DOM, game state, or storage. Wire formats live in
 // protocol.js (and msgpack.js); this file only moves packets.
 //

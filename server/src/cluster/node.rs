@@ -340,16 +340,17 @@ impl ClusterNode {
         }
         for region in self.regions.all() {
             let mine = rendezvous::owner(&ids, region) == Some(self.id.as_str());
-            match held.get_mut(&region) {
+            match held.get(&region).cloned() {
                 Some(lease) if !mine => {
                     // Another live node should own it: let it go.
-                    let lease = lease.clone();
                     held.remove(&region);
                     self.leases.release(&lease).await?;
                     tracing::info!(?region, "region released to its new owner");
                 }
-                Some(lease) => {
-                    if !self.leases.renew(lease).await? {
+                Some(mut lease) => {
+                    if self.leases.renew(&mut lease).await? {
+                        held.insert(region, lease);
+                    } else {
                         // Lost (expired while Redis was away, or a restarted
                         // Redis forgot it): take it again if still free.
                         held.remove(&region);

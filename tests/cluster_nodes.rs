@@ -5,8 +5,8 @@
 //! node; a node killed with -9 loses its regions to the others and its
 //! player resumes there at its last saved position; a second login on
 //! another node kicks the first and an admin reset reaches the player on
-//! the node holding it; a node of another shape, or without PostgreSQL, is
-//! refused; `locus bots` follows `moved`. Each test has its own database and Redis database number; the
+//! the node holding it; a node of another shape, without PostgreSQL or
+//! without a reachable Redis is refused; `locus bots` follows `moved`. Each test has its own database and Redis database number; the
 //! tests run one at a time (three nodes each on a shared 2-core machine).
 //! Nothing is timed: every wait polls with a generous patience. SKIPPED
 //! without PostgreSQL and Redis outside CI.
@@ -252,7 +252,7 @@ async fn a_second_login_on_another_node_kicks_the_first_and_an_admin_reset_reach
 }
 
 #[tokio::test]
-async fn a_node_of_another_shape_or_without_postgres_is_refused_with_one_line() {
+async fn a_node_of_another_shape_or_without_postgres_or_redis_is_refused_with_one_line() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some(redis) = redis(4) else { return };
     let Some(cluster) = Cluster::start(&redis, 1, &flags("2")).await else {
@@ -310,6 +310,15 @@ async fn a_node_of_another_shape_or_without_postgres_is_refused_with_one_line() 
         node("2", "400"),
         dir.path().join("locus.db"),
         "needs a PostgreSQL --db",
+    )
+    .await;
+    let nobody = format!("redis://127.0.0.1:{}/", support::cluster::free_port());
+    let mut unreachable = node("2", "400");
+    unreachable[1] = nobody;
+    refused(
+        unreachable,
+        cluster.db.path(),
+        "cannot reach the cluster's Redis",
     )
     .await;
     // The running node is untouched.

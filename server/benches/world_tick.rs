@@ -8,6 +8,9 @@
 //!   so the 128-player cap bounds the work), every player moving every tick.
 //! * `spawn/10000`: 10,000 players joined at the spawn point (where every new
 //!   account starts), 10% of them walking around it, the rest idle there.
+//! * `idle/10000`: 10,000 players spread as in `spread`, 1% of them moving
+//!   (a world of players standing about): a viewer none of whose
+//!   neighbours moved costs next to nothing.
 //!
 //! Targets are set between ticks (untimed); only `tick` is measured, with
 //! every snapshot encoded in one form (`LOCUS_BENCH_FORM=json|binary`,
@@ -197,6 +200,11 @@ impl Scene {
 }
 
 fn spread(players: usize) -> Scene {
+    spread_moving(players, 1)
+}
+
+/// [`spread`] with one player in `moving_every` moving.
+fn spread_moving(players: usize, moving_every: usize) -> Scene {
     // ~40 others within the 600-unit view radius.
     let per_player = std::f64::consts::PI * 600.0 * 600.0 / 40.0;
     let side = (players as f64 * per_player).sqrt().ceil();
@@ -210,7 +218,7 @@ fn spread(players: usize) -> Scene {
         players,
         (DVec2::ZERO, DVec2::new(side, side)),
         None,
-        1,
+        moving_every,
     )
 }
 
@@ -284,11 +292,16 @@ fn world_tick(c: &mut Criterion) {
         b.iter_custom(|iters| scene.timed_ticks(iters))
     });
     report("spawn/10000", &mut scene);
+    let mut scene = spread_moving(10_000, 100);
+    group.bench_function(BenchmarkId::new("idle", 10_000), |b| {
+        b.iter_custom(|iters| scene.timed_ticks(iters))
+    });
+    report("idle/10000", &mut scene);
     group.finish();
 }
 
 /// `LOCUS_BENCH_TICKS=<scene>:<ticks>` (scene: `spread1000`, `spread10000`,
-/// `spread50000`, `crowd`, `spawn`) runs that many ticks of one scene and
+/// `spread50000`, `crowd`, `spawn`, `idle`) runs that many ticks of one scene and
 /// exits, for `perf stat` / `perf record` or valgrind's callgrind on a noisy
 /// machine where wall time lies (see `RESULTS.md`).
 fn fixed_run() -> bool {
@@ -300,6 +313,7 @@ fn fixed_run() -> bool {
     let mut scene = match name {
         "crowd" => crowd(1_000),
         "spawn" => spawn(10_000),
+        "idle" => spread_moving(10_000, 100),
         other => spread(other.trim_start_matches("spread").parse().unwrap_or(10_000)),
     };
     let spent = scene.timed_ticks(ticks);

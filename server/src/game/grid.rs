@@ -76,6 +76,9 @@ pub struct InterestGrid {
     /// `stacked[c]` is the number of cells before `c` (row-major) holding
     /// a stack of two or more, so a row slice knows whether it has any.
     stacked: Vec<u32>,
+    /// `changed[c]` is the number of cells before `c` (row-major) marked
+    /// by [`InterestGrid::set_changed`], so a row knows whether it has any.
+    changed: Vec<u32>,
 }
 
 impl InterestGrid {
@@ -106,6 +109,7 @@ impl InterestGrid {
             entry_of_slot: Vec::new(),
             run_start: Vec::new(),
             stacked: vec![0; cols * rows + 1],
+            changed: vec![0; cols * rows + 1],
         }
     }
 
@@ -241,6 +245,40 @@ impl InterestGrid {
         }
     }
 
+    /// Marks the cells holding `points` as changed (replacing earlier
+    /// marks): the world marks where a player appeared, moved or vanished
+    /// this tick, so [`InterestGrid::changed_near`] tells a viewer whose
+    /// whole neighbourhood stood still.
+    pub(crate) fn set_changed(&mut self, points: impl IntoIterator<Item = DVec2>) {
+        self.changed.iter_mut().for_each(|c| *c = 0);
+        for p in points {
+            let cell = self.cell_index(p) as usize;
+            self.changed[cell + 1] = 1;
+        }
+        for c in 1..self.changed.len() {
+            self.changed[c] += self.changed[c - 1];
+        }
+    }
+
+    /// Whether any cell overlapping the disc of `radius` around `center`
+    /// was marked by the last [`InterestGrid::set_changed`].
+    pub(crate) fn changed_near(&self, center: DVec2, radius: f64) -> bool {
+        let mut rows = self.rows_near(center, radius);
+        while let Some((c0, c1)) = rows.next_cells() {
+            if self.changed[c1] != self.changed[c0] {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The grid entry of the player in `slot`, if it is in the grid.
+    #[inline(always)]
+    pub(crate) fn entry_of(&self, slot: u32) -> Option<&GridEntry> {
+        let &i = self.entry_of_slot.get(slot as usize)?;
+        self.entries.get(i as usize)
+    }
+
     /// Calls `f` for every entry within `radius` (inclusive) of `center`.
     pub fn for_each_within(&self, center: DVec2, radius: f64, mut f: impl FnMut(&GridEntry)) {
         let r2 = radius * radius;
@@ -278,11 +316,11 @@ impl RowsNear<'_> {
     }
 }
 
-impl<'g> Iterator for RowsNear<'g> {
-    type Item = &'g [GridEntry];
-
+impl RowsNear<'_> {
+    /// The next row's cells overlapping the disc, as a row-major range
+    /// `(first, end)` (`end` exclusive).
     #[inline(always)]
-    fn next(&mut self) -> Option<&'g [GridEntry]> {
+    fn next_cells(&mut self) -> Option<(usize, usize)> {
         if self.row > self.last {
             return None;
         }
@@ -296,11 +334,19 @@ impl<'g> Iterator for RowsNear<'g> {
         let half = (self.r2 - dy * dy).max(0.0).sqrt();
         let x0 = g.axis_cell(self.center.x - half, g.cols);
         let x1 = g.axis_cell(self.center.x + half, g.cols);
-        let (c0, c1) = (cy * g.cols + x0, cy * g.cols + x1 + 1);
+        Some((cy * g.cols + x0, cy * g.cols + x1 + 1))
+    }
+}
+
+impl<'g> Iterator for RowsNear<'g> {
+    type Item = &'g [GridEntry];
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<&'g [GridEntry]> {
+        let (c0, c1) = self.next_cells()?;
+        let g = self.grid;
         self.stacks = g.stacked[c1] != g.stacked[c0];
-        let from = g.starts[c0] as usize;
-        let to = g.starts[c1] as usize;
-        Some(&g.entries[from..to])
+        Some(&g.entries[g.starts[c0] as usize..g.starts[c1] as usize])
     }
 }
 
@@ -386,6 +432,22 @@ mod tests {
             want.sort_unstable();
             assert_eq!(got, want, "center {center}");
         }
+    }
+
+    #[test]
+    fn changed_near_sees_marks_in_the_cells_the_disc_meets() {
+        let mut grid = InterestGrid::new(4096.0, 4096.0, 256.0);
+        grid.rebuild([entry(100.0, 100.0, 1)]);
+        grid.set_changed([DVec2::new(1000.0, 1000.0)]);
+        assert!(grid.changed_near(DVec2::new(1000.0, 1000.0), 10.0));
+        // The disc reaches the marked cell [768, 1024) only from within 600.
+        assert!(grid.changed_near(DVec2::new(1600.0, 900.0), 600.0));
+        assert!(!grid.changed_near(DVec2::new(1700.0, 900.0), 600.0));
+        assert!(!grid.changed_near(DVec2::new(100.0, 100.0), 600.0));
+        // Marks are replaced, not added to.
+        grid.set_changed([DVec2::new(100.0, 100.0)]);
+        assert!(!grid.changed_near(DVec2::new(1000.0, 1000.0), 10.0));
+        assert!(grid.changed_near(DVec2::new(100.0, 100.0), 0.0));
     }
 
     #[test]

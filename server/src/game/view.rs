@@ -68,6 +68,9 @@ pub(crate) struct ViewState {
     /// When this view was last committed from a stack's shared ranking
     /// ([`ViewScratch::compute_at_point`]): that tick and the point's bits.
     pub(crate) point_view: Option<(u64, (u64, u64))>,
+    /// The tick at which this view was last computed and committed (the
+    /// client holds it, or held it already); `None` before the first.
+    pub(crate) committed_at: Option<u64>,
 }
 
 impl Default for ViewState {
@@ -82,6 +85,7 @@ impl Default for ViewState {
             unsent_ticks: 0,
             crowd_d2: f64::INFINITY,
             point_view: None,
+            committed_at: None,
         }
     }
 }
@@ -415,6 +419,109 @@ impl ViewScratch {
         self.classify(state, positions);
     }
 
+    /// [`ViewScratch::compute`] for a viewer that stood still since its view
+    /// was committed last tick, in sync and under the cap (`crowd_d2`
+    /// infinite): only players that appeared, moved or vanished this tick
+    /// (`changed`, by slot; the present ones are in `changed_grid`) can
+    /// change its view, so only they are looked at.
+    ///
+    /// A player that did not change is where it was, at the distance it
+    /// was: held, it stays held and did not move; not held, it was beyond
+    /// the enter radius last tick (the view was not capped, so everyone
+    /// within it was taken), and still is. The result is exactly what
+    /// [`ViewScratch::compute`] gives, in another order. Returns false, with
+    /// nothing computed, when the cap would apply (the caller computes the
+    /// view in full).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn compute_still(
+        &mut self,
+        grid: &InterestGrid,
+        changed_grid: &InterestGrid,
+        changed: &[bool],
+        viewer: u32,
+        at: DVec2,
+        state: &ViewState,
+        positions: TickPositions<'_>,
+        rule: ViewRule,
+    ) -> bool {
+        debug_assert!(state.in_sync && state.crowd_d2 == f64::INFINITY);
+        self.mark_baseline(changed.len(), state);
+        let stamp = self.stamp;
+        let marks = &self.marks[..];
+        let r2 = rule.radius * rule.radius;
+        let l2 = rule.leave_radius * rule.leave_radius;
+        self.candidates.clear();
+        self.enter.clear();
+        self.moves.clear();
+        self.move_index.clear();
+        self.leave.clear();
+        self.enter_index.clear();
+        for (i, &slot) in state.sent.iter().enumerate() {
+            if slot == FREE {
+                continue;
+            }
+            let entry = grid.entry_of(slot);
+            let Some(e) = entry.filter(|e| e.pos.distance_squared(at) <= l2) else {
+                // Vanished, or moved beyond the leave radius.
+                self.leave.push(i as u32);
+                continue;
+            };
+            self.candidates.push(Candidate {
+                d2: e.pos.distance_squared(at),
+                id: e.id,
+                slot,
+            });
+            let s = slot as usize;
+            if changed[s] && positions.before[s] != positions.now[s] {
+                self.moves.push(slot);
+                self.move_index.push(i as u32);
+            }
+        }
+        for row in changed_grid.rows_near(at, rule.radius) {
+            for e in row {
+                let d2 = e.pos.distance_squared(at);
+                if d2 > r2 || e.slot == viewer {
+                    continue;
+                }
+                let mark = marks[e.slot as usize];
+                if mark.stamp == stamp {
+                    continue; // held
+                }
+                self.enter.push(self.candidates.len() as u32);
+                self.candidates.push(Candidate {
+                    d2,
+                    id: e.id,
+                    slot: e.slot,
+                });
+            }
+        }
+        if self.candidates.len() > rule.max {
+            return false;
+        }
+        self.crowd_d2 = f64::INFINITY;
+        // The indices the enters take: the lowest free ones once the leaves
+        // are applied (both ascending), then new ones past the end.
+        let wanted = self.enter.len();
+        if wanted > 0 {
+            let mut leaves = self.leave.iter().peekable();
+            for (i, &slot) in state.sent.iter().enumerate() {
+                if self.enter_index.len() == wanted {
+                    break;
+                }
+                let left = leaves.next_if_eq(&&(i as u32)).is_some();
+                if left || slot == FREE {
+                    self.enter_index.push(i as u32);
+                }
+            }
+            let mut next = state.sent.len() as u32;
+            while self.enter_index.len() < wanted {
+                self.enter_index.push(next);
+                next += 1;
+            }
+        }
+        true
+    }
+
     /// The `max + 1` nearest to `at` within the enter radius, if that many
     /// are there: then for each player standing exactly at `at`, its view is
     /// these minus itself, cut to `max` (players held only by hysteresis lie
@@ -570,6 +677,33 @@ impl ViewScratch {
             self.enter_index.push(next);
             next += 1;
         }
+    }
+
+    /// Panics unless `other` computed the same view and delta, in any order
+    /// (debug builds check [`ViewScratch::compute_still`] with it).
+    #[cfg(debug_assertions)]
+    pub(crate) fn assert_same_delta(&self, other: &ViewScratch) {
+        fn sorted<T: Ord>(v: impl Iterator<Item = T>) -> Vec<T> {
+            let mut v: Vec<T> = v.collect();
+            v.sort_unstable();
+            v
+        }
+        let view = |s: &ViewScratch| sorted(s.candidates.iter().map(|c| c.slot));
+        let enters =
+            |s: &ViewScratch| sorted(s.enter.iter().map(|&i| s.candidates[i as usize].slot));
+        let moves =
+            |s: &ViewScratch| sorted(s.moves.iter().copied().zip(s.move_index.iter().copied()));
+        assert_eq!(view(self), view(other), "view");
+        assert_eq!(enters(self), enters(other), "enters");
+        assert_eq!(moves(self), moves(other), "moves");
+        assert_eq!(
+            sorted(self.leave.iter()),
+            sorted(other.leave.iter()),
+            "leaves"
+        );
+        let taken = |s: &ViewScratch| sorted(s.enter_index.iter().copied());
+        assert_eq!(taken(self), taken(other), "enter indices");
+        assert_eq!(self.crowd_d2, other.crowd_d2, "cut");
     }
 
     /// Whether the computed view differs from the baseline.

@@ -173,8 +173,26 @@ pub struct World {
     /// Per slot: rounded position at the tick before (for players that were
     /// in that tick's grid): what in-sync clients hold.
     wire_before: Vec<Cents>,
+    /// Per slot: the player in it at the last tick's grid rebuild and its
+    /// position then (`None`: the slot was not in the grid).
+    previous: Vec<Option<(PlayerId, DVec2)>>,
+    /// This tick's points of change: where a player appeared, moved from or
+    /// to, or vanished since the last tick (see [`World::mark_changes`]).
+    changes: Vec<DVec2>,
+    /// Per slot, this tick: whether its player appeared, moved or vanished.
+    changed: Vec<bool>,
+    /// This tick's positions of the players that appeared or moved (built
+    /// only when `still_views`).
+    changed_grid: InterestGrid,
+    /// Whether this tick looks at the changes around players that stood
+    /// still (the grid's change marks and `changed_grid` are this tick's):
+    /// their views are then kept or computed from the changes alone.
+    still_views: bool,
     /// View computation buffers.
     scratch: ViewScratch,
+    /// Debug builds check here that every view skipped as unchanged is.
+    #[cfg(debug_assertions)]
+    check_scratch: ViewScratch,
     /// This tick's shared rankings of stacks, by the bits of the stack's
     /// point (see [`ViewScratch::rank_point`]).
     rankings: HashMap<(u64, u64), PointRanking>,
@@ -227,10 +245,17 @@ impl World {
             departed: VecDeque::new(),
             online: 0,
             orphaned: Vec::new(),
+            changed_grid: grid.clone(),
             grid,
             wire_now: Vec::new(),
             wire_before: Vec::new(),
+            previous: Vec::new(),
+            changes: Vec::new(),
+            changed: Vec::new(),
+            still_views: false,
             scratch: ViewScratch::default(),
+            #[cfg(debug_assertions)]
+            check_scratch: ViewScratch::default(),
             rankings: HashMap::new(),
             previous_rankings: HashMap::new(),
             spare_rankings: Vec::new(),
@@ -414,6 +439,15 @@ impl World {
             .filter(|&(_, slot)| new_of_old[slot as usize] != GONE)
             .map(|(at, slot)| (at, new_of_old[slot as usize]))
             .collect();
+        let mut previous = vec![None; self.players.len()];
+        for (old, &new) in new_of_old.iter().enumerate() {
+            if new != GONE {
+                if let Some(&p) = self.previous.get(old) {
+                    previous[new as usize] = p;
+                }
+            }
+        }
+        self.previous = previous;
         for wire in [&mut self.wire_now, &mut self.wire_before] {
             let mut moved = vec![(0, 0); self.players.len()];
             for (old, &new) in new_of_old.iter().enumerate() {
@@ -642,6 +676,7 @@ impl World {
                 .filter(|(_, p)| p.present)
                 .map(|(slot, p)| GridEntry::new(p.pos, p.id, slot as u32)),
         );
+        self.mark_changes();
         self.emit_teleports(out);
         self.send_snapshots(out);
         self.apply_removals(out);
@@ -669,6 +704,51 @@ impl World {
                 p.target = None;
             }
         }
+    }
+
+    /// Finds the players that appeared, moved or vanished since the last
+    /// tick and records this tick's positions as the next tick's previous
+    /// ones. Unless most players changed, marks in the grid every cell where
+    /// a change happened (a viewer standing still with no mark within its
+    /// leave radius has the view it had) and puts the changed players in
+    /// `changed_grid` (the only ones that can change the view of a viewer
+    /// standing still); see `send_snapshots`.
+    fn mark_changes(&mut self) {
+        self.previous.resize(self.players.len(), None);
+        self.changed.clear();
+        self.changed.resize(self.players.len(), false);
+        self.changes.clear();
+        for ((p, previous), changed) in self
+            .players
+            .iter()
+            .zip(&mut self.previous)
+            .zip(&mut self.changed)
+        {
+            let now = p.present.then_some((p.id, p.pos));
+            if now != *previous {
+                self.changes.extend(previous.map(|(_, at)| at));
+                self.changes.extend(now.map(|(_, at)| at));
+                *previous = now;
+                *changed = true;
+            }
+        }
+        // When most players changed, few viewers stand still and views are
+        // computed in full: marking the changes would cost more than it saves.
+        let movers = self.changes.len() / 2;
+        self.still_views = movers <= self.online / 2;
+        if !self.still_views {
+            return;
+        }
+        self.grid.set_changed(self.changes.iter().copied());
+        let players = &self.players;
+        let changed = &self.changed;
+        self.changed_grid.rebuild(
+            players
+                .iter()
+                .enumerate()
+                .filter(|&(slot, p)| p.present && changed[slot])
+                .map(|(slot, p)| GridEntry::new(p.pos, p.id, slot as u32)),
+        );
     }
 
     fn emit_teleports(&mut self, out: &mut impl Outbox) {
@@ -751,7 +831,69 @@ impl World {
                 view.unsent_ticks = 0;
                 continue;
             }
+            if self.still_views
+                && !self.changed[slot]
+                && point.is_none()
+                && view.in_sync
+                && view.committed_at == Some(self.tick - 1)
+                && view.sent_own == Some(own)
+                && !self.grid.changed_near(viewer.pos, rule.leave_radius)
+            {
+                // Nobody within the leave radius appeared, moved or
+                // vanished, and the viewer stood still: every distance its
+                // view was chosen by is as it was, so the view is too
+                // (members(t) = members(t-1)), and the client holds it.
+                #[cfg(debug_assertions)]
+                {
+                    let check = &mut self.check_scratch;
+                    check.compute(
+                        &self.grid,
+                        slots,
+                        slot as u32,
+                        viewer.pos,
+                        view,
+                        positions,
+                        rule,
+                    );
+                    assert!(!check.has_delta(), "a view skipped as unchanged changed");
+                }
+                let view = &mut self.players[slot].view;
+                view.committed_at = Some(self.tick);
+                view.unsent_ticks = 0;
+                continue;
+            }
+            let still = self.still_views
+                && !shared
+                && !self.changed[slot]
+                && view.in_sync
+                && view.crowd_d2 == f64::INFINITY
+                && view.committed_at == Some(self.tick - 1)
+                && self.scratch.compute_still(
+                    &self.grid,
+                    &self.changed_grid,
+                    &self.changed,
+                    slot as u32,
+                    viewer.pos,
+                    view,
+                    positions,
+                    rule,
+                );
+            #[cfg(debug_assertions)]
+            if still {
+                let check = &mut self.check_scratch;
+                check.compute(
+                    &self.grid,
+                    slots,
+                    slot as u32,
+                    viewer.pos,
+                    view,
+                    positions,
+                    rule,
+                );
+                self.scratch.assert_same_delta(check);
+            }
             match ranking {
+                _ if still => {}
                 Some(r) if r.is_shared() => self.scratch.compute_at_point(
                     slots,
                     slot as u32,
@@ -776,6 +918,7 @@ impl World {
                 self.scratch.commit(view);
                 view.unsent_ticks = 0;
                 view.point_view = committed_point;
+                view.committed_at = Some(self.tick);
                 continue;
             }
             let delivery = self.deliver(slot, own, out);
@@ -786,6 +929,7 @@ impl World {
                     view.sent_own = Some(own);
                     view.unsent_ticks = 0;
                     view.point_view = committed_point;
+                    view.committed_at = Some(self.tick);
                 }
                 Delivery::Full => {
                     view.point_view = None;

@@ -412,6 +412,16 @@ export function connectErrorMessage(data) {
   return 'connect error';
 }
 
+/**
+ * The node URL of a cluster's `moved` refusal (`{"message":"moved","data":{"url"}}`), or null
+ * when `data` is not one (or names something that is not an http(s) URL).
+ */
+export function movedUrl(data) {
+  if (!isPlainObject(data) || data.message !== 'moved' || !isPlainObject(data.data)) return null;
+  const url = data.data.url;
+  return typeof url === 'string' && /^https?:\/\/[^/]/.test(url) ? url : null;
+}
+
 // ---------------------------------------------------------------- backoff
 
 /** Default reconnect schedule: quick first retry, capped so a restarted server is found within seconds. */

@@ -5,7 +5,8 @@
 // the Engine.IO heartbeat (answer the server's pings, declare the connection
 // dead when no ping arrives within pingInterval + pingTimeout), choosing the
 // Socket.IO parser (JSON or msgpack) before each attempt, the Socket.IO
-// CONNECT with an auth payload, event dispatch, and reconnection with backoff.
+// CONNECT with an auth payload (following a cluster's `moved` refusal to the
+// node it names), event dispatch, and reconnection with backoff.
 // Must not touch: the DOM, game state, or storage. Wire formats live in
 // protocol.js (and msgpack.js); this file only moves packets.
 //
@@ -19,7 +20,7 @@
 // (it does on `kicked`).
 
 import {
-  PARSERS, ProtocolError, SocketType, DEFAULT_BACKOFF, backoffDelay, connectErrorMessage,
+  PARSERS, ProtocolError, SocketType, DEFAULT_BACKOFF, backoffDelay, connectErrorMessage, movedUrl,
   MAX_ATTACHMENTS, decodeEnginePacket, decodePollingPayload, encodeEngineMessage, encodeEnginePacket,
   encodePollingPayload, eventPacket, parseHandshake, pollingEntry, reconstructPacket,
 } from './protocol.js';
@@ -28,6 +29,8 @@ import {
 const OPEN_TIMEOUT_MS = 8000;
 /** How long the server may take to answer our Socket.IO CONNECT. */
 const CONNECT_TIMEOUT_MS = 10000;
+/** `moved` refusals followed in a row before the attempt counts as failed (nodes that disagree while regions change hands). */
+const MAX_MOVES = 3;
 
 // ---------------------------------------------------------------- transports
 
@@ -351,6 +354,10 @@ export class SocketClient {
    */
   constructor(opts) {
     this.url = opts.url.replace(/\/$/, '');
+    /** the URL we were given: a cluster may send us elsewhere (`moved`); retries start here again */
+    this.homeUrl = this.url;
+    /** `moved` refusals followed since the last connect (a loop of them is a failure) */
+    this.moves = 0;
     this.path = opts.path || '/socket.io/';
     this.authFn = opts.auth || (() => ({}));
     this.transports = opts.transports || ['websocket', 'polling'];
@@ -622,12 +629,22 @@ export class SocketClient {
         this.timers.connect = null;
         this.sid = p.data && typeof p.data.sid === 'string' ? p.data.sid : null;
         this.attempt = 0;
+        this.moves = 0;
         this.lastReason = null;
         this.setState('connected');
         break;
       case SocketType.CONNECT_ERROR: {
         const message = connectErrorMessage(p.data);
-        if (message === 'unauthorized') {
+        const moved = movedUrl(p.data);
+        if (moved && this.moves < MAX_MOVES) {
+          // A cluster node: the player's region lives at `moved`; go there now, same auth.
+          this.moves += 1;
+          this.generation += 1;
+          this.clearTimers();
+          this.dropTransport(false);
+          this.url = moved.replace(/\/$/, '');
+          this.runAttempt();
+        } else if (message === 'unauthorized') {
           this.generation += 1;
           this.clearTimers();
           this.dropTransport(false);
@@ -710,6 +727,9 @@ export class SocketClient {
   }
 
   scheduleRetry(reason) {
+    // The node we were sent to may be gone: the given URL sends us on to its successor.
+    this.url = this.homeUrl;
+    this.moves = 0;
     const delay = backoffDelay(this.attempt, this.backoff);
     this.attempt += 1;
     this.nextRetryAt = Date.now() + delay;

@@ -234,9 +234,81 @@ pub struct Config {
     /// Time allowed for a graceful shutdown before the process exits anyway.
     #[arg(long, env = "LOCUS_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Run as one node of a cluster coordinated through this Redis,
+    /// `redis://HOST:PORT` (needs `--public-url` and a PostgreSQL `--db`).
+    /// Without it the server runs alone, as always.
+    #[arg(long, env = "LOCUS_CLUSTER")]
+    pub cluster: Option<String>,
+
+    /// The URL clients reach this node at (sent in `moved` and `migrate`);
+    /// required with `--cluster`.
+    #[arg(long, env = "LOCUS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// With `--cluster`: the world is cut into N x N regions (the same N on
+    /// every node).
+    #[arg(long, env = "LOCUS_REGIONS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub regions: u32,
+}
+
+/// The checked cluster settings of a node started with `--cluster`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSettings {
+    /// The Redis URL.
+    pub redis_url: String,
+    /// This node's public URL.
+    pub public_url: String,
+    /// The cluster shape this node brings.
+    pub shape: crate::cluster::ClusterShape,
 }
 
 impl Config {
+    /// The cluster settings: `Ok(None)` without `--cluster`; an error line
+    /// when `--cluster` lacks `--public-url`, has a non-PostgreSQL `--db`,
+    /// or names something that is not a `redis://` URL.
+    pub fn cluster_settings(&self) -> Result<Option<ClusterSettings>, String> {
+        let Some(redis_url) = &self.cluster else {
+            return Ok(None);
+        };
+        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+            return Err(format!(
+                "--cluster must be a redis:// URL, not `{redis_url}`"
+            ));
+        }
+        let public_url = match &self.public_url {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                url.trim_end_matches('/').to_owned()
+            }
+            Some(url) => return Err(format!("--public-url must be an http(s) URL, not `{url}`")),
+            None => {
+                return Err(
+                    "--cluster needs --public-url (the URL clients reach this node at)".into(),
+                )
+            }
+        };
+        match self.database() {
+            Ok(Database::Postgres(_)) => {}
+            _ => {
+                return Err(
+                    "--cluster needs a PostgreSQL --db (postgres://...) shared by every node"
+                        .into(),
+                )
+            }
+        }
+        crate::cluster::Regions::new(self.regions, self.world_size, self.world_size)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(ClusterSettings {
+            redis_url: redis_url.clone(),
+            public_url,
+            shape: crate::cluster::ClusterShape {
+                regions: self.regions,
+                world_w: self.world_size,
+                world_h: self.world_size,
+            },
+        }))
+    }
+
     /// The world's rules.
     pub fn world_config(&self) -> WorldConfig {
         WorldConfig {
@@ -507,6 +579,43 @@ mod tests {
             let error = parse(&[flag]).unwrap_err().to_string();
             assert!(error.contains(name), "{flag}: {error}");
         }
+    }
+
+    #[test]
+    fn cluster_flags_are_checked_and_absent_by_default() {
+        assert_eq!(Config::default().cluster_settings(), Ok(None));
+        assert_eq!(Config::default().regions, 2);
+        let pg = "--db=postgres://u:p@127.0.0.1:5432/locus";
+        let ok = parse(&[
+            "--cluster=redis://127.0.0.1:6379",
+            "--public-url=http://a:3000/",
+            pg,
+        ])
+        .unwrap()
+        .cluster_settings()
+        .unwrap()
+        .unwrap();
+        assert_eq!(ok.public_url, "http://a:3000");
+        assert_eq!(ok.shape.regions, 2);
+        for (flags, needle) in [
+            (vec!["--cluster=redis://h:1", pg], "--public-url"),
+            (
+                vec!["--cluster=redis://h:1", "--public-url=http://a"],
+                "PostgreSQL",
+            ),
+            (
+                vec!["--cluster=h:1", "--public-url=http://a", pg],
+                "redis://",
+            ),
+            (
+                vec!["--cluster=redis://h:1", "--public-url=a", pg],
+                "http(s)",
+            ),
+        ] {
+            let error = parse(&flags).unwrap().cluster_settings().unwrap_err();
+            assert!(error.contains(needle), "{flags:?}: {error}");
+        }
+        assert!(parse(&["--regions=0"]).is_err());
     }
 
     fn parse(flags: &[&str]) -> Result<Config, clap::Error> {

@@ -20,6 +20,8 @@
 //! * [`bot_accounts`]: bot accounts and their tokens for load tests, shared
 //!   by [`admin`] and [`bots`].
 //! * [`metrics`]: the Prometheus registry every running layer counts into.
+//! * [`cluster`]: region-sharded clustering: pure regions, border bands,
+//!   rendezvous ownership and cluster shape; Redis leases and membership.
 //! * [`session`]: the game session glue: Socket.IO events to world
 //!   commands, the world's outbox, the players registry, admin-change polling.
 //! * [`http`]: the HTTP edge: listener and its limits, JSON API, routes,
@@ -45,6 +47,8 @@ pub mod store;
 pub mod auth;
 pub mod bot_accounts;
 pub mod metrics;
+
+pub mod cluster;
 
 pub mod session;
 

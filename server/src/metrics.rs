@@ -110,6 +110,8 @@ pub struct Metrics {
     pub inputs_dropped: Family<ReasonLabels, Counter>,
     /// Sockets kicked, by reason.
     pub kicks: Family<ReasonLabels, Counter>,
+    /// Cluster input from Redis dropped because it does not decode, by reason.
+    pub cluster_dropped: Family<ReasonLabels, Counter>,
 }
 
 impl Metrics {
@@ -163,6 +165,12 @@ impl Metrics {
         );
         let kicks = Family::<ReasonLabels, Counter>::default();
         registry.register("kicks", "Sockets kicked by the server", kicks.clone());
+        let cluster_dropped = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "cluster_dropped",
+            "Values read from the cluster's Redis that did not decode and were dropped",
+            cluster_dropped.clone(),
+        );
         Self {
             registry,
             events_in,
@@ -173,6 +181,7 @@ impl Metrics {
             login_failures,
             inputs_dropped,
             kicks,
+            cluster_dropped,
         }
     }
 
@@ -191,6 +200,15 @@ impl Metrics {
     /// Counts one dropped input.
     pub fn input_dropped(&self, reason: &str) {
         self.inputs_dropped
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one value from the cluster's Redis dropped as undecodable.
+    pub fn cluster_dropped(&self, reason: &str) {
+        self.cluster_dropped
             .get_or_create(&ReasonLabels {
                 reason: reason.to_owned(),
             })

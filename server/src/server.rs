@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{LoginThrottle, PasswordHasher};
+use crate::cluster::{ClusterNode, NodeSettings, NodeTiming};
 use crate::config::Config;
 use crate::game::tick_loop::{TickStats, WorldCommand};
 use crate::game::World;
@@ -163,6 +164,7 @@ impl Prepared {
         let world_config = config.world_config();
         let session_config = config.session_config();
         session_config.validate().map_err(ServeError::Config)?;
+        let cluster_settings = config.cluster_settings().map_err(ServeError::Config)?;
         let world = World::new(world_config).map_err(|e| ServeError::Config(e.to_string()))?;
         let io = SocketIo::new(config.socketio_config());
         let stats = Arc::new(TickStats::default());
@@ -207,6 +209,26 @@ impl Prepared {
             source,
         })?;
 
+        // A cluster node joins before it listens: a shape that does not fit
+        // (or an unreachable Redis) refuses the start with one line.
+        let cluster = match cluster_settings {
+            Some(settings) => {
+                let settings = NodeSettings {
+                    redis_url: settings.redis_url,
+                    public_url: settings.public_url,
+                    shape: settings.shape,
+                    timing: NodeTiming::default(),
+                };
+                let online = stats.clone();
+                let node =
+                    ClusterNode::join(settings, metrics.clone(), move || online.players_online())
+                        .await
+                        .map_err(ServeError::Startup)?;
+                Some(node)
+            }
+            None => None,
+        };
+
         let players = Arc::new(Players::default());
         let outbox = SocketOutbox::new(
             players.clone(),
@@ -228,6 +250,7 @@ impl Prepared {
             metrics: metrics.clone(),
             players: players.clone(),
             world: world_handle.clone(),
+            cluster: cluster.clone(),
         });
         let session = Arc::new(SessionState {
             config: session_config,
@@ -235,6 +258,7 @@ impl Prepared {
             metrics,
             players,
             world: world_handle,
+            cluster,
         });
         game_events::register(&io, session.clone());
         Ok(Self {
@@ -287,6 +311,13 @@ impl Prepared {
         // final save: the process stops within `shutdown_grace` plus a flush.
         let grace = config.shutdown_grace;
         let deadline = tokio::time::Instant::now() + grace;
+        // A cluster node first leaves the membership (no player is routed
+        // here any more; the others start claiming its regions), and
+        // releases its leases only after the final save below, so the next
+        // owner of a region loads its players' last positions.
+        if let Some(node) = &session.cluster {
+            node.leave().await;
+        }
         tracing::info!("closing every session");
         stop.cancel();
         io.close_within(grace).await;
@@ -307,7 +338,11 @@ impl Prepared {
         if let Err(error) = store.save_positions(final_positions) {
             return Err(ServeError::FinalSave(error));
         }
-        store.flush().await.map_err(ServeError::FinalSave)?;
+        let flushed = store.flush().await.map_err(ServeError::FinalSave);
+        if let Some(node) = &session.cluster {
+            node.release_leases().await;
+        }
+        flushed?;
         tracing::info!(positions = saved, "positions saved; stopped");
         Ok(())
     }

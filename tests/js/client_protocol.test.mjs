@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  DEFAULT_BACKOFF, ProtocolError, RECORD_SEPARATOR, SocketType, backoffDelay, connectErrorMessage,
+  DEFAULT_BACKOFF, ProtocolError, RECORD_SEPARATOR, SocketType, backoffDelay, connectErrorMessage, movedUrl,
   decodeEnginePacket, decodePollingPayload, decodeSocketPacket, encodeEnginePacket, encodeEvent,
   encodePollingPayload, encodeSocketPacket, parseHandshake,
 } from '../../static/protocol.js';
@@ -195,6 +195,11 @@ describe('socket.io packets: decode', () => {
     assert.equal(connectErrorMessage({ message: 'unauthorized' }), 'unauthorized');
     assert.equal(connectErrorMessage('Unable to connect'), 'Unable to connect');
     assert.equal(connectErrorMessage({ nope: 1 }), 'connect error');
+    assert.equal(movedUrl({ message: 'moved', data: { url: 'http://10.0.0.2:3000' } }), 'http://10.0.0.2:3000');
+    for (const bad of [{ message: 'moved' }, { message: 'moved', data: { url: 'javascript:x' } },
+      { message: 'moved', data: { url: 5 } }, { message: 'unauthorized', data: { url: 'http://a' } }, 'moved', null]) {
+      assert.equal(movedUrl(bad), null, JSON.stringify(bad));
+    }
   });
 });
 

@@ -246,6 +246,35 @@ suite('connect errors', () => {
     assert.equal(c.transport, null);
   });
 
+  it('follows a cluster\'s moved to the named node and starts from its given URL again once that node is gone', async () => {
+    const target = await startServer(() => {});
+    let entryTries = 0;
+    let targetUp = true;
+    const entry = await startServer((io) => {
+      io.use((_s, next) => {
+        entryTries += 1;
+        if (!targetUp) return next();
+        const err = new Error('moved');
+        err.data = { url: target.url };
+        return next(err);
+      });
+    });
+    const c = makeClient(entry.url);
+    const up = nextStatus(c, 'connected');
+    c.open();
+    await up;
+    assert.equal(c.url, target.url);
+    assert.equal(entryTries, 1);
+    // The node it was sent to goes away: the retry goes to the entry again, which now takes it.
+    targetUp = false;
+    const again = nextStatus(c, 'connected');
+    await target.close();
+    await again;
+    assert.equal(c.url, entry.url);
+    assert.equal(entryTries, 2);
+    c.close();
+  });
+
   it('retries other connect errors with backoff until they pass', async () => {
     let tries = 0;
     const srv = await startServer((io) => {

@@ -21,6 +21,7 @@
 //! | [`accounts`] | register / log in over the HTTP API |
 //! | [`db`] | bot accounts, stored positions and integrity checks in the SQLite file |
 //! | [`admin`] | running `locus admin` |
+//! | [`cluster`] | [`cluster::Cluster`]: `locus serve --cluster` nodes on one database and Redis; [`cluster::JsPlayer`] on the official client |
 //! | [`pg`] | PostgreSQL test databases and instances; [`pg::Backend`] and `both_backends!` for running a test on both stores |
 #![allow(dead_code)]
 
@@ -28,6 +29,7 @@ pub mod accounts;
 pub mod admin;
 pub mod bystander;
 pub mod client;
+pub mod cluster;
 pub mod db;
 pub mod engine;
 pub mod msgpack;

@@ -37,8 +37,14 @@ impl LocusProcess {
     /// Starts `locus serve --listen 127.0.0.1:0 --db DB EXTRA...` and waits
     /// for "listening on http://ADDR" (panics if it exits first).
     pub async fn start(db: &Path, extra: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", db, extra).await
+    }
+
+    /// [`Self::start`] listening on `listen` (a cluster node must know its
+    /// port before it starts, for its `--public-url`).
+    pub async fn start_on(listen: &str, db: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .args(["serve", "--listen", listen, "--db"])
             .arg(db)
             .args(extra)
             .env("LOCUS_LOG", "info")

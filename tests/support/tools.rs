@@ -42,7 +42,7 @@ pub fn python() -> Option<PathBuf> {
 }
 
 /// Says why a suite is skipped outside CI; panics in CI.
-fn missing(msg: &str) {
+pub fn missing(msg: &str) {
     assert!(!in_ci(), "{msg}");
     eprintln!("SKIPPED: {msg}");
 }

@@ -32,6 +32,7 @@ pub(super) fn run(args: &AdminArgs) -> Result<()> {
         AdminCommand::RevokeTokens(cmd) => revoke_tokens(args, cmd),
         AdminCommand::BotTokens(cmd) => bot_tokens(args, cmd),
         AdminCommand::Backup(cmd) => backup(args, cmd),
+        AdminCommand::Cluster(cmd) => super::cluster::cluster(cmd),
     }
 }
 

@@ -12,6 +12,7 @@
 //! checked before the database is opened, and a refused command changes
 //! nothing.
 
+pub mod cluster;
 mod commands;
 
 pub mod coords;
@@ -57,6 +58,9 @@ pub struct AdminArgs {
 /// The admin commands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum AdminCommand {
+    /// Show the live nodes of a cluster and the regions each holds (read
+    /// from its Redis).
+    Cluster(cluster::ClusterArgs),
     /// Move one account (or every account) to the spawn point or to --to.
     /// An online player is teleported within a second.
     Reset(ResetArgs),

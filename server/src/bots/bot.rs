@@ -140,7 +140,8 @@ pub async fn connect(
 ) -> Result<(Client, Welcome), ClientError> {
     let auth = json!({ "token": token, "snapshot": swarm.snapshot.as_str() });
     let traffic = swarm.stats.shard(shard).traffic.clone();
-    let mut client = Client::connect(swarm.addr, swarm.transport, &auth, traffic).await?;
+    let mut client =
+        Client::connect_following_moved(swarm.addr, swarm.transport, &auth, traffic).await?;
     client.set_raw_events(RAW_EVENTS);
     loop {
         match client.next().await? {

@@ -7,7 +7,8 @@
 //! names as raw come out as their argument's JSON text, unparsed, and an
 //! event whose one argument is a binary attachment comes out as its bytes
 //! (a repeated header is recognised without parsing it again). Must not
-//! know the game's events: callers get `(name, args)` and decide.
+//! know the game's events: callers get `(name, args)` and decide. It follows
+//! a cluster's `moved` refusal to the named node ([`Client::connect_following_moved`]).
 //!
 //! Cancel safety: [`Client::next`] may be dropped inside `tokio::select!`
 //! without losing input; sends ([`Client::emit`], [`Client::pong`]) must be
@@ -225,6 +226,27 @@ impl Client {
                 _ => {}
             }
         }
+    }
+
+    /// [`Client::connect`] that follows a cluster's `moved` refusal
+    /// (`{"message":"moved","data":{"url"}}`): connects again, with the
+    /// same `auth`, to the node at that URL, at most [`MAX_MOVES`] times.
+    pub async fn connect_following_moved(
+        addr: SocketAddr,
+        transport: Transport,
+        auth: &Value,
+        traffic: Arc<Traffic>,
+    ) -> Result<Client, ClientError> {
+        let mut addr = addr;
+        for _ in 0..MAX_MOVES {
+            match Self::connect(addr, transport, auth, traffic.clone()).await {
+                Err(ClientError::Refused(refusal)) if refusal["message"] == "moved" => {
+                    addr = moved_to(&refusal).await?;
+                }
+                other => return other,
+            }
+        }
+        Self::connect(addr, transport, auth, traffic).await
     }
 
     fn over(
@@ -609,6 +631,21 @@ async fn poll_loop(
             }
         }
     }
+}
+
+/// Most `moved` refusals one connection follows (a cluster answers one;
+/// more means its nodes disagree while regions change hands).
+const MAX_MOVES: usize = 3;
+
+/// The address of a `moved` refusal's `data.url` (`http://HOST:PORT`).
+async fn moved_to(refusal: &Value) -> Result<SocketAddr, ClientError> {
+    let bad = || ClientError::Protocol(format!("moved to an unusable url: {refusal}"));
+    let url = refusal["data"]["url"].as_str().ok_or_else(bad)?;
+    let host = url
+        .strip_prefix("http://")
+        .ok_or_else(bad)?
+        .trim_end_matches('/');
+    tokio::net::lookup_host(host).await?.next().ok_or_else(bad)
 }
 
 /// An HTTP/1.1 connection to `addr` (its driver runs on its own task and

@@ -1,5 +1,5 @@
-//! The JSON HTTP API of the wire contract (`docs/protocol.md`): register, login, logout, health
-//! and metrics. Every failure is an [`ApiError`] answered as
+//! The JSON HTTP API of the wire contract (`docs/protocol.md`): register, login, logout, health,
+//! metrics and, on a cluster node, the cluster. Every failure is an [`ApiError`] answered as
 //! `{"error": "..."}` with its status; internal errors are logged and
 //! answered generically.
 
@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::state::AppState;
 use crate::auth::{token, validate, AuthError};
+use crate::cluster::Route;
 use crate::metrics;
 use crate::socketio::Parser;
 use crate::store::StoreError;
@@ -164,6 +165,10 @@ struct Registered {
 struct LoggedIn {
     token: String,
     expires_in: u64,
+    /// On a cluster node: the node the player's region lives on (absent
+    /// while nobody holds it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
 }
 
 /// Body of `GET /api/health`.
@@ -180,6 +185,10 @@ pub struct Health {
     /// The Socket.IO packet format (`"json"` or `"msgpack"`), so a client
     /// such as the bundled page can pick the same parser before connecting.
     parser: &'static str,
+    /// On a cluster node: `"ok"`, or `"degraded"` while the cluster's Redis
+    /// cannot be reached (absent without `--cluster`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'static str>,
 }
 
 /// `POST /api/register`.
@@ -245,9 +254,21 @@ pub async fn login(
         .store
         .create_session(account.id, issued.hash, issued.expires_at)
         .await?;
+    let url = match &state.cluster {
+        Some(node) => {
+            let stored = state.store.load_position(account.id).await?;
+            match node.route_stored(stored.map(|p| (p.x, p.y))) {
+                Route::Here => Some(node.url().to_owned()),
+                Route::Moved(url) => Some(url),
+                Route::Unowned => None,
+            }
+        }
+        None => None,
+    };
     let body = LoggedIn {
         token: issued.token,
         expires_in: state.token_ttl.as_secs(),
+        url,
     };
     Ok(Json(body).into_response())
 }
@@ -286,7 +307,23 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
             Parser::Json => "json",
             Parser::MsgPack => "msgpack",
         },
+        cluster: state.cluster.as_ref().map(|node| node.health()),
     })
+}
+
+/// `GET /api/cluster`: the live nodes and the regions each holds (404
+/// without `--cluster`).
+pub async fn cluster(State(state): State<Arc<AppState>>) -> Response {
+    match &state.cluster {
+        Some(node) => Json(node.cluster_json()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(ErrorBody {
+                error: "not a cluster node".into(),
+            }),
+        )
+            .into_response(),
+    }
 }
 
 /// `GET /metrics`.

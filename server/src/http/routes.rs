@@ -77,6 +77,7 @@ pub fn router(
         .route("/api/login", post(api::login))
         .route("/api/logout", post(api::logout))
         .route("/api/health", get(api::health))
+        .route("/api/cluster", get(api::cluster))
         .route("/metrics", get(api::metrics))
         .route("/socket.io", socketio.clone())
         .route("/socket.io/", socketio)

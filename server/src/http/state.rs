@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::{LoginThrottle, PasswordHasher};
+use crate::cluster::ClusterNode;
 use crate::metrics::Metrics;
 use crate::session::players::Players;
 use crate::session::world_link::WorldHandle;
@@ -33,6 +34,9 @@ pub struct AppState {
     pub players: Arc<Players>,
     /// The world's tick thread (health reads its tick and player count).
     pub world: WorldHandle,
+    /// The cluster node (`--cluster`), for `GET /api/cluster`, the login's
+    /// `url` and the health's `cluster`.
+    pub cluster: Option<Arc<ClusterNode>>,
 }
 
 impl AppState {

@@ -1,6 +1,7 @@
 //! The game's Socket.IO events on namespace `/`, per `docs/protocol.md`:
 //! token authentication on connect (and the snapshot form the auth payload
-//! asks for), `welcome`, duplicate logins, `position`
+//! asks for), in a cluster the `moved` refusal of a player whose region
+//! lives on another node, `welcome`, duplicate logins, `position`
 //! and `chat` inputs with their validation and rate limits, and leaving the
 //! world on disconnect. Inputs are checked here and forwarded to the tick
 //! thread; nothing here touches world state directly.
@@ -15,6 +16,7 @@ use super::players::kick;
 use super::snapshot_form::SnapshotForm;
 use super::state::SessionState;
 use crate::auth;
+use crate::cluster::Route;
 use crate::game::tick_loop::WorldCommand;
 use crate::game::{PlayerId, Welcome};
 use crate::metrics::EventKind;
@@ -144,6 +146,9 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
         Some(p) => (DVec2::new(p.x, p.y), p.reset_epoch),
         None => (DVec2::NAN, 0),
     };
+    if previous.is_none() {
+        refuse_if_elsewhere(app, pos)?;
+    }
     // A takeover: the old socket stops getting snapshots before the world
     // resets the player's view for the new one, so no snapshot built on the
     // new (empty) baseline goes to the old client and is lost (the outbox
@@ -206,6 +211,25 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
     app.metrics.event_out(EventKind::welcome, 1);
     app.players.bind(id, socket, form);
     Ok(())
+}
+
+/// In a cluster, refuses a player whose region this node does not hold:
+/// `moved` with the owner's URL, or a retryable error while nobody holds
+/// it. `pos` is the stored position (non-finite: the spawn point).
+fn refuse_if_elsewhere(app: &SessionState, pos: DVec2) -> Result<(), ConnectError> {
+    let Some(node) = &app.cluster else {
+        return Ok(());
+    };
+    let stored = pos.is_finite().then_some((pos.x, pos.y));
+    match node.route_stored(stored) {
+        Route::Here => Ok(()),
+        Route::Moved(url) => {
+            Err(ConnectError::new("moved").with_data(serde_json::json!({ "url": url })))
+        }
+        Route::Unowned => Err(ConnectError::new(
+            "this region has no owner right now, try again",
+        )),
+    }
 }
 
 /// Counts a malformed input; kicks a socket that keeps sending them.

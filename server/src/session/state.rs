@@ -1,6 +1,6 @@
 //! What every socket handler and the admin watcher of the running server
 //! share: the session settings, the database, the metrics, the players
-//! registry and the handle to the world's tick thread.
+//! registry, the handle to the world's tick thread and the cluster node.
 //!
 //! Holds handles only; must not hold HTTP-only state (password hashing,
 //! login throttling: those are `crate::http`'s).
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::players::Players;
 use super::world_link::WorldHandle;
 use super::SessionConfig;
+use crate::cluster::ClusterNode;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -25,4 +26,7 @@ pub struct SessionState {
     pub players: Arc<Players>,
     /// The world's tick thread.
     pub world: WorldHandle,
+    /// The cluster node this server runs as (`--cluster`), if any: decides
+    /// which players may play here.
+    pub cluster: Option<Arc<ClusterNode>>,
 }

@@ -1,0 +1,377 @@
+//! Cluster fixtures (issue 13): [`Cluster`], several `locus serve --cluster`
+//! children on one machine sharing a fresh PostgreSQL database and one Redis
+//! database of their own, with their `/api/cluster` and `/api/health`; and
+//! [`JsPlayer`], one player on the official socket.io-client
+//! (`tests/js/cluster_player.mjs`) that follows `moved` and reconnects,
+//! reporting its events as JSON lines. Polling helpers only: assertions stay
+//! in the test files.
+
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+use super::pg::TestDb;
+use super::process::LocusProcess;
+use super::tools;
+
+/// A free port on 127.0.0.1 (bound and released: a cluster node must know
+/// its port before it starts, for its `--public-url`).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `url` (a `redis://HOST:PORT/...` URL) with database number `db`.
+pub fn redis_db(url: &str, db: u8) -> String {
+    let rest = url.strip_prefix("redis://").expect("a redis:// URL");
+    let host = rest.split('/').next().unwrap();
+    format!("redis://{host}/{db}")
+}
+
+/// Empties the Redis database of `url` (a test starts from no cluster).
+pub async fn flush_redis(url: &str) {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
+}
+
+/// Several cluster nodes on one PostgreSQL database and one Redis database.
+pub struct Cluster {
+    /// The nodes by index; `None` once stopped or killed.
+    pub nodes: Vec<Option<LocusProcess>>,
+    /// Each node's public URL, by index.
+    pub urls: Vec<String>,
+    /// The shared database (dropped last).
+    pub db: TestDb,
+    /// The Redis URL every node is given.
+    pub redis: String,
+    /// Extra `serve` arguments of every node.
+    extra: Vec<String>,
+    http: reqwest::Client,
+}
+
+impl Cluster {
+    /// `count` nodes on Redis `redis` (emptied first) and a fresh database,
+    /// each with `extra` arguments; `None` (skipped) without PostgreSQL.
+    pub async fn start(redis: &str, count: usize, extra: &[&str]) -> Option<Cluster> {
+        let admin = tools::postgres_url()?;
+        flush_redis(redis).await;
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            urls: Vec::new(),
+            db: TestDb::create(&admin),
+            redis: redis.to_owned(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            http: reqwest::Client::new(),
+        };
+        for _ in 0..count {
+            cluster.add_node().await;
+        }
+        Some(cluster)
+    }
+
+    /// Starts one more node; returns its index.
+    pub async fn add_node(&mut self) -> usize {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut args = vec![
+            "--cluster".to_owned(),
+            self.redis.clone(),
+            "--public-url".to_owned(),
+            url.clone(),
+        ];
+        args.extend(self.extra.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let node =
+            LocusProcess::start_on(&format!("127.0.0.1:{port}"), &self.db.path(), &args).await;
+        self.nodes.push(Some(node));
+        self.urls.push(url);
+        self.nodes.len() - 1
+    }
+
+    /// The index of the node whose public URL is `url`.
+    pub fn index_of(&self, url: &str) -> usize {
+        self.urls
+            .iter()
+            .position(|u| u == url)
+            .unwrap_or_else(|| panic!("no node at {url}"))
+    }
+
+    /// The running nodes' indexes.
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].is_some())
+            .collect()
+    }
+
+    /// The running nodes' URLs.
+    pub fn running_urls(&self) -> Vec<String> {
+        self.running()
+            .iter()
+            .map(|i| self.urls[*i].clone())
+            .collect()
+    }
+
+    /// `GET path` on node `i`, as (status, JSON body).
+    pub async fn get(&self, i: usize, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.urls[i]))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls node `i`'s `/api/cluster` until `done` holds (at most
+    /// `patience`); returns the last answer either way.
+    pub async fn cluster_until(
+        &self,
+        i: usize,
+        patience: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + patience;
+        loop {
+            let (_, body) = self.get(i, "/api/cluster").await;
+            if done(&body) || Instant::now() > deadline {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls node `i`'s `/api/health` until its `cluster` is `want`; true
+    /// when it got there within `patience`.
+    pub async fn health_until(&self, i: usize, want: &str, patience: Duration) -> bool {
+        let deadline = Instant::now() + patience;
+        loop {
+            let (_, body) = self.get(i, "/api/health").await;
+            if body["cluster"] == want {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The stored position of account `id`, if any.
+    pub fn stored_position(&self, id: u64) -> Option<(f64, f64)> {
+        let rows = super::pg::query(
+            &self.db.url,
+            &format!("SELECT x, y FROM positions WHERE account_id = {id}"),
+        );
+        rows.first().map(|r| (r.get(0), r.get(1)))
+    }
+}
+
+/// Whether a `/api/cluster` body shows `nodes` nodes holding every one of
+/// its N x N regions exactly once.
+pub fn covers_every_region_once(body: &Value, nodes: usize) -> bool {
+    let Some(n) = body["regions"].as_u64() else {
+        return false;
+    };
+    let Some(list) = body["nodes"].as_array() else {
+        return false;
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut total = 0;
+    for node in list {
+        for region in node["regions"].as_array().into_iter().flatten() {
+            total += 1;
+            seen.insert((region[0].as_u64(), region[1].as_u64()));
+        }
+    }
+    list.len() == nodes && total == n * n && seen.len() as u64 == n * n
+}
+
+/// The URL of the node holding region `[rx, ry]` in a `/api/cluster` body.
+pub fn owner_of(body: &Value, rx: u64, ry: u64) -> Option<String> {
+    body["nodes"].as_array()?.iter().find_map(|node| {
+        node["regions"]
+            .as_array()?
+            .iter()
+            .any(|r| r[0] == rx && r[1] == ry)
+            .then(|| node["url"].as_str().unwrap().to_owned())
+    })
+}
+
+/// One player on the official socket.io-client (`js/cluster_player.mjs`).
+pub struct JsPlayer {
+    child: Child,
+    stdin: ChildStdin,
+    events: mpsc::UnboundedReceiver<Value>,
+    /// Every event so far, in order.
+    pub seen: Vec<Value>,
+}
+
+impl JsPlayer {
+    /// Starts the player with `token`, trying `urls` in turn.
+    pub fn start(token: &str, urls: &[String]) -> JsPlayer {
+        let mut child = Command::new("node")
+            .current_dir(tools::tests_dir())
+            .arg("js/cluster_player.mjs")
+            .arg(token)
+            .args(urls)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node starts");
+        let stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                match serde_json::from_str(&line) {
+                    Ok(event) => {
+                        let _ = tx.send(event);
+                    }
+                    Err(_) => eprintln!("cluster_player: {line}"),
+                }
+            }
+        });
+        JsPlayer {
+            child,
+            stdin,
+            events,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next event (after those already seen) for which `pred` holds,
+    /// waiting at most `patience`; `None` when none came.
+    pub async fn next_where(
+        &mut self,
+        patience: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .ok()??;
+            self.seen.push(event.clone());
+            if pred(&event) {
+                return Some(event);
+            }
+        }
+    }
+
+    /// The next `welcome`.
+    pub async fn welcome(&mut self, patience: Duration) -> Option<Value> {
+        self.next_where(patience, |e| e["event"] == "welcome").await
+    }
+
+    /// Sends a `position` towards `(x, y)`.
+    pub async fn move_to(&mut self, x: f64, y: f64) {
+        self.stdin
+            .write_all(format!("move {x} {y}\n").as_bytes())
+            .await
+            .unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// Every event seen so far named `name`.
+    pub fn seen_named(&self, name: &str) -> Vec<&Value> {
+        self.seen.iter().filter(|e| e["event"] == name).collect()
+    }
+
+    /// Stops the player.
+    pub async fn quit(mut self) {
+        let _ = self.stdin.write_all(b"quit\n").await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+/// A Redis of one test's own (`LOCUS_TEST_REDIS_SERVER` on a free port,
+/// no persistence), stopped and started again on the same port. Killed
+/// when dropped.
+pub struct OwnRedis {
+    binary: String,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    /// Starts it; `None` (skipped outside CI) without a redis-server.
+    pub async fn start() -> Option<OwnRedis> {
+        let binary = match std::env::var("LOCUS_TEST_REDIS_SERVER") {
+            Ok(b) if !b.is_empty() => b,
+            _ => {
+                tools::missing("LOCUS_TEST_REDIS_SERVER not set: run `bash tests/run.sh`");
+                return None;
+            }
+        };
+        let mut redis = OwnRedis {
+            binary,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        redis.start_again().await;
+        Some(redis)
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts it again (after [`Self::stop`]) and waits until it answers.
+    pub async fn start_again(&mut self) {
+        let child = std::process::Command::new(&self.binary)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(client) = redis::Client::open(self.url()) {
+                if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                    let pong: redis::RedisResult<String> =
+                        redis::cmd("PING").query_async(&mut conn).await;
+                    if pong.is_ok() {
+                        return;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "own redis-server never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills it (SIGKILL: nothing is saved, as with a crash) and waits.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -460,17 +460,16 @@ impl ViewScratch {
             if slot == FREE {
                 continue;
             }
-            let entry = grid.entry_of(slot);
-            let Some(e) = entry.filter(|e| e.pos.distance_squared(at) <= l2) else {
+            let near = grid
+                .entry_of(slot)
+                .map(|e| (e, e.pos.distance_squared(at)))
+                .filter(|&(_, d2)| d2 <= l2);
+            let Some((e, d2)) = near else {
                 // Vanished, or moved beyond the leave radius.
                 self.leave.push(i as u32);
                 continue;
             };
-            self.candidates.push(Candidate {
-                d2: e.pos.distance_squared(at),
-                id: e.id,
-                slot,
-            });
+            self.candidates.push(Candidate { d2, id: e.id, slot });
             let s = slot as usize;
             if changed[s] && positions.before[s] != positions.now[s] {
                 self.moves.push(slot);
@@ -499,26 +498,7 @@ impl ViewScratch {
             return false;
         }
         self.crowd_d2 = f64::INFINITY;
-        // The indices the enters take: the lowest free ones once the leaves
-        // are applied (both ascending), then new ones past the end.
-        let wanted = self.enter.len();
-        if wanted > 0 {
-            let mut leaves = self.leave.iter().peekable();
-            for (i, &slot) in state.sent.iter().enumerate() {
-                if self.enter_index.len() == wanted {
-                    break;
-                }
-                let left = leaves.next_if_eq(&&(i as u32)).is_some();
-                if left || slot == FREE {
-                    self.enter_index.push(i as u32);
-                }
-            }
-            let mut next = state.sent.len() as u32;
-            while self.enter_index.len() < wanted {
-                self.enter_index.push(next);
-                next += 1;
-            }
-        }
+        self.take_enter_indices(state);
         true
     }
 
@@ -664,11 +644,28 @@ impl ViewScratch {
             return;
         }
         for (i, (&m, &slot)) in self.matched.iter().zip(&state.sent).enumerate() {
-            let left = !m && slot != FREE;
-            if left {
+            if !m && slot != FREE {
                 self.leave.push(i as u32);
             }
-            if (left || slot == FREE) && self.enter_index.len() < wanted {
+        }
+        self.take_enter_indices(state);
+    }
+
+    /// The wire indices this delta's enters take (into `enter_index`): the
+    /// lowest free ones of the viewer's `sent` once `leave` (ascending) is
+    /// applied, then new ones past the end.
+    fn take_enter_indices(&mut self, state: &ViewState) {
+        let wanted = self.enter.len();
+        if wanted == 0 {
+            return;
+        }
+        let mut leaves = self.leave.iter().peekable();
+        for (i, &slot) in state.sent.iter().enumerate() {
+            if self.enter_index.len() == wanted {
+                break;
+            }
+            let left = leaves.next_if_eq(&&(i as u32)).is_some();
+            if left || slot == FREE {
                 self.enter_index.push(i as u32);
             }
         }

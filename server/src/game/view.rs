@@ -456,6 +456,8 @@ impl ViewScratch {
         self.move_index.clear();
         self.leave.clear();
         self.enter_index.clear();
+        self.matched.clear();
+        self.matched.resize(state.sent.len(), false);
         for (i, &slot) in state.sent.iter().enumerate() {
             if slot == FREE {
                 continue;
@@ -465,10 +467,9 @@ impl ViewScratch {
                 .map(|e| (e, e.pos.distance_squared(at)))
                 .filter(|&(_, d2)| d2 <= l2);
             let Some((e, d2)) = near else {
-                // Vanished, or moved beyond the leave radius.
-                self.leave.push(i as u32);
-                continue;
+                continue; // vanished, or moved beyond the leave radius
             };
+            self.matched[i] = true;
             self.candidates.push(Candidate { d2, id: e.id, slot });
             let s = slot as usize;
             if changed[s] && positions.before[s] != positions.now[s] {
@@ -498,7 +499,7 @@ impl ViewScratch {
             return false;
         }
         self.crowd_d2 = f64::INFINITY;
-        self.take_enter_indices(state);
+        self.leaves_and_enter_indices(state);
         true
     }
 
@@ -634,38 +635,27 @@ impl ViewScratch {
                 self.enter.push(ci as u32);
             }
         }
-        // Leaves, and the indices the enters take: the lowest free ones once
-        // the leaves are applied, then new ones past the end. Nothing to do
-        // (the common case) when every held player is still in view and
-        // none entered.
+        self.leaves_and_enter_indices(state);
+    }
+
+    /// From `matched` (per `sent` entry: still in view) and `enter`: the
+    /// leaves, and the indices the enters take, the lowest free ones once
+    /// the leaves are applied, then new ones past the end. Nothing to do
+    /// (the common case) when every held player is still in view and none
+    /// entered.
+    #[inline(always)]
+    fn leaves_and_enter_indices(&mut self, state: &ViewState) {
         let wanted = self.enter.len();
         let held = self.candidates.len() - wanted;
         if wanted == 0 && held == state.held {
             return;
         }
         for (i, (&m, &slot)) in self.matched.iter().zip(&state.sent).enumerate() {
-            if !m && slot != FREE {
+            let left = !m && slot != FREE;
+            if left {
                 self.leave.push(i as u32);
             }
-        }
-        self.take_enter_indices(state);
-    }
-
-    /// The wire indices this delta's enters take (into `enter_index`): the
-    /// lowest free ones of the viewer's `sent` once `leave` (ascending) is
-    /// applied, then new ones past the end.
-    fn take_enter_indices(&mut self, state: &ViewState) {
-        let wanted = self.enter.len();
-        if wanted == 0 {
-            return;
-        }
-        let mut leaves = self.leave.iter().peekable();
-        for (i, &slot) in state.sent.iter().enumerate() {
-            if self.enter_index.len() == wanted {
-                break;
-            }
-            let left = leaves.next_if_eq(&&(i as u32)).is_some();
-            if left || slot == FREE {
+            if (left || slot == FREE) && self.enter_index.len() < wanted {
                 self.enter_index.push(i as u32);
             }
         }

@@ -8,13 +8,16 @@
 # usage: tests/bench/delivery.sh LOCUS_BIN LABEL BOTS [DURATION_S]
 # env:   SPREAD=1 WORLD=5317   bots spread over a world sized for ~40 in view
 #                              (default: all at the centre of a 4096 world,
-#                              as ../shared/peers/side_by_side.sh does)
-#        PROFILE=1             also `perf record -g` 8 s of the server
+#                              as side_by_side.sh in ../shared/peers beside
+#                              the checkout does)
+#        PROFILE=1             also `perf record -g` 8 s of the server (the
+#                              window then needs DURATION >= 25)
+#        SERVE_ARGS, BOT_ARGS  extra flags for `locus serve` / `locus bots`
 #        OUT=/tmp/dbench PORT=3300
-# Needs perf and root (or perf_event_paranoid <= 1). Prints one JSON line.
-# usage: dbench.sh BIN LABEL N [DURATION]  -> /tmp/dbench/LABEL-N.{json,perf,txt}
+# Needs perf and root (or perf_event_paranoid <= 1). Prints one JSON line;
+# writes OUT/LABEL-BOTS.{json,server.log,bots.txt} (and .perf with PROFILE).
 set -u
-BIN=$1; LABEL=$2; N=$3; DUR=${4:-20}; PORT=${PORT:-3300}; OUT=${OUT:-/tmp/dbench}; mkdir -p $OUT
+BIN=$1; LABEL=$2; N=$3; DUR=${4:-$([ -n "${PROFILE:-}" ] && echo 25 || echo 20)}; PORT=${PORT:-3300}; OUT=${OUT:-/tmp/dbench}; mkdir -p $OUT
 ulimit -n "$(ulimit -Hn)"
 dir=$(mktemp -d)
 "$BIN" serve --listen 127.0.0.1:$PORT --db "$dir/l.db" --world-size ${WORLD:-4096} \

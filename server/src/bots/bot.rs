@@ -285,17 +285,25 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome, shard: usize
     // would enrol and unlink a waiter on the token every message, and even
     // polling the pinned one takes the token's lock. After the first turn
     // it is polled only once `stopping` is set; its waiter, holding this
-    // task's waker, stays enrolled, so the cancel still wakes this bot.
+    // task's waker, stays enrolled, so the cancel wakes this bot and the
+    // branch (always enabled: `select!` reads branch conditions once per
+    // select, so a condition would miss a stop arriving while it waits)
+    // then sees the flag.
     let stopped = swarm.stop.cancelled();
     tokio::pin!(stopped);
     let mut registered = false;
     loop {
-        let poll_stop = !registered || swarm.stopping.load(Ordering::Acquire);
-        registered = true;
+        let stop = std::future::poll_fn(|cx| {
+            if !registered || swarm.stopping.load(Ordering::Acquire) {
+                registered = true;
+                return std::future::Future::poll(stopped.as_mut(), cx);
+            }
+            std::task::Poll::Pending
+        });
         let incoming = tokio::select! {
             // In this order, without drawing a random branch order per turn.
             biased;
-            () = &mut stopped, if poll_stop => return End::Stopped,
+            () = stop => return End::Stopped,
             _ = timer.tick(), if moving => {
                 let (x, y) = walker.advance();
                 seq += 1;

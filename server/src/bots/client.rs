@@ -238,15 +238,18 @@ impl Client {
         traffic: Arc<Traffic>,
     ) -> Result<Client, ClientError> {
         let mut addr = addr;
-        for _ in 0..MAX_MOVES {
+        let mut moves = 0;
+        loop {
             match Self::connect(addr, transport, auth, traffic.clone()).await {
-                Err(ClientError::Refused(refusal)) if refusal["message"] == "moved" => {
+                Err(ClientError::Refused(refusal))
+                    if refusal["message"] == "moved" && moves < MAX_MOVES =>
+                {
                     addr = moved_to(&refusal).await?;
+                    moves += 1;
                 }
                 other => return other,
             }
         }
-        Self::connect(addr, transport, auth, traffic).await
     }
 
     fn over(
@@ -637,15 +640,35 @@ async fn poll_loop(
 /// more means its nodes disagree while regions change hands).
 const MAX_MOVES: usize = 3;
 
-/// The address of a `moved` refusal's `data.url` (`http://HOST:PORT`).
+/// The address of a `moved` refusal's `data.url`.
 async fn moved_to(refusal: &Value) -> Result<SocketAddr, ClientError> {
-    let bad = || ClientError::Protocol(format!("moved to an unusable url: {refusal}"));
-    let url = refusal["data"]["url"].as_str().ok_or_else(bad)?;
-    let host = url
-        .strip_prefix("http://")
-        .ok_or_else(bad)?
-        .trim_end_matches('/');
-    tokio::net::lookup_host(host).await?.next().ok_or_else(bad)
+    let url = refusal["data"]["url"]
+        .as_str()
+        .ok_or_else(|| ClientError::Protocol(format!("moved without a url: {refusal}")))?;
+    resolve_url(url)
+        .await
+        .map_err(|why| ClientError::Protocol(format!("moved to an unusable url {url}: {why}")))
+}
+
+/// Resolves `http://HOST[:PORT]` (port 80 by default) to a socket address,
+/// or says why it cannot.
+pub async fn resolve_url(url: &str) -> Result<SocketAddr, String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| e.to_string())?;
+    if uri.scheme_str() != Some("http") {
+        return Err("only http:// is supported".to_owned());
+    }
+    let host = uri.host().ok_or("no host")?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    let mut addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| e.to_string())?;
+    addrs.next().ok_or_else(|| "resolves to nothing".to_owned())
 }
 
 /// An HTTP/1.1 connection to `addr` (its driver runs on its own task and
@@ -692,4 +715,31 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String, ClientErro
     let mut conn = http_connection(addr).await?;
     let body = http_request(&mut conn, "GET", &addr.to_string(), path, Bytes::new()).await?;
     String::from_utf8(body.to_vec()).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn urls_resolve_with_port_80_by_default_and_http_only() {
+        let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        assert_eq!(resolve_url("http://127.0.0.1").await, Ok(at(80)));
+        assert_eq!(resolve_url("http://127.0.0.1:3001/").await, Ok(at(3001)));
+        assert!(resolve_url("https://127.0.0.1:3001").await.is_err());
+        assert!(resolve_url("127.0.0.1:3001").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_moved_refusal_needs_a_usable_url() {
+        let refusal = |data| serde_json::json!({"message": "moved", "data": data});
+        let to = refusal(serde_json::json!({"url": "http://127.0.0.1:4000"}));
+        assert_eq!(
+            moved_to(&to).await.unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 4000))
+        );
+        assert!(moved_to(&refusal(serde_json::json!({}))).await.is_err());
+        let ftp = refusal(serde_json::json!({"url": "ftp://127.0.0.1:4000"}));
+        assert!(moved_to(&ftp).await.is_err());
+    }
 }

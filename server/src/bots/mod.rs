@@ -179,25 +179,11 @@ async fn load_tokens(args: &BotsArgs) -> Result<Vec<String>, BotsError> {
     Ok(tokens)
 }
 
-/// Resolves `http://HOST:PORT` to a socket address.
+/// Resolves `http://HOST[:PORT]` to a socket address.
 pub async fn resolve(url: &str) -> Result<SocketAddr, BotsError> {
-    let bad = |why: &str| BotsError::Url(url.to_owned(), why.to_owned());
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(bad("only http:// is supported"));
-    }
-    let host = uri.host().ok_or_else(|| bad("no host"))?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = uri.port_u16().unwrap_or(80);
-    let mut addrs = tokio::net::lookup_host((host, port))
+    client::resolve_url(url)
         .await
-        .map_err(|e| bad(&e.to_string()))?;
-    addrs.next().ok_or_else(|| bad("resolves to nothing"))
+        .map_err(|why| BotsError::Url(url.to_owned(), why))
 }
 
 /// Runs the swarm described by `args` (tokens from `--tokens` or `--db`)
@@ -384,7 +370,7 @@ pub async fn run_with_tokens(
         move_seen,
         snapshots_per_sec: rate(start.snapshots, end.snapshots),
         binary_snapshots: totals.binary_snapshots,
-        json_snapshots: totals.snapshots - totals.binary_snapshots.min(totals.snapshots),
+        json_snapshots: totals.snapshots.saturating_sub(totals.binary_snapshots),
         positions_per_sec: rate(start.positions, end.positions),
         bytes_in_per_sec,
         bytes_out_per_sec,

@@ -226,31 +226,35 @@ impl<'s> LatencyBatch<'s> {
     /// An own-move acknowledgement latency.
     pub fn ack(&mut self, d: Duration) {
         if self.stats.measuring.load(Ordering::Relaxed) {
-            self.ack.push(micros(d));
-            if self.ack.len() >= BATCH {
-                Stats::record_all(&self.stats.ack, &self.ack);
-                self.ack.clear();
-            }
+            Self::gather(&self.stats.ack, &mut self.ack, d);
         }
     }
 
     /// An observer latency.
     pub fn seen(&mut self, d: Duration) {
         if self.stats.measuring.load(Ordering::Relaxed) {
-            self.seen.push(micros(d));
-            if self.seen.len() >= BATCH {
-                Stats::record_all(&self.stats.seen, &self.seen);
-                self.seen.clear();
-            }
+            Self::gather(&self.stats.seen, &mut self.seen, d);
         }
+    }
+
+    /// Keeps `d` in `held`, adding the whole batch to `shared` once full.
+    fn gather(shared: &Mutex<Histogram<u64>>, held: &mut Vec<u64>, d: Duration) {
+        held.push(micros(d));
+        if held.len() >= BATCH {
+            Self::add(shared, held);
+        }
+    }
+
+    /// Adds `held` to `shared` and empties it.
+    fn add(shared: &Mutex<Histogram<u64>>, held: &mut Vec<u64>) {
+        Stats::record_all(shared, held);
+        held.clear();
     }
 
     /// Adds every sample held to the shared histograms.
     pub fn flush(&mut self) {
-        Stats::record_all(&self.stats.ack, &self.ack);
-        Stats::record_all(&self.stats.seen, &self.seen);
-        self.ack.clear();
-        self.seen.clear();
+        Self::add(&self.stats.ack, &mut self.ack);
+        Self::add(&self.stats.seen, &mut self.seen);
     }
 }
 

@@ -78,7 +78,7 @@ export function register(username, password) {
   return call('POST', '/api/register', { body: { username, password } });
 }
 
-/** POST /api/login → {token, expires_in} */
+/** POST /api/login → {token, expires_in} (and url on a cluster node) */
 export function login(username, password) {
   return call('POST', '/api/login', { body: { username, password } });
 }

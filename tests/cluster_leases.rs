@@ -23,7 +23,9 @@ async fn one_holder_fenced_by_epoch_and_expiry_frees_the_region() {
     let redis = manager(&url).await;
     // A region no other run uses: a random column far beyond real layouts.
     let region = RegionId::new(1000 + rand::random::<u32>() % 1_000_000, 7);
-    let ttl = Duration::from_millis(600);
+    // Long enough that the calls before the expiry wait all run within it
+    // on a loaded machine; the wait below polls for the expiry.
+    let ttl = Duration::from_secs(3);
     let a = Leases::new(
         redis.clone(),
         "node-a".into(),
@@ -107,7 +109,7 @@ async fn live_nodes_expire_and_a_mismatched_shape_is_refused() {
         players: 3,
         regions: vec![[0, 1]],
     };
-    membership::announce(&mut redis, &info, Duration::from_millis(400))
+    membership::announce(&mut redis, &info, Duration::from_secs(3))
         .await
         .unwrap();
     let live = membership::live_nodes(&mut redis).await.unwrap();

@@ -12,7 +12,7 @@
 //! resumes (renewing, or re-taking leases lost with a restarted Redis)
 //! when Redis answers again. Fencing: the node routes players into a
 //! region only before its lease's fencing deadline. Values in Redis that
-//! do not decode are dropped, counted in `locus_cluster_dropped{reason}`
+//! do not decode are dropped, counted in `locus_cluster_dropped_total{reason}`
 //! and logged.
 //!
 //! Not here yet (next step of issue 13): handing players across a border;
@@ -192,11 +192,6 @@ impl ClusterNode {
         Ok(node)
     }
 
-    /// This node's id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// This node's public URL.
     pub fn url(&self) -> &str {
         &self.url
@@ -342,8 +337,11 @@ impl ClusterNode {
             let mine = rendezvous::owner(&ids, region) == Some(self.id.as_str());
             match held.get(&region).cloned() {
                 Some(lease) if !mine => {
-                    // Another live node should own it: let it go.
+                    // Another live node should own it: stop routing players
+                    // here before the lease is gone (the new owner may take
+                    // it at once), then let it go.
                     held.remove(&region);
+                    self.stop_routing(region);
                     self.leases.release(&lease).await?;
                     tracing::info!(?region, "region released to its new owner");
                 }
@@ -354,6 +352,7 @@ impl ClusterNode {
                         // Lost (expired while Redis was away, or a restarted
                         // Redis forgot it): take it again if still free.
                         held.remove(&region);
+                        self.stop_routing(region);
                         match self.leases.acquire(region).await? {
                             Some(lease) => {
                                 tracing::info!(
@@ -385,6 +384,17 @@ impl ClusterNode {
         view.holders = holders;
         view.nodes = live;
         Ok(())
+    }
+
+    /// Routes no new player to `region` from now on (before this round ends
+    /// and publishes the whole view), so that no two nodes admit players
+    /// for it while its lease changes hands.
+    fn stop_routing(&self, region: RegionId) {
+        self.view
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .held
+            .remove(&region);
     }
 
     /// Every region's holder (one `MGET`), by region index.

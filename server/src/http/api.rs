@@ -249,11 +249,8 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     };
     state.throttle.record_success(&creds.username);
-    let issued = token::issue(SystemTime::now(), state.token_ttl);
-    state
-        .store
-        .create_session(account.id, issued.hash, issued.expires_at)
-        .await?;
+    // The cluster's answer first, so that a failing read leaves no session
+    // behind an error.
     let url = match &state.cluster {
         Some(node) => {
             let stored = state.store.load_position(account.id).await?;
@@ -265,6 +262,11 @@ pub async fn login(
         }
         None => None,
     };
+    let issued = token::issue(SystemTime::now(), state.token_ttl);
+    state
+        .store
+        .create_session(account.id, issued.hash, issued.expires_at)
+        .await?;
     let body = LoggedIn {
         token: issued.token,
         expires_in: state.token_ttl.as_secs(),

@@ -237,7 +237,7 @@ impl Prepared {
             session_config.parser,
         );
         let (world_handle, world_thread) =
-            WorldHandle::spawn(world, outbox, stats, session_config.command_queue)
+            WorldHandle::spawn(world, outbox, stats, session_config.command_queue, ())
                 .map_err(|e| ServeError::Startup(format!("cannot start the world thread: {e}")))?;
 
         let static_files = StaticFiles::new(config.static_dir.as_deref());

@@ -19,11 +19,14 @@
 //! * [`binary`]: the binary snapshot format: reference encoder, decoder for
 //!   untrusted bytes, and [`binary::BinaryView`], a client's applied state.
 //! * `world`: [`World`], the state and its one-step [`World::tick`].
+//! * [`handoff`]: the cluster-facing types (handed-over players, mirrors,
+//!   rects) and the [`TickHook`] a cluster node runs after every tick.
 //! * [`tick_loop`]: the fixed-rate runner, commands and tick statistics.
 
 pub mod binary;
 pub mod config;
 mod grid;
+pub mod handoff;
 mod movement;
 pub mod snapshot;
 pub mod tick_loop;
@@ -34,6 +37,7 @@ mod world_tests;
 
 pub use config::{WorldConfig, WorldConfigError};
 pub use grid::{GridEntry, InterestGrid, RowsNear};
+pub use handoff::{HandedGuard, HandedOverPlayer, MirrorEntry, Rect, TickHook};
 pub use snapshot::{
     round_wire, ChatMessage, EnterEntry, MoveEntry, MovesIter, Name, NoBinaryForm, SavedPosition,
     Snapshot, Teleport, TeleportReason, Welcome, WorldSize,
@@ -85,6 +89,16 @@ pub trait Outbox {
     /// a burst's deliveries and hand them on together. Does nothing by
     /// default (each delivery then goes out as it is made).
     fn deliver(&mut self) {}
+    /// A local player said `message` at `(x, y)` (after [`Outbox::chat`]
+    /// delivered it locally): a cluster node relays it to the nodes that
+    /// mirror that player. Does nothing by default (a single node).
+    fn chat_sent(&mut self, _x: f64, _y: f64, _message: &ChatMessage) {}
+    /// Tell the player to reconnect to `url` (the `migrate` event) and close
+    /// its connection: the world has already handed it over to another node.
+    /// By default a kick.
+    fn migrate(&mut self, player: PlayerId, _url: &str) {
+        self.kick(player, "moved to another node");
+    }
 }
 
 impl<T: Outbox + ?Sized> Outbox for &mut T {
@@ -105,5 +119,11 @@ impl<T: Outbox + ?Sized> Outbox for &mut T {
     }
     fn deliver(&mut self) {
         (**self).deliver()
+    }
+    fn chat_sent(&mut self, x: f64, y: f64, message: &ChatMessage) {
+        (**self).chat_sent(x, y, message)
+    }
+    fn migrate(&mut self, player: PlayerId, url: &str) {
+        (**self).migrate(player, url)
     }
 }

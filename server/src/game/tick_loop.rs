@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use glam::DVec2;
 use tokio::sync::oneshot;
 
+use super::handoff::{HandedOverPlayer, MirrorEntry, TickHook};
 use super::snapshot::{SavedPosition, TeleportReason};
 use super::world::{TargetOutcome, World};
 use super::{Outbox, PlayerId};
@@ -81,6 +82,33 @@ pub enum WorldCommand {
     Chat {
         /// Sender's account id.
         id: PlayerId,
+        /// The validated text.
+        text: String,
+    },
+    /// Bring a player handed over by another node online, continuing from
+    /// its state ([`World::join_handed_over`]).
+    JoinHandedOver {
+        /// The handed-over state.
+        player: HandedOverPlayer,
+        /// Gets the position the player starts at (for `welcome`).
+        reply: oneshot::Sender<DVec2>,
+    },
+    /// Replace the mirrors from one source ([`World::set_mirrors`]).
+    SetMirrors {
+        /// Opaque source id (the cluster uses the region index).
+        source: u32,
+        /// The source's whole current set.
+        entries: Vec<MirrorEntry>,
+    },
+    /// Remove every mirror of one source ([`World::clear_mirrors`]).
+    ClearMirrors {
+        /// Opaque source id.
+        source: u32,
+    },
+    /// A chat line from a mirrored player ([`World::chat_from_mirror`]).
+    ChatFromMirror {
+        /// The mirrored sender's account id.
+        from: PlayerId,
         /// The validated text.
         text: String,
     },
@@ -297,6 +325,15 @@ pub fn apply(
         WorldCommand::Chat { id, text } => {
             world.chat(id, &text, outbox);
         }
+        WorldCommand::JoinHandedOver { player, reply } => {
+            let pos = world.join_handed_over(player);
+            let _ = reply.send(pos);
+        }
+        WorldCommand::SetMirrors { source, entries } => world.set_mirrors(source, &entries),
+        WorldCommand::ClearMirrors { source } => world.clear_mirrors(source),
+        WorldCommand::ChatFromMirror { from, text } => {
+            world.chat_from_mirror(from, &text, outbox);
+        }
         WorldCommand::Shutdown { reply } => {
             let _ = reply.send(world.all_positions());
             stats.publish(world);
@@ -324,6 +361,7 @@ pub fn run(
     commands: Receiver<WorldCommand>,
     mut outbox: impl Outbox,
     stats: &TickStats,
+    mut hook: impl TickHook,
 ) -> World {
     let mut pacer = Pacer::new(Instant::now(), world.config().tick_period());
     let late_tick_commands = world.config().max_commands_per_late_tick;
@@ -368,6 +406,7 @@ pub fn run(
         let started = Instant::now();
         let timing = pacer.start_tick(started);
         world.tick(&mut outbox);
+        hook.after_tick(&mut world, &mut outbox);
         outbox.deliver();
         stats.tick_duration.observe(started.elapsed().as_secs_f64());
         stats.tick_lateness.observe(timing.late.as_secs_f64());
@@ -517,7 +556,7 @@ mod tests {
         let thread_stats = stats.clone();
         let handle = std::thread::spawn(move || {
             let mut out = Recorder::default();
-            let world = run(world, rx, &mut out, &thread_stats);
+            let world = run(world, rx, &mut out, &thread_stats, ());
             (world, out)
         });
         let (jtx, jrx) = oneshot::channel();
@@ -604,7 +643,7 @@ mod tests {
         };
         let world = World::new(config).unwrap();
         let (tx, rx) = sync_channel(16);
-        let handle = std::thread::spawn(move || run(world, rx, Slow, &TickStats::default()));
+        let handle = std::thread::spawn(move || run(world, rx, Slow, &TickStats::default(), ()));
         let (jtx, jrx) = oneshot::channel();
         tx.send(WorldCommand::Join {
             id: 1,
@@ -668,7 +707,7 @@ mod tests {
         let world = World::new(WorldConfig::default()).unwrap();
         let (tx, rx) = sync_channel::<WorldCommand>(1);
         drop(tx);
-        let world = run(world, rx, Recorder::default(), &TickStats::default());
+        let world = run(world, rx, Recorder::default(), &TickStats::default(), ());
         assert_eq!(world.player_count(), 0);
     }
 }

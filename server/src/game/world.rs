@@ -46,6 +46,7 @@ use glam::DVec2;
 
 use super::config::{WorldConfig, WorldConfigError};
 use super::grid::{GridEntry, InterestGrid};
+use super::handoff::{HandedOverPlayer, MirrorEntry, Rect};
 use super::movement::{clamp_to_world, step_toward};
 use super::snapshot::{
     from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name, SavedPosition,
@@ -588,6 +589,67 @@ impl World {
         };
         out.chat(&to, &message);
         to.len()
+    }
+
+    // ---- Cluster: mirrors and handoff (see `handoff`). ----
+    // INTERFACE ONLY in this commit; the game-mirrors work fills them in.
+
+    /// Replaces every mirror from `source` (opaque; the cluster uses the
+    /// region index) with `entries`. Mirrors are in the interest grid and in
+    /// views exactly like players (the deltas one node would send); they are
+    /// never simulated, persisted, sent snapshots, teleports or chat, and do
+    /// not count in [`World::player_count`]. An entry whose id is a local
+    /// player is ignored (local wins). Mirrors of `source` missing from
+    /// `entries` are removed (their viewers get `leave`).
+    pub fn set_mirrors(&mut self, source: u32, entries: &[MirrorEntry]) {
+        let _ = (source, entries);
+        todo!("game mirrors")
+    }
+
+    /// Removes every mirror of `source` (its node is gone).
+    pub fn clear_mirrors(&mut self, source: u32) {
+        let _ = source;
+        todo!("game mirrors")
+    }
+
+    /// Turns a local player into a mirror of `source` in place (same slot:
+    /// its viewers see no leave and enter) and returns its whole state for
+    /// the next owner. Its last position is handed to persistence through
+    /// the return value only (the caller persists it). `None` if `id` is not
+    /// a local player.
+    pub fn hand_off(&mut self, id: PlayerId, source: u32) -> Option<HandedOverPlayer> {
+        let _ = (id, source);
+        todo!("game handoff")
+    }
+
+    /// Brings a handed-over player online, continuing from its state; a
+    /// mirror of it is promoted in place (its viewers see no leave and
+    /// enter). Returns the position it starts at (for `welcome`).
+    pub fn join_handed_over(&mut self, player: HandedOverPlayer) -> DVec2 {
+        let _ = player;
+        todo!("game handoff")
+    }
+
+    /// Local players inside `outer` but not inside `inner` (a border band),
+    /// as mirror entries sorted by id: what neighbours must mirror.
+    pub fn local_players_in_band(&self, outer: Rect, inner: Rect) -> Vec<MirrorEntry> {
+        let _ = (outer, inner);
+        todo!("game mirrors")
+    }
+
+    /// Local players whose position is inside none of `owned` (they must be
+    /// handed off), sorted by id.
+    pub fn local_players_outside(&self, owned: &[Rect]) -> Vec<PlayerId> {
+        let _ = owned;
+        todo!("game handoff")
+    }
+
+    /// Delivers chat from a mirrored player to the local players that have
+    /// it within view radius (the rule [`World::chat`] uses); returns how
+    /// many got it.
+    pub fn chat_from_mirror(&mut self, from: PlayerId, text: &str, out: &mut impl Outbox) -> usize {
+        let _ = (from, text, out);
+        todo!("game mirrors")
     }
 
     /// A player's authoritative position, if online.

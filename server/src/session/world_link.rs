@@ -22,6 +22,7 @@ use super::players::{kick, Bound, Players};
 use super::SnapshotForm;
 use crate::engineio;
 use crate::game::tick_loop::{self, TickStats, WorldCommand};
+use crate::game::TickHook;
 use crate::game::{
     ChatMessage, Delivery, Outbox, PlayerId, SavedPosition, Snapshot, Teleport, World,
 };
@@ -52,7 +53,8 @@ pub struct WorldHandle {
 }
 
 impl WorldHandle {
-    /// Starts the tick thread for `world`, delivering through `outbox`;
+    /// Starts the tick thread for `world`, delivering through `outbox` and
+    /// running `hook` after every tick (`()` on a single node);
     /// `command_queue` commands may wait for it before senders see
     /// [`WorldUnavailable::Busy`].
     pub fn spawn(
@@ -60,6 +62,7 @@ impl WorldHandle {
         outbox: SocketOutbox,
         stats: Arc<TickStats>,
         command_queue: usize,
+        hook: impl TickHook + Send + 'static,
     ) -> std::io::Result<(Self, JoinHandle<World>)> {
         let (commands, receiver) = std::sync::mpsc::sync_channel(command_queue);
         let thread_stats = stats.clone();
@@ -67,7 +70,7 @@ impl WorldHandle {
             .name("locus-world".into())
             .spawn(move || {
                 engineio::hold_wakes();
-                tick_loop::run(world, receiver, outbox, &thread_stats)
+                tick_loop::run(world, receiver, outbox, &thread_stats, hook)
             })?;
         let handle = Self {
             commands,

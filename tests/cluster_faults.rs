@@ -12,32 +12,13 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cluster::{covers_every_region_once, redis_db, Cluster, JsPlayer, OwnRedis};
+use support::cluster::{redis_db, Cluster, JsPlayer, OwnRedis};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const FLAGS: [&str; 4] = ["--regions", "2", "--world-size", "400"];
-
-async fn wait_saved(cluster: &Cluster, id: u64, at: (f64, f64)) {
-    let deadline = Instant::now() + PATIENCE;
-    while cluster.stored_position(id) != Some(at) {
-        assert!(
-            Instant::now() < deadline,
-            "never saved at {at:?}: {:?}",
-            cluster.stored_position(id)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn covered(cluster: &Cluster, i: usize, nodes: usize) {
-    let body = cluster
-        .cluster_until(i, PATIENCE, |b| covers_every_region_once(b, nodes))
-        .await;
-    assert!(covers_every_region_once(&body, nodes), "node {i}: {body}");
-}
 
 #[tokio::test]
 async fn redis_killed_and_restarted_degrades_then_resumes_without_losing_a_player() {
@@ -49,7 +30,7 @@ async fn redis_killed_and_restarted_degrades_then_resumes_without_losing_a_playe
         return;
     };
     for i in cluster.running() {
-        covered(&cluster, i, 2).await;
+        cluster.covered(i, 2, PATIENCE).await;
     }
     let (id, token) = cluster.nodes[0].as_ref().unwrap().account("steady").await;
     let mut player = JsPlayer::start(&token, &cluster.urls);
@@ -64,7 +45,7 @@ async fn redis_killed_and_restarted_degrades_then_resumes_without_losing_a_playe
     }
     // Still simulated and saved (PostgreSQL is fine) while Redis is away.
     player.move_to(250.0, 250.0).await;
-    wait_saved(&cluster, id, (250.0, 250.0)).await;
+    cluster.wait_saved(id, (250.0, 250.0), PATIENCE).await;
 
     redis.start_again().await;
     for i in cluster.running() {
@@ -72,10 +53,10 @@ async fn redis_killed_and_restarted_degrades_then_resumes_without_losing_a_playe
             cluster.health_until(i, "ok", PATIENCE).await,
             "node {i} never recovered"
         );
-        covered(&cluster, i, 2).await;
+        cluster.covered(i, 2, PATIENCE).await;
     }
     player.move_to(260.0, 260.0).await;
-    wait_saved(&cluster, id, (260.0, 260.0)).await;
+    cluster.wait_saved(id, (260.0, 260.0), PATIENCE).await;
     // Take in whatever the player reported so far.
     let _ = player
         .next_where(Duration::from_millis(200), |_| false)
@@ -103,7 +84,7 @@ async fn values_in_redis_that_do_not_decode_are_dropped_and_counted() {
     let Some(cluster) = Cluster::start(&redis, 1, &FLAGS).await else {
         return;
     };
-    covered(&cluster, 0, 1).await;
+    cluster.covered(0, 1, PATIENCE).await;
     let client = redis::Client::open(redis.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::pipe()
@@ -154,7 +135,7 @@ async fn values_in_redis_that_do_not_decode_are_dropped_and_counted() {
         .unwrap();
     let (_, health) = cluster.get(0, "/api/health").await;
     assert_eq!(health["cluster"], "ok", "{health}");
-    covered(&cluster, 0, 1).await;
+    cluster.covered(0, 1, PATIENCE).await;
 }
 
 #[tokio::test]
@@ -167,7 +148,7 @@ async fn a_clean_stop_hands_its_regions_over_and_its_player_resumes_on_the_other
         return;
     };
     for i in cluster.running() {
-        covered(&cluster, i, 2).await;
+        cluster.covered(i, 2, PATIENCE).await;
     }
     let (id, token) = cluster.nodes[0].as_ref().unwrap().account("calm").await;
     let mut player = JsPlayer::start(&token, &cluster.urls);
@@ -175,7 +156,7 @@ async fn a_clean_stop_hands_its_regions_over_and_its_player_resumes_on_the_other
     let leaving = cluster.index_of(welcome["url"].as_str().unwrap());
     let staying = 1 - leaving;
     player.move_to(310.0, 290.0).await;
-    wait_saved(&cluster, id, (310.0, 290.0)).await;
+    cluster.wait_saved(id, (310.0, 290.0), PATIENCE).await;
 
     let mut stopped = cluster.nodes[leaving].take().unwrap();
     stopped.signal("-TERM").await;
@@ -186,7 +167,7 @@ async fn a_clean_stop_hands_its_regions_over_and_its_player_resumes_on_the_other
         "{:?}",
         stopped.stderr
     );
-    covered(&cluster, staying, 1).await;
+    cluster.covered(staying, 1, PATIENCE).await;
     let again = player.welcome(PATIENCE).await.expect("welcome again");
     assert_eq!(
         again["url"],

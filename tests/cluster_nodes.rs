@@ -34,20 +34,6 @@ fn redis(db: u8) -> Option<String> {
     support::tools::redis_url().map(|url| redis_db(&url, db))
 }
 
-async fn covered_on_every_node(cluster: &Cluster, nodes: usize) -> Value {
-    let mut last = Value::Null;
-    for i in cluster.running() {
-        last = cluster
-            .cluster_until(i, PATIENCE, |b| covers_every_region_once(b, nodes))
-            .await;
-        assert!(
-            covers_every_region_once(&last, nodes),
-            "node {i} never showed {nodes} nodes covering every region once: {last}"
-        );
-    }
-    last
-}
-
 #[tokio::test]
 async fn three_nodes_cover_every_region_once_and_players_follow_moved() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -55,7 +41,7 @@ async fn three_nodes_cover_every_region_once_and_players_follow_moved() {
     let Some(cluster) = Cluster::start(&redis, 3, &flags("2")).await else {
         return;
     };
-    let body = covered_on_every_node(&cluster, 3).await;
+    let body = cluster.covered_everywhere(3, PATIENCE).await;
     assert_eq!(body["regions"], 2);
     for i in cluster.running() {
         let (status, health) = cluster.get(i, "/api/health").await;
@@ -126,7 +112,7 @@ async fn a_killed_node_loses_its_regions_and_its_player_resumes_on_the_new_owner
     let Some(mut cluster) = Cluster::start(&redis, 3, &flags("2")).await else {
         return;
     };
-    covered_on_every_node(&cluster, 3).await;
+    cluster.covered_everywhere(3, PATIENCE).await;
     let (id, token) = cluster.nodes[0].as_ref().unwrap().account("survivor").await;
     let mut player = JsPlayer::start(&token, &cluster.urls);
     let welcome = player.welcome(PATIENCE).await.expect("welcome");
@@ -134,15 +120,7 @@ async fn a_killed_node_loses_its_regions_and_its_player_resumes_on_the_new_owner
 
     // Walk within region [1, 1] and stand until the position is saved.
     player.move_to(300.0, 300.0).await;
-    let deadline = Instant::now() + PATIENCE;
-    while cluster.stored_position(id) != Some((300.0, 300.0)) {
-        assert!(
-            Instant::now() < deadline,
-            "position never saved: {:?}",
-            cluster.stored_position(id)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    cluster.wait_saved(id, (300.0, 300.0), PATIENCE).await;
 
     let mut killed = cluster.nodes[victim].take().unwrap();
     killed.signal("-KILL").await;
@@ -177,7 +155,7 @@ async fn a_second_login_on_another_node_kicks_the_first_and_an_admin_reset_reach
     let Some(mut cluster) = Cluster::start(&redis, 1, &flags("4")).await else {
         return;
     };
-    covered_on_every_node(&cluster, 1).await;
+    cluster.covered_everywhere(1, PATIENCE).await;
     let (id, token) = cluster.nodes[0].as_ref().unwrap().account("twice").await;
     let mut first = JsPlayer::start(&token, &cluster.urls[..1]);
     first
@@ -186,7 +164,7 @@ async fn a_second_login_on_another_node_kicks_the_first_and_an_admin_reset_reach
         .expect("welcome on the first node");
 
     let second_node = cluster.add_node().await;
-    let body = covered_on_every_node(&cluster, 2).await;
+    let body = cluster.covered_everywhere(2, PATIENCE).await;
     let theirs = &cluster.urls[second_node];
     let region = body["nodes"]
         .as_array()
@@ -201,11 +179,7 @@ async fn a_second_login_on_another_node_kicks_the_first_and_an_admin_reset_reach
         region[1].as_f64().unwrap() * 100.0 + 50.0,
     );
     first.move_to(x, y).await;
-    let deadline = Instant::now() + PATIENCE;
-    while cluster.stored_position(id) != Some((x, y)) {
-        assert!(Instant::now() < deadline, "never saved at {x},{y}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    cluster.wait_saved(id, (x, y), PATIENCE).await;
 
     // The same account again on the second node (the first one would take
     // its own connection over: the player still plays there).
@@ -258,7 +232,7 @@ async fn a_node_of_another_shape_or_without_postgres_or_redis_is_refused_with_on
     let Some(cluster) = Cluster::start(&redis, 1, &flags("2")).await else {
         return;
     };
-    covered_on_every_node(&cluster, 1).await;
+    cluster.covered_everywhere(1, PATIENCE).await;
     let refused = |args: Vec<String>, db: std::path::PathBuf, expect: &'static str| async move {
         let mut all = vec!["serve".to_owned(), "--listen".into(), "127.0.0.1:0".into()];
         all.extend(args);
@@ -322,7 +296,7 @@ async fn a_node_of_another_shape_or_without_postgres_or_redis_is_refused_with_on
     )
     .await;
     // The running node is untouched.
-    covered_on_every_node(&cluster, 1).await;
+    cluster.covered_everywhere(1, PATIENCE).await;
 }
 
 #[tokio::test]
@@ -363,7 +337,7 @@ async fn locus_bots_follow_moved_to_the_node_holding_their_region() {
     let Some(cluster) = Cluster::start(&redis, 2, &flags("1")).await else {
         return;
     };
-    let body = covered_on_every_node(&cluster, 2).await;
+    let body = cluster.covered_everywhere(2, PATIENCE).await;
     let owner = owner_of(&body, 0, 0).unwrap();
     let entry = cluster.urls.iter().find(|u| **u != owner).unwrap().clone();
     let db = cluster.db.url.clone();

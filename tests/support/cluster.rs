@@ -167,6 +167,43 @@ impl Cluster {
         }
     }
 
+    /// Waits until node `i`'s `/api/cluster` shows `nodes` nodes holding
+    /// every region once, and returns that answer; fails the test after
+    /// `patience`.
+    pub async fn covered(&self, i: usize, nodes: usize, patience: Duration) -> Value {
+        let body = self
+            .cluster_until(i, patience, |b| covers_every_region_once(b, nodes))
+            .await;
+        assert!(
+            covers_every_region_once(&body, nodes),
+            "node {i} never showed {nodes} nodes covering every region once: {body}"
+        );
+        body
+    }
+
+    /// [`Cluster::covered`] on every running node; returns the last answer.
+    pub async fn covered_everywhere(&self, nodes: usize, patience: Duration) -> Value {
+        let mut last = Value::Null;
+        for i in self.running() {
+            last = self.covered(i, nodes, patience).await;
+        }
+        last
+    }
+
+    /// Waits until account `id`'s stored position is `at`; fails the test
+    /// after `patience`.
+    pub async fn wait_saved(&self, id: u64, at: (f64, f64), patience: Duration) {
+        let deadline = Instant::now() + patience;
+        while self.stored_position(id) != Some(at) {
+            assert!(
+                Instant::now() < deadline,
+                "never saved at {at:?}: {:?}",
+                self.stored_position(id)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The stored position of account `id`, if any.
     pub fn stored_position(&self, id: u64) -> Option<(f64, f64)> {
         let rows = super::pg::query(

@@ -6,8 +6,9 @@
 //! player resumes there at its last saved position; a second login on
 //! another node kicks the first and an admin reset reaches the player on
 //! the node holding it; a node of another shape, without PostgreSQL or
-//! without a reachable Redis is refused; `locus bots` follows `moved`. Each test has its own database and Redis database number; the
-//! tests run one at a time (three nodes each on a shared 2-core machine).
+//! without a reachable Redis is refused; `locus bots` follows `moved`.
+//! Each test has its own database and Redis database number; the tests run
+//! one at a time (three nodes each on a shared 2-core machine).
 //! Nothing is timed: every wait polls with a generous patience. SKIPPED
 //! without PostgreSQL and Redis outside CI.
 
@@ -297,30 +298,6 @@ async fn a_node_of_another_shape_or_without_postgres_or_redis_is_refused_with_on
     .await;
     // The running node is untouched.
     cluster.covered_everywhere(1, PATIENCE).await;
-}
-
-#[tokio::test]
-async fn without_cluster_there_is_no_cluster_api_and_no_health_field() {
-    let server = support::server::LocusServer::start().await;
-    let (status, body) = {
-        let response = reqwest::get(server.url("/api/cluster")).await.unwrap();
-        (
-            response.status().as_u16(),
-            response.json::<Value>().await.unwrap(),
-        )
-    };
-    assert_eq!(
-        (status, body),
-        (404, serde_json::json!({"error": "not a cluster node"}))
-    );
-    let health: Value = reqwest::get(server.url("/api/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(health.get("cluster").is_none(), "{health}");
-    server.stop().await;
 }
 
 #[derive(clap::Parser)]

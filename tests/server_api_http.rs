@@ -231,7 +231,7 @@ async fn logout_without_a_valid_token_is_unauthorized(backend: Backend) {
 }
 
 #[tokio::test]
-async fn health_and_metrics_answer() {
+async fn health_and_metrics_answer_and_there_is_no_cluster_api() {
     let server = LocusServer::start().await;
     let http = reqwest::Client::new();
     let res = http.get(server.url("/api/health")).send().await.unwrap();
@@ -241,6 +241,13 @@ async fn health_and_metrics_answer() {
     assert_eq!(body["players_online"], 0);
     assert!(body["tick"].as_u64().is_some());
     assert_eq!(body["parser"], "json", "health names the Socket.IO parser");
+    assert!(
+        body.get("cluster").is_none(),
+        "no cluster field without --cluster: {body}"
+    );
+    let res = http.get(server.url("/api/cluster")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_of(res).await, "not a cluster node");
 
     let res = http.get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);

@@ -46,6 +46,9 @@ pub enum ApiError {
     /// No such resource.
     #[error("not found")]
     NotFound,
+    /// A cluster resource asked of a node started without `--cluster`.
+    #[error("not a cluster node")]
+    NotAClusterNode,
     /// The method is not supported on this path.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -64,7 +67,7 @@ impl ApiError {
             Self::InvalidCredentials | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UsernameTaken => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NotAClusterNode => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -318,13 +321,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
 pub async fn cluster(State(state): State<Arc<AppState>>) -> Response {
     match &state.cluster {
         Some(node) => Json(node.cluster_json()).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(ErrorBody {
-                error: "not a cluster node".into(),
-            }),
-        )
-            .into_response(),
+        None => ApiError::NotAClusterNode.into_response(),
     }
 }
 

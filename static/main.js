@@ -593,6 +593,8 @@ window.addEventListener('pageshow', (e) => {
 const locus = Object.freeze({
   get state() { return game.state; },
   get transport() { return game.socket?.transportName ?? null; },
+  /** the node the socket connects to (a cluster may send it elsewhere) */
+  get url() { return game.socket?.url ?? null; },
   /** the Socket.IO parser of the current connection attempt: 'json' or 'msgpack' */
   get parser() { return game.socket?.parser.name ?? null; },
   get me() {

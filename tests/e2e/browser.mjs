@@ -37,10 +37,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  TIMEOUT, check, connectedOrFormError, die, launchChromium, locusState, progress, step, waitIn,
+} from './page_kit.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -53,35 +55,12 @@ const { values: opts } = parseArgs({
   },
 });
 
-const TIMEOUT = 20_000; // generous: CI is a noisy 2-core machine
 const POSITION_TOLERANCE = 1.0; // world units; positions are rounded to 0.01 on the wire
 
-function die(message) {
-  console.error(`FAIL: ${message}`);
-  process.exit(1);
-}
-
-if (!existsSync(opts.chromium)) {
-  if (process.env.CI) die(`chromium not installed at ${opts.chromium} (CI is set, so this is a failure)`);
-  console.log('='.repeat(72));
-  console.log(`SKIPPED: chromium not installed (${opts.chromium}); install Debian's chromium to run this test`);
-  console.log('='.repeat(72));
-  process.exit(0);
-}
 if (!opts.locus) die('usage: node tests/e2e/browser.mjs --locus <path to locus binary> [--parser json|msgpack] [--out DIR]');
 if (!['json', 'msgpack'].includes(opts.parser)) die(`--parser ${opts.parser}: expected json or msgpack`);
 const locusBin = resolve(opts.locus);
 if (!existsSync(locusBin)) die(`--locus ${locusBin} does not exist (build it with cargo build)`);
-
-let chromium;
-try {
-  const require = createRequire(new URL('../package.json', import.meta.url));
-  ({ chromium } = require('playwright-core'));
-} catch {
-  if (process.env.CI) die('playwright-core is missing: run bash tests/run.sh (it runs npm ci in tests/)');
-  console.log('SKIPPED: playwright-core not installed; run bash tests/run.sh (it runs npm ci in tests/)');
-  process.exit(0);
-}
 
 const outDir = resolve(opts.out);
 mkdirSync(outDir, { recursive: true });
@@ -148,38 +127,7 @@ async function stopServer(signal = opts['stop-signal']) {
 const pageErrors = [];
 /** A console error the current step provokes on purpose (matched against the text). */
 let expectedConsoleError = null;
-let currentStep = 'start-up';
 const pages = {};
-
-async function step(name, fn) {
-  currentStep = name;
-  const t0 = Date.now();
-  process.stdout.write(`- ${name} ... `);
-  await fn();
-  console.log(`ok (${Date.now() - t0} ms)`);
-}
-
-function check(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-/** Waits until `fn(arg)` is truthy in the page; the error says what we waited for. */
-async function waitIn(page, what, fn, arg, timeout = TIMEOUT) {
-  try {
-    return await (await page.waitForFunction(fn, arg, { timeout, polling: 50 })).jsonValue();
-  } catch (e) {
-    const state = await page.evaluate(() => ({ state: window.locus?.state, me: window.locus?.me, reason: window.locus?.lastReason })).catch(() => ({}));
-    throw new Error(`timed out after ${timeout} ms waiting for ${what} (page state: ${JSON.stringify(state)})`);
-  }
-}
-
-const locusState = (page) => page.evaluate(() => ({
-  state: window.locus.state,
-  me: window.locus.me,
-  players: window.locus.players,
-  chat: window.locus.chat,
-  stats: window.locus.stats,
-}));
 
 async function openAndRegister(browser, username, password) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
@@ -203,30 +151,17 @@ async function openAndRegister(browser, username, password) {
   return page;
 }
 
-/** Waits for the game, but fails at once with the form's message (e.g. a 429) if one appears. */
-async function connectedOrFormError(page, who) {
-  const outcome = await waitIn(page, `${who} to be connected`, () => {
-    const err = document.getElementById('auth-error');
-    if (err && !err.hidden && err.textContent) return `form error: ${err.textContent}`;
-    return window.locus.state === 'connected' && window.locus.me !== null && 'connected';
-  });
-  if (outcome !== 'connected') throw new Error(`${who} could not log in: ${outcome}`);
-}
-
 // ------------------------------------------------------------ scenario
 
 let browser;
 let failed = null;
 try {
-  await step(`start ${locusBin} --parser ${opts.parser} on ${baseUrl}`, startServer);
-
+  // Chromium first: without it the run is SKIPPED before any server starts.
   await step('launch chromium', async () => {
-    browser = await chromium.launch({
-      executablePath: opts.chromium,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium(opts.chromium);
   });
+
+  await step(`start ${locusBin} --parser ${opts.parser} on ${baseUrl}`, startServer);
 
   const suffix = Math.random().toString(36).slice(2, 8);
   const names = { a: `e2e_a_${suffix}`, b: `e2e_b_${suffix}` };
@@ -408,7 +343,7 @@ rmSync(work, { recursive: true, force: true });
 if (failed) {
   let tail = '';
   try { tail = readFileSync(serverLog, 'utf8').split('\n').slice(-25).join('\n'); } catch { /* no log */ }
-  console.error(`FAIL: ${currentStep}: ${failed.message}`);
+  console.error(`FAIL: ${progress.step}: ${failed.message}`);
   if (pageErrors.length) console.error(`page errors:\n  ${pageErrors.join('\n  ')}`);
   console.error(`screenshots in ${outDir}; server log tail (${serverLog}):\n${tail}`);
   process.exit(1);

@@ -172,27 +172,21 @@ fn hand_off_and_join_handed_over_continue_in_place() {
         "the guard is kept"
     );
     assert!(b.dirty_positions().iter().any(|s| s.id == 1));
-    let local = |e: MirrorEntry| e;
-    a.set_mirrors(
-        1,
-        &b.local_players_in_band(
-            Rect {
-                min_x: 0.0,
-                min_y: 0.0,
-                max_x: 5000.0,
-                max_y: 5000.0,
-            },
-            Rect {
-                min_x: 0.0,
-                min_y: 0.0,
-                max_x: 0.0,
-                max_y: 0.0,
-            },
-        )
-        .into_iter()
-        .map(local)
-        .collect::<Vec<_>>(),
+    let from_b = b.local_players_in_band(
+        Rect {
+            min_x: 0.0,
+            min_y: 0.0,
+            max_x: 5000.0,
+            max_y: 5000.0,
+        },
+        Rect {
+            min_x: 0.0,
+            min_y: 0.0,
+            max_x: 0.0,
+            max_y: 0.0,
+        },
     );
+    a.set_mirrors(1, &from_b);
     a.tick(&mut oa);
     b.tick(&mut ob);
     assert!(oa.leaves.is_empty() && ob.leaves.is_empty());
@@ -315,6 +309,7 @@ fn split_worlds_show_what_one_world_shows() {
         sides[0].set_mirrors(1, &from1);
     };
     let mut crossings = 0;
+    let mut across = 0;
     for round in 0..150u64 {
         // Move tick.
         for &id in &players {
@@ -358,6 +353,10 @@ fn split_worlds_show_what_one_world_shows() {
             let split = outs[owner].views.get(&id).cloned().unwrap_or_default();
             let one = ref_out.views.get(&id).cloned().unwrap_or_default();
             assert_eq!(split, one, "player {id} after round {round}");
+            across += split
+                .keys()
+                .filter(|&&seen| side_of(reference.position(seen).unwrap().x) != owner)
+                .count();
         }
         assert_eq!(
             sides[0].player_count() + sides[1].player_count(),
@@ -365,4 +364,5 @@ fn split_worlds_show_what_one_world_shows() {
         );
     }
     assert!(crossings > 5, "only {crossings} crossings");
+    assert!(across > 1000, "only {across} views across the split");
 }

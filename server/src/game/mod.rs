@@ -22,8 +22,11 @@
 //! * [`handoff`]: the cluster-facing types (handed-over players, mirrors,
 //!   rects) and the [`TickHook`] a cluster node runs after every tick.
 //! * [`tick_loop`]: the fixed-rate runner, commands and tick statistics.
+//! * `cluster_tests` (tests only): mirrors, handoff and the split-world check.
 
 pub mod binary;
+#[cfg(test)]
+mod cluster_tests;
 pub mod config;
 mod grid;
 pub mod handoff;

@@ -46,7 +46,7 @@ use glam::DVec2;
 
 use super::config::{WorldConfig, WorldConfigError};
 use super::grid::{GridEntry, InterestGrid};
-use super::handoff::{HandedOverPlayer, MirrorEntry, Rect};
+use super::handoff::{HandedGuard, HandedOverPlayer, MirrorEntry, Rect};
 use super::movement::{clamp_to_world, step_toward};
 use super::snapshot::{
     from_cents, round_wire, to_cents, ChatMessage, EnterEntry, MoveTable, Name, SavedPosition,
@@ -122,6 +122,10 @@ struct Player {
     reset_epoch: i64,
     /// What this player sees and was sent.
     view: ViewState,
+    /// `Some(source)`: a read-only copy of a player simulated by another
+    /// node (see [`World::set_mirrors`]): in the grid and in views, never
+    /// moved, viewing, persisted, teleported or counted.
+    mirror_of: Option<u32>,
 }
 
 /// Why the tick removes a player.
@@ -321,15 +325,19 @@ impl World {
             dirty,
             reset_epoch,
             view: ViewState::default(),
+            mirror_of: None,
         };
         if let Some(&slot) = self.index.get(&id) {
             let p = &mut self.players[slot as usize];
+            let mirror = p.present && p.mirror_of.is_some();
             let (pos, dirty, epoch) = if p.present || p.dirty {
-                (p.pos, p.dirty, p.reset_epoch)
+                // A mirror is promoted in place; this node persists it now.
+                let epoch = if mirror { reset_epoch } else { p.reset_epoch };
+                (p.pos, p.dirty || mirror, epoch)
             } else {
                 (given, clamped, reset_epoch)
             };
-            if !p.present {
+            if !p.present || mirror {
                 self.online += 1;
             }
             *p = fresh(pos, dirty, epoch);
@@ -371,9 +379,18 @@ impl World {
         Some(last)
     }
 
+    /// The slot of a present local (not mirrored) player.
     fn online_slot(&self, id: PlayerId) -> Option<u32> {
         let slot = *self.index.get(&id)?;
-        self.players[slot as usize].present.then_some(slot)
+        let p = &self.players[slot as usize];
+        (p.present && p.mirror_of.is_none()).then_some(slot)
+    }
+
+    /// The slot of a present mirror.
+    fn mirror_slot(&self, id: PlayerId) -> Option<u32> {
+        let slot = *self.index.get(&id)?;
+        let p = &self.players[slot as usize];
+        (p.present && p.mirror_of.is_some()).then_some(slot)
     }
 
     /// Marks a slot departed and reserves it; keeps id, position and dirty.
@@ -386,7 +403,9 @@ impl World {
         p.guard = None;
         p.pending_teleport = None;
         p.view = ViewState::default();
-        self.online -= 1;
+        if p.mirror_of.take().is_none() {
+            self.online -= 1;
+        }
         self.departed.push_back((free_at, slot));
     }
 
@@ -538,6 +557,9 @@ impl World {
         };
         let tick = self.tick;
         let p = &mut self.players[slot as usize];
+        if p.mirror_of.is_some() {
+            return false; // its own node teleports it
+        }
         p.pos = pos;
         if !p.present {
             // The caller wrote the store; the world has nothing newer.
@@ -559,6 +581,9 @@ impl World {
     pub fn admin_reset(&mut self, id: PlayerId, pos: DVec2, reset_epoch: i64) -> bool {
         if let Some(&slot) = self.index.get(&id) {
             let p = &mut self.players[slot as usize];
+            if p.mirror_of.is_some() {
+                return false; // its own node resets it
+            }
             p.reset_epoch = p.reset_epoch.max(reset_epoch);
         }
         self.teleport(id, pos, TeleportReason::AdminReset)
@@ -578,7 +603,8 @@ impl World {
         let players = &self.players;
         self.grid
             .for_each_within(sender.pos, self.config.view_radius, |e| {
-                if e.slot != slot && players[e.slot as usize].present {
+                let p = &players[e.slot as usize];
+                if e.slot != slot && p.present && p.mirror_of.is_none() {
                     to.push(e.id);
                 }
             });
@@ -588,28 +614,97 @@ impl World {
             text: text.to_owned(),
         };
         out.chat(&to, &message);
+        out.chat_sent(sender.pos.x, sender.pos.y, &message);
         to.len()
     }
 
     // ---- Cluster: mirrors and handoff (see `handoff`). ----
-    // INTERFACE ONLY in this commit; the game-mirrors work fills them in.
 
     /// Replaces every mirror from `source` (opaque; the cluster uses the
     /// region index) with `entries`. Mirrors are in the interest grid and in
     /// views exactly like players (the deltas one node would send); they are
     /// never simulated, persisted, sent snapshots, teleports or chat, and do
     /// not count in [`World::player_count`]. An entry whose id is a local
-    /// player is ignored (local wins). Mirrors of `source` missing from
-    /// `entries` are removed (their viewers get `leave`).
+    /// player is ignored (local wins), as is one with a non-finite position;
+    /// positions are clamped into the world. Mirrors of `source` missing
+    /// from `entries` are removed (their viewers get `leave`); a mirror of
+    /// another source named here moves to `source`.
     pub fn set_mirrors(&mut self, source: u32, entries: &[MirrorEntry]) {
-        let _ = (source, entries);
-        todo!("game mirrors")
+        let mut kept = std::collections::HashSet::with_capacity(entries.len());
+        for e in entries {
+            let pos = DVec2::new(e.x, e.y);
+            if !pos.is_finite() || self.online_slot(e.id).is_some() {
+                continue;
+            }
+            kept.insert(e.id);
+            self.put_mirror(source, e.id, &e.name, clamp_to_world(pos, self.size));
+        }
+        let gone: Vec<u32> = self
+            .players
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.present && p.mirror_of == Some(source) && !kept.contains(&p.id))
+            .map(|(slot, _)| slot as u32)
+            .collect();
+        for slot in gone {
+            self.depart(slot);
+        }
+    }
+
+    /// Makes `id` a mirror of `source` at `pos`: in its present mirror
+    /// slot, in its reserved slot (as a rejoin would), or in a new one.
+    fn put_mirror(&mut self, source: u32, id: PlayerId, name: &str, pos: DVec2) {
+        if let Some(&slot) = self.index.get(&id) {
+            let p = &mut self.players[slot as usize];
+            if p.present {
+                p.mirror_of = Some(source);
+                p.pos = pos;
+                if &*p.name != name {
+                    p.name = Name::new(name);
+                }
+                return;
+            }
+            if p.dirty {
+                // A position this node still owes the store.
+                self.orphaned.push(saved(p));
+            }
+        }
+        let mirror = Player {
+            id,
+            name: Name::new(name),
+            present: true,
+            free_at: 0,
+            pos,
+            target: None,
+            last_seq: None,
+            ack: 0,
+            guard: None,
+            pending_teleport: None,
+            dirty: false,
+            reset_epoch: 0,
+            view: ViewState::default(),
+            mirror_of: Some(source),
+        };
+        if let Some(&slot) = self.index.get(&id) {
+            self.players[slot as usize] = mirror;
+            return;
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.players[slot as usize] = mirror;
+                slot
+            }
+            None => {
+                self.players.push(mirror);
+                (self.players.len() - 1) as u32
+            }
+        };
+        self.index.insert(id, slot);
     }
 
     /// Removes every mirror of `source` (its node is gone).
     pub fn clear_mirrors(&mut self, source: u32) {
-        let _ = source;
-        todo!("game mirrors")
+        self.set_mirrors(source, &[]);
     }
 
     /// Turns a local player into a mirror of `source` in place (same slot:
@@ -618,38 +713,132 @@ impl World {
     /// the return value only (the caller persists it). `None` if `id` is not
     /// a local player.
     pub fn hand_off(&mut self, id: PlayerId, source: u32) -> Option<HandedOverPlayer> {
-        let _ = (id, source);
-        todo!("game handoff")
+        let slot = self.online_slot(id)?;
+        let tick = self.tick;
+        let p = &mut self.players[slot as usize];
+        let handed = HandedOverPlayer {
+            id,
+            name: p.name.to_string(),
+            x: p.pos.x,
+            y: p.pos.y,
+            target: p.target.map(|t| (t.x, t.y)),
+            last_seq: p.last_seq,
+            ack: p.ack,
+            reset_epoch: p.reset_epoch,
+            guard: p.guard.map(|g| HandedGuard {
+                x: g.point.x,
+                y: g.point.y,
+                age_ticks: tick.saturating_sub(g.tick),
+            }),
+            pending_teleport: p.pending_teleport,
+        };
+        p.mirror_of = Some(source);
+        p.target = None;
+        p.last_seq = None;
+        p.ack = 0;
+        p.guard = None;
+        p.pending_teleport = None;
+        p.dirty = false;
+        p.view = ViewState::default();
+        self.online -= 1;
+        Some(handed)
     }
 
     /// Brings a handed-over player online, continuing from its state; a
     /// mirror of it is promoted in place (its viewers see no leave and
-    /// enter). Returns the position it starts at (for `welcome`).
+    /// enter). It gets a fresh view (its first snapshot is full) and is
+    /// persisted by this node from now on. Returns the position it starts at
+    /// (for `welcome`).
     pub fn join_handed_over(&mut self, player: HandedOverPlayer) -> DVec2 {
-        let _ = player;
-        todo!("game handoff")
+        let given = DVec2::new(player.x, player.y);
+        let pos = if given.is_finite() {
+            clamp_to_world(given, self.size)
+        } else {
+            self.spawn_point()
+        };
+        self.join_at_epoch(player.id, &player.name, pos, player.reset_epoch);
+        let slot = self.online_slot(player.id).expect("just joined");
+        let tick = self.tick;
+        let size = self.size;
+        let p = &mut self.players[slot as usize];
+        p.pos = pos;
+        p.target = player
+            .target
+            .map(|(x, y)| DVec2::new(x, y))
+            .filter(|t| t.is_finite())
+            .map(|t| clamp_to_world(t, size));
+        p.last_seq = player.last_seq;
+        p.ack = player.ack;
+        p.reset_epoch = player.reset_epoch;
+        p.guard = player.guard.map(|g| TeleportGuard {
+            point: DVec2::new(g.x, g.y),
+            tick: tick.saturating_sub(g.age_ticks),
+        });
+        p.pending_teleport = player.pending_teleport;
+        p.dirty = true;
+        pos
     }
 
     /// Local players inside `outer` but not inside `inner` (a border band),
     /// as mirror entries sorted by id: what neighbours must mirror.
     pub fn local_players_in_band(&self, outer: Rect, inner: Rect) -> Vec<MirrorEntry> {
-        let _ = (outer, inner);
-        todo!("game mirrors")
+        let mut band: Vec<MirrorEntry> = self
+            .players
+            .iter()
+            .filter(|p| p.present && p.mirror_of.is_none())
+            .filter(|p| outer.contains(p.pos.x, p.pos.y) && !inner.contains(p.pos.x, p.pos.y))
+            .map(|p| MirrorEntry {
+                id: p.id,
+                name: p.name.to_string(),
+                x: p.pos.x,
+                y: p.pos.y,
+            })
+            .collect();
+        band.sort_unstable_by_key(|e| e.id);
+        band
     }
 
     /// Local players whose position is inside none of `owned` (they must be
     /// handed off), sorted by id.
     pub fn local_players_outside(&self, owned: &[Rect]) -> Vec<PlayerId> {
-        let _ = owned;
-        todo!("game handoff")
+        let mut outside: Vec<PlayerId> = self
+            .players
+            .iter()
+            .filter(|p| p.present && p.mirror_of.is_none())
+            .filter(|p| !owned.iter().any(|r| r.contains(p.pos.x, p.pos.y)))
+            .map(|p| p.id)
+            .collect();
+        outside.sort_unstable();
+        outside
     }
 
     /// Delivers chat from a mirrored player to the local players that have
     /// it within view radius (the rule [`World::chat`] uses); returns how
-    /// many got it.
+    /// many got it (0 if `from` is not a mirror).
     pub fn chat_from_mirror(&mut self, from: PlayerId, text: &str, out: &mut impl Outbox) -> usize {
-        let _ = (from, text, out);
-        todo!("game mirrors")
+        let Some(slot) = self.mirror_slot(from) else {
+            return 0;
+        };
+        let sender = &self.players[slot as usize];
+        let mut to = Vec::new();
+        let players = &self.players;
+        self.grid
+            .for_each_within(sender.pos, self.config.view_radius, |e| {
+                let p = &players[e.slot as usize];
+                if e.slot != slot && p.present && p.mirror_of.is_none() {
+                    to.push(e.id);
+                }
+            });
+        if to.is_empty() {
+            return 0;
+        }
+        let message = ChatMessage {
+            id: from,
+            name: sender.name.to_string(),
+            text: text.to_owned(),
+        };
+        out.chat(&to, &message);
+        to.len()
     }
 
     /// A player's authoritative position, if online.
@@ -678,7 +867,7 @@ impl World {
     pub fn player_ids(&self) -> Vec<PlayerId> {
         self.players
             .iter()
-            .filter(|p| p.present)
+            .filter(|p| p.present && p.mirror_of.is_none())
             .map(|p| p.id)
             .collect()
     }
@@ -704,7 +893,7 @@ impl World {
         out.extend(
             self.players
                 .iter()
-                .filter(|p| p.present && !dirty.contains(&p.id))
+                .filter(|p| p.present && p.mirror_of.is_none() && !dirty.contains(&p.id))
                 .map(saved),
         );
         out
@@ -753,7 +942,7 @@ impl World {
     fn apply_movement(&mut self) {
         for p in &mut self.players {
             let Some(target) = p.target else { continue };
-            if !p.present {
+            if !p.present || p.mirror_of.is_some() {
                 continue;
             }
             let (pos, arrived) = step_toward(p.pos, target, self.max_step);
@@ -850,8 +1039,8 @@ impl World {
         }
         for slot in 0..slots {
             let viewer = &self.players[slot];
-            if !viewer.present {
-                continue;
+            if !viewer.present || viewer.mirror_of.is_some() {
+                continue; // mirrors have no view
             }
             let positions = TickPositions {
                 now: &self.wire_now,

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::game::Rect;
+
 /// A region's column and row, each in `0..n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RegionId {
@@ -18,39 +20,6 @@ impl RegionId {
     /// The region at column `rx`, row `ry`.
     pub fn new(rx: u32, ry: u32) -> Self {
         Self { rx, ry }
-    }
-}
-
-/// An axis-aligned rectangle, `[min, max)` on both axes.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Rect {
-    /// Left edge (inclusive).
-    pub min_x: f64,
-    /// Top edge (inclusive).
-    pub min_y: f64,
-    /// Right edge (exclusive).
-    pub max_x: f64,
-    /// Bottom edge (exclusive).
-    pub max_y: f64,
-}
-
-impl Rect {
-    /// Whether `(x, y)` lies inside.
-    pub fn contains(&self, x: f64, y: f64) -> bool {
-        x >= self.min_x && x < self.max_x && y >= self.min_y && y < self.max_y
-    }
-
-    /// The rectangle shrunk by `by` on every side (empty-safe: never
-    /// inverted, a too-large `by` gives a zero-size rectangle at the centre).
-    pub fn shrunk(&self, by: f64) -> Rect {
-        let cx = (self.min_x + self.max_x) / 2.0;
-        let cy = (self.min_y + self.max_y) / 2.0;
-        Rect {
-            min_x: (self.min_x + by).min(cx),
-            min_y: (self.min_y + by).min(cy),
-            max_x: (self.max_x - by).max(cx),
-            max_y: (self.max_y - by).max(cy),
-        }
     }
 }
 

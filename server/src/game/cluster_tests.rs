@@ -54,6 +54,23 @@ fn config() -> WorldConfig {
     }
 }
 
+/// Every local player of `world` (a band covering the whole test world).
+fn everyone(world: &World) -> Vec<MirrorEntry> {
+    let all = Rect {
+        min_x: 0.0,
+        min_y: 0.0,
+        max_x: 5000.0,
+        max_y: 5000.0,
+    };
+    let none = Rect {
+        min_x: 0.0,
+        min_y: 0.0,
+        max_x: 0.0,
+        max_y: 0.0,
+    };
+    world.local_players_in_band(all, none)
+}
+
 fn mirror(id: PlayerId, x: f64, y: f64) -> MirrorEntry {
     MirrorEntry {
         id,
@@ -136,23 +153,7 @@ fn hand_off_and_join_handed_over_continue_in_place() {
     assert!(a.teleport(1, DVec2::new(1001.0, 1000.0), TeleportReason::Correction));
     a.tick(&mut oa);
     b.tick(&mut ob);
-    b.set_mirrors(
-        0,
-        &a.local_players_in_band(
-            Rect {
-                min_x: 0.0,
-                min_y: 0.0,
-                max_x: 5000.0,
-                max_y: 5000.0,
-            },
-            Rect {
-                min_x: 0.0,
-                min_y: 0.0,
-                max_x: 0.0,
-                max_y: 0.0,
-            },
-        ),
-    );
+    b.set_mirrors(0, &everyone(&a));
     a.tick(&mut oa);
     b.tick(&mut ob);
     assert!(ob.views[&3].contains_key(&1));
@@ -172,20 +173,7 @@ fn hand_off_and_join_handed_over_continue_in_place() {
         "the guard is kept"
     );
     assert!(b.dirty_positions().iter().any(|s| s.id == 1));
-    let from_b = b.local_players_in_band(
-        Rect {
-            min_x: 0.0,
-            min_y: 0.0,
-            max_x: 5000.0,
-            max_y: 5000.0,
-        },
-        Rect {
-            min_x: 0.0,
-            min_y: 0.0,
-            max_x: 0.0,
-            max_y: 0.0,
-        },
-    );
+    let from_b = everyone(&b);
     a.set_mirrors(1, &from_b);
     a.tick(&mut oa);
     b.tick(&mut ob);

@@ -81,6 +81,19 @@ impl Rect {
     pub fn contains(&self, x: f64, y: f64) -> bool {
         x >= self.min_x && x < self.max_x && y >= self.min_y && y < self.max_y
     }
+
+    /// The rectangle shrunk by `by` on every side (empty-safe: never
+    /// inverted, a too-large `by` gives a zero-size rectangle at the centre).
+    pub fn shrunk(&self, by: f64) -> Rect {
+        let cx = (self.min_x + self.max_x) / 2.0;
+        let cy = (self.min_y + self.max_y) / 2.0;
+        Rect {
+            min_x: (self.min_x + by).min(cx),
+            min_y: (self.min_y + by).min(cy),
+            max_x: (self.max_x - by).max(cx),
+            max_y: (self.max_y - by).max(cy),
+        }
+    }
 }
 
 /// Run on the tick thread after every tick, given the world and its outbox:

@@ -343,7 +343,15 @@ impl World {
             *p = fresh(pos, dirty, epoch);
             return pos;
         }
-        let player = fresh(given, clamped, reset_epoch);
+        self.occupy_new_slot(fresh(given, clamped, reset_epoch));
+        self.online += 1;
+        given
+    }
+
+    /// Puts `player`, whose id has no slot, in a free slot (or a new one)
+    /// and indexes it.
+    fn occupy_new_slot(&mut self, player: Player) {
+        let id = player.id;
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.players[slot as usize] = player;
@@ -355,8 +363,6 @@ impl World {
             }
         };
         self.index.insert(id, slot);
-        self.online += 1;
-        given
     }
 
     /// Takes a player offline and returns its final position, which the
@@ -685,21 +691,10 @@ impl World {
             view: ViewState::default(),
             mirror_of: Some(source),
         };
-        if let Some(&slot) = self.index.get(&id) {
-            self.players[slot as usize] = mirror;
-            return;
+        match self.index.get(&id) {
+            Some(&slot) => self.players[slot as usize] = mirror,
+            None => self.occupy_new_slot(mirror),
         }
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.players[slot as usize] = mirror;
-                slot
-            }
-            None => {
-                self.players.push(mirror);
-                (self.players.len() - 1) as u32
-            }
-        };
-        self.index.insert(id, slot);
     }
 
     /// Removes every mirror of `source` (its node is gone).

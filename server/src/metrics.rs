@@ -112,6 +112,13 @@ pub struct Metrics {
     pub kicks: Family<ReasonLabels, Counter>,
     /// Cluster input from Redis dropped because it does not decode, by reason.
     pub cluster_dropped: Family<ReasonLabels, Counter>,
+    /// Players this node handed over to another node.
+    pub cluster_handoffs_out: Counter,
+    /// Handed-over players this node took in (from a handoff record).
+    pub cluster_handoffs_in: Counter,
+    /// Bytes this node published to the cluster's Redis (border updates,
+    /// chat and handoff records).
+    pub cluster_published_bytes: Counter,
 }
 
 impl Metrics {
@@ -171,6 +178,24 @@ impl Metrics {
             "Values read from the cluster's Redis that did not decode and were dropped",
             cluster_dropped.clone(),
         );
+        let cluster_handoffs_out = Counter::default();
+        registry.register(
+            "cluster_handoffs_out",
+            "Players handed over to another cluster node",
+            cluster_handoffs_out.clone(),
+        );
+        let cluster_handoffs_in = Counter::default();
+        registry.register(
+            "cluster_handoffs_in",
+            "Handed-over players taken in from another cluster node",
+            cluster_handoffs_in.clone(),
+        );
+        let cluster_published_bytes = Counter::default();
+        registry.register(
+            "cluster_published_bytes",
+            "Bytes published to the cluster's Redis",
+            cluster_published_bytes.clone(),
+        );
         Self {
             registry,
             events_in,
@@ -182,6 +207,9 @@ impl Metrics {
             inputs_dropped,
             kicks,
             cluster_dropped,
+            cluster_handoffs_out,
+            cluster_handoffs_in,
+            cluster_published_bytes,
         }
     }
 

@@ -16,7 +16,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{LoginThrottle, PasswordHasher};
-use crate::cluster::{ClusterNode, NodeSettings, NodeTiming};
+use crate::cluster::relay::{self, InFlightMap, RelayLinks};
+use crate::cluster::{ChatLink, ClusterHook, ClusterNode, NodeSettings, NodeTiming};
 use crate::config::Config;
 use crate::game::tick_loop::{TickStats, WorldCommand};
 use crate::game::World;
@@ -157,6 +158,8 @@ struct Prepared {
     io: SocketIo,
     world_thread: std::thread::JoinHandle<World>,
     static_files: StaticFiles,
+    /// A cluster node's relay task and what stops it.
+    relay: Option<(JoinHandle<()>, CancellationToken)>,
 }
 
 impl Prepared {
@@ -165,6 +168,8 @@ impl Prepared {
         let session_config = config.session_config();
         session_config.validate().map_err(ServeError::Config)?;
         let cluster_settings = config.cluster_settings().map_err(ServeError::Config)?;
+        let (view_radius, leave_radius) = (world_config.view_radius, world_config.view_leave_radius);
+        let world_size = (world_config.width, world_config.height);
         let world = World::new(world_config).map_err(|e| ServeError::Config(e.to_string()))?;
         let io = SocketIo::new(config.socketio_config());
         let stats = Arc::new(TickStats::default());
@@ -230,15 +235,53 @@ impl Prepared {
         };
 
         let players = Arc::new(Players::default());
-        let outbox = SocketOutbox::new(
+        let mut outbox = SocketOutbox::new(
             players.clone(),
             store.clone(),
             metrics.clone(),
             session_config.parser,
         );
+        // A cluster node's tick hook hands players over and publishes its
+        // border bands through the relay, which also relays chat.
+        let in_flight = InFlightMap::default();
+        let mut relay_inbox = None;
+        let mut hook = None;
+        if let Some(node) = &cluster {
+            let (sender, inbox) = relay::channel(node.clone());
+            outbox = outbox.with_cluster_chat(ChatLink {
+                relay: sender.clone(),
+                view_radius,
+            });
+            hook = Some(ClusterHook::new(
+                node.clone(),
+                sender,
+                in_flight.clone(),
+                leave_radius,
+            ));
+            relay_inbox = Some((node.clone(), inbox));
+        }
         let (world_handle, world_thread) =
-            WorldHandle::spawn(world, outbox, stats, session_config.command_queue, ())
+            WorldHandle::spawn(world, outbox, stats, session_config.command_queue, hook)
                 .map_err(|e| ServeError::Startup(format!("cannot start the world thread: {e}")))?;
+        let relay = relay_inbox.map(|(node, inbox)| {
+            let world = world_handle.clone();
+            let migrating = players.clone();
+            let links = RelayLinks {
+                world: Arc::new(move |command| world.send(command).is_ok()),
+                migrate: Arc::new(move |id, url: String| {
+                    let players = migrating.clone();
+                    tokio::spawn(async move {
+                        let _account = players.lock_account(id).await;
+                        players.migrate_account(id, &url);
+                    });
+                }),
+                store: store.clone(),
+                world_size,
+            };
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(relay::run(node, inbox, in_flight, links, stop.clone()));
+            (task, stop)
+        });
 
         let static_files = StaticFiles::new(config.static_dir.as_deref());
         let app = Arc::new(AppState {
@@ -270,6 +313,7 @@ impl Prepared {
             io,
             world_thread,
             static_files,
+            relay,
         })
     }
 
@@ -286,6 +330,7 @@ impl Prepared {
             io,
             world_thread,
             static_files,
+            relay,
         } = self;
         let limiter =
             HandshakeLimiter::new(config.handshake_rate, config.handshake_burst).map(Arc::new);
@@ -339,6 +384,10 @@ impl Prepared {
             return Err(ServeError::FinalSave(error));
         }
         let flushed = store.flush().await.map_err(ServeError::FinalSave);
+        if let Some((task, stop)) = relay {
+            stop.cancel();
+            let _ = task.await;
+        }
         if let Some(node) = &session.cluster {
             node.release_leases().await;
         }

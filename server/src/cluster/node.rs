@@ -15,9 +15,10 @@
 //! do not decode are dropped, counted in `locus_cluster_dropped_total{reason}`
 //! and logged.
 //!
-//! Not here yet (next step of issue 13): handing players across a border;
-//! a region that changes hands keeps its connected players on the old node
-//! until they reconnect.
+//! What each round learnt is also published as one [`Holdings`] snapshot
+//! (held regions with epochs and fencing deadlines, every region's holder),
+//! which the tick thread's border hook and the relay read without a lock
+//! held across a tick ([`ClusterNode::holdings`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,9 +91,39 @@ pub enum Route {
 
 /// The holder of a region as last read from Redis.
 #[derive(Debug, Clone, PartialEq)]
-struct Holder {
-    node: String,
-    url: String,
+pub struct Holder {
+    /// The holding node's id.
+    pub node: String,
+    /// Its public URL.
+    pub url: String,
+    /// The epoch of its lease: messages about the region must carry it.
+    pub epoch: u64,
+}
+
+/// Who holds what, as of one round: the border hook's and the relay's view.
+#[derive(Debug, Clone, Default)]
+pub struct Holdings {
+    /// Increases with every round that published it.
+    pub generation: u64,
+    /// This node's id.
+    pub me: String,
+    /// Regions this node holds: lease epoch and fencing deadline.
+    pub held: BTreeMap<RegionId, (u64, Instant)>,
+    /// The holder of each region by region index (`None`: free, or held by
+    /// a node that is not live).
+    pub holders: Vec<Option<Holder>>,
+}
+
+impl Holdings {
+    /// Whether this node may act for `region` at `now`.
+    pub fn acts_for(&self, region: RegionId, now: Instant) -> bool {
+        self.held.get(&region).is_some_and(|(_, until)| now < *until)
+    }
+
+    /// The holder of the region with index `index`, if known and live.
+    pub fn holder(&self, index: u32) -> Option<&Holder> {
+        self.holders.get(index as usize).and_then(Option::as_ref)
+    }
 }
 
 /// What the last round learnt; read by every request.
@@ -114,12 +145,15 @@ struct View {
 pub struct ClusterNode {
     id: String,
     url: String,
+    redis_url: String,
     shape: ClusterShape,
     regions: Regions,
     timing: NodeTiming,
     redis: ConnectionManager,
     leases: Leases,
     view: RwLock<View>,
+    /// The last round's [`Holdings`], replaced whole every round.
+    holdings: RwLock<Arc<Holdings>>,
     /// The leases themselves; only the renewal rounds and the stop touch them.
     held: tokio::sync::Mutex<BTreeMap<RegionId, Lease>>,
     degraded: AtomicBool,
@@ -171,12 +205,14 @@ impl ClusterNode {
         let node = Arc::new(Self {
             id,
             url: settings.public_url,
+            redis_url: settings.redis_url.clone(),
             shape: settings.shape,
             regions,
             timing,
             redis,
             leases,
             view: RwLock::new(View::default()),
+            holdings: RwLock::new(Arc::new(Holdings::default())),
             held: tokio::sync::Mutex::new(BTreeMap::new()),
             degraded: AtomicBool::new(false),
             players_online: Box::new(players_online),
@@ -195,6 +231,39 @@ impl ClusterNode {
     /// This node's public URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The cluster's regions.
+    pub fn regions(&self) -> &Regions {
+        &self.regions
+    }
+
+    /// The cluster's Redis URL (for the relay's subscriber connection).
+    pub fn redis_url(&self) -> &str {
+        &self.redis_url
+    }
+
+    /// A connection to the cluster's Redis (it reconnects by itself).
+    pub fn redis(&self) -> ConnectionManager {
+        self.redis.clone()
+    }
+
+    /// The metrics this node counts into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Who held what at the last round (empty after a clean stop began).
+    pub fn holdings(&self) -> Arc<Holdings> {
+        self.holdings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// `"ok"`, or `"degraded"` while Redis cannot be reached.
@@ -268,6 +337,7 @@ impl ClusterNode {
             let _ = task.await;
         }
         self.view.write().unwrap_or_else(|e| e.into_inner()).leaving = true;
+        self.publish_holdings(|h| h.held.clear());
         let mut redis = self.redis.clone();
         if let Err(error) = membership::withdraw(&mut redis, &self.id).await {
             tracing::warn!(%error, "cannot remove the node key; it expires by itself");
@@ -381,9 +451,30 @@ impl ClusterNode {
             .iter()
             .map(|(region, lease)| (*region, lease.acts_until()))
             .collect();
-        view.holders = holders;
+        let leaving = view.leaving;
+        view.holders = holders.clone();
         view.nodes = live;
+        drop(view);
+        if !leaving {
+            self.publish_holdings(|h| {
+                h.held = held
+                    .iter()
+                    .map(|(region, lease)| (*region, (lease.epoch, lease.acts_until())))
+                    .collect();
+                h.holders = holders;
+            });
+        }
         Ok(())
+    }
+
+    /// Replaces the published [`Holdings`] with a changed copy.
+    fn publish_holdings(&self, change: impl FnOnce(&mut Holdings)) {
+        let mut slot = self.holdings.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = (**slot).clone();
+        next.generation += 1;
+        next.me.clone_from(&self.id);
+        change(&mut next);
+        *slot = Arc::new(next);
     }
 
     /// Routes no new player to `region` from now on (before this round ends
@@ -395,6 +486,9 @@ impl ClusterNode {
             .unwrap_or_else(|e| e.into_inner())
             .held
             .remove(&region);
+        self.publish_holdings(|h| {
+            h.held.remove(&region);
+        });
     }
 
     /// Every region's holder (one `MGET`), by region index.
@@ -410,7 +504,7 @@ impl ClusterNode {
             .zip(&keys)
             .map(|(value, key)| {
                 let value = value.as_deref()?;
-                let Some((node, _epoch)) = leases::parse_value(value) else {
+                let Some((node, epoch)) = leases::parse_value(value) else {
                     tracing::warn!(%key, "lease value in Redis does not decode; ignored");
                     self.dropped("lease_value");
                     return None;
@@ -419,6 +513,7 @@ impl ClusterNode {
                 Some(Holder {
                     node: node.to_owned(),
                     url,
+                    epoch,
                 })
             })
             .collect())

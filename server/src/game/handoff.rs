@@ -82,6 +82,23 @@ impl Rect {
         x >= self.min_x && x < self.max_x && y >= self.min_y && y < self.max_y
     }
 
+    /// The rectangle grown by `by` on every side.
+    pub fn grown(&self, by: f64) -> Rect {
+        Rect {
+            min_x: self.min_x - by,
+            min_y: self.min_y - by,
+            max_x: self.max_x + by,
+            max_y: self.max_y + by,
+        }
+    }
+
+    /// How far `(x, y)` is from the rectangle (0 inside).
+    pub fn distance_to(&self, x: f64, y: f64) -> f64 {
+        let dx = (self.min_x - x).max(x - self.max_x).max(0.0);
+        let dy = (self.min_y - y).max(y - self.max_y).max(0.0);
+        dx.hypot(dy)
+    }
+
     /// The rectangle shrunk by `by` on every side (empty-safe: never
     /// inverted, a too-large `by` gives a zero-size rectangle at the centre).
     pub fn shrunk(&self, by: f64) -> Rect {
@@ -107,4 +124,13 @@ pub trait TickHook {
 /// A single node: nothing to do.
 impl TickHook for () {
     fn after_tick(&mut self, _world: &mut World, _out: &mut dyn Outbox) {}
+}
+
+/// A hook that may be absent (a server with or without `--cluster`).
+impl<T: TickHook> TickHook for Option<T> {
+    fn after_tick(&mut self, world: &mut World, out: &mut dyn Outbox) {
+        if let Some(hook) = self {
+            hook.after_tick(world, out);
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! The game's Socket.IO events on namespace `/`, per `docs/protocol.md`:
 //! token authentication on connect (and the snapshot form the auth payload
 //! asks for), in a cluster the `moved` refusal of a player whose region
-//! lives on another node, `welcome`, duplicate logins, `position`
+//! lives on another node, a handed-over player continuing from its
+//! handoff record, `welcome`, duplicate logins, `position`
 //! and `chat` inputs with their validation and rate limits, and leaving the
 //! world on disconnect. Inputs are checked here and forwarded to the tick
 //! thread; nothing here touches world state directly.
@@ -16,9 +17,9 @@ use super::players::kick;
 use super::snapshot_form::SnapshotForm;
 use super::state::SessionState;
 use crate::auth;
-use crate::cluster::Route;
+use crate::cluster::{relay, Route};
 use crate::game::tick_loop::WorldCommand;
-use crate::game::{PlayerId, Welcome};
+use crate::game::{HandedOverPlayer, PlayerId, Welcome};
 use crate::metrics::EventKind;
 use crate::protocol::socketio::Args;
 use crate::socketio::{ConnectError, DisconnectReason, Socket, SocketIo};
@@ -132,7 +133,13 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
     let _account_lock = app.players.lock_account(id).await;
 
     let previous = app.players.bound(id);
-    let stored = if previous.is_some() {
+    // In a cluster, a player handed over by another node continues from
+    // its record, not from a database read.
+    let handed = match previous {
+        None => take_handed_over(app, id).await,
+        Some(_) => None,
+    };
+    let stored = if previous.is_some() || handed.is_some() {
         None
     } else {
         app.store.load_position(account.id).await.map_err(|error| {
@@ -142,11 +149,12 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
     };
     // Never placed: a non-finite position makes the world use its spawn
     // point. An online (or just departed) player keeps its world position.
-    let (pos, epoch) = match stored {
-        Some(p) => (DVec2::new(p.x, p.y), p.reset_epoch),
-        None => (DVec2::NAN, 0),
+    let (pos, epoch) = match (&handed, stored) {
+        (Some(h), _) => (DVec2::new(h.x, h.y), h.reset_epoch),
+        (None, Some(p)) => (DVec2::new(p.x, p.y), p.reset_epoch),
+        (None, None) => (DVec2::NAN, 0),
     };
-    if previous.is_none() {
+    if previous.is_none() && handed.is_none() {
         refuse_if_elsewhere(app, pos)?;
     }
     // A takeover: the old socket stops getting snapshots before the world
@@ -157,16 +165,24 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
         app.players.unbind_if(id, old.socket.id());
     }
     let name = account.username.clone();
-    let joined = app
-        .world
-        .request(|reply| WorldCommand::Join {
-            id,
-            name: name.clone(),
-            pos,
-            reset_epoch: epoch,
-            reply,
-        })
-        .await;
+    let joined = match handed {
+        Some(player) => {
+            app.world
+                .request(|reply| WorldCommand::JoinHandedOver { player, reply })
+                .await
+        }
+        None => {
+            app.world
+                .request(|reply| WorldCommand::Join {
+                    id,
+                    name: name.clone(),
+                    pos,
+                    reset_epoch: epoch,
+                    reply,
+                })
+                .await
+        }
+    };
     let start = match joined {
         Ok(start) => start,
         Err(error) => {
@@ -211,6 +227,21 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
     app.metrics.event_out(EventKind::welcome, 1);
     app.players.bind(id, socket, form);
     Ok(())
+}
+
+/// In a cluster, takes the handoff record another node left for account
+/// `id` (its region is held here); `None` without one, or when Redis
+/// cannot be asked (the saved position is used then).
+async fn take_handed_over(app: &SessionState, id: PlayerId) -> Option<HandedOverPlayer> {
+    let node = app.cluster.as_ref()?;
+    let world = (app.config.world.width, app.config.world.height);
+    match relay::take_handoff(node, id, world).await {
+        Ok(player) => player,
+        Err(error) => {
+            tracing::warn!(%error, player = id, "cannot read handoff records; using the saved position");
+            None
+        }
+    }
 }
 
 /// In a cluster, refuses a player whose region this node does not hold:

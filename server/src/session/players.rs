@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -28,6 +29,17 @@ pub fn kick(socket: &Socket, reason: &str) {
     socket.close_connection();
 }
 
+/// `migrate {"url"}`.
+#[derive(Serialize)]
+struct Migrate<'a> {
+    url: &'a str,
+}
+
+/// How long after a player was handed to another node a `logged in
+/// elsewhere` kick for it is taken as that handoff's own echo (the new
+/// node's login of the same player) rather than a second login.
+pub const MIGRATE_ECHO: Duration = Duration::from_secs(5);
+
 /// The socket playing an account.
 #[derive(Clone)]
 pub struct Bound {
@@ -45,6 +57,8 @@ pub struct Players {
     bound: RwLock<HashMap<PlayerId, Bound>>,
     /// One async lock per account with a connect or disconnect in progress.
     account_locks: Mutex<HashMap<PlayerId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Accounts handed to another node, and when (pruned as they age).
+    migrated: Mutex<HashMap<PlayerId, Instant>>,
 }
 
 /// Holds an account's lock; dropping it releases the lock.
@@ -126,6 +140,37 @@ impl Players {
         if let Some(socket) = self.socket(id) {
             kick(&socket, reason);
         }
+    }
+
+    /// Tells the socket playing account `id` to reconnect to `url`
+    /// (`migrate {"url"}`), unbinds and closes it: the world has already
+    /// handed the player to the node there.
+    pub fn migrate_account(&self, id: PlayerId, url: &str) {
+        let now = Instant::now();
+        {
+            let mut migrated = self.migrated.lock().unwrap_or_else(|e| e.into_inner());
+            migrated.retain(|_, at| now.duration_since(*at) < MIGRATE_ECHO);
+            migrated.insert(id, now);
+        }
+        let socket = {
+            let mut bound = self.bound.write().unwrap_or_else(|e| e.into_inner());
+            bound.remove(&id).map(|b| b.socket)
+        };
+        if let Some(socket) = socket {
+            let _ = socket.emit("migrate", &Migrate { url });
+            socket.disconnect();
+            socket.close_connection();
+        }
+    }
+
+    /// Whether account `id` was handed to another node within
+    /// [`MIGRATE_ECHO`].
+    pub fn recently_migrated(&self, id: PlayerId) -> bool {
+        self.migrated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .is_some_and(|at| at.elapsed() < MIGRATE_ECHO)
     }
 
     /// Every bound socket; used at shutdown.

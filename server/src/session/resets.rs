@@ -26,7 +26,7 @@ use super::state::SessionState;
 use super::world_link::WorldUnavailable;
 use crate::game::tick_loop::WorldCommand;
 use crate::game::{PlayerId, TeleportReason};
-use crate::store::{AdminEventKind, PRESENCE_HEARTBEAT};
+use crate::store::{AdminEventKind, KICK_LOGGED_IN_ELSEWHERE as LOGGED_IN_ELSEWHERE, PRESENCE_HEARTBEAT};
 
 /// How long to wait before asking an unanswering store again for the
 /// starting point. Fixed: only start-up retries wait on it, and the loop
@@ -154,7 +154,11 @@ async fn apply_events(app: &SessionState, last_event: &mut i64) {
                 // Waits for a connect of this account in progress, so a
                 // socket bound just after the change is kicked too.
                 let _account = app.players.lock_account(id).await;
-                if app.players.socket(id).is_some() {
+                if reason == LOGGED_IN_ELSEWHERE && app.players.recently_migrated(id) {
+                    // The new node's login of a player this node just
+                    // handed over (who may have walked back since).
+                    tracing::debug!(player = id, "a handoff's own login echo ignored");
+                } else if app.players.socket(id).is_some() {
                     tracing::info!(player = id, %reason, "kicking a player on admin request");
                     app.metrics.kicked("admin");
                     app.players.kick_account(id, &reason);

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 use super::players::{kick, Bound, Players};
 use super::SnapshotForm;
+use crate::cluster::ChatLink;
 use crate::engineio;
 use crate::game::tick_loop::{self, TickStats, WorldCommand};
 use crate::game::TickHook;
@@ -147,6 +148,8 @@ pub struct SocketOutbox {
     /// wakes them from; `None` outside a runtime (they are woken from the
     /// tick thread then).
     runtime: Option<tokio::runtime::Handle>,
+    /// On a cluster node: relays chat said near a border.
+    cluster_chat: Option<ChatLink>,
 }
 
 impl SocketOutbox {
@@ -161,7 +164,14 @@ impl SocketOutbox {
             buffer: Vec::with_capacity(4096),
             snapshot_header: None,
             runtime: tokio::runtime::Handle::try_current().ok(),
+            cluster_chat: None,
         }
+    }
+
+    /// On a cluster node: chat said near a border also goes to `link`.
+    pub fn with_cluster_chat(mut self, link: ChatLink) -> Self {
+        self.cluster_chat = Some(link);
+        self
     }
 
     fn emit<T: Serialize + ?Sized>(
@@ -267,6 +277,16 @@ impl Outbox for SocketOutbox {
         if let Err(error) = self.store.save_positions(positions.to_vec()) {
             tracing::warn!(%error, "position batch not queued for saving");
         }
+    }
+
+    fn chat_sent(&mut self, x: f64, y: f64, message: &ChatMessage) {
+        if let Some(link) = &self.cluster_chat {
+            link.said(x, y, message);
+        }
+    }
+
+    fn migrate(&mut self, player: PlayerId, url: &str) {
+        self.players.migrate_account(player, url);
     }
 
     fn kick(&mut self, player: PlayerId, reason: &str) {

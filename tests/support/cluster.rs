@@ -2,7 +2,8 @@
 //! children on one machine sharing a fresh PostgreSQL database and one Redis
 //! database of their own, with their `/api/cluster` and `/api/health`; and
 //! [`JsPlayer`], one player on the official socket.io-client
-//! (`tests/js/cluster_player.mjs`) that follows `moved` and reconnects,
+//! (`tests/js/cluster_player.mjs`) that follows `moved` and `migrate`,
+//! reconnects, chats and reports its view,
 //! reporting its events as JSON lines. Polling helpers only: assertions stay
 //! in the test files.
 
@@ -315,8 +316,38 @@ impl JsPlayer {
 
     /// Sends a `position` towards `(x, y)`.
     pub async fn move_to(&mut self, x: f64, y: f64) {
+        self.command(&format!("move {x} {y}")).await;
+    }
+
+    /// Says `text` in chat.
+    pub async fn chat(&mut self, text: &str) {
+        self.command(&format!("chat {text}")).await;
+    }
+
+    /// What the player holds now: `{"url","x","y","seen":[ids],"left":[ids]}`.
+    pub async fn report(&mut self, patience: Duration) -> Value {
+        self.command("report").await;
+        self.next_where(patience, |e| e["event"] == "report")
+            .await
+            .expect("the player reports")
+    }
+
+    /// Polls [`Self::report`] until `done` holds (at most `patience`);
+    /// returns the last report either way.
+    pub async fn report_until(&mut self, patience: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + patience;
+        loop {
+            let report = self.report(patience).await;
+            if done(&report) || Instant::now() > deadline {
+                return report;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn command(&mut self, line: &str) {
         self.stdin
-            .write_all(format!("move {x} {y}\n").as_bytes())
+            .write_all(format!("{line}\n").as_bytes())
             .await
             .unwrap();
         self.stdin.flush().await.unwrap();

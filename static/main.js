@@ -5,6 +5,9 @@
 // Owns: the screen flow (login -> game -> logout/kicked), the frame loop
 // (prediction, sending `position` at the tick rate, interpolation, drawing),
 // the HUD, chat, and the reconnect banner.
+// A cluster may hand the player over to another node (`migrate`): socketio.js
+// connects there at once; the page keeps walking and keeps drawing the others
+// where they were until the new node's first (full) snapshot replaces them.
 // Must not touch: wire formats (protocol.js, snapshot.js), transports
 // (socketio.js), or the game math (world.js); it calls them.
 //
@@ -26,6 +29,8 @@ const $ = (id) => document.getElementById(id);
 const MIN_INTERP_DELAY_MS = 100;
 /** Never send `position` faster than this, whatever the tick rate (the server allows 60/s). */
 const MAX_SEND_HZ = 30;
+/** Longest the old node's view is drawn after a handoff's welcome without a snapshot. */
+const GHOST_MS = 1000;
 /** How long a chat line floats above its speaker. */
 const BUBBLE_MS = 6000;
 const CHAT_LOG_MAX = 60;
@@ -47,6 +52,14 @@ const game = {
   self: null,
   /** players in view, authoritative (exactly what the snapshots say): key -> {id,name,x,y} */
   view: new Map(),
+  /** between a `migrate` and the new node's welcome: the session continues there */
+  handoff: false,
+  /**
+   * After a handoff's welcome, the old node's view, drawn (not in `view`) until the new
+   * node's first snapshot, which lists everyone in view again, or `until` passes
+   * (a node sends no snapshot while nothing changes): {players: Map, until} or null
+   */
+  ghosts: null,
   /** this connection's binary snapshot indices; a new one with every welcome */
   binary: new BinaryIndex(),
   /** interpolation history per player in view */
@@ -207,6 +220,8 @@ function stopGame(reason) {
   game.me = null;
   game.self = null;
   game.view.clear();
+  game.handoff = false;
+  game.ghosts = null;
   game.tracks.clear();
   game.bubbles.clear();
   game.clock = null;
@@ -217,7 +232,8 @@ function stopGame(reason) {
 
 function setState(state) {
   game.state = state;
-  input.setEnabled(state === 'connected');
+  // Held keys survive a handoff: the player walks on once the new node welcomes it.
+  input.setEnabled(state === 'connected' || (state === 'joining' && game.handoff));
   updateStatus();
 }
 
@@ -234,7 +250,14 @@ function onSocketStatus(status) {
       game.stats.reconnects += 1;
       game.sentAt.clear();
       break;
+    case 'migrating':
+      // Handed over to another node (socketio.js is connecting there): not a lost connection.
+      game.handoff = true;
+      game.sentAt.clear();
+      setState('joining');
+      break;
     case 'reconnecting':
+      game.handoff = false;
       setState('reconnecting');
       break;
     case 'unauthorized':
@@ -265,19 +288,53 @@ function onWelcome(w) {
   game.welcome = { ...w, world, tick_rate: tickRate, speed };
   game.self = { id: w.id, name: typeof w.name === 'string' ? w.name : game.username };
   const cfg = { speed, tickMs: 1000 / tickRate, world };
+  const handoff = game.handoff && game.me !== null;
+  game.handoff = false;
   if (!game.me) game.me = new OwnPlayer({ ...cfg, x: w.x, y: w.y });
   game.me.configure(cfg);
-  game.me.newSession(w.x, w.y, now);
-  game.camera = { x: w.x, y: w.y };
-  game.clock = new ServerClock(1000 / tickRate);
+  if (handoff) {
+    // The new node continues from where the old one left the player.
+    game.me.continueSession(w.x, w.y, now);
+  } else {
+    game.me.newSession(w.x, w.y, now);
+    game.camera = { x: w.x, y: w.y };
+  }
   // A new session starts from an empty view: the server re-sends everyone as `enter`.
+  // After a handoff the old view is still drawn, where it stood, until then (its tracks
+  // are on the old node's ticks, so they go; speech bubbles stay with their speakers).
+  game.ghosts = handoff && game.view.size > 0 ? { players: drawnView(now), until: now + GHOST_MS } : null;
+  game.clock = new ServerClock(1000 / tickRate);
   game.view.clear();
   game.binary = new BinaryIndex();
   game.tracks.clear();
-  game.bubbles.clear();
+  if (!handoff) game.bubbles.clear();
   game.sentAt.clear();
   $('me-name').textContent = game.self.name;
   setState('connected');
+}
+
+/** Stops drawing the old node's view (and the speech bubbles of those no longer in view). */
+function dropGhosts() {
+  if (!game.ghosts) return;
+  for (const key of game.ghosts.players.keys()) if (!game.view.has(key)) game.bubbles.delete(key);
+  game.ghosts = null;
+}
+
+/** How far in the past other players are drawn now. */
+function interpDelay() {
+  return Math.max(MIN_INTERP_DELAY_MS, 2 * game.clock.tickMs);
+}
+
+/** The players in view where they are drawn at local time `now`: key -> {name, x, y}. */
+function drawnView(now) {
+  const serverNow = game.clock ? game.clock.serverTime(now) : null;
+  const out = new Map();
+  for (const [key, p] of game.view) {
+    const track = game.tracks.get(key);
+    const at = track && serverNow !== null ? track.sample(serverNow - interpDelay()) : p;
+    out.set(key, { name: p.name, x: at.x, y: at.y });
+  }
+  return out;
 }
 
 /** A snapshot in either form, in the JSON form's shape; null (and the connection dropped) when malformed. */
@@ -309,6 +366,8 @@ function onSnapshot(data) {
 
   const result = applySnapshot(game.view, s, game.self?.id);
   game.stats.skipped += result.skipped;
+  // The first snapshot after a handoff lists everyone in view: the old node's view goes.
+  dropGhosts();
   const t = Number.isFinite(s.tick) ? s.tick * tickMs : game.clock.serverTime(now);
   const jumpLimit = game.welcome.speed * (tickMs / 1000) * 4 + 1;
   for (const key of result.left) {
@@ -528,9 +587,14 @@ function frame(now) {
   if (me && game.welcome) {
     const pos = me.renderPosition(dt);
     game.camera = pos;
-    const delay = Math.max(MIN_INTERP_DELAY_MS, 2 * game.clock.tickMs);
+    const delay = interpDelay();
     const serverNow = game.clock.serverTime(now);
     const others = [];
+    if (game.ghosts && now >= game.ghosts.until) dropGhosts();
+    for (const [key, p] of game.ghosts ? game.ghosts.players : []) {
+      const bubble = game.bubbles.get(key);
+      others.push({ x: p.x, y: p.y, name: p.name, bubble: bubble && bubble.until > now ? bubble.text : null });
+    }
     for (const [key, p] of game.view) {
       const track = game.tracks.get(key);
       let at = p;

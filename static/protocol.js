@@ -418,7 +418,20 @@ export function connectErrorMessage(data) {
  */
 export function movedUrl(data) {
   if (!isPlainObject(data) || data.message !== 'moved' || !isPlainObject(data.data)) return null;
-  const url = data.data.url;
+  return nodeUrl(data.data.url);
+}
+
+/**
+ * The node URL of a cluster's `migrate` event argument (`{"url": URL}`: the player was handed
+ * over to that node), or null when `data` is not one (or names something that is not an
+ * http(s) URL). Checked like `moved`.
+ */
+export function migrateUrl(data) {
+  return isPlainObject(data) ? nodeUrl(data.url) : null;
+}
+
+/** `url` when it is a string naming an http(s) URL with a host, else null. */
+function nodeUrl(url) {
   return typeof url === 'string' && /^https?:\/\/[^/]/.test(url) ? url : null;
 }
 

@@ -6,7 +6,9 @@
 // dead when no ping arrives within pingInterval + pingTimeout), choosing the
 // Socket.IO parser (JSON or msgpack) before each attempt, the Socket.IO
 // CONNECT with an auth payload (following a cluster's `moved` refusal to the
-// node it names), event dispatch, and reconnection with backoff.
+// node it names), following a cluster's `migrate` event (the player was
+// handed over to another node: connect there at once, same auth, no backoff),
+// event dispatch, and reconnection with backoff.
 // Must not touch: the DOM, game state, or storage. Wire formats live in
 // protocol.js (and msgpack.js); this file only moves packets.
 //
@@ -17,10 +19,11 @@
 // bytes inline), never sent, no buffering of emits while
 // offline (a game must not replay stale positions), and a server DISCONNECT
 // is retried like a dropped connection unless the app stops us first
-// (it does on `kicked`).
+// (it does on `kicked`) or a `migrate` came first (then we are already
+// connecting to the node it names; the old connection's end is not seen).
 
 import {
-  PARSERS, ProtocolError, SocketType, DEFAULT_BACKOFF, backoffDelay, connectErrorMessage, movedUrl,
+  PARSERS, ProtocolError, SocketType, DEFAULT_BACKOFF, backoffDelay, connectErrorMessage, migrateUrl, movedUrl,
   MAX_ATTACHMENTS, decodeEnginePacket, decodePollingPayload, encodeEngineMessage, encodeEnginePacket,
   encodePollingPayload, eventPacket, parseHandshake, pollingEntry, reconstructPacket,
 } from './protocol.js';
@@ -331,6 +334,9 @@ function utf8Length(s) {
  *   idle         not started
  *   connecting   first attempt in progress
  *   connected    Socket.IO namespace joined
+ *   migrating    handed over to another cluster node (`migrate`); connecting there now,
+ *                status {url} names it. Ends in `connected` (the app gets a new `welcome`)
+ *                or, when that attempt fails, in `reconnecting` (from the given URL)
  *   reconnecting waiting for / running a retry after a drop or failed attempt
  *   unauthorized the server refused our auth (CONNECT_ERROR "unauthorized"); stopped
  *   incompatible the server speaks a Socket.IO parser this client does not know; stopped
@@ -354,7 +360,7 @@ export class SocketClient {
    */
   constructor(opts) {
     this.url = opts.url.replace(/\/$/, '');
-    /** the URL we were given: a cluster may send us elsewhere (`moved`); retries start here again */
+    /** the URL we were given: a cluster may send us elsewhere (`moved`, `migrate`); retries start here again */
     this.homeUrl = this.url;
     /** `moved` refusals followed since the last connect (a loop of them is a failure) */
     this.moves = 0;
@@ -491,25 +497,33 @@ export class SocketClient {
     return base.toString();
   }
 
-  async runAttempt() {
+  /**
+   * One connection attempt to `this.url`.
+   * @param {{keepParser?: boolean}} [opts] keepParser: speak the current parser without asking
+   *   (a `migrate` continues the session in the same cluster; the parser source may ask a node
+   *   that is going away)
+   */
+  async runAttempt({ keepParser = false } = {}) {
     const gen = ++this.generation;
     this.timers.retry = null;
     this.nextRetryAt = null;
     const current = () => gen === this.generation;
 
-    let parserName;
-    try {
-      parserName = typeof this.parserSource === 'function' ? await this.parserSource() : this.parserSource;
-    } catch (e) {
-      if (current()) this.scheduleRetry(`cannot learn the server's parser: ${e.message}`);
-      return;
+    if (!keepParser) {
+      let parserName;
+      try {
+        parserName = typeof this.parserSource === 'function' ? await this.parserSource() : this.parserSource;
+      } catch (e) {
+        if (current()) this.scheduleRetry(`cannot learn the server's parser: ${e.message}`);
+        return;
+      }
+      if (!current()) return;
+      if (!Object.hasOwn(PARSERS, parserName)) {
+        this.stopIncompatible(`the server speaks the Socket.IO parser ${JSON.stringify(parserName)}, which this client does not know (it speaks ${Object.keys(PARSERS).join(' and ')})`);
+        return;
+      }
+      this.parser = PARSERS[parserName];
     }
-    if (!current()) return;
-    if (!Object.hasOwn(PARSERS, parserName)) {
-      this.stopIncompatible(`the server speaks the Socket.IO parser ${JSON.stringify(parserName)}, which this client does not know (it speaks ${Object.keys(PARSERS).join(' and ')})`);
-      return;
-    }
-    this.parser = PARSERS[parserName];
 
     const env = {
       ...this.env,
@@ -655,14 +669,23 @@ export class SocketClient {
         }
         break;
       }
-      case SocketType.EVENT:
+      case SocketType.EVENT: {
         if (this.state !== 'connected') return;
         if (p.id !== undefined) {
           // The contract has no server->client acks; answer empty so the server is not left waiting.
           this.sendSocket({ type: SocketType.ACK, id: p.id, data: [] });
         }
-        this.dispatch(String(p.data[0]), p.data.slice(1));
+        const name = String(p.data[0]);
+        if (name === 'migrate') {
+          // Ours, not the app's. One with a bad url is ignored: the DISCONNECT that follows is
+          // then an ordinary server disconnect.
+          const url = migrateUrl(p.data[1]);
+          if (url) this.migrate(url);
+          return;
+        }
+        this.dispatch(name, p.data.slice(1));
         break;
+      }
       case SocketType.DISCONNECT:
         this.failConnection('io server disconnect');
         break;
@@ -700,6 +723,28 @@ export class SocketClient {
       return;
     }
     this.onSocketPacket(whole);
+  }
+
+  /**
+   * The server handed the player over to the cluster node at `url` (`migrate`); it is about
+   * to disconnect us. Connect there now with the same auth and parser (the parser source is
+   * not asked: it may ask the node that is going away): no backoff, not a failed attempt
+   * (`attempt` stays 0). That node continues the session (a new `welcome`, then a full
+   * snapshot); if it answers `moved`, that is followed as on any connect, and if the attempt
+   * fails, the retries start from the given URL again.
+   */
+  migrate(url) {
+    this.generation += 1;
+    this.clearTimers();
+    // The old node closes the session itself right after `migrate`; nothing to tell it.
+    this.dropTransport(false);
+    this.url = url.replace(/\/$/, '');
+    this.moves = 0;
+    this.lastReason = 'migrate';
+    const gen = this.generation;
+    this.setState('migrating', { reason: 'migrate', url: this.url });
+    // A status handler may have closed us.
+    if (gen === this.generation) this.runAttempt({ keepParser: true });
   }
 
   onTransportClosed(reason) {

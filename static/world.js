@@ -262,6 +262,28 @@ export class OwnPlayer {
   }
 
   /**
+   * A new connection that continues this session on another cluster node (`migrate`), at
+   * the server's `x,y` (the position the old node handed over). Unlike newSession, seq goes
+   * on from where it was: higher than any the new node may have been handed, and as good as
+   * 1 on a fresh connection (only a seq not above the last one is ignored). The in-flight
+   * input is dropped and any ack accepted (the new node's may start at 0 or at the old
+   * node's). The click/touch destination is kept, so walking goes on, and the drawn
+   * position glides there from where it was instead of jumping (unless it is farther than
+   * snapDistance).
+   */
+  continueSession(x, y, now = 0) {
+    const drawnX = this.x + this.offset.x;
+    const drawnY = this.y + this.offset.y;
+    const target = this.target;
+    this.server.ack = 0;
+    this.reset(x, y, now);
+    this.target = target;
+    const dx = drawnX - x;
+    const dy = drawnY - y;
+    if (Math.hypot(dx, dy) <= this.snapDistance) this.offset = { x: dx, y: dy };
+  }
+
+  /**
    * Advances the prediction by `dtMs`.
    * @param {{x:number,y:number}|null} dir keyboard direction (any length; normalised here)
    * @returns {boolean} whether the player moved

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  DEFAULT_BACKOFF, ProtocolError, RECORD_SEPARATOR, SocketType, backoffDelay, connectErrorMessage, movedUrl,
+  DEFAULT_BACKOFF, ProtocolError, RECORD_SEPARATOR, SocketType, backoffDelay, connectErrorMessage, migrateUrl, movedUrl,
   decodeEnginePacket, decodePollingPayload, decodeSocketPacket, encodeEnginePacket, encodeEvent,
   encodePollingPayload, encodeSocketPacket, parseHandshake,
 } from '../../static/protocol.js';
@@ -199,6 +199,15 @@ describe('socket.io packets: decode', () => {
     for (const bad of [{ message: 'moved' }, { message: 'moved', data: { url: 'javascript:x' } },
       { message: 'moved', data: { url: 5 } }, { message: 'unauthorized', data: { url: 'http://a' } }, 'moved', null]) {
       assert.equal(movedUrl(bad), null, JSON.stringify(bad));
+    }
+  });
+
+  it('reads the node URL of a migrate event like that of moved', () => {
+    assert.equal(migrateUrl({ url: 'https://node-b.example:3001' }), 'https://node-b.example:3001');
+    assert.equal(migrateUrl({ url: 'http://10.0.0.2:3000/' }), 'http://10.0.0.2:3000/');
+    for (const bad of [{}, { url: 'javascript:x' }, { url: 'ftp://10.0.0.2' }, { url: 'http:///x' }, { url: 5 },
+      { data: { url: 'http://a' } }, 'http://a', null, undefined, ['http://a']]) {
+      assert.equal(migrateUrl(bad), null, JSON.stringify(bad));
     }
   });
 });

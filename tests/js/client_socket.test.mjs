@@ -2,7 +2,8 @@
 // Node `socket.io` server from tests/node_modules, over WebSocket and over
 // HTTP long-polling, with the default parser and with
 // `socket.io-msgpack-parser`, plus raw `ws` servers for the heartbeat
-// timeout and malformed packets.
+// timeout and malformed packets. A cluster's `moved` and `migrate` are played
+// by several official servers, one per node.
 // Everything waits on events; there are no timing assertions.
 // Run: node --test tests/js/   (needs `npm ci` in tests/)
 
@@ -201,6 +202,42 @@ for (const [transport, parser] of [['websocket', 'json'], ['polling', 'json'], [
       c.close();
     });
 
+    // (A client that waited for a backoff would hang here: the timeout fails it instead.)
+    it('follows a cluster\'s migrate to the named node at once, with the same auth', { timeout: 20_000 }, async () => {
+      const seen = {};
+      const target = await startParserServer(echoServer(seen));
+      const source = await startParserServer((io) => {
+        io.on('connection', (socket) => {
+          socket.emit('welcome', { id: 7, name: 'alice', x: 1, y: 1 });
+          // As a node does: the event, then DISCONNECT for `/` and the connection closed.
+          setTimeout(() => { socket.emit('migrate', { url: `${target.url}/` }); socket.disconnect(true); }, 10);
+        });
+      });
+      // A backoff this long would time the test out: the move must not wait for one.
+      const c = makeClient(source.url, {
+        ...clientOpts, auth: () => ({ token: 'tok', snapshot: 'binary' }), backoff: { base: 60_000, max: 60_000, jitter: 0 },
+      });
+      const statuses = [];
+      c.onStatus((st) => statuses.push(st));
+      const welcomes = [];
+      const second = new Promise((resolve) => c.on('welcome', (w) => { welcomes.push(w); if (welcomes.length === 2) resolve(); }));
+      const migrateEvents = [];
+      c.on('migrate', (m) => migrateEvents.push(m));
+      c.open();
+      await second;
+      assert.equal(c.state, 'connected');
+      assert.equal(c.url, target.url);
+      assert.equal(c.homeUrl, source.url, 'retries still start from the given URL');
+      assert.deepEqual(seen.auth, { token: 'tok', snapshot: 'binary' });
+      assert.equal(seen.transport, transport);
+      assert.deepEqual(statuses.map((st) => st.state), ['connecting', 'connected', 'migrating', 'connected']);
+      assert.equal(statuses[2].url, target.url);
+      assert.equal(c.attempt, 0, 'not a failed attempt');
+      assert.equal(c.timers.retry, null);
+      assert.deepEqual(migrateEvents, [], 'migrate is the client\'s, not an app event');
+      c.close();
+    });
+
     it('answers a server event that asks for an ack', async () => {
       let acked;
       const got = new Promise((r) => { acked = r; });
@@ -272,6 +309,58 @@ suite('connect errors', () => {
     await again;
     assert.equal(c.url, entry.url);
     assert.equal(entryTries, 2);
+    c.close();
+  });
+
+  it('after a migrate, follows the new node\'s moved, and starts from its given URL again once gone', async () => {
+    const final = await startServer((io) => io.on('connection', (socket) => socket.emit('welcome', { at: 'final' })));
+    const middle = await startServer((io) => {
+      io.use((_s, next) => {
+        const err = new Error('moved');
+        err.data = { url: final.url };
+        next(err);
+      });
+    });
+    let entryConnections = 0;
+    const entry = await startServer((io) => {
+      io.on('connection', (socket) => {
+        entryConnections += 1;
+        socket.emit('welcome', { at: 'entry', n: entryConnections });
+        if (entryConnections === 1) setTimeout(() => { socket.emit('migrate', { url: middle.url }); socket.disconnect(true); }, 10);
+      });
+    });
+    const c = makeClient(entry.url);
+    const atFinal = new Promise((resolve) => c.on('welcome', (w) => { if (w.at === 'final') resolve(); }));
+    c.open();
+    await atFinal;
+    assert.equal(c.url, final.url);
+    // The node it ended on goes away: the retry goes to the given URL, which takes it now.
+    const back = new Promise((resolve) => c.on('welcome', (w) => { if (w.at === 'entry' && w.n === 2) resolve(); }));
+    await final.close();
+    await back;
+    assert.equal(c.url, entry.url);
+    c.close();
+  });
+
+  it('ignores a migrate with a bad url: the disconnect after it is an ordinary one', async () => {
+    let connections = 0;
+    const srv = await startServer((io) => {
+      io.on('connection', (socket) => {
+        connections += 1;
+        socket.emit('welcome', { n: connections });
+        const bad = [{ url: 'ftp://10.0.0.2:3000' }, { url: 5 }, { nope: 1 }, 'http://10.0.0.2:3000', { url: 'http:///x' }][connections - 1];
+        if (bad !== undefined) setTimeout(() => { socket.emit('migrate', bad); socket.disconnect(true); }, 10);
+      });
+    });
+    const c = makeClient(srv.url);
+    const statuses = [];
+    c.onStatus((st) => statuses.push(st.state));
+    const last = new Promise((resolve) => c.on('welcome', (w) => { if (w.n === 6) resolve(); }));
+    c.open();
+    await last;
+    assert.equal(c.url, srv.url);
+    assert.equal(statuses.filter((st) => st === 'migrating').length, 0);
+    assert.equal(statuses.filter((st) => st === 'disconnected').length, 5, 'each one a server disconnect, retried');
     c.close();
   });
 

@@ -362,6 +362,31 @@ describe('OwnPlayer prediction', () => {
     assert.equal(p.takeOutgoing(120).seq, 1);
   });
 
+  it('continues a handed-over session from the server position, keeping the walk and gliding', () => {
+    const p = make(0, 0);
+    p.moveTo(300, 0);
+    p.advance(100, null);
+    assert.deepEqual(p.takeOutgoing(100), { x: 30, y: 0, seq: 1 });
+    // The old node handed the player over at x = 20 (one tick behind); the new node says so.
+    p.continueSession(20, 0, 150);
+    assert.deepEqual([p.x, p.y, p.seq, p.server.ack, p.pending.length], [20, 0, 1, 0, 0], 'seq goes on');
+    assert.deepEqual(p.target, { x: 300, y: 0 }, 'still walking to the clicked point');
+    assert.deepEqual(p.renderPosition(0), { x: 30, y: 0 }, 'drawn where it was: no jump back');
+    p.advance(100, null);
+    assert.deepEqual(p.takeOutgoing(250), { x: 50, y: 0, seq: 2 });
+    for (let i = 0; i < 20; i++) p.renderPosition(50);
+    assert.deepEqual(p.renderPosition(0), { x: 50, y: 0 }, 'the glide has ended');
+    // The new node acks from 0 (a fresh connection) or from the old node's ack: both are taken.
+    assert.equal(p.reconcile(0, 20, 0, 260), 'ok');
+    assert.equal(p.reconcile(2, 50, 0, 300), 'ok');
+    assert.deepEqual([p.server.ack, p.pending.length], [2, 0]);
+    // Handed over far from where it was drawn: a jump, not a slow slide.
+    const q = make(0, 0);
+    q.continueSession(1000, 1000, 10);
+    assert.deepEqual(q.renderPosition(0), { x: 1000, y: 1000 });
+    assert.equal(q.target, null);
+  });
+
   it('reset drops in-flight input and does not send the new position back', () => {
     const p = make();
     p.advance(50, { x: 1, y: 0 });

@@ -2,8 +2,13 @@
 //! waits for `welcome`, then walks between random waypoints inside the
 //! world at 80% of the server's speed, sending `position {x,y,seq}` at the
 //! configured rate, and checks every snapshot against the view it holds
-//! ([`HeldView`]), in whichever form the server sent it. Records into the
-//! shared [`Stats`] and [`Sightings`]. Must not hold a lock across `.await`.
+//! ([`HeldView`]), in whichever form the server sent it. A cluster's
+//! `migrate {url}` (the player was handed over to that node) is followed at
+//! once with the same auth; the new connection's snapshots are checked as a
+//! fresh stream (its first one lists everyone in view), and the handoff is
+//! counted and timed (last snapshot from the old node to the first from the
+//! new one). Records into the shared [`Stats`] and [`Sightings`]. Must not
+//! hold a lock across `.await`.
 //!
 //! The hot path (a snapshot in, a position out) allocates nothing per
 //! message beyond what the WebSocket layer hands over and the position
@@ -27,10 +32,11 @@ use serde_json::json;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{Client, ClientError, Incoming, Transport};
+use super::client::{resolve_url, Client, ClientError, Incoming, Transport};
 use super::stats::{centi, LatencyBatch, Sightings, Stats};
 use crate::game::binary::BinarySnapshot;
 use crate::game::{PlayerId, Snapshot, Teleport, Welcome};
+use crate::protocol::socketio::Args;
 
 /// The snapshot form a bot asks for in its CONNECT auth payload
 /// (`"snapshot": "binary"` or `"json"`; see "Binary snapshots" in
@@ -138,10 +144,19 @@ pub async fn connect(
     token: &str,
     shard: usize,
 ) -> Result<(Client, Welcome), ClientError> {
+    connect_at(swarm, swarm.addr, token, shard).await
+}
+
+/// [`connect`] to the node at `addr` (following `moved` from there).
+async fn connect_at(
+    swarm: &Swarm,
+    addr: std::net::SocketAddr,
+    token: &str,
+    shard: usize,
+) -> Result<(Client, Welcome), ClientError> {
     let auth = json!({ "token": token, "snapshot": swarm.snapshot.as_str() });
     let traffic = swarm.stats.shard(shard).traffic.clone();
-    let mut client =
-        Client::connect_following_moved(swarm.addr, swarm.transport, &auth, traffic).await?;
+    let mut client = Client::connect_following_moved(addr, swarm.transport, &auth, traffic).await?;
     client.set_raw_events(RAW_EVENTS);
     loop {
         match client.next().await? {
@@ -187,7 +202,7 @@ pub async fn run(swarm: Arc<Swarm>, token: String, shard: usize) {
     stats.record_connect(started.elapsed());
     stats.connected.fetch_add(1, Ordering::Relaxed);
     stats.online.fetch_add(1, Ordering::Relaxed);
-    let end = play(&swarm, &mut client, welcome, shard).await;
+    let end = play(&swarm, &mut client, welcome, &token, shard).await;
     stats.online.fetch_sub(1, Ordering::Relaxed);
     match end {
         End::Stopped => client.close().await,
@@ -260,8 +275,66 @@ impl Walker {
     }
 }
 
-/// The player loop: moves on a timer, checks snapshots, answers pings.
-async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome, shard: usize) -> End {
+/// The address of a `migrate` event's `{"url"}`, or `None` (logged) when
+/// it has none this bot can use (bots speak `http://` only): such a
+/// `migrate` is ignored, and the disconnect after it ends the bot as any
+/// server disconnect does.
+async fn migrate_target(me: PlayerId, args: &Args) -> Option<std::net::SocketAddr> {
+    let Some(url) = args
+        .get(0)
+        .and_then(|a| a.get("url"))
+        .and_then(|u| u.as_str())
+    else {
+        tracing::debug!(bot = me, "migrate without a url, ignored");
+        return None;
+    };
+    match resolve_url(url).await {
+        Ok(addr) => Some(addr),
+        Err(why) => {
+            tracing::debug!(bot = me, url, %why, "migrate to an unusable url, ignored");
+            None
+        }
+    }
+}
+
+/// Follows a `migrate`: connects to `addr` with the same auth, and when
+/// that fails, once more from the swarm's URL (which sends the bot on to
+/// the region's holder with `moved`), within the connect timeout. `None`
+/// when the swarm stopped meanwhile.
+async fn follow_migrate(
+    swarm: &Swarm,
+    addr: std::net::SocketAddr,
+    token: &str,
+    shard: usize,
+) -> Option<Result<(Client, Welcome), ClientError>> {
+    let attempts = async {
+        match connect_at(swarm, addr, token, shard).await {
+            Ok(pair) => Ok(pair),
+            Err(error) if addr != swarm.addr => {
+                tracing::debug!(%error, "migrate target refused; trying the swarm's url");
+                connect_at(swarm, swarm.addr, token, shard).await
+            }
+            Err(error) => Err(error),
+        }
+    };
+    tokio::select! {
+        r = tokio::time::timeout(swarm.connect_timeout, attempts) => Some(match r {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Protocol("connect timed out".into())),
+        }),
+        () = swarm.stop.cancelled() => None,
+    }
+}
+
+/// The player loop: moves on a timer, checks snapshots, answers pings,
+/// follows `migrate`.
+async fn play(
+    swarm: &Swarm,
+    client: &mut Client,
+    welcome: Welcome,
+    token: &str,
+    shard: usize,
+) -> End {
     let stats = &swarm.stats;
     let counters = stats.shard(shard);
     let me = welcome.id;
@@ -279,6 +352,10 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome, shard: usize
     let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
     let mut acked = false;
     let mut view = HeldView::new(me);
+    // When the last snapshot came, and after a handoff, when the last one
+    // from the old node came (until the first from the new one).
+    let mut last_snapshot: Option<Instant> = None;
+    let mut handoff_from: Option<Instant> = None;
     let mut latencies = LatencyBatch::new(stats);
     let tracked = swarm.sightings.tracks(me);
     // Registered once, on the first turn: a fresh `cancelled()` per turn
@@ -365,6 +442,32 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome, shard: usize
                         }
                     }
                     "kicked" => return End::Kicked,
+                    "migrate" => {
+                        let Some(addr) = migrate_target(me, &args).await else {
+                            continue;
+                        };
+                        // The old node closes this connection right after; go now.
+                        let (next, welcome) = match follow_migrate(swarm, addr, token, shard).await
+                        {
+                            None => return End::Stopped,
+                            Some(Ok(pair)) => pair,
+                            Some(Err(e)) => return End::Lost(format!("migrate: {e}")),
+                        };
+                        // Dropping the old connection closes it.
+                        *client = next;
+                        stats.handoffs.fetch_add(1, Ordering::Relaxed);
+                        handoff_from = Some(last_snapshot.unwrap_or(now));
+                        // A fresh snapshot stream (its own binary indices);
+                        // acks of positions sent to the old node never come.
+                        view = HeldView::new(me);
+                        pending.clear();
+                        // Walk on from where the new node has the bot, to
+                        // the same waypoint. `seq` goes on: above anything
+                        // the new node was handed, and as good as 1 on a
+                        // fresh connection.
+                        walker.x = welcome.x;
+                        walker.y = welcome.y;
+                    }
                     "snapshot" => {
                         counters.snapshots.fetch_add(1, Ordering::Relaxed);
                         stats.consistency_error(format!("bot {me}: snapshot of an unknown shape"));
@@ -383,6 +486,10 @@ async fn play(swarm: &Swarm, client: &mut Client, welcome: Welcome, shard: usize
             Ok(Incoming::Closed) => return End::Lost("closed by server".into()),
             Err(e) => return End::Lost(e.to_string()),
         };
+        last_snapshot = Some(now);
+        if let Some(from) = handoff_from.take() {
+            stats.record_handoff(now.saturating_duration_since(from));
+        }
         while let Some(&(s, sent)) = pending.front() {
             if s > ack {
                 break;
@@ -705,6 +812,24 @@ mod tests {
         view.apply_binary(&stats, &mut batch, &sightings, &far, now);
         assert_eq!(stats.consistency_errors.load(Ordering::Relaxed), 5);
         assert_eq!(view.slots[0].map(|h| (h.x, h.y)), Some((1025, 2050)));
+    }
+
+    #[tokio::test]
+    async fn a_migrate_needs_a_usable_url() {
+        let args = |v: Value| Args::new().with(v);
+        assert_eq!(
+            migrate_target(1, &args(json!({"url": "http://127.0.0.1:4001"}))).await,
+            Some(std::net::SocketAddr::from(([127, 0, 0, 1], 4001)))
+        );
+        for bad in [
+            json!({}),
+            json!({"url": 5}),
+            json!({"url": "ftp://127.0.0.1:4001"}),
+            json!("http://127.0.0.1:4001"),
+        ] {
+            assert_eq!(migrate_target(1, &args(bad.clone())).await, None, "{bad}");
+        }
+        assert_eq!(migrate_target(1, &Args::new()).await, None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! Socket.IO clients (the crate's own codecs used as a client), many per OS
 //! thread, and measures what players experience: connect times, own-move
 //! acknowledgement latency, how soon other players see a move, snapshot
-//! rate, bytes per bot, and client-side consistency of the snapshot deltas.
+//! rate, bytes per bot, client-side consistency of the snapshot deltas, and
+//! on a cluster the handoffs (`migrate` followed) and how long they take.
 //! Optionally samples the server process (`--server-pid`) and its
 //! `/metrics` tick histogram for the benchmark table.
 //!
@@ -236,6 +237,7 @@ struct Mark {
     positions: u64,
     bytes_in: u64,
     bytes_out: u64,
+    handoffs: u64,
     bots_cpu: Option<f64>,
     server_cpu: Option<f64>,
     ticks: Vec<(f64, u64)>,
@@ -251,6 +253,7 @@ impl Mark {
             positions: t.positions,
             bytes_in: t.bytes_in,
             bytes_out: t.bytes_out,
+            handoffs: swarm.stats.handoffs.load(Ordering::Relaxed),
             bots_cpu: probe::cpu_seconds("self"),
             server_cpu: server_pid.and_then(probe::cpu_seconds),
             ticks: scrape_ticks(swarm.addr).await,
@@ -344,6 +347,7 @@ pub async fn run_with_tokens(
     let per_bot = |v: f64| v / online_at_end.max(1) as f64;
     let cpu = |a: Option<f64>, b: Option<f64>| Some((b? - a?) / secs * 100.0);
     let (connect, move_ack, move_seen) = s.latencies();
+    let handoff = s.handoff_latency();
     let ticks = probe::count_between(&start.ticks, &end.ticks);
     let world = probe::thread_delta(&start.threads, &end.threads, "locus-world");
     let totals = s.totals();
@@ -365,6 +369,9 @@ pub async fn run_with_tokens(
         consistency_errors: s.consistency_errors.load(Ordering::Relaxed),
         consistency_samples: s.kept_errors(),
         teleports: s.teleports.load(Ordering::Relaxed),
+        handoffs: s.handoffs.load(Ordering::Relaxed),
+        handoffs_per_sec: rate(start.handoffs, end.handoffs),
+        handoff,
         connect,
         move_ack,
         move_seen,
@@ -447,10 +454,11 @@ impl Display {
             let dt = now.duration_since(last.0).as_secs_f64().max(1e-9);
             let online = s.online.load(Ordering::Relaxed);
             let msg = format!(
-                "failed {} kicked {} lost {} | snap/s {:.0} | in {:.1} KB/s/bot | ack p99 {:.1} ms | errors {}",
+                "failed {} kicked {} lost {} handoffs {} | snap/s {:.0} | in {:.1} KB/s/bot | ack p99 {:.1} ms | errors {}",
                 s.failed.load(Ordering::Relaxed),
                 s.kicked.load(Ordering::Relaxed),
                 s.disconnected.load(Ordering::Relaxed),
+                s.handoffs.load(Ordering::Relaxed),
                 (snaps - last.1) as f64 / dt,
                 (bytes - last.2) as f64 / dt / online.max(1) as f64 / 1000.0,
                 s.ack_p99_ms(),

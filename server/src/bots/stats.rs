@@ -82,6 +82,8 @@ pub struct Stats {
     pub consistency_errors: AtomicU64,
     /// `teleport` events received.
     pub teleports: AtomicU64,
+    /// `migrate` events followed (handoffs to another cluster node).
+    pub handoffs: AtomicU64,
     /// Whether latencies are being recorded (the steady phase).
     pub measuring: AtomicBool,
     /// The first few consistency errors, described.
@@ -92,6 +94,8 @@ pub struct Stats {
     ack: Mutex<Histogram<u64>>,
     /// Tracked move sent → another bot's snapshot shows it, µs.
     seen: Mutex<Histogram<u64>>,
+    /// Handoff: last snapshot from the old node → first from the new one, µs.
+    handoff: Mutex<Histogram<u64>>,
 }
 
 impl Stats {
@@ -110,11 +114,13 @@ impl Stats {
             acked_bots: AtomicU64::new(0),
             consistency_errors: AtomicU64::new(0),
             teleports: AtomicU64::new(0),
+            handoffs: AtomicU64::new(0),
             measuring: AtomicBool::new(false),
             errors: Mutex::new(Vec::new()),
             connect: Mutex::new(histogram()),
             ack: Mutex::new(histogram()),
             seen: Mutex::new(histogram()),
+            handoff: Mutex::new(histogram()),
         }
     }
 
@@ -156,6 +162,15 @@ impl Stats {
         Self::record(&self.connect, d);
     }
 
+    /// Records a handoff's duration (last snapshot from the old node to the
+    /// first from the new one), in the steady phase only. Rare enough (once
+    /// per handoff) to take the shared lock directly.
+    pub fn record_handoff(&self, d: Duration) {
+        if self.measuring.load(Ordering::Relaxed) {
+            Self::record(&self.handoff, d);
+        }
+    }
+
     /// Counts a consistency error and keeps its description if few so far.
     pub fn consistency_error(&self, what: String) {
         self.consistency_errors.fetch_add(1, Ordering::Relaxed);
@@ -169,6 +184,7 @@ impl Stats {
     pub fn reset_latencies(&self) {
         lock(&self.ack).reset();
         lock(&self.seen).reset();
+        lock(&self.handoff).reset();
     }
 
     /// Current ack latency p99 in ms (for the live display).
@@ -183,6 +199,11 @@ impl Stats {
             Percentiles::of(&lock(&self.ack)),
             Percentiles::of(&lock(&self.seen)),
         )
+    }
+
+    /// Percentiles of the handoff histogram.
+    pub fn handoff_latency(&self) -> Percentiles {
+        Percentiles::of(&lock(&self.handoff))
     }
 
     /// The kept consistency error descriptions.
@@ -435,6 +456,13 @@ pub struct Report {
     pub consistency_samples: Vec<String>,
     /// `teleport` events received.
     pub teleports: u64,
+    /// `migrate` events followed to another cluster node (whole run).
+    pub handoffs: u64,
+    /// Of those, per second (all bots, steady phase).
+    pub handoffs_per_sec: f64,
+    /// Handoff time: the last snapshot from the old node → the first from
+    /// the new one (steady phase).
+    pub handoff: Percentiles,
     /// Connect durations.
     pub connect: Percentiles,
     /// Own move → acknowledging snapshot.
@@ -494,6 +522,16 @@ impl std::fmt::Display for Report {
         writeln!(f, "  connect              {}", self.connect)?;
         writeln!(f, "  move -> own ack      {}", self.move_ack)?;
         writeln!(f, "  move -> seen by peer {}", self.move_seen)?;
+        if self.handoffs > 0 {
+            writeln!(
+                f,
+                "  handoffs             {:.1}/s ({} in the whole run)",
+                self.handoffs_per_sec, self.handoffs
+            )?;
+            writeln!(f, "  handoff time         {}", self.handoff)?;
+        } else {
+            writeln!(f, "  handoffs             none")?;
+        }
         writeln!(
             f,
             "  snapshots/s          {:.0} ({:.1} per bot; whole run {} binary, {} JSON)",
@@ -579,6 +617,20 @@ mod tests {
         let (_, ack, seen) = stats.latencies();
         assert_eq!((ack.count, seen.count), (BATCH as u64, BATCH as u64 - 1));
         assert!((seen.p50_ms - 7.0).abs() < 0.01, "{seen}");
+    }
+
+    #[test]
+    fn handoff_times_are_kept_in_the_steady_phase_only() {
+        let stats = Stats::new(1);
+        stats.record_handoff(Duration::from_millis(40));
+        assert_eq!(stats.handoff_latency().count, 0);
+        stats.measuring.store(true, Ordering::Relaxed);
+        stats.record_handoff(Duration::from_millis(40));
+        let handoff = stats.handoff_latency();
+        assert_eq!(handoff.count, 1);
+        assert!((handoff.p99_ms - 40.0).abs() < 0.1, "{handoff}");
+        stats.reset_latencies();
+        assert_eq!(stats.handoff_latency().count, 0);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::client::WsClient;
-use support::cluster::{redis_db, Cluster, JsPlayer};
+use support::cluster::{border_between_nodes, redis_db, Cluster, Crossing, JsPlayer};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -31,62 +31,6 @@ const MARGIN: f64 = 32.0;
 
 fn redis(db: u8) -> Option<String> {
     support::tools::redis_url().map(|url| redis_db(&url, db))
-}
-
-/// Two regions sharing an edge, held by two different nodes, from a
-/// `/api/cluster` body: `((ax, ay), url_a, (bx, by), url_b)`.
-fn border_between_nodes(body: &Value) -> ((i64, i64), String, (i64, i64), String) {
-    let mut owner = std::collections::HashMap::new();
-    for node in body["nodes"].as_array().unwrap() {
-        for r in node["regions"].as_array().unwrap() {
-            owner.insert(
-                (r[0].as_i64().unwrap(), r[1].as_i64().unwrap()),
-                node["url"].as_str().unwrap().to_owned(),
-            );
-        }
-    }
-    let mut regions: Vec<_> = owner.keys().copied().collect();
-    regions.sort();
-    for a in &regions {
-        for b in [(a.0 + 1, a.1), (a.0, a.1 + 1)] {
-            if let Some(ub) = owner.get(&b) {
-                if *ub != owner[a] {
-                    return (*a, owner[a].clone(), b, ub.clone());
-                }
-            }
-        }
-    }
-    panic!("no border between two nodes: {body}");
-}
-
-/// Points on the line from the centre of `a` to the centre of `b`, measured
-/// from their shared border (negative: inside `a`).
-struct Crossing {
-    mid: (f64, f64),
-    dir: (f64, f64),
-}
-
-impl Crossing {
-    fn new(a: (i64, i64), b: (i64, i64)) -> Self {
-        let centre = |r: (i64, i64)| ((r.0 as f64 + 0.5) * REGION, (r.1 as f64 + 0.5) * REGION);
-        let (ca, cb) = (centre(a), centre(b));
-        Crossing {
-            mid: ((ca.0 + cb.0) / 2.0, (ca.1 + cb.1) / 2.0),
-            dir: ((cb.0 - ca.0) / REGION, (cb.1 - ca.1) / REGION),
-        }
-    }
-
-    fn at(&self, past_border: f64) -> (f64, f64) {
-        (
-            self.mid.0 + self.dir.0 * past_border,
-            self.mid.1 + self.dir.1 * past_border,
-        )
-    }
-
-    /// How far past the border (towards `b`) a point is.
-    fn past(&self, x: f64, y: f64) -> f64 {
-        (x - self.mid.0) * self.dir.0 + (y - self.mid.1) * self.dir.1
-    }
 }
 
 /// Sets `name`'s stored position with `locus admin reset`.
@@ -137,7 +81,7 @@ async fn players_see_and_hear_each_other_across_a_border_and_one_walks_across() 
     };
     let body = cluster.covered_everywhere(3, PATIENCE).await;
     let (a, url_a, b, url_b) = border_between_nodes(&body);
-    let crossing = Crossing::new(a, b);
+    let crossing = Crossing::new(a, b, REGION);
     let node = cluster.nodes[0].as_ref().unwrap();
     let (west_id, west_token) = node.account("west").await;
     let (east_id, east_token) = node.account("east").await;
@@ -191,7 +135,10 @@ async fn players_see_and_hear_each_other_across_a_border_and_one_walks_across() 
         (&migrate["from"], &migrate["to"]),
         (&Value::from(url_a.clone()), &Value::from(url_b.clone()))
     );
-    let welcome = west.welcome(PATIENCE).await.expect("welcome on the new node");
+    let welcome = west
+        .welcome(PATIENCE)
+        .await
+        .expect("welcome on the new node");
     assert_eq!(welcome["url"], url_b.as_str(), "{:?}", west.seen);
     let (x, y) = position(&welcome);
     let past = crossing.past(x, y);
@@ -201,7 +148,8 @@ async fn players_see_and_hear_each_other_across_a_border_and_one_walks_across() 
     );
     let report = west
         .report_until(PATIENCE, |r| {
-            r["url"] == url_b.as_str() && (r["x"].as_f64(), r["y"].as_f64()) == (Some(target.0), Some(target.1))
+            r["url"] == url_b.as_str()
+                && (r["x"].as_f64(), r["y"].as_f64()) == (Some(target.0), Some(target.1))
         })
         .await;
     assert_eq!(
@@ -242,8 +190,14 @@ async fn players_see_and_hear_each_other_across_a_border_and_one_walks_across() 
         "{players}"
     );
     let (ia, ib) = (cluster.index_of(&url_a), cluster.index_of(&url_b));
-    assert_eq!(metric(&cluster, ia, "locus_cluster_handoffs_out_total").await, 1.0);
-    assert_eq!(metric(&cluster, ib, "locus_cluster_handoffs_in_total").await, 1.0);
+    assert_eq!(
+        metric(&cluster, ia, "locus_cluster_handoffs_out_total").await,
+        1.0
+    );
+    assert_eq!(
+        metric(&cluster, ib, "locus_cluster_handoffs_in_total").await,
+        1.0
+    );
     west.quit().await;
     east.quit().await;
 }
@@ -257,7 +211,7 @@ async fn a_client_that_does_not_follow_its_migrate_is_saved_and_removed() {
     };
     let body = cluster.covered_everywhere(3, PATIENCE).await;
     let (a, url_a, b, url_b) = border_between_nodes(&body);
-    let crossing = Crossing::new(a, b);
+    let crossing = Crossing::new(a, b, REGION);
     let node = cluster.nodes[0].as_ref().unwrap();
     let (gone_id, gone_token) = node.account("gone").await;
     let (east_id, east_token) = node.account("east").await;
@@ -300,7 +254,10 @@ async fn a_client_that_does_not_follow_its_migrate_is_saved_and_removed() {
                 break (x, y);
             }
         }
-        assert!(std::time::Instant::now() < deadline, "never saved past the border");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saved past the border"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     // ...it stays in view while its handoff waits for it (10 s)...
@@ -331,7 +288,7 @@ async fn garbage_and_lies_on_the_cluster_channels_are_dropped_and_counted() {
     };
     let body = cluster.covered_everywhere(2, PATIENCE).await;
     let (a, url_a, b, url_b) = border_between_nodes(&body);
-    let crossing = Crossing::new(a, b);
+    let crossing = Crossing::new(a, b, REGION);
     let ia = cluster.index_of(&url_a);
     let holder_b = body["nodes"]
         .as_array()
@@ -444,7 +401,11 @@ async fn garbage_and_lies_on_the_cluster_channels_are_dropped_and_counted() {
     assert!(ids(&report, "seen").contains(&record_id), "{report}");
     for i in cluster.running() {
         let (status, health) = cluster.get(i, "/api/health").await;
-        assert_eq!((status, &health["cluster"]), (200, &Value::from("ok")), "{health}");
+        assert_eq!(
+            (status, &health["cluster"]),
+            (200, &Value::from("ok")),
+            "{health}"
+        );
     }
     assert!(watcher_id != record_id);
     recorded.quit().await;

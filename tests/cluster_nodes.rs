@@ -17,7 +17,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cluster::{covers_every_region_once, owner_of, redis_db, Cluster, JsPlayer};
+use support::cluster::{
+    border_between_nodes, covers_every_region_once, owner_of, redis_db, Cluster, Crossing, JsPlayer,
+};
 
 /// Generous patience for anything a cluster does "within seconds".
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -152,46 +154,45 @@ async fn a_killed_node_loses_its_regions_and_its_player_resumes_on_the_new_owner
 async fn a_second_login_on_another_node_kicks_the_first_and_an_admin_reset_reaches_it() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some(redis) = redis(3) else { return };
-    // 16 regions: the second node surely gets some.
-    let Some(mut cluster) = Cluster::start(&redis, 1, &flags("4")).await else {
+    // 16 regions of 100 x 100 over two nodes.
+    let Some(cluster) = Cluster::start(&redis, 2, &flags("4")).await else {
         return;
     };
-    cluster.covered_everywhere(1, PATIENCE).await;
+    let body = cluster.covered_everywhere(2, PATIENCE).await;
+    let (a, url_a, b, url_b) = border_between_nodes(&body);
+    let crossing = Crossing::new(a, b, 100.0);
     let (id, token) = cluster.nodes[0].as_ref().unwrap().account("twice").await;
-    let mut first = JsPlayer::start(&token, &cluster.urls[..1]);
+    let mut first = JsPlayer::start(&token, std::slice::from_ref(&url_a));
     first
         .welcome(PATIENCE)
         .await
         .expect("welcome on the first node");
-
-    let second_node = cluster.add_node().await;
-    let body = cluster.covered_everywhere(2, PATIENCE).await;
-    let theirs = &cluster.urls[second_node];
-    let region = body["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["url"] == theirs.as_str())
-        .and_then(|n| n["regions"].as_array()?.first().cloned())
-        .expect("the second node holds a region");
-    // Walk (still on the first node: no handover in this build) into it.
-    let (x, y) = (
-        region[0].as_f64().unwrap() * 100.0 + 50.0,
-        region[1].as_f64().unwrap() * 100.0 + 50.0,
-    );
+    // Into region b by less than the handoff margin (32): the player plays
+    // on in a's node while its saved position lies in b, whose node is the
+    // one a new connection of it is sent to (the spawn point, where it
+    // started, may be elsewhere: it may have been handed over on the way).
+    // First well inside a (60 past the border, over 32 from every other region).
+    let (x, y) = crossing.at(-60.0);
     first.move_to(x, y).await;
     cluster.wait_saved(id, (x, y), PATIENCE).await;
+    let (x, y) = crossing.at(10.0);
+    first.move_to(x, y).await;
+    cluster.wait_saved(id, (x, y), PATIENCE).await;
+    let last = first.report(PATIENCE).await;
+    assert_eq!(last["url"], url_a.as_str(), "{:?}", first.seen);
+    // A node takes a `logged in elsewhere` within 5 s of handing a player
+    // over as that handoff's echo: let any of those pass.
+    tokio::time::sleep(Duration::from_secs(6)).await;
 
-    // The same account again on the second node (the first one would take
-    // its own connection over: the player still plays there).
-    let mut second = JsPlayer::start(&token, std::slice::from_ref(theirs));
+    // The same account again, on b's node.
+    let mut second = JsPlayer::start(&token, std::slice::from_ref(&url_b));
     let welcome = second
         .welcome(PATIENCE)
         .await
         .expect("welcome on the second node");
     assert_eq!(
         welcome["url"],
-        Value::from(theirs.clone()),
+        Value::from(url_b.clone()),
         "{:?}",
         second.seen
     );
@@ -200,6 +201,7 @@ async fn a_second_login_on_another_node_kicks_the_first_and_an_admin_reset_reach
         .await
         .expect("the first connection is kicked");
     assert_eq!(kicked["reason"], "logged in elsewhere");
+    assert_eq!(kicked["url"], url_a.as_str());
 
     let to = format!("{},{}", x + 10.0, y + 10.0);
     let output = support::process::run_locus(

@@ -168,7 +168,8 @@ impl Prepared {
         let session_config = config.session_config();
         session_config.validate().map_err(ServeError::Config)?;
         let cluster_settings = config.cluster_settings().map_err(ServeError::Config)?;
-        let (view_radius, leave_radius) = (world_config.view_radius, world_config.view_leave_radius);
+        let (view_radius, leave_radius) =
+            (world_config.view_radius, world_config.view_leave_radius);
         let world_size = (world_config.width, world_config.height);
         let world = World::new(world_config).map_err(|e| ServeError::Config(e.to_string()))?;
         let io = SocketIo::new(config.socketio_config());

@@ -246,6 +246,67 @@ pub fn owner_of(body: &Value, rx: u64, ry: u64) -> Option<String> {
     })
 }
 
+/// Two regions sharing an edge, held by two different nodes, from a
+/// `/api/cluster` body: `((ax, ay), url_a, (bx, by), url_b)`.
+pub fn border_between_nodes(body: &Value) -> ((i64, i64), String, (i64, i64), String) {
+    let mut owner = std::collections::HashMap::new();
+    for node in body["nodes"].as_array().unwrap() {
+        for r in node["regions"].as_array().unwrap() {
+            owner.insert(
+                (r[0].as_i64().unwrap(), r[1].as_i64().unwrap()),
+                node["url"].as_str().unwrap().to_owned(),
+            );
+        }
+    }
+    let mut regions: Vec<_> = owner.keys().copied().collect();
+    regions.sort();
+    for a in &regions {
+        for b in [(a.0 + 1, a.1), (a.0, a.1 + 1)] {
+            if let Some(ub) = owner.get(&b) {
+                if *ub != owner[a] {
+                    return (*a, owner[a].clone(), b, ub.clone());
+                }
+            }
+        }
+    }
+    panic!("no border between two nodes: {body}");
+}
+
+/// Points on the line from the centre of `a` to the centre of `b`, measured
+/// from their shared border (negative: inside `a`).
+pub struct Crossing {
+    /// Where the line crosses the border.
+    pub mid: (f64, f64),
+    /// The unit step from `a` towards `b`.
+    pub dir: (f64, f64),
+}
+
+impl Crossing {
+    /// The crossing from region `a` into its neighbour `b`, regions being
+    /// `region` world units wide.
+    pub fn new(a: (i64, i64), b: (i64, i64), region: f64) -> Self {
+        let centre = |r: (i64, i64)| ((r.0 as f64 + 0.5) * region, (r.1 as f64 + 0.5) * region);
+        let (ca, cb) = (centre(a), centre(b));
+        Crossing {
+            mid: ((ca.0 + cb.0) / 2.0, (ca.1 + cb.1) / 2.0),
+            dir: ((cb.0 - ca.0) / region, (cb.1 - ca.1) / region),
+        }
+    }
+
+    /// The point `past_border` units past the border.
+    pub fn at(&self, past_border: f64) -> (f64, f64) {
+        (
+            self.mid.0 + self.dir.0 * past_border,
+            self.mid.1 + self.dir.1 * past_border,
+        )
+    }
+
+    /// How far past the border (towards `b`) a point is.
+    pub fn past(&self, x: f64, y: f64) -> f64 {
+        (x - self.mid.0) * self.dir.0 + (y - self.mid.1) * self.dir.1
+    }
+}
+
 /// One player on the official socket.io-client (`js/cluster_player.mjs`).
 pub struct JsPlayer {
     child: Child,
@@ -334,7 +395,11 @@ impl JsPlayer {
 
     /// Polls [`Self::report`] until `done` holds (at most `patience`);
     /// returns the last report either way.
-    pub async fn report_until(&mut self, patience: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn report_until(
+        &mut self,
+        patience: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + patience;
         loop {
             let report = self.report(patience).await;

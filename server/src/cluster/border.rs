@@ -101,7 +101,10 @@ impl ClusterHook {
                 y: round_wire(player.y),
                 reset_epoch: player.reset_epoch,
             }]);
-            if !acting.iter().any(|(r, _)| regions.neighbours(to).contains(r)) {
+            if !acting
+                .iter()
+                .any(|(r, _)| regions.neighbours(to).contains(r))
+            {
                 // Not a region whose updates reach this node: nothing would
                 // ever replace or remove this mirror.
                 world.clear_mirrors(regions.index(to));

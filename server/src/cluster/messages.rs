@@ -205,7 +205,11 @@ pub fn decode_border(
 }
 
 /// Decodes chat received on `channel`'s region.
-pub fn decode_chat(bytes: &[u8], regions: &Regions, channel: RegionId) -> Result<ChatRelay, Dropped> {
+pub fn decode_chat(
+    bytes: &[u8],
+    regions: &Regions,
+    channel: RegionId,
+) -> Result<ChatRelay, Dropped> {
     let chat: ChatRelay = decode(bytes)?;
     check_origin(&chat.origin, regions, Some(channel))?;
     let chars = chat.text.chars().count();
@@ -272,7 +276,13 @@ mod tests {
         let r = RegionId::new(3, 14);
         assert_eq!(parse_channel(&border_channel(r)), Some(Channel::Border(r)));
         assert_eq!(parse_channel(&chat_channel(r)), Some(Channel::Chat(r)));
-        for bad in ["locus:border:1", "locus:lease:1:2", "other:border:1:2", "locus:chat:a:2", ""] {
+        for bad in [
+            "locus:border:1",
+            "locus:lease:1:2",
+            "other:border:1:2",
+            "locus:chat:a:2",
+            "",
+        ] {
             assert_eq!(parse_channel(bad), None, "{bad}");
         }
     }
@@ -297,13 +307,19 @@ mod tests {
             id: 4,
             text: "hé".into(),
         };
-        assert_eq!(decode_chat(&encode(&chat), &regions(), RegionId::new(1, 0)), Ok(chat));
+        assert_eq!(
+            decode_chat(&encode(&chat), &regions(), RegionId::new(1, 0)),
+            Ok(chat)
+        );
         let record = HandoffRecord {
             origin: origin(),
             to: [0, 0],
             player: player(9),
         };
-        assert_eq!(decode_handoff(&encode(&record), &regions(), 9, world), Ok(record));
+        assert_eq!(
+            decode_handoff(&encode(&record), &regions(), 9, world),
+            Ok(record)
+        );
     }
 
     #[test]
@@ -311,8 +327,17 @@ mod tests {
         let world = (1000.0, 1000.0);
         let r = regions();
         let here = RegionId::new(1, 0);
-        for bad in [&b"not json"[..], b"{}", b"[]", b"{\"origin\":5}", b"\xff\xfe"] {
-            assert_eq!(decode_border(bad, &r, here, world), Err(Dropped::Undecodable));
+        for bad in [
+            &b"not json"[..],
+            b"{}",
+            b"[]",
+            b"{\"origin\":5}",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(
+                decode_border(bad, &r, here, world),
+                Err(Dropped::Undecodable)
+            );
             assert_eq!(decode_chat(bad, &r, here), Err(Dropped::Undecodable));
             assert_eq!(decode_handoff(bad, &r, 1, world), Err(Dropped::Undecodable));
         }
@@ -332,7 +357,12 @@ mod tests {
             Err(Dropped::BadRegion)
         );
         update.origin.region = [1, 0];
-        for (x, name) in [(1e9, "ok"), (-1.0, "ok"), (5.0, ""), (5.0, &*"x".repeat(65))] {
+        for (x, name) in [
+            (1e9, "ok"),
+            (-1.0, "ok"),
+            (5.0, ""),
+            (5.0, &*"x".repeat(65)),
+        ] {
             update.players = vec![MirrorEntry {
                 id: 1,
                 name: name.into(),
@@ -346,16 +376,26 @@ mod tests {
         }
         // NaN does not even encode as a number in JSON: it decodes as garbage.
         let nan = br#"{"origin":{"node":"n","region":[1,0],"epoch":1},"tick":1,"players":[{"id":1,"name":"a","x":null,"y":1}]}"#;
-        assert_eq!(decode_border(nan, &r, here, world), Err(Dropped::Undecodable));
-        let extra = br#"{"origin":{"node":"n","region":[1,0],"epoch":1},"tick":1,"players":[],"x":1}"#;
-        assert_eq!(decode_border(extra, &r, here, world), Err(Dropped::Undecodable));
+        assert_eq!(
+            decode_border(nan, &r, here, world),
+            Err(Dropped::Undecodable)
+        );
+        let extra =
+            br#"{"origin":{"node":"n","region":[1,0],"epoch":1},"tick":1,"players":[],"x":1}"#;
+        assert_eq!(
+            decode_border(extra, &r, here, world),
+            Err(Dropped::Undecodable)
+        );
         for text in ["", "   ", &"y".repeat(201)] {
             let chat = ChatRelay {
                 origin: origin(),
                 id: 1,
                 text: text.into(),
             };
-            assert_eq!(decode_chat(&encode(&chat), &r, here), Err(Dropped::OutOfBounds));
+            assert_eq!(
+                decode_chat(&encode(&chat), &r, here),
+                Err(Dropped::OutOfBounds)
+            );
         }
         let mut record = HandoffRecord {
             origin: origin(),
@@ -363,9 +403,15 @@ mod tests {
             player: player(9),
         };
         // A record for another account, or one pointing outside the world.
-        assert_eq!(decode_handoff(&encode(&record), &r, 8, world), Err(Dropped::OutOfBounds));
+        assert_eq!(
+            decode_handoff(&encode(&record), &r, 8, world),
+            Err(Dropped::OutOfBounds)
+        );
         record.to = [2, 2];
-        assert_eq!(decode_handoff(&encode(&record), &r, 9, world), Err(Dropped::BadRegion));
+        assert_eq!(
+            decode_handoff(&encode(&record), &r, 9, world),
+            Err(Dropped::BadRegion)
+        );
         record.to = [0, 0];
         record.player.target = Some((f64::INFINITY, 1.0));
         assert!(decode_handoff(&encode(&record), &r, 9, world).is_err());

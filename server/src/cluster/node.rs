@@ -117,7 +117,9 @@ pub struct Holdings {
 impl Holdings {
     /// Whether this node may act for `region` at `now`.
     pub fn acts_for(&self, region: RegionId, now: Instant) -> bool {
-        self.held.get(&region).is_some_and(|(_, until)| now < *until)
+        self.held
+            .get(&region)
+            .is_some_and(|(_, until)| now < *until)
     }
 
     /// The holder of the region with index `index`, if known and live.

@@ -123,7 +123,9 @@ impl RelaySender {
     /// Queues a handoff (never dropped: the player waits for it).
     pub fn handoff(&self, handoff: Handoff) {
         if self.handoffs.send(handoff).is_err() {
-            tracing::warn!("a handoff after the relay stopped; the player keeps its saved position");
+            tracing::warn!(
+                "a handoff after the relay stopped; the player keeps its saved position"
+            );
         }
     }
 
@@ -338,7 +340,9 @@ async fn subscribe(
                 }
                 tracing::warn!("the cluster's pub/sub connection closed; reopening it");
             }
-            Ok(Err(error)) => tracing::debug!(%error, "cannot subscribe to the cluster's channels yet"),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "cannot subscribe to the cluster's channels yet")
+            }
             Err(_) => tracing::debug!("subscribing to the cluster's channels timed out"),
         }
         tokio::select! {
@@ -470,9 +474,7 @@ async fn watch(
         }
         let pending: Vec<PlayerId> = {
             let mut flying = in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            flying.retain(|_, f| {
-                now < f.until && f.taken_at.is_none_or(|t| now < t + TAKEN_GRACE)
-            });
+            flying.retain(|_, f| now < f.until && f.taken_at.is_none_or(|t| now < t + TAKEN_GRACE));
             flying
                 .iter()
                 .filter(|(_, f)| f.taken_at.is_none())

@@ -26,7 +26,9 @@ use super::state::SessionState;
 use super::world_link::WorldUnavailable;
 use crate::game::tick_loop::WorldCommand;
 use crate::game::{PlayerId, TeleportReason};
-use crate::store::{AdminEventKind, KICK_LOGGED_IN_ELSEWHERE as LOGGED_IN_ELSEWHERE, PRESENCE_HEARTBEAT};
+use crate::store::{
+    AdminEventKind, KICK_LOGGED_IN_ELSEWHERE as LOGGED_IN_ELSEWHERE, PRESENCE_HEARTBEAT,
+};
 
 /// How long to wait before asking an unanswering store again for the
 /// starting point. Fixed: only start-up retries wait on it, and the loop

@@ -73,5 +73,8 @@ async fn two_pages_on_two_nodes_see_each_other_across_a_border_and_one_walks_acr
     )
     .await;
     println!("{stdout}");
-    assert!(stdout.contains("PASS") || stdout.contains("SKIPPED"), "{stdout}");
+    assert!(
+        stdout.contains("PASS") || stdout.contains("SKIPPED"),
+        "{stdout}"
+    );
 }

@@ -225,4 +225,8 @@ main() {
   exit "$status"
 }
 
-main "$@"
+# Sourced (e.g. by tests/bench/cluster.sh for its private PostgreSQL and
+# Redis), it only defines the functions above.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi

@@ -119,6 +119,8 @@ pub struct Metrics {
     /// Bytes this node published to the cluster's Redis (border updates,
     /// chat and handoff records).
     pub cluster_published_bytes: Counter,
+    /// Local players in the border bands this node publishes (last tick).
+    pub cluster_border_players: Gauge,
 }
 
 impl Metrics {
@@ -196,6 +198,12 @@ impl Metrics {
             "Bytes published to the cluster's Redis",
             cluster_published_bytes.clone(),
         );
+        let cluster_border_players = Gauge::default();
+        registry.register(
+            "cluster_border_players",
+            "Local players in the border bands this node publishes",
+            cluster_border_players.clone(),
+        );
         Self {
             registry,
             events_in,
@@ -210,6 +218,7 @@ impl Metrics {
             cluster_handoffs_out,
             cluster_handoffs_in,
             cluster_published_bytes,
+            cluster_border_players,
         }
     }
 

@@ -185,6 +185,11 @@ impl ClusterHook {
                 }
             }
         }
+        let in_bands: usize = bands.values().map(Vec::len).sum();
+        self.node
+            .metrics()
+            .cluster_border_players
+            .set(in_bands as i64);
         self.published
             .retain(|region, _| acting.iter().any(|(r, _)| r == region));
         for (region, epoch) in acting {

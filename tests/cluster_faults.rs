@@ -3,8 +3,8 @@
 //! players, `/api/health` says `"cluster": "degraded"` meanwhile and `"ok"`
 //! after, every region is held again); values in Redis that do not decode
 //! are dropped and counted, never a crash; a clean stop (SIGTERM) leaves the
-//! membership and releases its leases so the other node takes them and the
-//! player resumes there. One test at a time; nothing timed (generous
+//! membership, releases its leases and hands its player over (`migrate`) to
+//! the node that takes its region. One test at a time; nothing timed (generous
 //! polling). SKIPPED without PostgreSQL and Redis outside CI.
 
 mod support;
@@ -178,6 +178,15 @@ async fn a_clean_stop_hands_its_regions_over_and_its_player_resumes_on_the_other
     assert_eq!(
         (again["x"].as_f64(), again["y"].as_f64()),
         (Some(310.0), Some(290.0))
+    );
+    // Handed over (told to migrate), not dropped and reconnected.
+    let migrate = player.seen_named("migrate");
+    assert_eq!(migrate.len(), 1, "{:?}", player.seen);
+    assert_eq!(migrate[0]["to"], Value::from(cluster.urls[staying].clone()));
+    assert!(
+        stopped.logged("players handed over"),
+        "{:?}",
+        stopped.stderr
     );
     player.quit().await;
 }

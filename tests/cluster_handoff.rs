@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::client::WsClient;
-use support::cluster::{border_between_nodes, redis_db, Cluster, Crossing, JsPlayer};
+use support::cluster::{border_between_nodes, redis_db, Border, Cluster, Crossing, JsPlayer};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -31,21 +31,6 @@ const MARGIN: f64 = 32.0;
 
 fn redis(db: u8) -> Option<String> {
     support::tools::redis_url().map(|url| redis_db(&url, db))
-}
-
-/// Sets `name`'s stored position with `locus admin reset`.
-async fn place(cluster: &Cluster, name: &str, at: (f64, f64)) {
-    let to = format!("{},{}", at.0, at.1);
-    let output = support::process::run_locus(
-        &["admin", "reset", name, "--to", &to, "--db"],
-        &cluster.db.path(),
-    )
-    .await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// A metric's value on node `i` (0 when absent).
@@ -76,17 +61,17 @@ fn position(event: &Value) -> (f64, f64) {
 async fn players_see_and_hear_each_other_across_a_border_and_one_walks_across() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some(redis) = redis(11) else { return };
-    let Some(cluster) = Cluster::start(&redis, 3, &FLAGS).await else {
+    let Some(border) = Border::start(&redis, 3, &FLAGS, REGION, PATIENCE).await else {
         return;
     };
-    let body = cluster.covered_everywhere(3, PATIENCE).await;
-    let (a, url_a, b, url_b) = border_between_nodes(&body);
-    let crossing = Crossing::new(a, b, REGION);
-    let node = cluster.nodes[0].as_ref().unwrap();
-    let (west_id, west_token) = node.account("west").await;
-    let (east_id, east_token) = node.account("east").await;
-    place(&cluster, "west", crossing.at(-100.0)).await;
-    place(&cluster, "east", crossing.at(100.0)).await;
+    let (west_id, west_token) = border.account_at("west", -100.0).await;
+    let (east_id, east_token) = border.account_at("east", 100.0).await;
+    let Border {
+        cluster,
+        url_a,
+        url_b,
+        crossing,
+    } = border;
 
     let mut west = JsPlayer::start(&west_token, &cluster.urls);
     let mut east = JsPlayer::start(&east_token, &cluster.urls);
@@ -206,17 +191,17 @@ async fn players_see_and_hear_each_other_across_a_border_and_one_walks_across() 
 async fn a_client_that_does_not_follow_its_migrate_is_saved_and_removed() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some(redis) = redis(12) else { return };
-    let Some(cluster) = Cluster::start(&redis, 3, &FLAGS).await else {
+    let Some(border) = Border::start(&redis, 3, &FLAGS, REGION, PATIENCE).await else {
         return;
     };
-    let body = cluster.covered_everywhere(3, PATIENCE).await;
-    let (a, url_a, b, url_b) = border_between_nodes(&body);
-    let crossing = Crossing::new(a, b, REGION);
-    let node = cluster.nodes[0].as_ref().unwrap();
-    let (gone_id, gone_token) = node.account("gone").await;
-    let (east_id, east_token) = node.account("east").await;
-    place(&cluster, "gone", crossing.at(-100.0)).await;
-    place(&cluster, "east", crossing.at(100.0)).await;
+    let (gone_id, gone_token) = border.account_at("gone", -100.0).await;
+    let (east_id, east_token) = border.account_at("east", 100.0).await;
+    let Border {
+        cluster,
+        url_a,
+        url_b,
+        crossing,
+    } = border;
 
     let mut east = JsPlayer::start(&east_token, &cluster.urls);
     east.welcome(PATIENCE).await.expect("east welcome");
@@ -302,8 +287,8 @@ async fn garbage_and_lies_on_the_cluster_channels_are_dropped_and_counted() {
     let node = cluster.nodes[0].as_ref().unwrap();
     let (watcher_id, watcher_token) = node.account("watcher").await;
     let (record_id, record_token) = node.account("record").await;
-    place(&cluster, "watcher", crossing.at(-100.0)).await;
-    place(&cluster, "record", crossing.at(-200.0)).await;
+    cluster.place("watcher", crossing.at(-100.0)).await;
+    cluster.place("record", crossing.at(-200.0)).await;
     let mut watcher = JsPlayer::start(&watcher_token, &cluster.urls);
     watcher.welcome(PATIENCE).await.expect("welcome");
 

@@ -203,17 +203,7 @@ async fn a_second_login_on_another_node_kicks_the_first_and_an_admin_reset_reach
     assert_eq!(kicked["reason"], "logged in elsewhere");
     assert_eq!(kicked["url"], url_a.as_str());
 
-    let to = format!("{},{}", x + 10.0, y + 10.0);
-    let output = support::process::run_locus(
-        &["admin", "reset", "twice", "--to", &to, "--db"],
-        &cluster.db.path(),
-    )
-    .await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    cluster.place("twice", (x + 10.0, y + 10.0)).await;
     let teleport = second
         .next_where(PATIENCE, |e| {
             e["event"] == "teleport" && e["reason"] == "admin_reset"

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{LoginThrottle, PasswordHasher};
-use crate::cluster::relay::{self, InFlightMap, RelayLinks};
+use crate::cluster::relay::{self, InFlightMap, RelayLinks, RelaySender};
 use crate::cluster::{ChatLink, ClusterHook, ClusterNode, NodeSettings, NodeTiming};
 use crate::config::Config;
 use crate::game::tick_loop::{TickStats, WorldCommand};
@@ -158,8 +158,16 @@ struct Prepared {
     io: SocketIo,
     world_thread: std::thread::JoinHandle<World>,
     static_files: StaticFiles,
-    /// A cluster node's relay task and what stops it.
-    relay: Option<(JoinHandle<()>, CancellationToken)>,
+    /// A cluster node's relay.
+    relay: Option<Relay>,
+}
+
+/// A cluster node's relay task, what stops it, and its sender (to see
+/// whether handoffs are still on their way).
+struct Relay {
+    task: JoinHandle<()>,
+    stop: CancellationToken,
+    sender: RelaySender,
 }
 
 impl Prepared {
@@ -255,16 +263,16 @@ impl Prepared {
             });
             hook = Some(ClusterHook::new(
                 node.clone(),
-                sender,
+                sender.clone(),
                 in_flight.clone(),
                 leave_radius,
             ));
-            relay_inbox = Some((node.clone(), inbox));
+            relay_inbox = Some((node.clone(), inbox, sender));
         }
         let (world_handle, world_thread) =
             WorldHandle::spawn(world, outbox, stats, session_config.command_queue, hook)
                 .map_err(|e| ServeError::Startup(format!("cannot start the world thread: {e}")))?;
-        let relay = relay_inbox.map(|(node, inbox)| {
+        let relay = relay_inbox.map(|(node, inbox, sender)| {
             let world = world_handle.clone();
             let migrating = players.clone();
             let links = RelayLinks {
@@ -281,7 +289,7 @@ impl Prepared {
             };
             let stop = CancellationToken::new();
             let task = tokio::spawn(relay::run(node, inbox, in_flight, links, stop.clone()));
-            (task, stop)
+            Relay { task, stop, sender }
         });
 
         let static_files = StaticFiles::new(config.static_dir.as_deref());
@@ -358,11 +366,24 @@ impl Prepared {
         let grace = config.shutdown_grace;
         let deadline = tokio::time::Instant::now() + grace;
         // A cluster node first leaves the membership (no player is routed
-        // here any more; the others start claiming its regions), and
-        // releases its leases only after the final save below, so the next
-        // owner of a region loads its players' last positions.
-        if let Some(node) = &session.cluster {
-            node.leave().await;
+        // here any more). With other nodes live it lets its regions go at
+        // once and hands every player to the region's new holder (waiting
+        // at most half the grace); alone, it keeps its leases until after
+        // the final save below, so a later owner loads the saved positions.
+        if let (Some(node), Some(relay)) = (&session.cluster, &relay) {
+            if node.leave().await {
+                let handover = tokio::time::Instant::now() + grace / 2;
+                while (session.world.player_count() > 0 || relay.sender.pending_handoffs() > 0)
+                    && tokio::time::Instant::now() < handover
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                tracing::info!(
+                    staying = session.world.player_count(),
+                    "players handed over to the regions' new holders"
+                );
+            }
+            node.stop_rounds().await;
         }
         tracing::info!("closing every session");
         stop.cancel();
@@ -385,9 +406,9 @@ impl Prepared {
             return Err(ServeError::FinalSave(error));
         }
         let flushed = store.flush().await.map_err(ServeError::FinalSave);
-        if let Some((task, stop)) = relay {
-            stop.cancel();
-            let _ = task.await;
+        if let Some(relay) = relay {
+            relay.stop.cancel();
+            let _ = relay.task.await;
         }
         if let Some(node) = &session.cluster {
             node.release_leases().await;

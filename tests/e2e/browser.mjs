@@ -41,7 +41,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  TIMEOUT, check, connectedOrFormError, die, launchChromium, locusState, progress, step, waitIn,
+  TIMEOUT, check, connectedOrFormError, die, launchChromium, locusState, openPage, progress, step, submitForm,
+  waitIn,
 } from './page_kit.mjs';
 
 const { values: opts } = parseArgs({
@@ -130,22 +131,8 @@ let expectedConsoleError = null;
 const pages = {};
 
 async function openAndRegister(browser, username, password) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
-  const page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(`${username}: ${e.message}`));
-  // Console errors count, except the browser's own network noise while the server is down on purpose.
-  page.on('console', (m) => {
-    if (m.type() !== 'error' || /net::ERR_|Failed to load resource/.test(m.text())) return;
-    if (expectedConsoleError?.test(m.text())) return;
-    pageErrors.push(`${username} console: ${m.text()}`);
-  });
-  await page.goto(baseUrl);
-  await page.waitForSelector('#auth:not([hidden])', { timeout: TIMEOUT });
-  await page.click('#tab-register');
-  await page.fill('#username', username);
-  await page.fill('#password', password);
-  await page.click('#auth-submit');
-  await connectedOrFormError(page, username);
+  const page = await openPage(browser, baseUrl, username, pageErrors, (text) => expectedConsoleError?.test(text));
+  await submitForm(page, 'register', username, password);
   const parser = await page.evaluate(() => window.locus.parser);
   check(parser === opts.parser, `${username}'s page speaks the ${parser} parser, the server ${opts.parser}`);
   return page;

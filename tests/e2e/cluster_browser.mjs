@@ -24,7 +24,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  check, connectedOrFormError, die, launchChromium, locusState, progress, step, waitIn,
+  check, die, launchChromium, locusState, openPage, progress, step, submitForm, waitIn,
 } from './page_kit.mjs';
 
 const { values: opts } = parseArgs({
@@ -54,20 +54,8 @@ const pageErrors = [];
 const pages = {};
 
 async function openAndLogIn(browser, url, username) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
-  const page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(`${username}: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() !== 'error' || /net::ERR_|Failed to load resource/.test(m.text())) return;
-    pageErrors.push(`${username} console: ${m.text()}`);
-  });
-  await page.goto(url);
-  await page.waitForSelector('#auth:not([hidden])');
-  await page.click('#tab-login');
-  await page.fill('#username', username);
-  await page.fill('#password', opts.password);
-  await page.click('#auth-submit');
-  await connectedOrFormError(page, username);
+  const page = await openPage(browser, url, username, pageErrors);
+  await submitForm(page, 'login', username, opts.password);
   return page;
 }
 

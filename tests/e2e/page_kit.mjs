@@ -86,3 +86,31 @@ export async function connectedOrFormError(page, who) {
   });
   if (outcome !== 'connected') throw new Error(`${who} could not log in: ${outcome}`);
 }
+
+/**
+ * A new browser context's page at `url`; its uncaught errors and console
+ * errors go to `errors` (not the browser's own network noise, nor what
+ * `ignored(text)` accepts).
+ */
+export async function openPage(browser, url, who, errors, ignored = () => false) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => errors.push(`${who}: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() !== 'error' || /net::ERR_|Failed to load resource/.test(m.text())) return;
+    if (ignored(m.text())) return;
+    errors.push(`${who} console: ${m.text()}`);
+  });
+  await page.goto(url);
+  return page;
+}
+
+/** Fills the page's form on `tab` ('login' or 'register') and waits for the game. */
+export async function submitForm(page, tab, username, password) {
+  await page.waitForSelector('#auth:not([hidden])', { timeout: TIMEOUT });
+  await page.click(`#tab-${tab}`);
+  await page.fill('#username', username);
+  await page.fill('#password', password);
+  await page.click('#auth-submit');
+  await connectedOrFormError(page, username);
+}

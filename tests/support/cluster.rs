@@ -205,6 +205,21 @@ impl Cluster {
         }
     }
 
+    /// Sets `name`'s stored position with `locus admin reset --to`.
+    pub async fn place(&self, name: &str, at: (f64, f64)) {
+        let to = format!("{},{}", at.0, at.1);
+        let output = super::process::run_locus(
+            &["admin", "reset", name, "--to", &to, "--db"],
+            &self.db.path(),
+        )
+        .await;
+        assert!(
+            output.status.success(),
+            "admin reset {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// The stored position of account `id`, if any.
     pub fn stored_position(&self, id: u64) -> Option<(f64, f64)> {
         let rows = super::pg::query(
@@ -304,6 +319,52 @@ impl Crossing {
     /// How far past the border (towards `b`) a point is.
     pub fn past(&self, x: f64, y: f64) -> f64 {
         (x - self.mid.0) * self.dir.0 + (y - self.mid.1) * self.dir.1
+    }
+}
+
+/// A cluster with a border between regions `a` and `b` held by two
+/// different nodes (at `url_a`, `url_b`), and the line across it.
+pub struct Border {
+    /// The nodes.
+    pub cluster: Cluster,
+    /// The node holding `a`.
+    pub url_a: String,
+    /// The node holding `b`.
+    pub url_b: String,
+    /// From `a` into `b`.
+    pub crossing: Crossing,
+}
+
+impl Border {
+    /// `nodes` nodes with `flags` (regions `region` units wide), once they
+    /// cover every region; `None` (skipped) without PostgreSQL.
+    pub async fn start(
+        redis: &str,
+        nodes: usize,
+        flags: &[&str],
+        region: f64,
+        patience: Duration,
+    ) -> Option<Border> {
+        let cluster = Cluster::start(redis, nodes, flags).await?;
+        let body = cluster.covered_everywhere(nodes, patience).await;
+        let (a, url_a, b, url_b) = border_between_nodes(&body);
+        Some(Border {
+            cluster,
+            url_a,
+            url_b,
+            crossing: Crossing::new(a, b, region),
+        })
+    }
+
+    /// A new account stored `past_border` units past the border (negative:
+    /// in `a`): its id and token.
+    pub async fn account_at(&self, name: &str, past_border: f64) -> (u64, String) {
+        let node = self.cluster.nodes[0].as_ref().expect("node 0 runs");
+        let account = node.account(name).await;
+        self.cluster
+            .place(name, self.crossing.at(past_border))
+            .await;
+        account
     }
 }
 

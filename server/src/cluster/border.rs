@@ -26,7 +26,9 @@ pub const HANDOFF_MARGIN: f64 = 32.0;
 /// subscribed meanwhile, and messages lost while Redis was away).
 const REPUBLISH: Duration = Duration::from_secs(1);
 
-/// The cluster's tick hook.
+/// The cluster's tick hook. On a clean stop (the node holds nothing and
+/// [`Holdings::leaving`] is set) it hands every player to its region's new
+/// holder as soon as one is known.
 pub struct ClusterHook {
     node: Arc<ClusterNode>,
     relay: RelaySender,
@@ -91,7 +93,11 @@ impl ClusterHook {
             if holder.node == holdings.me {
                 continue; // ours but fenced: wait for the renewal
             }
-            let (from, epoch) = nearest(acting, |r| regions.rect(r).distance_to(pos.x, pos.y));
+            let (from, epoch) = if acting.is_empty() {
+                (regions.region_of(pos.x, pos.y), 0) // leaving: nothing held any more
+            } else {
+                nearest(acting, |r| regions.rect(r).distance_to(pos.x, pos.y))
+            };
             let Some(player) = world.hand_off(id, regions.index(to)) else {
                 continue;
             };
@@ -222,7 +228,12 @@ impl TickHook for ClusterHook {
         let now = Instant::now();
         let acting = Self::acting(&holdings, now);
         if acting.is_empty() {
-            return; // leaving, or fenced off while Redis is away
+            // A clean stop hands everyone over; a node fenced off while
+            // Redis is away keeps its players.
+            if holdings.leaving {
+                self.hand_off_leavers(world, out, &holdings, &acting, now);
+            }
+            return;
         }
         self.hand_off_leavers(world, out, &holdings, &acting, now);
         self.publish_bands(world, &holdings, &acting, now);

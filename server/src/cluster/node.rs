@@ -112,6 +112,9 @@ pub struct Holdings {
     /// The holder of each region by region index (`None`: free, or held by
     /// a node that is not live).
     pub holders: Vec<Option<Holder>>,
+    /// Set on a clean stop with other nodes live: every player goes to
+    /// its region's holder.
+    pub leaving: bool,
 }
 
 impl Holdings {
@@ -277,17 +280,15 @@ impl ClusterNode {
         }
     }
 
-    /// Where a player at `(x, y)` must play.
+    /// Where a player at `(x, y)` must play (never here once leaving).
     pub fn route(&self, x: f64, y: f64) -> Route {
         let region = self.regions.region_of(x, y);
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-        if view.leaving {
-            return Route::Unowned;
-        }
-        if view
-            .held
-            .get(&region)
-            .is_some_and(|until| Instant::now() < *until)
+        if !view.leaving
+            && view
+                .held
+                .get(&region)
+                .is_some_and(|until| Instant::now() < *until)
         {
             return Route::Here;
         }
@@ -328,21 +329,43 @@ impl ClusterNode {
         membership::cluster_json(self.regions.per_side(), &nodes)
     }
 
-    /// A clean stop, first half: stops the renewal task, routes no player
-    /// here any more and removes the node key (the other nodes then treat
-    /// this node as gone and claim its regions as soon as their leases
-    /// are released by [`Self::release_leases`]).
-    pub async fn leave(&self) {
+    /// A clean stop, first half: routes no player here any more and
+    /// removes the node key. When other live nodes can take the regions,
+    /// it also releases every lease at once and keeps reading who holds
+    /// what (rounds that only read), so that the tick hook hands every
+    /// player over to its region's new holder: returns true then, and the
+    /// caller waits for the players to go before [`Self::stop_rounds`].
+    /// Alone, it keeps its leases until [`Self::release_leases`] (after the
+    /// final save, so a later owner loads the saved positions).
+    pub async fn leave(&self) -> bool {
+        let others = {
+            let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+            view.leaving = true;
+            view.nodes.iter().any(|n| n.id != self.id)
+        };
+        let mut redis = self.redis.clone();
+        if let Err(error) = membership::withdraw(&mut redis, &self.id).await {
+            tracing::warn!(%error, "cannot remove the node key; it expires by itself");
+        }
+        if !others {
+            self.stop_rounds().await;
+            self.publish_holdings(|h| h.held.clear());
+            return false;
+        }
+        self.publish_holdings(|h| {
+            h.held.clear();
+            h.leaving = true;
+        });
+        self.release_leases().await;
+        true
+    }
+
+    /// Stops the rounds (a clean stop, after the players were handed over).
+    pub async fn stop_rounds(&self) {
         self.stop.cancel();
         let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(task) = task {
             let _ = task.await;
-        }
-        self.view.write().unwrap_or_else(|e| e.into_inner()).leaving = true;
-        self.publish_holdings(|h| h.held.clear());
-        let mut redis = self.redis.clone();
-        if let Err(error) = membership::withdraw(&mut redis, &self.id).await {
-            tracing::warn!(%error, "cannot remove the node key; it expires by itself");
         }
     }
 
@@ -393,6 +416,22 @@ impl ClusterNode {
     async fn round(&self) -> redis::RedisResult<()> {
         let mut redis = self.redis.clone();
         let mut held = self.held.lock().await;
+        if self.view.read().unwrap_or_else(|e| e.into_inner()).leaving {
+            // Leaving: no announce, no claims; only who holds what now.
+            let live =
+                membership::live_nodes_counted(&mut redis, |_| self.dropped("node_key")).await?;
+            let holders = self.read_holders(&mut redis, &live).await?;
+            {
+                let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+                view.holders = holders.clone();
+                view.nodes = live;
+            }
+            self.publish_holdings(|h| {
+                h.held.clear();
+                h.holders = holders;
+            });
+            return Ok(());
+        }
         let info = NodeInfo {
             id: self.id.clone(),
             url: self.url.clone(),

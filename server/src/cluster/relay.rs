@@ -17,6 +17,7 @@
 //! though the new node does not publish it yet.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,8 @@ pub struct RelaySender {
     published: mpsc::Sender<Published>,
     handoffs: mpsc::UnboundedSender<Handoff>,
     node: Arc<ClusterNode>,
+    /// Handoffs queued and not yet announced to their clients.
+    pending: Arc<AtomicUsize>,
 }
 
 /// A message for a region's channel.
@@ -90,21 +93,25 @@ enum Published {
 pub struct RelayInbox {
     published: mpsc::Receiver<Published>,
     handoffs: mpsc::UnboundedReceiver<Handoff>,
+    pending: Arc<AtomicUsize>,
 }
 
 /// A sender and the inbox it feeds.
 pub fn channel(node: Arc<ClusterNode>) -> (RelaySender, RelayInbox) {
     let (published, published_rx) = mpsc::channel(OUTGOING_QUEUE);
     let (handoffs, handoffs_rx) = mpsc::unbounded_channel();
+    let pending = Arc::new(AtomicUsize::new(0));
     (
         RelaySender {
             published,
             handoffs,
             node,
+            pending: pending.clone(),
         },
         RelayInbox {
             published: published_rx,
             handoffs: handoffs_rx,
+            pending,
         },
     )
 }
@@ -122,11 +129,18 @@ impl RelaySender {
 
     /// Queues a handoff (never dropped: the player waits for it).
     pub fn handoff(&self, handoff: Handoff) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
         if self.handoffs.send(handoff).is_err() {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
             tracing::warn!(
                 "a handoff after the relay stopped; the player keeps its saved position"
             );
         }
+    }
+
+    /// Handoffs queued whose client was not yet told to `migrate`.
+    pub fn pending_handoffs(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
     }
 
     /// The node this relay speaks for.
@@ -248,7 +262,10 @@ async fn publish(
                 while let Ok(next) = inbox.handoffs.try_recv() {
                     batch.push(next);
                 }
-                complete_handoffs(&node, &mut redis, &links, batch).await
+                let count = batch.len();
+                let done = complete_handoffs(&node, &mut redis, &links, batch).await;
+                inbox.pending.fetch_sub(count, Ordering::SeqCst);
+                done
             }
         };
         match result {

@@ -291,10 +291,35 @@ async fn two_servers_share_rows_resets_presence_and_events() {
         .collect();
     assert!(online.contains(&alice), "{online:?}");
 
+    // A sync carrying a login older than the row (it waited for the lock
+    // while its player moved on, say to another cluster node) neither
+    // kicks the newer one nor takes its row: the older login is the one
+    // kicked, on A.
+    let earlier = now - std::time::Duration::from_secs(1);
+    a.sync_presence(false, vec![(bob, earlier)], vec![])
+        .await
+        .unwrap();
+    assert!(b
+        .admin_events_since(b_events, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    let stale = a.admin_events_since(for_a[0].id, 100).await.unwrap();
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    assert_eq!(stale[0].account_id, bob);
+    a.sync_presence(false, vec![], vec![bob]).await.unwrap();
+    let online: Vec<PlayerId> = admin
+        .online_accounts()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert!(online.contains(&bob), "B's newer row is gone: {online:?}");
+
     // A revoke from the CLI reaches both servers, each with its own cursor.
     let mut admin = admin;
     admin.revoke_tokens("bob").unwrap();
-    for (store, after) in [(&a, for_a[0].id), (&b, b_events)] {
+    for (store, after) in [(&a, stale[0].id), (&b, b_events)] {
         let events = store.admin_events_since(after, 100).await.unwrap();
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(events[0].account_id, bob);

@@ -33,7 +33,9 @@ ulimit -n "$(ulimit -Hn)"
 
 # The private PostgreSQL and Redis of the test command.
 # shellcheck source=../run.sh
+REPO=$ROOT
 source "$ROOT/tests/run.sh"
+ROOT=$REPO
 trap 'stop_nodes; cleanup' EXIT
 start_postgres
 start_redis
@@ -75,7 +77,7 @@ start_node() {
   local name=$1 db=$2 port
   shift 2
   port=$(free_port)
-  LOCUS_LOG=warn,locus=info "$BIN" serve --listen "127.0.0.1:$port" --db "$db" \
+  LOCUS_LOG=${NODE_LOG:-warn,locus=info} "$BIN" serve --listen "127.0.0.1:$port" --db "$db" \
     --world-size "$WORLD" --tick-hz 20 \
     --max-connections 60000 --max-connections-per-ip 0 --handshake-rate 0 "$@" \
     2> "$OUT/node-$name.log" &
@@ -150,7 +152,7 @@ idle_cluster() {
   local regions=$1 i port
   for i in 1 2 3; do
     port=$(free_port)
-    LOCUS_LOG=warn,locus=info "$BIN" serve --listen "127.0.0.1:$port" --db "$2" \
+    LOCUS_LOG=${NODE_LOG:-warn,locus=info} "$BIN" serve --listen "127.0.0.1:$port" --db "$2" \
       --world-size "$WORLD" --tick-hz 20 --max-connections 60000 --max-connections-per-ip 0 \
       --handshake-rate 0 --cluster "$LOCUS_TEST_REDIS_URL" --public-url "http://127.0.0.1:$port" \
       --regions "$regions" 2> "$OUT/node-c$regions-$i.log" &

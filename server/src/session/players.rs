@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -47,6 +47,8 @@ pub struct Bound {
     pub socket: Socket,
     /// The form its client asked its snapshots in, at connect.
     pub form: SnapshotForm,
+    /// When it was bound (the login time presence compares across servers).
+    pub since: SystemTime,
 }
 
 /// The online players' sockets.
@@ -120,7 +122,14 @@ impl Players {
         self.bound
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id, Bound { socket, form })
+            .insert(
+                id,
+                Bound {
+                    socket,
+                    form,
+                    since: SystemTime::now(),
+                },
+            )
             .map(|b| b.socket)
     }
 

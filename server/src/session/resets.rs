@@ -204,8 +204,14 @@ fn presence_diff(
 /// Writes who joined and left since the last write, and the heartbeat when
 /// it is due.
 async fn publish_presence(app: &SessionState, presence: &mut Presence) {
-    let online: Vec<PlayerId> = app.players.read().keys().copied().collect();
-    let (joined, left) = presence_diff(&presence.written, &online);
+    let online: HashMap<PlayerId, SystemTime> = app
+        .players
+        .read()
+        .iter()
+        .map(|(id, bound)| (*id, bound.since))
+        .collect();
+    let ids: Vec<PlayerId> = online.keys().copied().collect();
+    let (joined, left) = presence_diff(&presence.written, &ids);
     let start = presence.last_write.is_none();
     let heartbeat_due = presence
         .last_write
@@ -213,8 +219,11 @@ async fn publish_presence(app: &SessionState, presence: &mut Presence) {
     if joined.is_empty() && left.is_empty() && !heartbeat_due {
         return;
     }
+    // Each login at the time its socket was bound: across servers the
+    // later login wins by that time, not by which server publishes first.
     let now = SystemTime::now();
-    let joined_rows = joined.iter().map(|&id| (id, now)).collect();
+    let since = |id: &PlayerId| online.get(id).copied().unwrap_or(now);
+    let joined_rows = joined.iter().map(|id| (*id, since(id))).collect();
     let left_rows = left.clone();
     match app.store.sync_presence(start, joined_rows, left_rows).await {
         Ok(()) => {
@@ -223,7 +232,7 @@ async fn publish_presence(app: &SessionState, presence: &mut Presence) {
             }
             presence
                 .written
-                .extend(joined.into_iter().map(|id| (id, now)));
+                .extend(joined.iter().map(|id| (*id, since(id))));
             presence.last_write = Some(Instant::now());
         }
         Err(error) => tracing::warn!(%error, "cannot publish who is online"),

@@ -239,7 +239,7 @@ impl SocketOutbox {
 
 impl Outbox for SocketOutbox {
     fn snapshot(&mut self, to: PlayerId, snapshot: &Snapshot<'_>) -> Delivery {
-        let Some(Bound { socket, form }) = self.players.bound(to) else {
+        let Some(Bound { socket, form, .. }) = self.players.bound(to) else {
             // Joined but not yet bound (welcome in flight, or a takeover in
             // progress), or already leaving: keep the baseline so nothing is
             // lost either way.

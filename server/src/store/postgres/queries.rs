@@ -6,6 +6,7 @@
 //! per server, kicks from another server's login). Must not build pools,
 //! spawn tasks or decide retry policy.
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use deadpool_postgres::{GenericClient, Transaction};
@@ -584,9 +585,10 @@ pub(crate) async fn last_admin_event_id(client: &impl GenericClient) -> Result<i
 /// Applies this server's presence diff and refreshes its heartbeat, in one
 /// transaction. `start` forgets this server's earlier rows. An account that
 /// joins here while another live server has it online gets a kick queued
-/// for that server: the later login wins, as on one server, where "later"
-/// is the order in which the servers publish presence (each within its
-/// 250 ms poll of the socket connecting).
+/// for the earlier of the two logins: the later login wins, as on one
+/// server, where "later" is the time each socket was bound (published
+/// within a 250 ms poll of it connecting), whichever server publishes
+/// first.
 pub(crate) async fn sync_presence(
     client: &mut deadpool_postgres::Client,
     server_id: &str,
@@ -616,9 +618,12 @@ pub(crate) async fn sync_presence(
     if !joined.is_empty() {
         // Presence syncs that add rows take turns (the mode conflicts with
         // itself, not with readers), so of two servers publishing the same
-        // account the second always sees the first's committed row and
-        // queues its kick: exactly one socket survives, the one published
-        // later.
+        // account the second always sees the first's committed row. The
+        // later login (by `online_since`, the time its socket was bound)
+        // wins whichever server publishes first: a row older than ours on
+        // a live server gets a kick and is replaced; a newer one stays (a
+        // sync that waited for the lock may carry a login that has already
+        // moved on, e.g. a player handed to another cluster node).
         tx.batch_execute("LOCK TABLE presence IN SHARE ROW EXCLUSIVE MODE")
             .await?;
         let ids: Vec<i64> = joined
@@ -626,20 +631,37 @@ pub(crate) async fn sync_presence(
             .map(|&(id, _)| sql_id(id))
             .collect::<Result<_>>()?;
         let since: Vec<i64> = joined.iter().map(|(_, at)| to_millis(*at)).collect();
+        // Live rows elsewhere for the accounts joining here, with their
+        // login times: an older one is kicked (queued by this server, so
+        // the others act on it); a newer one means our login is the stale
+        // one, so its kick is queued as if by that row's server (which
+        // skips it) and reaches this server.
         let elsewhere = tx
             .prepare_cached(
-                "SELECT p.account_id FROM presence p JOIN servers s ON s.server_id = p.server_id
-                 WHERE p.account_id = ANY($1) AND p.server_id <> $2 AND s.heartbeat_at >= $3",
+                "SELECT p.account_id, p.server_id, p.online_since < j.since FROM presence p
+                 JOIN servers s ON s.server_id = p.server_id
+                 JOIN unnest($1::bigint[], $4::bigint[]) AS j (id, since) ON j.id = p.account_id
+                 WHERE p.server_id <> $2 AND s.heartbeat_at >= $3 AND p.online_since <> j.since",
             )
             .await?;
-        let kicked: Vec<i64> = tx
-            .query(&elsewhere, &[&ids, &server_id, &fresh_after])
+        let mut kicked = Vec::new();
+        let mut superseded: HashMap<String, Vec<i64>> = HashMap::new();
+        for row in tx
+            .query(&elsewhere, &[&ids, &server_id, &fresh_after, &since])
             .await?
-            .iter()
-            .map(|row| row.try_get(0))
-            .collect::<std::result::Result<_, _>>()?;
+        {
+            let account: i64 = row.try_get(0)?;
+            if row.try_get::<_, bool>(2)? {
+                kicked.push(account);
+            } else {
+                superseded.entry(row.try_get(1)?).or_default().push(account);
+            }
+        }
         if !kicked.is_empty() {
             append_kicks(&tx, &kicked, KICK_LOGGED_IN_ELSEWHERE, Some(server_id), now).await?;
+        }
+        for (holder, accounts) in &superseded {
+            append_kicks(&tx, accounts, KICK_LOGGED_IN_ELSEWHERE, Some(holder), now).await?;
         }
         let add = tx
             .prepare_cached(
@@ -649,10 +671,15 @@ pub(crate) async fn sync_presence(
                  JOIN accounts a ON a.id = j.id
                  ORDER BY j.id
                  ON CONFLICT (account_id) DO UPDATE
-                     SET server_id = EXCLUDED.server_id, online_since = EXCLUDED.online_since",
+                     SET server_id = EXCLUDED.server_id, online_since = EXCLUDED.online_since
+                     WHERE presence.online_since <= EXCLUDED.online_since
+                        OR NOT EXISTS (SELECT 1 FROM servers s
+                                       WHERE s.server_id = presence.server_id
+                                         AND s.heartbeat_at >= $4)",
             )
             .await?;
-        tx.execute(&add, &[&server_id, &ids, &since]).await?;
+        tx.execute(&add, &[&server_id, &ids, &since, &fresh_after])
+            .await?;
     }
     let beat = tx
         .prepare_cached(

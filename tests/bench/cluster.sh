@@ -18,6 +18,12 @@
 #   DURATION  measured phase per run (default 30s)
 #   REGIONS   region grids for the cluster runs (default "3 6")
 #   SKIP_BUILD=1 to reuse target/release/locus
+#   PERF=1    also profile the nodes over each window (OUT/perf-NAME.data;
+#             PERF_CALLGRAPH=dwarf for full stacks)
+#   NODE_LOG  the nodes' LOCUS_LOG (default warn,locus=info)
+#   CLUSTER_WORKERS  async worker threads per cluster node (TOKIO_WORKER_THREADS,
+#             default 2, as many as the machine's cores; the single node
+#             always runs the default)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -129,7 +135,14 @@ swarm() {
   before_redis=$(cpu_ticks "$REDIS_PID")
   bytes0=$(metric_sum locus_cluster_published_bytes_total)
   local window=$((SECONDS_MEASURED / 2))
-  sleep "$window"
+  if [ "${PERF:-0}" = 1 ]; then
+    # A profile of every node over the window (perf report -i ...).
+    local pids
+    pids=$(IFS=,; echo "${NODE_PIDS[*]}")
+    perf record -q -F 499 --call-graph "${PERF_CALLGRAPH:-fp}" -p "$pids" -o "$OUT/perf-$name.data" -- sleep "$window" 2>/dev/null
+  else
+    sleep "$window"
+  fi
   after_nodes=$(cpu_ticks "${NODE_PIDS[@]}")
   after_redis=$(cpu_ticks "$REDIS_PID")
   bytes1=$(metric_sum locus_cluster_published_bytes_total)
@@ -152,7 +165,8 @@ idle_cluster() {
   local regions=$1 i port
   for i in 1 2 3; do
     port=$(free_port)
-    LOCUS_LOG=${NODE_LOG:-warn,locus=info} "$BIN" serve --listen "127.0.0.1:$port" --db "$2" \
+    LOCUS_LOG=${NODE_LOG:-warn,locus=info} TOKIO_WORKER_THREADS=${CLUSTER_WORKERS:-2} \
+      "$BIN" serve --listen "127.0.0.1:$port" --db "$2" \
       --world-size "$WORLD" --tick-hz 20 --max-connections 60000 --max-connections-per-ip 0 \
       --handshake-rate 0 --cluster "$LOCUS_TEST_REDIS_URL" --public-url "http://127.0.0.1:$port" \
       --regions "$regions" 2> "$OUT/node-c$regions-$i.log" &

@@ -26,6 +26,16 @@ fn save(id: PlayerId, x: f64, epoch: i64) -> SavedPosition {
     }
 }
 
+/// The accounts the CLI sees online, on any server.
+fn online_ids(admin: &AdminStore) -> Vec<PlayerId> {
+    admin
+        .online_accounts()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
 async fn connect(db: &TestDb) -> Store {
     Store::connect(&db.database(), StoreConfig::default())
         .await
@@ -253,12 +263,7 @@ async fn two_servers_share_rows_resets_presence_and_events() {
         .await
         .unwrap();
     let admin = AdminStore::connect(&db.database(), &StoreConfig::default()).unwrap();
-    let mut online: Vec<PlayerId> = admin
-        .online_accounts()
-        .unwrap()
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let mut online = online_ids(&admin);
     online.sort();
     assert_eq!(online, vec![alice, bob]);
 
@@ -283,12 +288,7 @@ async fn two_servers_share_rows_resets_presence_and_events() {
         .is_empty());
     // A's later "alice left" does not remove B's row.
     a.sync_presence(false, vec![], vec![alice]).await.unwrap();
-    let online: Vec<PlayerId> = admin
-        .online_accounts()
-        .unwrap()
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let online = online_ids(&admin);
     assert!(online.contains(&alice), "{online:?}");
 
     // A sync carrying a login older than the row (it waited for the lock
@@ -308,12 +308,7 @@ async fn two_servers_share_rows_resets_presence_and_events() {
     assert_eq!(stale.len(), 1, "{stale:?}");
     assert_eq!(stale[0].account_id, bob);
     a.sync_presence(false, vec![], vec![bob]).await.unwrap();
-    let online: Vec<PlayerId> = admin
-        .online_accounts()
-        .unwrap()
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let online = online_ids(&admin);
     assert!(online.contains(&bob), "B's newer row is gone: {online:?}");
 
     // A revoke from the CLI reaches both servers, each with its own cursor.
@@ -338,12 +333,7 @@ async fn two_servers_share_rows_resets_presence_and_events() {
 
     // A graceful stop of A leaves B's presence alone.
     a.clear_presence().await.unwrap();
-    let online: Vec<PlayerId> = admin
-        .online_accounts()
-        .unwrap()
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let online = online_ids(&admin);
     assert!(online.contains(&alice));
     a.close().await.unwrap();
     b.close().await.unwrap();

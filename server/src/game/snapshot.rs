@@ -534,7 +534,7 @@ impl<'a> Snapshot<'a> {
         let (Some(wire), Moves::Table { table, slots }) = (&self.wire, &self.moves) else {
             return Err(NoBinaryForm);
         };
-        out.reserve(24 + 8 * slots.len() + 16 * self.enter.len() + 3 * self.leave.len());
+        out.reserve(24 + 32 * slots.len() + 16 * self.enter.len() + 3 * self.leave.len());
         out.push(BINARY_VERSION);
         put_uvarint(out, self.tick);
         put_uvarint(out, self.ack);
@@ -555,20 +555,32 @@ impl<'a> Snapshot<'a> {
             out.extend_from_slice(name.as_bytes());
         }
         put_uvarint(out, slots.len() as u64);
-        let mut buf = [0u8; 32];
+        // Each move is written into a fixed 32-byte window of zeroed room
+        // (an index varint of at most 5 bytes, then at most 20 delta bytes
+        // or two varints of at most 10), so the copies are of fixed size
+        // rather than a `memcpy` call per move; the room left is cut off.
+        const WINDOW: usize = 32;
+        let mut at = out.len();
+        out.resize(at + WINDOW * slots.len(), 0);
         for (k, (&slot, &index)) in slots.iter().zip(&wire.moves).enumerate() {
             let row = Moves::row(table, slot);
-            let n = uvarint_into(&mut buf, u64::from(index));
-            if let Some(&(bx, by)) = wire.move_base.get(k) {
-                let n = n + uvarint_into(&mut buf[n..], zigzag(i64::from(row.cx) - i64::from(bx)));
-                let n = n + uvarint_into(&mut buf[n..], zigzag(i64::from(row.cy) - i64::from(by)));
-                out.extend_from_slice(&buf[..n]);
+            let window: &mut [u8; WINDOW] = (&mut out[at..at + WINDOW])
+                .try_into()
+                .expect("a window of room per move");
+            let n = uvarint_into(window, u64::from(index));
+            at += if let Some(&(bx, by)) = wire.move_base.get(k) {
+                let n =
+                    n + uvarint_into(&mut window[n..], zigzag(i64::from(row.cx) - i64::from(bx)));
+                n + uvarint_into(&mut window[n..], zigzag(i64::from(row.cy) - i64::from(by)))
             } else {
-                let d = usize::from(row.delta_len);
-                buf[n..n + d].copy_from_slice(&row.delta[..d]);
-                out.extend_from_slice(&buf[..n + d]);
-            }
+                let delta: &mut [u8; 20] = (&mut window[n..n + 20])
+                    .try_into()
+                    .expect("an index varint is at most 5 bytes");
+                *delta = row.delta;
+                n + usize::from(row.delta_len)
+            };
         }
+        out.truncate(at);
         Ok(())
     }
 

@@ -17,6 +17,11 @@
 //! default json). After each scene, a few untimed ticks encode both forms
 //! and report bytes per snapshot of each.
 //!
+//! Every scene runs twice: on one core (`view_threads` 1, ids `spread/N`
+//! ...) and with the parallel tick (`view_threads` 2, ids
+//! `spread-parallel/N` ...): views found on two threads, snapshots still
+//! encoded and delivered on the tick thread.
+//!
 //! Issue 11 targets on one core: spread/10000 <= 3 ms, spread/50000 <= 20 ms,
 //! crowd/1000 <= 2 ms, spawn/10000 <= 5 ms.
 
@@ -119,6 +124,7 @@ impl Scene {
     /// `moving_every`-th of them walking.
     fn new(
         mut config: WorldConfig,
+        threads: usize,
         players: usize,
         area: (DVec2, DVec2),
         at: Option<DVec2>,
@@ -131,6 +137,7 @@ impl Scene {
         {
             config.relayout_interval_ticks = every;
         }
+        config.view_threads = threads;
         let mut world = World::new(config).expect("valid bench config");
         let mut rng = StdRng::seed_from_u64(7);
         let mut headings = Vec::with_capacity(players);
@@ -199,12 +206,12 @@ impl Scene {
     }
 }
 
-fn spread(players: usize) -> Scene {
-    spread_moving(players, 1)
+fn spread(threads: usize, players: usize) -> Scene {
+    spread_moving(threads, players, 1)
 }
 
 /// [`spread`] with one player in `moving_every` moving.
-fn spread_moving(players: usize, moving_every: usize) -> Scene {
+fn spread_moving(threads: usize, players: usize, moving_every: usize) -> Scene {
     // ~40 others within the 600-unit view radius.
     let per_player = std::f64::consts::PI * 600.0 * 600.0 / 40.0;
     let side = (players as f64 * per_player).sqrt().ceil();
@@ -215,6 +222,7 @@ fn spread_moving(players: usize, moving_every: usize) -> Scene {
     };
     Scene::new(
         config,
+        threads,
         players,
         (DVec2::ZERO, DVec2::new(side, side)),
         None,
@@ -222,10 +230,11 @@ fn spread_moving(players: usize, moving_every: usize) -> Scene {
     )
 }
 
-fn crowd(players: usize) -> Scene {
+fn crowd(threads: usize, players: usize) -> Scene {
     let c = DVec2::splat(2048.0);
     Scene::new(
         WorldConfig::default(),
+        threads,
         players,
         (c - DVec2::splat(50.0), c + DVec2::splat(50.0)),
         None,
@@ -233,12 +242,13 @@ fn crowd(players: usize) -> Scene {
     )
 }
 
-fn spawn(players: usize) -> Scene {
+fn spawn(threads: usize, players: usize) -> Scene {
     let config = WorldConfig::default();
     let c = DVec2::new(config.width, config.height) / 2.0;
     // Walkers roam within 300 of the spawn point: inside everyone's view.
     Scene::new(
         config,
+        threads,
         players,
         (c - DVec2::splat(300.0), c + DVec2::splat(300.0)),
         Some(c),
@@ -275,46 +285,47 @@ fn world_tick(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    for players in [1_000usize, 10_000, 50_000] {
-        let mut scene = spread(players);
-        group.bench_with_input(BenchmarkId::new("spread", players), &players, |b, _| {
-            b.iter_custom(|iters| scene.timed_ticks(iters))
-        });
-        report(&format!("spread/{players}"), &mut scene);
+    for (threads, suffix) in [(1, ""), (2, "-parallel")] {
+        let mut bench = |name: &str, players: usize, mut scene: Scene| {
+            let id = BenchmarkId::new(format!("{name}{suffix}"), players);
+            group.bench_function(id, |b| b.iter_custom(|iters| scene.timed_ticks(iters)));
+            if threads == 1 {
+                report(&format!("{name}/{players}"), &mut scene);
+            }
+        };
+        for players in [1_000usize, 10_000, 50_000] {
+            bench("spread", players, spread(threads, players));
+        }
+        bench("crowd", 1_000, crowd(threads, 1_000));
+        bench("spawn", 10_000, spawn(threads, 10_000));
+        bench("idle", 10_000, spread_moving(threads, 10_000, 100));
     }
-    let mut scene = crowd(1_000);
-    group.bench_function(BenchmarkId::new("crowd", 1_000), |b| {
-        b.iter_custom(|iters| scene.timed_ticks(iters))
-    });
-    report("crowd/1000", &mut scene);
-    let mut scene = spawn(10_000);
-    group.bench_function(BenchmarkId::new("spawn", 10_000), |b| {
-        b.iter_custom(|iters| scene.timed_ticks(iters))
-    });
-    report("spawn/10000", &mut scene);
-    let mut scene = spread_moving(10_000, 100);
-    group.bench_function(BenchmarkId::new("idle", 10_000), |b| {
-        b.iter_custom(|iters| scene.timed_ticks(iters))
-    });
-    report("idle/10000", &mut scene);
     group.finish();
 }
 
 /// `LOCUS_BENCH_TICKS=<scene>:<ticks>` (scene: `spread1000`, `spread10000`,
 /// `spread50000`, `crowd`, `spawn`, `idle`) runs that many ticks of one scene and
 /// exits, for `perf stat` / `perf record` or valgrind's callgrind on a noisy
-/// machine where wall time lies (see `RESULTS.md`).
+/// machine where wall time lies (see `RESULTS.md`); `LOCUS_BENCH_THREADS`
+/// sets `view_threads` (default 1).
 fn fixed_run() -> bool {
     let Ok(spec) = std::env::var("LOCUS_BENCH_TICKS") else {
         return false;
     };
     let (name, ticks) = spec.split_once(':').unwrap_or((&spec, "100"));
     let ticks: u64 = ticks.parse().unwrap_or(100);
+    let threads = std::env::var("LOCUS_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let mut scene = match name {
-        "crowd" => crowd(1_000),
-        "spawn" => spawn(10_000),
-        "idle" => spread_moving(10_000, 100),
-        other => spread(other.trim_start_matches("spread").parse().unwrap_or(10_000)),
+        "crowd" => crowd(threads, 1_000),
+        "spawn" => spawn(threads, 10_000),
+        "idle" => spread_moving(threads, 10_000, 100),
+        other => spread(
+            threads,
+            other.trim_start_matches("spread").parse().unwrap_or(10_000),
+        ),
     };
     let spent = scene.timed_ticks(ticks);
     eprintln!(

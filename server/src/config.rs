@@ -78,6 +78,12 @@ pub struct Config {
     #[arg(long, env = "LOCUS_VIEW_MAX", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub view_max: u32,
 
+    /// Threads that compute a tick's views when 1,024 or more players are
+    /// online (the tick thread and the rest started per tick); snapshots
+    /// are the same whatever the number.
+    #[arg(long, env = "LOCUS_VIEW_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub view_threads: u32,
+
     /// How often dirty positions are written to the database.
     #[arg(long, env = "LOCUS_FLUSH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub flush_interval: Duration,
@@ -319,6 +325,7 @@ impl Config {
             view_radius: self.view_radius,
             view_leave_radius: self.view_radius + self.view_hysteresis,
             view_max: self.view_max as usize,
+            view_threads: self.view_threads as usize,
             flush_interval: self.flush_interval,
             max_commands_per_late_tick: self.max_commands_per_late_tick as usize,
             ..WorldConfig::default()

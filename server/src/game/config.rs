@@ -62,6 +62,11 @@ pub struct WorldConfig {
     /// every queue moving (joins, leaves, shutdown), few enough to keep the
     /// tick rate. At least 1. Default 4096.
     pub max_commands_per_late_tick: usize,
+    /// Threads that compute a tick's views when many players are online
+    /// (the tick thread and `view_threads - 1` more, started per tick);
+    /// snapshots are still delivered from the tick thread, in slot order,
+    /// so the result is the same whatever the number. 1 to 64. Default 1.
+    pub view_threads: usize,
 }
 
 impl Default for WorldConfig {
@@ -81,6 +86,7 @@ impl Default for WorldConfig {
             bounds_tolerance: 1.0,
             relayout_interval_ticks: 100,
             max_commands_per_late_tick: 4096,
+            view_threads: 1,
         }
     }
 }
@@ -118,6 +124,9 @@ pub enum WorldConfigError {
     /// command).
     #[error("max_commands_per_late_tick must be at least 1")]
     LateTickCommands,
+    /// `view_threads` is outside `1..=64`.
+    #[error("view_threads must be 1 to 64, got {0}")]
+    ViewThreads(usize),
     /// A slack or tolerance is negative or not finite.
     #[error("{0} must be a finite number >= 0")]
     Slack(&'static str),
@@ -163,6 +172,9 @@ impl WorldConfig {
         }
         if self.max_commands_per_late_tick == 0 {
             return Err(WorldConfigError::LateTickCommands);
+        }
+        if !(1..=64).contains(&self.view_threads) {
+            return Err(WorldConfigError::ViewThreads(self.view_threads));
         }
         let slack_ok = |v: f64| v.is_finite() && v >= 0.0;
         if !slack_ok(self.bounds_tolerance) {

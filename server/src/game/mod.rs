@@ -34,6 +34,7 @@ mod movement;
 pub mod snapshot;
 pub mod tick_loop;
 mod view;
+mod view_batch;
 mod world;
 #[cfg(test)]
 mod world_tests;

@@ -698,49 +698,91 @@ impl ViewScratch {
         !(self.enter.is_empty() && self.moves.is_empty() && self.leave.is_empty())
     }
 
-    /// Commits this tick's view as the baseline: the client now holds it
-    /// (delivered), or already held it (no delta). Either way the baseline's
-    /// positions are this tick's, so the viewer is in sync.
-    pub(crate) fn commit(&self, state: &mut ViewState) {
-        for &i in &self.leave {
-            state.sent[i as usize] = FREE;
-        }
-        for (&ci, &index) in self.enter.iter().zip(&self.enter_index) {
-            let index = index as usize;
-            if index >= state.sent.len() {
-                state.sent.resize(index + 1, FREE);
-            }
-            state.sent[index] = self.candidates[ci as usize].slot;
-        }
-        while state.sent.last() == Some(&FREE) {
-            state.sent.pop();
-        }
-        state.held = self.candidates.len();
-        state.in_sync = true;
-        state.sent_pos.clear();
-        state.members.clear();
-        state.crowd_d2 = self.crowd_d2;
+    /// The `crowd_d2` of this tick's view (see [`ViewState::crowd_d2`]).
+    pub(crate) fn crowd_d2(&self) -> f64 {
+        self.crowd_d2
     }
 
-    /// Keeps the baseline (the snapshot was not delivered) and advances only
-    /// the membership. `before` is last tick's rounded positions, which an
-    /// in-sync baseline refers to.
-    pub(crate) fn hold(&self, state: &mut ViewState, before: &[Cents]) {
-        if state.in_sync {
-            state.sent_pos.clear();
-            state.sent_pos.extend(state.sent.iter().map(|&s| {
-                if s == FREE {
-                    (0, 0)
-                } else {
-                    before[s as usize]
-                }
-            }));
-            state.in_sync = false;
-        }
-        state.members.clear();
-        state.members.extend(self.candidates.iter().map(|c| c.slot));
-        state.crowd_d2 = self.crowd_d2;
+    /// Commits this tick's view as the baseline; see [`commit_view`]. (The
+    /// world commits from a [`ViewBatch`](super::view_batch::ViewBatch).)
+    #[cfg(test)]
+    pub(crate) fn commit(&self, state: &mut ViewState) {
+        let enters = self
+            .enter
+            .iter()
+            .zip(&self.enter_index)
+            .map(|(&ci, &index)| (self.candidates[ci as usize].slot, index));
+        commit_view(
+            state,
+            &self.leave,
+            enters,
+            self.candidates.len(),
+            self.crowd_d2,
+        );
     }
+
+    /// Keeps the baseline and advances only the membership; see [`hold_view`].
+    pub(crate) fn hold(&self, state: &mut ViewState, before: &[Cents]) {
+        let members = self.candidates.iter().map(|c| c.slot);
+        hold_view(state, members, self.crowd_d2, before);
+    }
+}
+
+/// Commits a tick's view as the baseline: the client now holds it
+/// (delivered), or already held it (no delta). Either way the baseline's
+/// positions are this tick's, so the viewer is in sync. `leave` are indices
+/// into `state.sent`, `enters` (slot, wire index) pairs, `held` the size of
+/// the view.
+pub(crate) fn commit_view(
+    state: &mut ViewState,
+    leave: &[u32],
+    enters: impl Iterator<Item = (u32, u32)>,
+    held: usize,
+    crowd_d2: f64,
+) {
+    for &i in leave {
+        state.sent[i as usize] = FREE;
+    }
+    for (slot, index) in enters {
+        let index = index as usize;
+        if index >= state.sent.len() {
+            state.sent.resize(index + 1, FREE);
+        }
+        state.sent[index] = slot;
+    }
+    while state.sent.last() == Some(&FREE) {
+        state.sent.pop();
+    }
+    state.held = held;
+    state.in_sync = true;
+    state.sent_pos.clear();
+    state.members.clear();
+    state.crowd_d2 = crowd_d2;
+}
+
+/// Keeps the baseline (the snapshot was not delivered) and advances only
+/// the membership to `members` (the slots in view this tick). `before` is
+/// last tick's rounded positions, which an in-sync baseline refers to.
+pub(crate) fn hold_view(
+    state: &mut ViewState,
+    members: impl Iterator<Item = u32>,
+    crowd_d2: f64,
+    before: &[Cents],
+) {
+    if state.in_sync {
+        state.sent_pos.clear();
+        state.sent_pos.extend(state.sent.iter().map(|&s| {
+            if s == FREE {
+                (0, 0)
+            } else {
+                before[s as usize]
+            }
+        }));
+        state.in_sync = false;
+    }
+    state.members.clear();
+    state.members.extend(members);
+    state.crowd_d2 = crowd_d2;
 }
 
 #[cfg(test)]

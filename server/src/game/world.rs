@@ -41,6 +41,7 @@
 //! send `leave` for the connection that is still current.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 
 use glam::DVec2;
 
@@ -53,10 +54,15 @@ use super::snapshot::{
     Snapshot, Teleport, TeleportReason, WireIndices,
 };
 use super::view::{Cents, PointRanking, TickPositions, ViewRule, ViewScratch, ViewState, FREE};
+use super::view_batch::{commit_held, DeltaRef, Found, ViewBatch};
 
 /// Players standing at one point share one ranking of their neighbours
 /// when at least this many stand there.
 const SHARE_STACKS_OF: u32 = 4;
+
+/// Fewest viewers for which a tick's views are found on more than one
+/// thread: below it, starting the threads costs more than it saves.
+const PARALLEL_VIEWS_FROM: usize = 1024;
 use super::{Delivery, Outbox, PlayerId};
 
 /// What [`World::set_target`] did with a `position` input.
@@ -193,11 +199,12 @@ pub struct World {
     /// still (the grid's change marks and `changed_grid` are this tick's):
     /// their views are then kept or computed from the changes alone.
     still_views: bool,
-    /// View computation buffers.
+    /// Buffers for ranking stacks.
     scratch: ViewScratch,
-    /// Debug builds check here that every view skipped as unchanged is.
-    #[cfg(debug_assertions)]
-    check_scratch: ViewScratch,
+    /// One per view thread: its buffers and the views it found this tick.
+    view_workers: Vec<ViewWorker>,
+    /// Finds again the view of a viewer whose snapshot was refused.
+    hold_worker: ViewWorker,
     /// This tick's shared rankings of stacks, by the bits of the stack's
     /// point (see [`ViewScratch::rank_point`]).
     rankings: HashMap<(u64, u64), PointRanking>,
@@ -217,8 +224,35 @@ pub struct World {
 #[derive(Debug, Default)]
 struct SnapshotBuffers {
     enter: Vec<EnterEntry>,
+    moves: Vec<u32>,
     leave: Vec<PlayerId>,
     wire: WireIndices,
+}
+
+/// One view thread's buffers.
+#[derive(Debug, Default)]
+struct ViewWorker {
+    /// View computation buffers.
+    scratch: ViewScratch,
+    /// Debug builds check here that every view skipped as unchanged is.
+    #[cfg(debug_assertions)]
+    check: ViewScratch,
+    /// The views this worker found this tick.
+    batch: ViewBatch,
+}
+
+/// What finding this tick's views reads, all of it left unchanged until
+/// every view is found (so views can be found on several threads).
+struct ViewInputs<'w> {
+    tick: u64,
+    rule: ViewRule,
+    players: &'w [Player],
+    grid: &'w InterestGrid,
+    changed_grid: &'w InterestGrid,
+    changed: &'w [bool],
+    positions: TickPositions<'w>,
+    rankings: &'w HashMap<(u64, u64), PointRanking>,
+    still_views: bool,
 }
 
 fn saved(p: &Player) -> SavedPosition {
@@ -259,8 +293,8 @@ impl World {
             changed: Vec::new(),
             still_views: false,
             scratch: ViewScratch::default(),
-            #[cfg(debug_assertions)]
-            check_scratch: ViewScratch::default(),
+            view_workers: Vec::new(),
+            hold_worker: ViewWorker::default(),
             rankings: HashMap::new(),
             previous_rankings: HashMap::new(),
             spare_rankings: Vec::new(),
@@ -1015,13 +1049,14 @@ impl World {
         }
     }
 
+    /// Computes every viewer's view and delivers its delta. Views are found
+    /// first, for all viewers (on `view_threads` threads when there are
+    /// many), reading only this tick's shared state; then, one viewer at a
+    /// time in slot order, each delta is handed to the outbox and the view
+    /// committed or held by its answer. Which threads found which views
+    /// changes nothing: a view depends on its viewer and the tick alone.
     fn send_snapshots(&mut self, out: &mut impl Outbox) {
-        let rule = ViewRule {
-            radius: self.config.view_radius,
-            leave_radius: self.config.view_leave_radius,
-            max: self.config.view_max,
-            crowd_slack: 2.0 * self.max_step,
-        };
+        let rule = self.view_rule();
         let slots = self.players.len();
         self.moves.begin(self.tick, slots);
         // Encode every player whose rounded position changed: in-sync
@@ -1032,176 +1067,193 @@ impl World {
                     .ensure(s as u32, p.id, self.wire_now[s], self.wire_before[s]);
             }
         }
-        for slot in 0..slots {
-            let viewer = &self.players[slot];
-            if !viewer.present || viewer.mirror_of.is_some() {
-                continue; // mirrors have no view
-            }
-            let positions = TickPositions {
-                now: &self.wire_now,
-                before: &self.wire_before,
-            };
-            let (x, y) = self.wire_now[slot];
-            let own = (x, y, viewer.ack);
-            let stack = self
-                .grid
-                .stack_of_slot(slot as u32)
-                .filter(|&(_, _, size)| size >= SHARE_STACKS_OF);
-            let point = stack.map(|(_, at, _)| (at.x.to_bits(), at.y.to_bits()));
-            let ranking = stack.zip(point).map(|((_, at, _), key)| {
-                self.rankings.entry(key).or_insert_with(|| {
-                    let mut r = self.spare_rankings.pop().unwrap_or_default();
-                    self.scratch.rank_point(&self.grid, at, rule, &mut r);
-                    r.unchanged = r.is_shared()
-                        && self
-                            .previous_rankings
-                            .get(&key)
-                            .is_some_and(|p| p.same_as(&r))
-                        && r.slots()
-                            .all(|s| self.wire_now[s as usize] == self.wire_before[s as usize]);
-                    r
-                })
-            });
-            let shared = ranking.as_ref().is_some_and(|r| r.is_shared());
-            let view = &viewer.view;
-            if ranking.as_ref().is_some_and(|r| r.unchanged)
-                && view.in_sync
-                && point.is_some()
-                && view.point_view == point.map(|p| (self.tick - 1, p))
-                && view.sent_own == Some(own)
-            {
-                // Standing in an unchanged stack: the view and its client
-                // are as they were, nothing to compute or send.
-                let view = &mut self.players[slot].view;
-                view.point_view = point.map(|p| (self.tick, p));
-                view.unsent_ticks = 0;
-                continue;
-            }
-            // Shortcuts for a viewer that stood still since its view was
-            // committed last tick, in sync (see `mark_changes`).
-            let stood_still = self.still_views
-                && !self.changed[slot]
-                && view.in_sync
-                && view.committed_at == Some(self.tick - 1);
-            // Nobody within the leave radius appeared, moved or vanished:
-            // every distance its view was chosen by is as it was, so the view
-            // is too (members(t) = members(t-1)), and the client holds it.
-            let kept = stood_still
-                && point.is_none()
-                && view.sent_own == Some(own)
-                && !self.grid.changed_near(viewer.pos, rule.leave_radius);
-            // Otherwise, under the cap, only the players that changed can
-            // change the view.
-            let still = stood_still
-                && !kept
-                && !shared
-                && view.crowd_d2 == f64::INFINITY
-                && self.scratch.compute_still(
-                    &self.grid,
-                    &self.changed_grid,
-                    &self.changed,
-                    slot as u32,
-                    viewer.pos,
-                    view,
-                    positions,
-                    rule,
-                );
-            #[cfg(debug_assertions)]
-            if kept || still {
-                let check = &mut self.check_scratch;
-                check.compute(
-                    &self.grid,
-                    slots,
-                    slot as u32,
-                    viewer.pos,
-                    view,
-                    positions,
-                    rule,
-                );
-                if kept {
-                    assert!(!check.has_delta(), "a view kept as unchanged changed");
-                } else {
-                    self.scratch.assert_same_delta(check);
-                }
-            }
-            if kept {
-                let view = &mut self.players[slot].view;
-                view.committed_at = Some(self.tick);
-                view.unsent_ticks = 0;
-                continue;
-            }
-            match ranking {
-                _ if still => {}
-                Some(r) if r.is_shared() => self.scratch.compute_at_point(
-                    slots,
-                    slot as u32,
-                    r,
-                    &viewer.view,
-                    positions,
-                    rule,
-                ),
-                _ => self.scratch.compute(
-                    &self.grid,
-                    slots,
-                    slot as u32,
-                    viewer.pos,
-                    &viewer.view,
-                    positions,
-                    rule,
-                ),
-            }
-            let committed_point = point.filter(|_| shared).map(|p| (self.tick, p));
-            if !self.scratch.has_delta() && viewer.view.sent_own == Some(own) {
-                let view = &mut self.players[slot].view;
-                self.scratch.commit(view);
-                view.unsent_ticks = 0;
-                view.point_view = committed_point;
-                view.committed_at = Some(self.tick);
-                continue;
-            }
-            let delivery = self.deliver(slot, own, out);
-            let view = &mut self.players[slot].view;
-            match delivery {
-                Delivery::Sent => {
-                    self.scratch.commit(view);
-                    view.sent_own = Some(own);
-                    view.unsent_ticks = 0;
-                    view.point_view = committed_point;
-                    view.committed_at = Some(self.tick);
-                }
-                Delivery::Full => {
-                    view.point_view = None;
-                    self.scratch.hold(view, &self.wire_before);
-                    view.unsent_ticks = view.unsent_ticks.saturating_add(1);
-                    if view.unsent_ticks > self.config.max_unsent_ticks {
-                        self.removals.push((slot as u32, Removal::TooSlow));
-                    }
-                }
-                Delivery::Gone => self.removals.push((slot as u32, Removal::Gone)),
+        self.rank_stacks(rule);
+        self.find_views(rule);
+        let workers = std::mem::take(&mut self.view_workers);
+        for worker in &workers {
+            for &(slot, found) in &worker.batch.found {
+                self.settle_view(slot as usize, found, &worker.batch, out);
             }
         }
+        self.view_workers = workers;
         self.spare_rankings
             .extend(self.previous_rankings.drain().map(|(_, r)| r));
         std::mem::swap(&mut self.rankings, &mut self.previous_rankings);
     }
 
-    /// Builds the snapshot for `slot` from the computed delta and hands it to
-    /// the outbox.
-    fn deliver(&mut self, slot: usize, own: (i32, i32, u64), out: &mut impl Outbox) -> Delivery {
+    fn view_rule(&self) -> ViewRule {
+        ViewRule {
+            radius: self.config.view_radius,
+            leave_radius: self.config.view_leave_radius,
+            max: self.config.view_max,
+            crowd_slack: 2.0 * self.max_step,
+        }
+    }
+
+    /// What finding a view reads this tick.
+    fn view_inputs(&self, rule: ViewRule) -> ViewInputs<'_> {
+        ViewInputs {
+            tick: self.tick,
+            rule,
+            players: &self.players,
+            grid: &self.grid,
+            changed_grid: &self.changed_grid,
+            changed: &self.changed,
+            positions: TickPositions {
+                now: &self.wire_now,
+                before: &self.wire_before,
+            },
+            rankings: &self.rankings,
+            still_views: self.still_views,
+        }
+    }
+
+    /// Ranks, once per tick, the nearest players to each point where a
+    /// stack of viewers stands (shared by all of them; see
+    /// [`ViewScratch::rank_point`]).
+    fn rank_stacks(&mut self, rule: ViewRule) {
+        for (slot, viewer) in self.players.iter().enumerate() {
+            if !viewer.present || viewer.mirror_of.is_some() {
+                continue; // mirrors have no view
+            }
+            let Some((_, at, _)) = self
+                .grid
+                .stack_of_slot(slot as u32)
+                .filter(|&(_, _, size)| size >= SHARE_STACKS_OF)
+            else {
+                continue;
+            };
+            let key = (at.x.to_bits(), at.y.to_bits());
+            if self.rankings.contains_key(&key) {
+                continue;
+            }
+            let mut r = self.spare_rankings.pop().unwrap_or_default();
+            self.scratch.rank_point(&self.grid, at, rule, &mut r);
+            r.unchanged = r.is_shared()
+                && self
+                    .previous_rankings
+                    .get(&key)
+                    .is_some_and(|p| p.same_as(&r))
+                && r.slots()
+                    .all(|s| self.wire_now[s as usize] == self.wire_before[s as usize]);
+            self.rankings.insert(key, r);
+        }
+    }
+
+    /// Finds every viewer's view into the workers' batches, on
+    /// `view_threads` threads when many players are online.
+    fn find_views(&mut self, rule: ViewRule) {
+        let slots = self.players.len();
+        let threads = if self.online >= PARALLEL_VIEWS_FROM {
+            self.config.view_threads.clamp(1, slots.max(1))
+        } else {
+            1
+        };
+        if self.view_workers.len() < threads {
+            self.view_workers.resize_with(threads, ViewWorker::default);
+        }
+        let mut workers = std::mem::take(&mut self.view_workers);
+        self.view_inputs(rule)
+            .find_in_parallel(threads, &mut workers);
+        self.view_workers = workers;
+    }
+
+    /// Delivers and commits what [`ViewInputs::find`] found for the viewer
+    /// in `slot`.
+    fn settle_view(&mut self, slot: usize, found: Found, batch: &ViewBatch, out: &mut impl Outbox) {
+        let tick = self.tick;
+        match found {
+            Found::UnchangedStack(point) => {
+                let view = &mut self.players[slot].view;
+                view.point_view = Some((tick, point));
+                view.unsent_ticks = 0;
+            }
+            Found::Kept => {
+                let view = &mut self.players[slot].view;
+                view.committed_at = Some(tick);
+                view.unsent_ticks = 0;
+            }
+            Found::Computed {
+                delta: None,
+                held,
+                crowd_d2,
+                point,
+            } => {
+                let view = &mut self.players[slot].view;
+                commit_held(view, held, crowd_d2);
+                view.unsent_ticks = 0;
+                view.point_view = point.map(|p| (tick, p));
+                view.committed_at = Some(tick);
+            }
+            Found::Computed {
+                delta: Some(delta),
+                point,
+                ..
+            } => {
+                let delta = batch.delta(&delta);
+                let (x, y) = self.wire_now[slot];
+                let own = (x, y, self.players[slot].ack);
+                let delivery = self.deliver(slot, own, delta, out);
+                let view = &mut self.players[slot].view;
+                match delivery {
+                    Delivery::Sent => {
+                        delta.commit(view);
+                        view.sent_own = Some(own);
+                        view.unsent_ticks = 0;
+                        view.point_view = point.map(|p| (tick, p));
+                        view.committed_at = Some(tick);
+                    }
+                    Delivery::Full => {
+                        self.hold_refused(slot);
+                        let view = &mut self.players[slot].view;
+                        view.unsent_ticks = view.unsent_ticks.saturating_add(1);
+                        if view.unsent_ticks > self.config.max_unsent_ticks {
+                            self.removals.push((slot as u32, Removal::TooSlow));
+                        }
+                    }
+                    Delivery::Gone => self.removals.push((slot as u32, Removal::Gone)),
+                }
+            }
+        }
+    }
+
+    /// Keeps the baseline of the viewer in `slot`, whose snapshot was
+    /// refused, advancing only its membership: its view is found again (as
+    /// it was by [`World::find_views`]: the viewer's state and the tick's
+    /// are unchanged) for the members a batch does not keep.
+    fn hold_refused(&mut self, slot: usize) {
+        let mut worker = std::mem::take(&mut self.hold_worker);
+        self.view_inputs(self.view_rule())
+            .find(slot..slot + 1, &mut worker);
+        let view = &mut self.players[slot].view;
+        view.point_view = None;
+        worker.scratch.hold(view, &self.wire_before);
+        self.hold_worker = worker;
+    }
+
+    /// Builds the snapshot for `slot` from its delta and hands it to the
+    /// outbox.
+    fn deliver(
+        &mut self,
+        slot: usize,
+        own: (i32, i32, u64),
+        delta: DeltaRef<'_>,
+        out: &mut impl Outbox,
+    ) -> Delivery {
         let b = &mut self.buffers;
         let (mut enter, mut leave) = (std::mem::take(&mut b.enter), std::mem::take(&mut b.leave));
         let mut indices = std::mem::take(&mut b.wire);
-        let move_slots = std::mem::take(&mut self.scratch.moves);
-        let scratch = &self.scratch;
+        let mut move_slots = std::mem::take(&mut b.moves);
+        move_slots.extend_from_slice(delta.moves);
         let players = &self.players;
         let wire = &self.wire_now;
         let viewer = &players[slot];
-        for &ci in &scratch.enter {
-            let c = &scratch.candidates[ci as usize];
-            let (x, y) = wire[c.slot as usize];
+        for &s in delta.enter {
+            let (x, y) = wire[s as usize];
+            let p = &players[s as usize];
             enter.push(EnterEntry {
-                id: c.id,
-                name: players[c.slot as usize].name.clone(),
+                id: p.id,
+                name: p.name.clone(),
                 x: from_cents(x),
                 y: from_cents(y),
             });
@@ -1209,23 +1261,23 @@ impl World {
         if !viewer.view.in_sync {
             // Moves against an older baseline may name players that did not
             // move this tick; in-sync moves were all encoded up front.
-            for &s in &move_slots {
+            for &s in delta.moves {
                 let before = self.wire_before[s as usize];
                 self.moves
                     .ensure(s, players[s as usize].id, wire[s as usize], before);
             }
             indices.move_base.extend(
-                scratch
+                delta
                     .move_index
                     .iter()
                     .map(|&i| viewer.view.sent_pos[i as usize]),
             );
         }
-        indices.enter.extend_from_slice(&scratch.enter_index);
-        indices.moves.extend_from_slice(&scratch.move_index);
-        indices.leave.extend_from_slice(&scratch.leave);
+        indices.enter.extend_from_slice(delta.enter_index);
+        indices.moves.extend_from_slice(delta.move_index);
+        indices.leave.extend_from_slice(delta.leave);
         leave.extend(
-            scratch
+            delta
                 .leave
                 .iter()
                 .map(|&i| players[viewer.view.sent[i as usize] as usize].id),
@@ -1242,17 +1294,21 @@ impl World {
             Some(indices),
         );
         let delivery = out.snapshot(viewer.id, &snapshot);
-        let (mut enter, mut move_slots, mut leave, wire) = snapshot.into_buffers();
+        let (mut enter, mut moves, mut leave, wire) = snapshot.into_buffers();
         enter.clear();
-        move_slots.clear();
+        moves.clear();
         leave.clear();
         let mut wire = wire.unwrap_or_default();
         wire.enter.clear();
         wire.moves.clear();
         wire.move_base.clear();
         wire.leave.clear();
-        self.scratch.moves = move_slots;
-        self.buffers = SnapshotBuffers { enter, leave, wire };
+        self.buffers = SnapshotBuffers {
+            enter,
+            moves,
+            leave,
+            wire,
+        };
         delivery
     }
 
@@ -1268,5 +1324,146 @@ impl World {
         }
         self.removals = removals;
         self.removals.clear();
+    }
+}
+
+impl ViewInputs<'_> {
+    /// Finds every viewer's view into the first `threads` workers' batches:
+    /// the table is cut into contiguous runs of slots, one per thread, the
+    /// first run found on this thread.
+    fn find_in_parallel(&self, threads: usize, workers: &mut [ViewWorker]) {
+        let slots = self.players.len();
+        let (first, rest) = workers.split_first_mut().expect("at least one view worker");
+        for idle in rest.iter_mut().skip(threads - 1) {
+            idle.batch.clear();
+        }
+        let run = slots.div_ceil(threads);
+        let runs = |k: usize| (k * run).min(slots)..((k + 1) * run).min(slots);
+        if threads == 1 {
+            return self.find(runs(0), first);
+        }
+        std::thread::scope(|scope| {
+            for (k, worker) in rest.iter_mut().take(threads - 1).enumerate() {
+                scope.spawn(move || self.find(runs(k + 1), worker));
+            }
+            self.find(runs(0), first);
+        });
+    }
+
+    /// Finds the views of the viewers in `viewers` (slots) into `worker`'s
+    /// batch.
+    fn find(&self, viewers: Range<usize>, worker: &mut ViewWorker) {
+        worker.batch.clear();
+        for slot in viewers {
+            self.find_one(slot, worker);
+        }
+    }
+
+    fn find_one(&self, slot: usize, worker: &mut ViewWorker) {
+        let viewer = &self.players[slot];
+        if !viewer.present || viewer.mirror_of.is_some() {
+            return; // mirrors have no view
+        }
+        let rule = self.rule;
+        let positions = self.positions;
+        let (x, y) = positions.now[slot];
+        let own = (x, y, viewer.ack);
+        let point = self
+            .grid
+            .stack_of_slot(slot as u32)
+            .filter(|&(_, _, size)| size >= SHARE_STACKS_OF)
+            .map(|(_, at, _)| (at.x.to_bits(), at.y.to_bits()));
+        // Every stack a viewer stands in was ranked (`rank_stacks`).
+        let ranking = point.and_then(|key| self.rankings.get(&key));
+        let shared = ranking.is_some_and(|r| r.is_shared());
+        let view = &viewer.view;
+        if let Some(point) = point {
+            if ranking.is_some_and(|r| r.unchanged)
+                && view.in_sync
+                && view.point_view == Some((self.tick - 1, point))
+                && view.sent_own == Some(own)
+            {
+                // Standing in an unchanged stack: the view and its client
+                // are as they were, nothing to compute or send.
+                worker.batch.push(slot as u32, Found::UnchangedStack(point));
+                return;
+            }
+        }
+        let scratch = &mut worker.scratch;
+        // Shortcuts for a viewer that stood still since its view was
+        // committed last tick, in sync (see `World::mark_changes`).
+        let stood_still = self.still_views
+            && !self.changed[slot]
+            && view.in_sync
+            && view.committed_at == Some(self.tick - 1);
+        // Nobody within the leave radius appeared, moved or vanished: every
+        // distance its view was chosen by is as it was, so the view is too
+        // (members(t) = members(t-1)), and the client holds it.
+        let kept = stood_still
+            && point.is_none()
+            && view.sent_own == Some(own)
+            && !self.grid.changed_near(viewer.pos, rule.leave_radius);
+        // Otherwise, under the cap, only the players that changed can change
+        // the view.
+        let still = stood_still
+            && !kept
+            && !shared
+            && view.crowd_d2 == f64::INFINITY
+            && scratch.compute_still(
+                self.grid,
+                self.changed_grid,
+                self.changed,
+                slot as u32,
+                viewer.pos,
+                view,
+                positions,
+                rule,
+            );
+        #[cfg(debug_assertions)]
+        if kept || still {
+            let check = &mut worker.check;
+            check.compute(
+                self.grid,
+                self.players.len(),
+                slot as u32,
+                viewer.pos,
+                view,
+                positions,
+                rule,
+            );
+            if kept {
+                assert!(!check.has_delta(), "a view kept as unchanged changed");
+            } else {
+                scratch.assert_same_delta(check);
+            }
+        }
+        if kept {
+            worker.batch.push(slot as u32, Found::Kept);
+            return;
+        }
+        match ranking {
+            _ if still => {}
+            Some(r) if r.is_shared() => {
+                scratch.compute_at_point(self.players.len(), slot as u32, r, view, positions, rule)
+            }
+            _ => scratch.compute(
+                self.grid,
+                self.players.len(),
+                slot as u32,
+                viewer.pos,
+                view,
+                positions,
+                rule,
+            ),
+        }
+        let delta = (scratch.has_delta() || view.sent_own != Some(own))
+            .then(|| worker.batch.keep_delta(scratch));
+        let found = Found::Computed {
+            delta,
+            held: scratch.candidates.len() as u32,
+            crowd_d2: scratch.crowd_d2(),
+            point: point.filter(|_| shared),
+        };
+        worker.batch.push(slot as u32, found);
     }
 }

@@ -78,7 +78,7 @@ pub struct Config {
     #[arg(long, env = "LOCUS_VIEW_MAX", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub view_max: u32,
 
-    /// Threads that compute a tick's views when 1,024 or more players are
+    /// Threads that compute a tick's views when 512 or more players are
     /// online (the tick thread and the rest started per tick); snapshots
     /// are the same whatever the number.
     #[arg(long, env = "LOCUS_VIEW_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -486,6 +486,7 @@ mod tests {
         assert_eq!(c.view_radius, 600.0);
         assert_eq!(c.view_radius + c.view_hysteresis, 700.0);
         assert_eq!(c.view_max, 128);
+        assert_eq!(c.view_threads, 1);
         assert_eq!(c.parser, ParserKind::Json);
         assert_eq!(c.ping_interval, Duration::from_secs(25));
         assert_eq!(c.token_ttl, Duration::from_secs(7 * 24 * 3600));

@@ -215,6 +215,11 @@ impl InterestGrid {
         }
     }
 
+    /// Whether two or more entries stand at one point anywhere (a stack).
+    pub(crate) fn has_stacks(&self) -> bool {
+        self.stacked.last().is_some_and(|&cells| cells > 0)
+    }
+
     /// One more than the largest slot in the grid.
     pub(crate) fn slots(&self) -> usize {
         self.entry_of_slot.len()

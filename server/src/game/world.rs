@@ -62,7 +62,7 @@ const SHARE_STACKS_OF: u32 = 4;
 
 /// Fewest viewers for which a tick's views are found on more than one
 /// thread: below it, starting the threads costs more than it saves.
-const PARALLEL_VIEWS_FROM: usize = 1024;
+const PARALLEL_VIEWS_FROM: usize = 512;
 use super::{Delivery, Outbox, PlayerId};
 
 /// What [`World::set_target`] did with a `position` input.
@@ -1112,6 +1112,9 @@ impl World {
     /// stack of viewers stands (shared by all of them; see
     /// [`ViewScratch::rank_point`]).
     fn rank_stacks(&mut self, rule: ViewRule) {
+        if !self.grid.has_stacks() {
+            return;
+        }
         for (slot, viewer) in self.players.iter().enumerate() {
             if !viewer.present || viewer.mirror_of.is_some() {
                 continue; // mirrors have no view

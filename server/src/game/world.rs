@@ -1109,27 +1109,22 @@ impl World {
     }
 
     /// Ranks, once per tick, the nearest players to each point where a
-    /// stack of viewers stands (shared by all of them; see
-    /// [`ViewScratch::rank_point`]).
+    /// stack stands (shared by every viewer standing there; see
+    /// [`ViewScratch::rank_point`]): each run of the grid of at least
+    /// [`SHARE_STACKS_OF`] is visited once, at its first entry.
     fn rank_stacks(&mut self, rule: ViewRule) {
         if !self.grid.has_stacks() {
             return;
         }
-        for (slot, viewer) in self.players.iter().enumerate() {
-            if !viewer.present || viewer.mirror_of.is_some() {
-                continue; // mirrors have no view
-            }
-            let Some((_, at, _)) = self
-                .grid
-                .stack_of_slot(slot as u32)
-                .filter(|&(_, _, size)| size >= SHARE_STACKS_OF)
-            else {
+        let entries = self.grid.entries();
+        let mut i = 0;
+        while let Some(first) = entries.get(i) {
+            i += first.run.max(1) as usize;
+            if first.run < SHARE_STACKS_OF {
                 continue;
-            };
+            }
+            let at = first.pos;
             let key = (at.x.to_bits(), at.y.to_bits());
-            if self.rankings.contains_key(&key) {
-                continue;
-            }
             let mut r = self.spare_rankings.pop().unwrap_or_default();
             self.scratch.rank_point(&self.grid, at, rule, &mut r);
             r.unchanged = r.is_shared()
@@ -1139,7 +1134,9 @@ impl World {
                     .is_some_and(|p| p.same_as(&r))
                 && r.slots()
                     .all(|s| self.wire_now[s as usize] == self.wire_before[s as usize]);
-            self.rankings.insert(key, r);
+            if let Some(replaced) = self.rankings.insert(key, r) {
+                self.spare_rankings.push(replaced);
+            }
         }
     }
 

@@ -55,6 +55,7 @@ use super::snapshot::{
 };
 use super::view::{Cents, PointRanking, TickPositions, ViewRule, ViewScratch, ViewState, FREE};
 use super::view_batch::{commit_held, DeltaRef, Found, ViewBatch};
+use super::{Delivery, Outbox, PlayerId};
 
 /// Players standing at one point share one ranking of their neighbours
 /// when at least this many stand there.
@@ -63,7 +64,6 @@ const SHARE_STACKS_OF: u32 = 4;
 /// Fewest viewers for which a tick's views are found on more than one
 /// thread: below it, starting the threads costs more than it saves.
 const PARALLEL_VIEWS_FROM: usize = 512;
-use super::{Delivery, Outbox, PlayerId};
 
 /// What [`World::set_target`] did with a `position` input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1419,18 +1419,22 @@ impl ViewInputs<'_> {
                 positions,
                 rule,
             );
-        #[cfg(debug_assertions)]
-        if kept || still {
-            let check = &mut worker.check;
-            check.compute(
+        let compute_in_full = |s: &mut ViewScratch| {
+            let slots = self.players.len();
+            s.compute(
                 self.grid,
-                self.players.len(),
+                slots,
                 slot as u32,
                 viewer.pos,
                 view,
                 positions,
                 rule,
             );
+        };
+        #[cfg(debug_assertions)]
+        if kept || still {
+            let check = &mut worker.check;
+            compute_in_full(check);
             if kept {
                 assert!(!check.has_delta(), "a view kept as unchanged changed");
             } else {
@@ -1446,15 +1450,7 @@ impl ViewInputs<'_> {
             Some(r) if r.is_shared() => {
                 scratch.compute_at_point(self.players.len(), slot as u32, r, view, positions, rule)
             }
-            _ => scratch.compute(
-                self.grid,
-                self.players.len(),
-                slot as u32,
-                viewer.pos,
-                view,
-                positions,
-                rule,
-            ),
+            _ => compute_in_full(scratch),
         }
         let delta = (scratch.has_delta() || view.sent_own != Some(own))
             .then(|| worker.batch.keep_delta(scratch));

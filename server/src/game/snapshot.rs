@@ -195,6 +195,10 @@ pub type MoveEntry = (PlayerId, f64, f64);
 /// validated world) are encoded on the spot instead.
 const ENCODED_MOVE_MAX: usize = 47;
 
+/// Longest binary move delta: two zigzag varints of differences of `i32`
+/// cents, each below 2^33 once zigzagged, so at most 5 bytes each.
+const MOVE_DELTA_MAX: usize = 10;
+
 /// One player's move entry for this tick, with its JSON in a fixed-size
 /// buffer so splicing it is a fixed-size copy, not a `memcpy` call. 64 bytes.
 #[derive(Debug, Clone, Copy)]
@@ -211,7 +215,7 @@ struct MoveRow {
     len: u8,
     /// The binary move's delta against last tick's rounded position (what
     /// every in-sync viewer holds): zigzag varints of dx and dy.
-    delta: [u8; 20],
+    delta: [u8; MOVE_DELTA_MAX],
     /// Length of `delta`.
     delta_len: u8,
 }
@@ -228,7 +232,7 @@ const EMPTY_ROW: MoveRow = MoveRow {
     cy: 0,
     json: [0; ENCODED_MOVE_MAX],
     len: 0,
-    delta: [0; 20],
+    delta: [0; MOVE_DELTA_MAX],
     delta_len: 2,
 };
 
@@ -534,7 +538,7 @@ impl<'a> Snapshot<'a> {
         let (Some(wire), Moves::Table { table, slots }) = (&self.wire, &self.moves) else {
             return Err(NoBinaryForm);
         };
-        out.reserve(24 + 32 * slots.len() + 16 * self.enter.len() + 3 * self.leave.len());
+        out.reserve(24 + 16 * slots.len() + 16 * self.enter.len() + 3 * self.leave.len());
         out.push(BINARY_VERSION);
         put_uvarint(out, self.tick);
         put_uvarint(out, self.ack);
@@ -555,11 +559,12 @@ impl<'a> Snapshot<'a> {
             out.extend_from_slice(name.as_bytes());
         }
         put_uvarint(out, slots.len() as u64);
-        // Each move is written into a fixed 32-byte window of zeroed room
-        // (an index varint of at most 5 bytes, then at most 20 delta bytes
-        // or two varints of at most 10), so the copies are of fixed size
-        // rather than a `memcpy` call per move; the room left is cut off.
-        const WINDOW: usize = 32;
+        // Each move is written into a fixed 16-byte window of zeroed room
+        // (an index varint of at most 5 bytes, then the delta: at most
+        // `MOVE_DELTA_MAX` bytes, two varints of `i32` differences), so the
+        // copies are of fixed size rather than a `memcpy` call per move; the
+        // room left is cut off.
+        const WINDOW: usize = 16;
         let mut at = out.len();
         out.resize(at + WINDOW * slots.len(), 0);
         for (k, (&slot, &index)) in slots.iter().zip(&wire.moves).enumerate() {
@@ -573,7 +578,7 @@ impl<'a> Snapshot<'a> {
                     n + uvarint_into(&mut window[n..], zigzag(i64::from(row.cx) - i64::from(bx)));
                 n + uvarint_into(&mut window[n..], zigzag(i64::from(row.cy) - i64::from(by)))
             } else {
-                let delta: &mut [u8; 20] = (&mut window[n..n + 20])
+                let delta: &mut [u8; MOVE_DELTA_MAX] = (&mut window[n..n + MOVE_DELTA_MAX])
                     .try_into()
                     .expect("an index varint is at most 5 bytes");
                 *delta = row.delta;
@@ -929,6 +934,51 @@ mod tests {
         assert_eq!(s.to_json(), serde_json::to_vec(&plain).unwrap());
         assert_eq!(s.to_json(), serde_json::to_vec(&s).unwrap());
         assert_eq!(s.moves().len(), 3);
+    }
+
+    #[test]
+    fn binary_moves_of_the_widest_deltas_fit_their_window() {
+        use crate::game::binary::{BinarySnapshot, MAX_INDEX};
+        // The largest index and the farthest jumps `i32` cents allow, in
+        // the shared delta (in sync) and against a held position (behind).
+        let mut table = MoveTable::default();
+        table.begin(1, 2);
+        table.ensure(0, 7, (i32::MAX, i32::MIN), (i32::MIN, i32::MAX));
+        table.ensure(1, 8, (0, 1), (0, 0));
+        let far = i64::from(i32::MAX) - i64::from(i32::MIN);
+        for behind in [false, true] {
+            let wire = WireIndices {
+                moves: vec![MAX_INDEX - 1, 3],
+                move_base: if behind {
+                    vec![(i32::MIN, i32::MAX), (0, 0)]
+                } else {
+                    vec![]
+                },
+                ..WireIndices::default()
+            };
+            let s = Snapshot::from_table(
+                1,
+                0,
+                0.0,
+                0.0,
+                vec![],
+                &table,
+                vec![0, 1],
+                vec![],
+                Some(wire),
+            );
+            let decoded = BinarySnapshot::decode(&s.to_binary().unwrap()).unwrap();
+            let moves: Vec<_> = decoded
+                .moves
+                .iter()
+                .map(|m| (m.index, m.dx, m.dy))
+                .collect();
+            assert_eq!(
+                moves,
+                vec![(MAX_INDEX - 1, far, -far), (3, 0, 1)],
+                "behind: {behind}"
+            );
+        }
     }
 
     #[test]

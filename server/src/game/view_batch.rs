@@ -26,16 +26,12 @@ impl Span {
 /// Where one viewer's delta lies in its batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct FoundDelta {
-    /// The size of the view.
-    held: u32,
     /// The entering slots, and (same range) the wire indices they take.
     enter: Span,
     /// The slots whose rounded position changed, and their wire indices.
     moves: Span,
     /// Indices into the viewer's `sent` that left the view.
     leave: Span,
-    /// The view's `crowd_d2` (see [`ViewState::crowd_d2`]).
-    crowd_d2: f64,
 }
 
 /// What one viewer's view became this tick.
@@ -51,9 +47,9 @@ pub(crate) enum Found {
     Computed {
         /// The delta to send, or `None` when the client holds the view.
         delta: Option<FoundDelta>,
-        /// The size of the view (when nothing is sent).
+        /// The size of the view.
         held: u32,
-        /// Its `crowd_d2` (when nothing is sent).
+        /// Its `crowd_d2` (see [`ViewState::crowd_d2`]).
         crowd_d2: f64,
         /// The shared stack point it was taken from.
         point: Option<(u64, u64)>,
@@ -75,8 +71,6 @@ pub(crate) struct ViewBatch {
 /// One viewer's delta, borrowed from its batch.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DeltaRef<'b> {
-    /// The size of the view.
-    held: u32,
     /// The entering slots.
     pub(crate) enter: &'b [u32],
     /// Per entering slot: the wire index it takes.
@@ -87,7 +81,6 @@ pub(crate) struct DeltaRef<'b> {
     pub(crate) move_index: &'b [u32],
     /// Indices into the viewer's `sent` that left the view, ascending.
     pub(crate) leave: &'b [u32],
-    crowd_d2: f64,
 }
 
 impl ViewBatch {
@@ -129,37 +122,34 @@ impl ViewBatch {
         let moves = put(&mut self.moves, scratch.moves.iter().copied());
         self.move_index.extend_from_slice(&scratch.move_index);
         FoundDelta {
-            held: candidates.len() as u32,
             enter,
             moves,
             leave: put(&mut self.leave, scratch.leave.iter().copied()),
-            crowd_d2: scratch.crowd_d2(),
         }
     }
 
     /// The delta recorded as `delta`.
     pub(crate) fn delta(&self, delta: &FoundDelta) -> DeltaRef<'_> {
         DeltaRef {
-            held: delta.held,
             enter: delta.enter.of(&self.enter),
             enter_index: delta.enter.of(&self.enter_index),
             moves: delta.moves.of(&self.moves),
             move_index: delta.moves.of(&self.move_index),
             leave: delta.leave.of(&self.leave),
-            crowd_d2: delta.crowd_d2,
         }
     }
 }
 
 impl DeltaRef<'_> {
-    /// Commits the view: its snapshot was delivered.
-    pub(crate) fn commit(&self, state: &mut ViewState) {
+    /// Commits the view, of `held` players and `crowd_d2`: its snapshot was
+    /// delivered.
+    pub(crate) fn commit(&self, state: &mut ViewState, held: u32, crowd_d2: f64) {
         let enters = self
             .enter
             .iter()
             .copied()
             .zip(self.enter_index.iter().copied());
-        commit_view(state, self.leave, enters, self.held as usize, self.crowd_d2);
+        commit_view(state, self.leave, enters, held as usize, crowd_d2);
     }
 }
 
@@ -198,7 +188,6 @@ mod tests {
         let first = batch.keep_delta(&scratch);
         let second = batch.keep_delta(&scratch);
         let d = batch.delta(&second);
-        assert_eq!(d.held, 2);
         assert_eq!((d.enter, d.enter_index), (&[7][..], &[2][..]));
         assert_eq!((d.moves, d.move_index), (&[3][..], &[0][..]));
         assert_eq!(d.leave, &[1]);
@@ -211,7 +200,7 @@ mod tests {
         };
         let (mut from_scratch, mut from_batch) = (baseline.clone(), baseline.clone());
         scratch.commit(&mut from_scratch);
-        d.commit(&mut from_batch);
+        d.commit(&mut from_batch, 2, scratch.crowd_d2());
         assert_eq!(from_batch.sent, vec![3, crate::game::view::FREE, 7]);
         assert_eq!(from_scratch.sent, from_batch.sent);
         assert_eq!(from_scratch.held, from_batch.held);

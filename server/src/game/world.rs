@@ -1,8 +1,9 @@
 //! [`World`]: the authoritative state of every online player and the one
 //! fixed step ([`World::tick`]) that moves them, rebuilds the interest grid,
 //! emits teleports and per-player delta snapshots, and hands dirty positions
-//! to persistence. One owner (the tick thread); no sockets, no SQL, no clock:
-//! time is counted in ticks.
+//! to persistence. One owner (the tick thread; with `view_threads` > 1 a
+//! tick finds its views on more threads, which only read); no sockets, no
+//! SQL, no clock: time is counted in ticks.
 //!
 //! # Movement rules
 //!
@@ -1187,8 +1188,9 @@ impl World {
             }
             Found::Computed {
                 delta: Some(delta),
+                held,
+                crowd_d2,
                 point,
-                ..
             } => {
                 let delta = batch.delta(&delta);
                 let (x, y) = self.wire_now[slot];
@@ -1197,7 +1199,7 @@ impl World {
                 let view = &mut self.players[slot].view;
                 match delivery {
                     Delivery::Sent => {
-                        delta.commit(view);
+                        delta.commit(view, held, crowd_d2);
                         view.sent_own = Some(own);
                         view.unsent_ticks = 0;
                         view.point_view = point.map(|p| (tick, p));

@@ -1,6 +1,7 @@
-//! Criterion bench of one world tick (`World::tick`) on one core: movement,
-//! grid rebuild, views, deltas, and the JSON encoding of every snapshot in
-//! the bench's outbox (as the real outbox would do).
+//! Criterion bench of one world tick (`World::tick`), on one core and with
+//! the parallel tick (below): movement, grid rebuild, views, deltas, and the
+//! encoding of every snapshot in the bench's outbox (as the real outbox
+//! would do).
 //!
 //! * `spread/N`: N players spread over a world sized so ~40 are in each view,
 //!   every player moving every tick (N = 1k, 10k, 50k).

@@ -721,10 +721,24 @@ impl ViewScratch {
         );
     }
 
-    /// Keeps the baseline and advances only the membership; see [`hold_view`].
+    /// Keeps the baseline (the snapshot was not delivered) and advances only
+    /// the membership. `before` is last tick's rounded positions, which an
+    /// in-sync baseline refers to.
     pub(crate) fn hold(&self, state: &mut ViewState, before: &[Cents]) {
-        let members = self.candidates.iter().map(|c| c.slot);
-        hold_view(state, members, self.crowd_d2, before);
+        if state.in_sync {
+            state.sent_pos.clear();
+            state.sent_pos.extend(state.sent.iter().map(|&s| {
+                if s == FREE {
+                    (0, 0)
+                } else {
+                    before[s as usize]
+                }
+            }));
+            state.in_sync = false;
+        }
+        state.members.clear();
+        state.members.extend(self.candidates.iter().map(|c| c.slot));
+        state.crowd_d2 = self.crowd_d2;
     }
 }
 
@@ -757,31 +771,6 @@ pub(crate) fn commit_view(
     state.in_sync = true;
     state.sent_pos.clear();
     state.members.clear();
-    state.crowd_d2 = crowd_d2;
-}
-
-/// Keeps the baseline (the snapshot was not delivered) and advances only
-/// the membership to `members` (the slots in view this tick). `before` is
-/// last tick's rounded positions, which an in-sync baseline refers to.
-pub(crate) fn hold_view(
-    state: &mut ViewState,
-    members: impl Iterator<Item = u32>,
-    crowd_d2: f64,
-    before: &[Cents],
-) {
-    if state.in_sync {
-        state.sent_pos.clear();
-        state.sent_pos.extend(state.sent.iter().map(|&s| {
-            if s == FREE {
-                (0, 0)
-            } else {
-                before[s as usize]
-            }
-        }));
-        state.in_sync = false;
-    }
-    state.members.clear();
-    state.members.extend(members);
     state.crowd_d2 = crowd_d2;
 }
 

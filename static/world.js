@@ -267,20 +267,24 @@ export class OwnPlayer {
    * on from where it was: higher than any the new node may have been handed, and as good as
    * 1 on a fresh connection (only a seq not above the last one is ignored). The in-flight
    * input is dropped and any ack accepted (the new node's may start at 0 or at the old
-   * node's). The click/touch destination is kept, so walking goes on, and the drawn
-   * position glides there from where it was instead of jumping (unless it is farther than
-   * snapDistance).
+   * node's).
+   *
+   * The prediction goes on from where it was, not from `x,y`: the new node was handed the
+   * old one's movement target too (our last position sent, about where we predict) and
+   * walks on to it, so predicting again from `x,y` would send targets behind where the
+   * server is heading and walk the player back. The prediction is sent once more (the one
+   * the old node last had may have been in flight). Only when the handed-over position is
+   * farther than snapDistance from the prediction do we jump to it, dropping the
+   * click/touch destination.
    */
   continueSession(x, y, now = 0) {
-    const drawnX = this.x + this.offset.x;
-    const drawnY = this.y + this.offset.y;
-    const target = this.target;
-    this.server.ack = 0;
-    this.reset(x, y, now);
-    this.target = target;
-    const dx = drawnX - x;
-    const dy = drawnY - y;
-    if (Math.hypot(dx, dy) <= this.snapDistance) this.offset = { x: dx, y: dy };
+    this.server = { x, y, ack: 0, at: now };
+    this.pending = [];
+    if (Math.hypot(this.x - x, this.y - y) > this.snapDistance) {
+      this.reset(x, y, now);
+      return;
+    }
+    this.forgetLastSent();
   }
 
   /**

@@ -36,6 +36,7 @@ async fn two_pages_on_two_nodes_see_each_other_across_a_border_and_one_walks_acr
         crossing,
         ..
     } = &border;
+    let _logs = border.cluster.logs_on_panic();
     let dir = format!("{},{}", crossing.dir.0, crossing.dir.1);
     let out = support::tools::tests_dir().join("output/e2e/cluster");
     let stdout = support::tools::run_node_file(

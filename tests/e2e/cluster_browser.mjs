@@ -102,12 +102,16 @@ try {
     }, idA);
     await pages.a.evaluate(([ddx, ddy]) => {
       window.__e2eBack = 0;
+      window.__e2eBackSeen = [];
       window.__e2eLast = null;
       window.__e2eTimer = setInterval(() => {
         const m = window.locus.me;
         if (!m || window.locus.state !== 'connected') return;
         const along = m.serverX * ddx + m.serverY * ddy;
-        if (window.__e2eLast !== null && along < window.__e2eLast - 0.5) window.__e2eBack += 1;
+        if (window.__e2eLast !== null && along < window.__e2eLast - 0.5) {
+          window.__e2eBack += 1;
+          window.__e2eBackSeen.push({ from: window.__e2eLast, to: along, url: window.locus.url, ack: m.ack });
+        }
         window.__e2eLast = along;
       }, 10);
     }, [dx, dy]);
@@ -120,9 +124,12 @@ try {
       await pages.a.keyboard.up(key);
     }
     await waitIn(pages.a, 'A to have snapshots from B\'s node with B in view', (id) => id in window.locus.players, idB);
-    const back = await pages.a.evaluate(() => { clearInterval(window.__e2eTimer); return window.__e2eBack; });
+    const [back, backSeen] = await pages.a.evaluate(() => {
+      clearInterval(window.__e2eTimer);
+      return [window.__e2eBack, window.__e2eBackSeen];
+    });
     const missing = await pages.b.evaluate(() => { clearInterval(window.__e2eTimer); return window.__e2eMissing; });
-    check(back === 0, `A's server position went back across the border ${back} times`);
+    check(back === 0, `A's server position went back across the border ${back} times: ${JSON.stringify(backSeen)}`);
     check(missing === 0, `B lost A from view ${missing} times (10 ms samples) while A was handed over`);
     const stats = (await locusState(pages.a)).stats;
     console.log(`\n    A now plays on ${(await locusState(pages.a)).url} (reconnects counted: ${stats.reconnects})`);

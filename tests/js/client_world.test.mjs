@@ -362,27 +362,37 @@ describe('OwnPlayer prediction', () => {
     assert.equal(p.takeOutgoing(120).seq, 1);
   });
 
-  it('continues a handed-over session from the server position, keeping the walk and gliding', () => {
+  it('continues a handed-over session from its prediction, so the walk never goes back', () => {
     const p = make(0, 0);
     p.moveTo(300, 0);
     p.advance(100, null);
     assert.deepEqual(p.takeOutgoing(100), { x: 30, y: 0, seq: 1 });
-    // The old node handed the player over at x = 20 (one tick behind); the new node says so.
+    // The old node handed the player over at x = 20 (one tick behind) with our target x = 30,
+    // which the new node walks on to: we predict on from 30, not from 20.
     p.continueSession(20, 0, 150);
-    assert.deepEqual([p.x, p.y, p.seq, p.server.ack, p.pending.length], [20, 0, 1, 0, 0], 'seq goes on');
+    assert.deepEqual([p.x, p.y, p.seq, p.server.ack, p.pending.length], [30, 0, 1, 0, 0], 'seq goes on');
+    assert.deepEqual(p.server, { x: 20, y: 0, ack: 0, at: 150 });
     assert.deepEqual(p.target, { x: 300, y: 0 }, 'still walking to the clicked point');
     assert.deepEqual(p.renderPosition(0), { x: 30, y: 0 }, 'drawn where it was: no jump back');
+    assert.deepEqual(p.takeOutgoing(160), { x: 30, y: 0, seq: 2 }, 'the prediction is sent once more');
     p.advance(100, null);
-    assert.deepEqual(p.takeOutgoing(250), { x: 50, y: 0, seq: 2 });
-    for (let i = 0; i < 20; i++) p.renderPosition(50);
-    assert.deepEqual(p.renderPosition(0), { x: 50, y: 0 }, 'the glide has ended');
+    assert.deepEqual(p.takeOutgoing(260), { x: 60, y: 0, seq: 3 }, 'and goes on ahead of the server');
     // The new node acks from 0 (a fresh connection) or from the old node's ack: both are taken.
-    assert.equal(p.reconcile(0, 20, 0, 260), 'ok');
-    assert.equal(p.reconcile(2, 50, 0, 300), 'ok');
-    assert.deepEqual([p.server.ack, p.pending.length], [2, 0]);
-    // Handed over far from where it was drawn: a jump, not a slow slide.
+    assert.equal(p.reconcile(0, 20, 0, 270), 'ok');
+    assert.equal(p.reconcile(3, 60, 0, 300), 'ok');
+    assert.deepEqual([p.server.ack, p.pending.length], [3, 0]);
+    // Held keys walk on from the prediction too: every target sent is ahead of the last.
+    const k = make(0, 0);
+    k.advance(100, { x: 1, y: 0 });
+    assert.deepEqual(k.takeOutgoing(100), { x: 30, y: 0, seq: 1 });
+    k.continueSession(15, 0, 120);
+    k.advance(20, { x: 1, y: 0 });
+    assert.deepEqual(k.takeOutgoing(140), { x: 36, y: 0, seq: 2 });
+    // Handed over far from where it was predicted: a jump, not a slow slide.
     const q = make(0, 0);
+    q.moveTo(300, 0);
     q.continueSession(1000, 1000, 10);
+    assert.deepEqual([q.x, q.y], [1000, 1000]);
     assert.deepEqual(q.renderPosition(0), { x: 1000, y: 1000 });
     assert.equal(q.target, null);
   });

@@ -113,6 +113,28 @@ impl Cluster {
             .collect()
     }
 
+    /// Every running node's log so far, each under its URL (printed when a
+    /// cluster test fails).
+    pub fn logs(&self) -> String {
+        self.running()
+            .iter()
+            .map(|&i| {
+                let log = self.nodes[i].as_ref().map(LocusProcess::log);
+                format!(
+                    "---- log of {} ----\n{}\n",
+                    self.urls[i],
+                    log.unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// A guard that prints [`Cluster::logs`] if the test panics while it
+    /// is alive.
+    pub fn logs_on_panic(&self) -> LogsOnPanic<'_> {
+        LogsOnPanic(self)
+    }
+
     /// The running nodes' URLs.
     pub fn running_urls(&self) -> Vec<String> {
         self.running()
@@ -285,6 +307,17 @@ pub fn border_between_nodes(body: &Value) -> ((i64, i64), String, (i64, i64), St
         }
     }
     panic!("no border between two nodes: {body}");
+}
+
+/// See [`Cluster::logs_on_panic`].
+pub struct LogsOnPanic<'a>(&'a Cluster);
+
+impl Drop for LogsOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.0.logs());
+        }
+    }
 }
 
 /// Points on the line from the centre of `a` to the centre of `b`, measured

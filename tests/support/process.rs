@@ -47,7 +47,8 @@ impl LocusProcess {
             .args(["serve", "--listen", listen, "--db"])
             .arg(db)
             .args(extra)
-            .env("LOCUS_LOG", "info")
+            // The cluster's handoffs at debug: a failed cluster test prints them.
+            .env("LOCUS_LOG", "info,locus::cluster=debug")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -122,6 +123,11 @@ impl LocusProcess {
             let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
         }
         status
+    }
+
+    /// Every stderr line so far, one per line.
+    pub fn log(&self) -> String {
+        lock(&self.stderr).join("\n")
     }
 
     /// Whether a stderr line so far contains `text`.

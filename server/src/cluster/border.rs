@@ -131,10 +131,11 @@ impl ClusterHook {
                         to,
                         entry,
                         until: now + HANDOFF_TTL,
+                        written: false,
                         taken_at: None,
                     },
                 );
-            tracing::debug!(player = id, ?from, ?to, url = %holder.url, "handing a player over");
+            tracing::debug!(player = id, x = player.x, y = player.y, ?from, ?to, url = %holder.url, "handing a player over");
             self.relay.handoff(Handoff {
                 record: HandoffRecord {
                     origin: Origin {

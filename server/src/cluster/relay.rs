@@ -56,6 +56,9 @@ pub struct InFlight {
     pub entry: MirrorEntry,
     /// When its record expires.
     pub until: Instant,
+    /// Whether its record is in Redis (written by the relay after the
+    /// store's flush): only then does a missing record mean it was taken.
+    pub written: bool,
     /// When the watcher saw its record gone (taken by the new node).
     pub taken_at: Option<Instant>,
 }
@@ -176,7 +179,13 @@ pub async fn run(
     links: RelayLinks,
     stop: CancellationToken,
 ) {
-    let publisher = publish(node.clone(), inbox, links.clone(), stop.clone());
+    let publisher = publish(
+        node.clone(),
+        inbox,
+        in_flight.clone(),
+        links.clone(),
+        stop.clone(),
+    );
     let subscriber = subscribe(node.clone(), in_flight.clone(), links.clone(), stop.clone());
     let watcher = watch(node, in_flight, links, stop);
     tokio::join!(publisher, subscriber, watcher);
@@ -215,6 +224,12 @@ pub async fn take_handoff(
         return Ok(None);
     }
     node.metrics().cluster_handoffs_in.inc();
+    tracing::debug!(
+        player = id,
+        x = record.player.x,
+        y = record.player.y,
+        "took a handoff record"
+    );
     Ok(Some(record.player))
 }
 
@@ -231,6 +246,7 @@ fn dropped(node: &ClusterNode, reason: Dropped, what: &str) {
 async fn publish(
     node: Arc<ClusterNode>,
     mut inbox: RelayInbox,
+    in_flight: InFlightMap,
     links: RelayLinks,
     stop: CancellationToken,
 ) {
@@ -263,7 +279,7 @@ async fn publish(
                     batch.push(next);
                 }
                 let count = batch.len();
-                let done = complete_handoffs(&node, &mut redis, &links, batch).await;
+                let done = complete_handoffs(&node, &mut redis, &in_flight, &links, batch).await;
                 inbox.pending.fetch_sub(count, Ordering::SeqCst);
                 done
             }
@@ -289,6 +305,7 @@ async fn publish(
 async fn complete_handoffs(
     node: &ClusterNode,
     redis: &mut redis::aio::ConnectionManager,
+    in_flight: &InFlightMap,
     links: &RelayLinks,
     batch: Vec<Handoff>,
 ) -> redis::RedisResult<()> {
@@ -309,8 +326,18 @@ async fn complete_handoffs(
     }
     node.metrics().cluster_published_bytes.inc_by(bytes as u64);
     let written = pipe.query_async::<()>(redis).await;
-    if let Err(error) = &written {
-        tracing::warn!(%error, players = batch.len(), "handoff records not written; the new node reads the saved positions");
+    match &written {
+        Ok(()) => {
+            let mut flying = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            for handoff in &batch {
+                if let Some(f) = flying.get_mut(&handoff.record.player.id) {
+                    f.written = true;
+                }
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, players = batch.len(), "handoff records not written; the new node reads the saved positions");
+        }
     }
     for handoff in batch {
         node.metrics().cluster_handoffs_out.inc();
@@ -494,7 +521,7 @@ async fn watch(
             flying.retain(|_, f| now < f.until && f.taken_at.is_none_or(|t| now < t + TAKEN_GRACE));
             flying
                 .iter()
-                .filter(|(_, f)| f.taken_at.is_none())
+                .filter(|(_, f)| f.written && f.taken_at.is_none())
                 .map(|(id, _)| *id)
                 .collect()
         };

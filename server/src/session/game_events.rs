@@ -165,6 +165,7 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
         app.players.unbind_if(id, old.socket.id());
     }
     let name = account.username.clone();
+    let was_handed_over = handed.is_some();
     let joined = match handed {
         Some(player) => {
             app.world
@@ -186,6 +187,9 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
     let start = match joined {
         Ok(start) => start,
         Err(error) => {
+            if was_handed_over {
+                tracing::warn!(%error, player = id, "a handed-over player could not join; its next connection starts from the saved position");
+            }
             if let Some(old) = previous {
                 // Nothing changed in the world: the old socket plays on.
                 app.players.bind(id, old.socket, old.form);
@@ -221,6 +225,9 @@ async fn connect(app: &Arc<SessionState>, socket: Socket, auth: Value) -> Result
     let welcome = Welcome::new(id, name.clone(), start, &config.world);
     if let Err(error) = socket.emit("welcome", &welcome) {
         // The client went away while it was being looked up.
+        if was_handed_over {
+            tracing::info!(%error, player = id, "a handed-over player left before its welcome");
+        }
         leave_world(app, id).await;
         return Err(ConnectError::new(error.to_string()));
     }

@@ -180,9 +180,11 @@ impl InterestGrid {
             let (from, to) = (self.starts[c] as usize, self.starts[c + 1] as usize);
             if to - from > SORT_CELLS_ABOVE {
                 // Positions in the world are finite and >= 0, so their bit
-                // patterns order like the numbers.
-                self.entries[from..to]
-                    .sort_unstable_by_key(|e| (e.pos.x.to_bits(), e.pos.y.to_bits(), e.id));
+                // patterns order like the numbers (`+ 0.0` makes a -0.0 a
+                // 0.0). Queries rely on the order by x (see `RowsNear`).
+                self.entries[from..to].sort_unstable_by_key(|e| {
+                    ((e.pos.x + 0.0).to_bits(), (e.pos.y + 0.0).to_bits(), e.id)
+                });
             }
         }
         let mut run = 0;
@@ -236,8 +238,12 @@ impl InterestGrid {
     }
 
     /// The entries of every cell overlapping the disc of `radius` around
-    /// `center`, one contiguous slice per cell row (each row trimmed to the
-    /// disc's extent in that row). Callers test the exact distance.
+    /// `center`, as contiguous slices: one per cell row (each row trimmed to
+    /// the disc's extent in that row), except that a row holding a sorted
+    /// (crowded) cell comes cell by cell, each sorted cell trimmed to the
+    /// entries within the disc's x-extent in that row (found by binary
+    /// search: a crowd costs what is near, not the whole cell). Callers test
+    /// the exact distance.
     #[inline]
     pub fn rows_near(&self, center: DVec2, radius: f64) -> RowsNear<'_> {
         RowsNear {
@@ -247,6 +253,9 @@ impl InterestGrid {
             row: self.axis_cell(center.y - radius, self.rows),
             last: self.axis_cell(center.y + radius, self.rows),
             stacks: false,
+            cell: 0,
+            cell_end: 0,
+            x_range: (0.0, 0.0),
         }
     }
 
@@ -308,24 +317,31 @@ pub struct RowsNear<'g> {
     row: usize,
     /// Last row to yield.
     last: usize,
-    /// Whether the last row yielded has a stack of two or more.
+    /// Whether the last slice yielded has a stack of two or more.
     stacks: bool,
+    /// A crowded row walked cell by cell: the next cell to yield, and the
+    /// row's end (exclusive); equal when no row is being walked.
+    cell: usize,
+    cell_end: usize,
+    /// The disc's x-extent in the row being walked, inclusive.
+    x_range: (f64, f64),
 }
 
 impl RowsNear<'_> {
-    /// Whether the row last yielded holds a stack of two or more (see
-    /// [`GridEntry::run`]); rows without one can be read entry by entry.
+    /// Whether the slice last yielded holds a stack of two or more (see
+    /// [`GridEntry::run`]); slices without one can be read entry by entry.
     #[inline(always)]
     pub fn last_had_stacks(&self) -> bool {
         self.stacks
     }
 }
 
-impl RowsNear<'_> {
+impl<'g> RowsNear<'g> {
     /// The next row's cells overlapping the disc, as a row-major range
-    /// `(first, end)` (`end` exclusive).
+    /// `(first, end)` (`end` exclusive), and the half-width of the disc's
+    /// x-extent in it.
     #[inline(always)]
-    fn next_cells(&mut self) -> Option<(usize, usize)> {
+    fn next_row(&mut self) -> Option<(usize, usize, f64)> {
         if self.row > self.last {
             return None;
         }
@@ -339,7 +355,42 @@ impl RowsNear<'_> {
         let half = (self.r2 - dy * dy).max(0.0).sqrt();
         let x0 = g.axis_cell(self.center.x - half, g.cols);
         let x1 = g.axis_cell(self.center.x + half, g.cols);
-        Some((cy * g.cols + x0, cy * g.cols + x1 + 1))
+        Some((cy * g.cols + x0, cy * g.cols + x1 + 1, half))
+    }
+
+    /// The next row's cells overlapping the disc, as a row-major range
+    /// `(first, end)` (`end` exclusive).
+    #[inline(always)]
+    fn next_cells(&mut self) -> Option<(usize, usize)> {
+        self.next_row().map(|(c0, c1, _)| (c0, c1))
+    }
+
+    /// The next cell of the crowded row being walked, trimmed if sorted;
+    /// `None` at the row's end. Empty cells are skipped.
+    #[inline(always)]
+    fn next_cell_of_row(&mut self) -> Option<&'g [GridEntry]> {
+        let g: &'g InterestGrid = self.grid;
+        while self.cell < self.cell_end {
+            let c = self.cell;
+            self.cell += 1;
+            let cell = &g.entries[g.starts[c] as usize..g.starts[c + 1] as usize];
+            if cell.is_empty() {
+                continue;
+            }
+            self.stacks = g.stacked[c + 1] != g.stacked[c];
+            if cell.len() <= SORT_CELLS_ABOVE {
+                return Some(cell);
+            }
+            // Sorted by x first: the entries within the x-extent are one
+            // run, and a stack (one position) is never cut.
+            let (lo, hi) = self.x_range;
+            let from = cell.partition_point(|e| e.pos.x < lo);
+            let to = from + cell[from..].partition_point(|e| e.pos.x <= hi);
+            if from < to {
+                return Some(&cell[from..to]);
+            }
+        }
+        None
     }
 }
 
@@ -348,10 +399,43 @@ impl<'g> Iterator for RowsNear<'g> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<&'g [GridEntry]> {
-        let (c0, c1) = self.next_cells()?;
-        let g = self.grid;
-        self.stacks = g.stacked[c1] != g.stacked[c0];
-        Some(&g.entries[g.starts[c0] as usize..g.starts[c1] as usize])
+        if self.cell == self.cell_end {
+            // The common case: a row without a sorted cell, whole.
+            let (c0, c1, half) = self.next_row()?;
+            let g = self.grid;
+            let (from, to) = (g.starts[c0] as usize, g.starts[c1] as usize);
+            if to - from <= SORT_CELLS_ABOVE {
+                self.stacks = g.stacked[c1] != g.stacked[c0];
+                return Some(&g.entries[from..to]);
+            }
+            self.cell = c0;
+            self.cell_end = c1;
+            self.x_range = (self.center.x - half, self.center.x + half);
+        }
+        self.next_in_crowded_rows()
+    }
+}
+
+impl<'g> RowsNear<'g> {
+    /// [`Iterator::next`] while a crowded row is being walked cell by cell
+    /// (out of line: the common case stays small).
+    #[inline(never)]
+    fn next_in_crowded_rows(&mut self) -> Option<&'g [GridEntry]> {
+        loop {
+            if let Some(cell) = self.next_cell_of_row() {
+                return Some(cell);
+            }
+            let (c0, c1, half) = self.next_row()?;
+            let g = self.grid;
+            let (from, to) = (g.starts[c0] as usize, g.starts[c1] as usize);
+            if to - from <= SORT_CELLS_ABOVE {
+                self.stacks = g.stacked[c1] != g.stacked[c0];
+                return Some(&g.entries[from..to]);
+            }
+            self.cell = c0;
+            self.cell_end = c1;
+            self.x_range = (self.center.x - half, self.center.x + half);
+        }
     }
 }
 
@@ -437,6 +521,75 @@ mod tests {
             want.sort_unstable();
             assert_eq!(got, want, "center {center}");
         }
+    }
+
+    #[test]
+    fn crowded_cells_are_trimmed_to_the_disc_without_losing_or_cutting_anyone() {
+        // Crowds in sorted cells (over `SORT_CELLS_ABOVE`), across cell
+        // borders, with stacks and a -0.0, beside sparse cells.
+        let mut grid = InterestGrid::new(4096.0, 4096.0, 256.0);
+        let mut pts = Vec::new();
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for id in 0..3000u64 {
+            let pos = match id % 10 {
+                0..=5 => DVec2::new(
+                    2048.0 + 100.0 * next() - 50.0,
+                    2048.0 + 100.0 * next() - 50.0,
+                ),
+                6 => DVec2::new(2000.0, 2100.0), // a stack
+                7 => DVec2::new(if id % 20 == 7 { -0.0 } else { 0.0 }, 300.0 * next()),
+                _ => DVec2::new(4096.0 * next(), 4096.0 * next()),
+            };
+            pts.push(entry(pos.x, pos.y, id));
+        }
+        grid.rebuild(pts.iter().copied());
+        for _ in 0..300 {
+            let center = if next() < 0.7 {
+                DVec2::new(1950.0 + 200.0 * next(), 1950.0 + 200.0 * next())
+            } else {
+                DVec2::new(300.0 * next(), 300.0 * next())
+            };
+            let radius = 700.0 * next() * next();
+            let mut got = Vec::new();
+            let mut rows = grid.rows_near(center, radius);
+            while let Some(slice) = rows.next() {
+                let has_stack = slice.iter().any(|e| e.run > 1);
+                assert!(!has_stack || rows.last_had_stacks(), "a stack unflagged");
+                let mut i = 0;
+                while i < slice.len() {
+                    let run = slice[i].run as usize;
+                    assert!(i + run <= slice.len(), "a stack cut at {center} r {radius}");
+                    i += 1;
+                }
+                got.extend(
+                    slice
+                        .iter()
+                        .filter(|e| e.pos.distance_squared(center) <= radius * radius)
+                        .map(|e| e.id),
+                );
+            }
+            got.sort_unstable();
+            let mut want: Vec<u64> = pts
+                .iter()
+                .filter(|e| e.pos.distance_squared(center) <= radius * radius)
+                .map(|e| e.id)
+                .collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "center {center} radius {radius}");
+        }
+        // Trimmed: near the crowd's centre, a small disc reads a few of the
+        // 1,800 players around it, not its cells' hundreds.
+        let read: usize = grid
+            .rows_near(DVec2::splat(2040.0), 5.0)
+            .map(<[_]>::len)
+            .sum();
+        assert!(read < 100, "read {read}");
     }
 
     #[test]

@@ -386,6 +386,10 @@ pub struct Snapshot<'a> {
 pub(crate) struct WireIndices {
     /// Per enter entry: the index it takes.
     pub(crate) enter: Vec<u32>,
+    /// Per enter entry: its position in cents (what its `x`, `y` round
+    /// from), so the encoder need not round them again. May be empty: the
+    /// encoder then rounds the entry's `x`, `y`.
+    pub(crate) enter_at: Vec<(i32, i32)>,
     /// Per move entry: its index.
     pub(crate) moves: Vec<u32>,
     /// Per move entry when the viewer is behind (a snapshot was not
@@ -549,11 +553,15 @@ impl<'a> Snapshot<'a> {
             put_uvarint(out, u64::from(i));
         }
         put_uvarint(out, self.enter.len() as u64);
-        for (e, &i) in self.enter.iter().zip(&wire.enter) {
+        for (k, (e, &i)) in self.enter.iter().zip(&wire.enter).enumerate() {
+            let (cx, cy) = match wire.enter_at.get(k) {
+                Some(&at) => at,
+                None => (to_cents(e.x), to_cents(e.y)),
+            };
             put_uvarint(out, u64::from(i));
             put_uvarint(out, e.id);
-            put_svarint(out, i64::from(to_cents(e.x)));
-            put_svarint(out, i64::from(to_cents(e.y)));
+            put_svarint(out, i64::from(cx));
+            put_svarint(out, i64::from(cy));
             let name = wire_name(e.name.as_str());
             put_uvarint(out, name.len() as u64);
             out.extend_from_slice(name.as_bytes());
@@ -977,6 +985,61 @@ mod tests {
                 moves,
                 vec![(MAX_INDEX - 1, far, -far), (3, 0, 1)],
                 "behind: {behind}"
+            );
+        }
+    }
+
+    #[test]
+    fn binary_enters_and_leaves_of_the_widest_values_round_trip() {
+        use crate::game::binary::{BinarySnapshot, MAX_INDEX, MAX_NAME_BYTES};
+        let long = "é".repeat(MAX_NAME_BYTES); // twice the bytes allowed: cut
+        let enter = |id, x, y, name: &str| EnterEntry {
+            id,
+            name: Name::new(name),
+            x: from_cents(x),
+            y: from_cents(y),
+        };
+        let table = MoveTable::default();
+        // With the cents handed in (world snapshots) and without (rounded).
+        for with_cents in [true, false] {
+            let wire = WireIndices {
+                enter: vec![MAX_INDEX - 1, 0],
+                enter_at: if with_cents {
+                    vec![(i32::MIN, i32::MAX), (0, -1)]
+                } else {
+                    vec![]
+                },
+                leave: vec![MAX_INDEX - 2, 0, 130],
+                ..WireIndices::default()
+            };
+            let s = Snapshot::from_table(
+                u64::MAX,
+                u64::MAX,
+                0.0,
+                0.0,
+                vec![
+                    enter(u64::MAX, i32::MIN, i32::MAX, &long),
+                    enter(0, 0, -1, ""),
+                ],
+                &table,
+                vec![],
+                vec![1, 2, 3],
+                Some(wire),
+            );
+            let decoded = BinarySnapshot::decode(&s.to_binary().unwrap()).unwrap();
+            assert_eq!(decoded.leave, vec![MAX_INDEX - 2, 0, 130]);
+            let enters: Vec<_> = decoded
+                .enter
+                .iter()
+                .map(|e| (e.index, e.id, e.x, e.y, e.name.len()))
+                .collect();
+            assert_eq!(
+                enters,
+                vec![
+                    (MAX_INDEX - 1, u64::MAX, i32::MIN, i32::MAX, MAX_NAME_BYTES),
+                    (0, 0, 0, -1, 0)
+                ],
+                "with cents: {with_cents}"
             );
         }
     }

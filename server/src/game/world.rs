@@ -1253,6 +1253,7 @@ impl World {
         for &s in delta.enter {
             let (x, y) = wire[s as usize];
             let p = &players[s as usize];
+            indices.enter_at.push((x, y));
             enter.push(EnterEntry {
                 id: p.id,
                 name: p.name.clone(),
@@ -1302,6 +1303,7 @@ impl World {
         leave.clear();
         let mut wire = wire.unwrap_or_default();
         wire.enter.clear();
+        wire.enter_at.clear();
         wire.moves.clear();
         wire.move_base.clear();
         wire.leave.clear();

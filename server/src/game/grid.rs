@@ -76,6 +76,9 @@ pub struct InterestGrid {
     /// `stacked[c]` is the number of cells before `c` (row-major) holding
     /// a stack of two or more, so a row slice knows whether it has any.
     stacked: Vec<u32>,
+    /// Whether any cell was sorted at the last rebuild (is crowded): only
+    /// then do queries look for cells to trim.
+    sorted_cells: bool,
     /// `changed[c]` is the number of cells before `c` (row-major) marked
     /// by [`InterestGrid::set_changed`], so a row knows whether it has any.
     changed: Vec<u32>,
@@ -109,6 +112,7 @@ impl InterestGrid {
             entry_of_slot: Vec::new(),
             run_start: Vec::new(),
             stacked: vec![0; cols * rows + 1],
+            sorted_cells: false,
             changed: vec![0; cols * rows + 1],
         }
     }
@@ -176,9 +180,11 @@ impl InterestGrid {
             self.entries[*at as usize] = *e;
             *at += 1;
         }
+        self.sorted_cells = false;
         for c in 0..self.starts.len() - 1 {
             let (from, to) = (self.starts[c] as usize, self.starts[c + 1] as usize);
             if to - from > SORT_CELLS_ABOVE {
+                self.sorted_cells = true;
                 // Positions in the world are finite and >= 0, so their bit
                 // patterns order like the numbers (`+ 0.0` makes a -0.0 a
                 // 0.0). Queries rely on the order by x (see `RowsNear`).
@@ -238,12 +244,8 @@ impl InterestGrid {
     }
 
     /// The entries of every cell overlapping the disc of `radius` around
-    /// `center`, as contiguous slices: one per cell row (each row trimmed to
-    /// the disc's extent in that row), except that a row holding a sorted
-    /// (crowded) cell comes cell by cell, each sorted cell trimmed to the
-    /// entries within the disc's x-extent in that row (found by binary
-    /// search: a crowd costs what is near, not the whole cell). Callers test
-    /// the exact distance.
+    /// `center`, one contiguous slice per cell row (each row trimmed to the
+    /// disc's extent in that row). Callers test the exact distance.
     #[inline]
     pub fn rows_near(&self, center: DVec2, radius: f64) -> RowsNear<'_> {
         RowsNear {
@@ -253,6 +255,25 @@ impl InterestGrid {
             row: self.axis_cell(center.y - radius, self.rows),
             last: self.axis_cell(center.y + radius, self.rows),
             stacks: false,
+        }
+    }
+
+    /// Whether any cell was sorted (crowded) at the last rebuild: only then
+    /// does [`InterestGrid::crowd_rows_near`] read less than
+    /// [`InterestGrid::rows_near`].
+    #[inline(always)]
+    pub fn has_sorted_cells(&self) -> bool {
+        self.sorted_cells
+    }
+
+    /// [`InterestGrid::rows_near`], except that a row holding a sorted
+    /// (crowded) cell comes cell by cell, each sorted cell trimmed by binary
+    /// search to its entries within the disc's x-extent in that row: a crowd
+    /// costs a query what is near, not the whole cell.
+    #[inline]
+    pub fn crowd_rows_near(&self, center: DVec2, radius: f64) -> CrowdRowsNear<'_> {
+        CrowdRowsNear {
+            rows: self.rows_near(center, radius),
             cell: 0,
             cell_end: 0,
             x_range: (0.0, 0.0),
@@ -306,6 +327,14 @@ impl InterestGrid {
     }
 }
 
+/// The slices of grid entries a query reads, and whether the last one
+/// held a stack ([`RowsNear`], [`CrowdRowsNear`]).
+pub trait EntrySlices<'g>: Iterator<Item = &'g [GridEntry]> {
+    /// Whether the slice last yielded holds a stack of two or more (see
+    /// [`GridEntry::run`]); slices without one can be read entry by entry.
+    fn last_had_stacks(&self) -> bool;
+}
+
 /// Iterator of [`InterestGrid::rows_near`].
 #[derive(Debug, Clone)]
 pub struct RowsNear<'g> {
@@ -319,24 +348,16 @@ pub struct RowsNear<'g> {
     last: usize,
     /// Whether the last slice yielded has a stack of two or more.
     stacks: bool,
-    /// A crowded row walked cell by cell: the next cell to yield, and the
-    /// row's end (exclusive); equal when no row is being walked.
-    cell: usize,
-    cell_end: usize,
-    /// The disc's x-extent in the row being walked, inclusive.
-    x_range: (f64, f64),
 }
 
-impl RowsNear<'_> {
-    /// Whether the slice last yielded holds a stack of two or more (see
-    /// [`GridEntry::run`]); slices without one can be read entry by entry.
+impl<'g> EntrySlices<'g> for RowsNear<'g> {
     #[inline(always)]
-    pub fn last_had_stacks(&self) -> bool {
+    fn last_had_stacks(&self) -> bool {
         self.stacks
     }
 }
 
-impl<'g> RowsNear<'g> {
+impl RowsNear<'_> {
     /// The next row's cells overlapping the disc, as a row-major range
     /// `(first, end)` (`end` exclusive), and the half-width of the disc's
     /// x-extent in it.
@@ -364,12 +385,45 @@ impl<'g> RowsNear<'g> {
     fn next_cells(&mut self) -> Option<(usize, usize)> {
         self.next_row().map(|(c0, c1, _)| (c0, c1))
     }
+}
 
+impl<'g> Iterator for RowsNear<'g> {
+    type Item = &'g [GridEntry];
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<&'g [GridEntry]> {
+        let (c0, c1) = self.next_cells()?;
+        let g = self.grid;
+        self.stacks = g.stacked[c1] != g.stacked[c0];
+        Some(&g.entries[g.starts[c0] as usize..g.starts[c1] as usize])
+    }
+}
+
+/// Iterator of [`InterestGrid::crowd_rows_near`].
+#[derive(Debug, Clone)]
+pub struct CrowdRowsNear<'g> {
+    rows: RowsNear<'g>,
+    /// A crowded row walked cell by cell: the next cell to yield, and the
+    /// row's end (exclusive); equal when no row is being walked.
+    cell: usize,
+    cell_end: usize,
+    /// The disc's x-extent in the row being walked, inclusive.
+    x_range: (f64, f64),
+}
+
+impl<'g> EntrySlices<'g> for CrowdRowsNear<'g> {
+    #[inline(always)]
+    fn last_had_stacks(&self) -> bool {
+        self.rows.stacks
+    }
+}
+
+impl<'g> CrowdRowsNear<'g> {
     /// The next cell of the crowded row being walked, trimmed if sorted;
     /// `None` at the row's end. Empty cells are skipped.
     #[inline(always)]
     fn next_cell_of_row(&mut self) -> Option<&'g [GridEntry]> {
-        let g: &'g InterestGrid = self.grid;
+        let g: &'g InterestGrid = self.rows.grid;
         while self.cell < self.cell_end {
             let c = self.cell;
             self.cell += 1;
@@ -377,7 +431,7 @@ impl<'g> RowsNear<'g> {
             if cell.is_empty() {
                 continue;
             }
-            self.stacks = g.stacked[c + 1] != g.stacked[c];
+            self.rows.stacks = g.stacked[c + 1] != g.stacked[c];
             if cell.len() <= SORT_CELLS_ABOVE {
                 return Some(cell);
             }
@@ -394,47 +448,26 @@ impl<'g> RowsNear<'g> {
     }
 }
 
-impl<'g> Iterator for RowsNear<'g> {
+impl<'g> Iterator for CrowdRowsNear<'g> {
     type Item = &'g [GridEntry];
 
-    #[inline(always)]
     fn next(&mut self) -> Option<&'g [GridEntry]> {
-        if self.cell == self.cell_end {
-            // The common case: a row without a sorted cell, whole.
-            let (c0, c1, half) = self.next_row()?;
-            let g = self.grid;
-            let (from, to) = (g.starts[c0] as usize, g.starts[c1] as usize);
-            if to - from <= SORT_CELLS_ABOVE {
-                self.stacks = g.stacked[c1] != g.stacked[c0];
-                return Some(&g.entries[from..to]);
-            }
-            self.cell = c0;
-            self.cell_end = c1;
-            self.x_range = (self.center.x - half, self.center.x + half);
-        }
-        self.next_in_crowded_rows()
-    }
-}
-
-impl<'g> RowsNear<'g> {
-    /// [`Iterator::next`] while a crowded row is being walked cell by cell
-    /// (out of line: the common case stays small).
-    #[inline(never)]
-    fn next_in_crowded_rows(&mut self) -> Option<&'g [GridEntry]> {
         loop {
             if let Some(cell) = self.next_cell_of_row() {
                 return Some(cell);
             }
-            let (c0, c1, half) = self.next_row()?;
-            let g = self.grid;
+            let (c0, c1, half) = self.rows.next_row()?;
+            let g = self.rows.grid;
             let (from, to) = (g.starts[c0] as usize, g.starts[c1] as usize);
             if to - from <= SORT_CELLS_ABOVE {
-                self.stacks = g.stacked[c1] != g.stacked[c0];
+                // No sorted cell in it: the whole row at once.
+                self.rows.stacks = g.stacked[c1] != g.stacked[c0];
                 return Some(&g.entries[from..to]);
             }
             self.cell = c0;
             self.cell_end = c1;
-            self.x_range = (self.center.x - half, self.center.x + half);
+            let x = self.rows.center.x;
+            self.x_range = (x - half, x + half);
         }
     }
 }
@@ -557,7 +590,7 @@ mod tests {
             };
             let radius = 700.0 * next() * next();
             let mut got = Vec::new();
-            let mut rows = grid.rows_near(center, radius);
+            let mut rows = grid.crowd_rows_near(center, radius);
             while let Some(slice) = rows.next() {
                 let has_stack = slice.iter().any(|e| e.run > 1);
                 assert!(!has_stack || rows.last_had_stacks(), "a stack unflagged");
@@ -585,11 +618,11 @@ mod tests {
         }
         // Trimmed: near the crowd's centre, a small disc reads a few of the
         // 1,800 players around it, not its cells' hundreds.
-        let read: usize = grid
-            .rows_near(DVec2::splat(2040.0), 5.0)
-            .map(<[_]>::len)
-            .sum();
-        assert!(read < 100, "read {read}");
+        assert!(grid.has_sorted_cells());
+        let at = DVec2::splat(2040.0);
+        let trimmed: usize = grid.crowd_rows_near(at, 5.0).map(<[_]>::len).sum();
+        let whole: usize = grid.rows_near(at, 5.0).map(<[_]>::len).sum();
+        assert!(trimmed < 100 && whole > 300, "read {trimmed} of {whole}");
     }
 
     #[test]

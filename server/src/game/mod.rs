@@ -40,7 +40,7 @@ mod world;
 mod world_tests;
 
 pub use config::{WorldConfig, WorldConfigError};
-pub use grid::{GridEntry, InterestGrid, RowsNear};
+pub use grid::{CrowdRowsNear, EntrySlices, GridEntry, InterestGrid, RowsNear};
 pub use handoff::{HandedGuard, HandedOverPlayer, MirrorEntry, Rect, TickHook};
 pub use snapshot::{
     round_wire, ChatMessage, EnterEntry, MoveEntry, MovesIter, Name, NoBinaryForm, SavedPosition,

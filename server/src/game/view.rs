@@ -28,7 +28,7 @@
 
 use glam::DVec2;
 
-use super::grid::{GridEntry, InterestGrid};
+use super::grid::{EntrySlices, GridEntry, InterestGrid};
 use super::PlayerId;
 
 /// Rounded position in hundredths of a unit.
@@ -212,19 +212,40 @@ impl Area<'_> {
         stamp: u64,
         within: f64,
     ) -> bool {
-        candidates.clear();
-        let within2 = within * within;
         let reach = if FILTER {
             within.min(self.leave_radius)
         } else {
             self.leave_radius
         };
+        // A crowded grid trims its sorted cells to the query; a spread one
+        // has none, and reads whole rows with no test for them.
+        if self.grid.has_sorted_cells() {
+            let rows = self.grid.crowd_rows_near(self.at, reach);
+            self.scan_rows::<FILTER>(rows, reach, candidates, marks, stamp, within)
+        } else {
+            let rows = self.grid.rows_near(self.at, reach);
+            self.scan_rows::<FILTER>(rows, reach, candidates, marks, stamp, within)
+        }
+    }
+
+    /// [`Area::scan`] over the slices `rows` of the entries within `reach`.
+    #[inline(always)]
+    fn scan_rows<'g, const FILTER: bool>(
+        &self,
+        mut rows: impl EntrySlices<'g>,
+        reach: f64,
+        candidates: &mut Vec<Candidate>,
+        marks: &[Mark],
+        stamp: u64,
+        within: f64,
+    ) -> bool {
+        candidates.clear();
+        let within2 = within * within;
         let mut skipped = FILTER && reach < self.leave_radius;
         let member = |slot: u32| {
             let mark = marks[slot as usize];
             mark.stamp == stamp && mark.member
         };
-        let mut rows = self.grid.rows_near(self.at, reach);
         while let Some(row) = rows.next() {
             if !rows.last_had_stacks() {
                 // The common case: every entry on its own.

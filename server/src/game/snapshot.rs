@@ -386,9 +386,9 @@ pub struct Snapshot<'a> {
 pub(crate) struct WireIndices {
     /// Per enter entry: the index it takes.
     pub(crate) enter: Vec<u32>,
-    /// Per enter entry: its position in cents (what its `x`, `y` round
-    /// from), so the encoder need not round them again. May be empty: the
-    /// encoder then rounds the entry's `x`, `y`.
+    /// Per enter entry: its position in cents (what its `x`, `y` are
+    /// exactly), so the encoders need not round them again. May be empty:
+    /// they then round the entry's `x`, `y`.
     pub(crate) enter_at: Vec<(i32, i32)>,
     /// Per move entry: its index.
     pub(crate) moves: Vec<u32>,
@@ -661,6 +661,9 @@ impl<'a> Snapshot<'a> {
         out.extend_from_slice(b",\"y\":");
         write_coord(out, self.y)?;
         out.extend_from_slice(b",\"enter\":[");
+        // A world snapshot's enters come with their cents (what `x`, `y`
+        // are exactly), so they are written without rounding again.
+        let cents = self.wire.as_ref().map_or(&[][..], |w| &w.enter_at[..]);
         for (i, e) in self.enter.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -670,9 +673,18 @@ impl<'a> Snapshot<'a> {
             out.extend_from_slice(b",\"name\":");
             out.extend_from_slice(e.name.json().as_bytes());
             out.extend_from_slice(b",\"x\":");
-            write_coord(out, e.x)?;
-            out.extend_from_slice(b",\"y\":");
-            write_coord(out, e.y)?;
+            match cents.get(i) {
+                Some(&(cx, cy)) => {
+                    write_cents(out, cx)?;
+                    out.extend_from_slice(b",\"y\":");
+                    write_cents(out, cy)?;
+                }
+                None => {
+                    write_coord(out, e.x)?;
+                    out.extend_from_slice(b",\"y\":");
+                    write_coord(out, e.y)?;
+                }
+            }
             out.push(b'}');
         }
         out.extend_from_slice(b"],\"move\":[");
@@ -1000,6 +1012,7 @@ mod tests {
             y: from_cents(y),
         };
         let table = MoveTable::default();
+        let mut json = Vec::new();
         // With the cents handed in (world snapshots) and without (rounded).
         for with_cents in [true, false] {
             let wire = WireIndices {
@@ -1041,7 +1054,13 @@ mod tests {
                 ],
                 "with cents: {with_cents}"
             );
+            json.push(s.to_json());
+            assert_eq!(s.to_json(), serde_json::to_vec(&s).unwrap());
         }
+        assert_eq!(
+            json[0], json[1],
+            "the JSON form does not depend on the cents"
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! (position, id), and each entry knows how many entries from it on share
 //! its position with ascending ids ([`GridEntry::run`]), so a view can take a
 //! whole stack's nearest ids at once instead of looking at every member.
+//! The same order (by x first) lets a query in a crowd read only the part of
+//! a crowded cell within its reach ([`InterestGrid::crowd_rows_near`]).
 
 use glam::DVec2;
 
@@ -187,7 +189,7 @@ impl InterestGrid {
                 self.sorted_cells = true;
                 // Positions in the world are finite and >= 0, so their bit
                 // patterns order like the numbers (`+ 0.0` makes a -0.0 a
-                // 0.0). Queries rely on the order by x (see `RowsNear`).
+                // 0.0). Queries rely on the order by x (see `CrowdRowsNear`).
                 self.entries[from..to].sort_unstable_by_key(|e| {
                     ((e.pos.x + 0.0).to_bits(), (e.pos.y + 0.0).to_bits(), e.id)
                 });

@@ -147,8 +147,10 @@ pub(crate) struct ViewScratch {
     stamp: u64,
     /// The viewer's view this tick (after [`ViewScratch::compute`]).
     pub(crate) candidates: Vec<Candidate>,
-    /// Cap selection scratch: candidates' [`Candidate::key`]s.
-    keys: Vec<u128>,
+    /// Cap selection scratch: candidates' squared distances as bits.
+    dists: Vec<u64>,
+    /// Cap selection scratch: the ids of the candidates at the cut.
+    tied: Vec<PlayerId>,
     /// The `crowd_d2` of this tick's view (see [`ViewState::crowd_d2`]).
     crowd_d2: f64,
     /// Per `sent` entry: still in view.
@@ -425,13 +427,11 @@ impl ViewScratch {
         }
         self.crowd_d2 = f64::INFINITY;
         if self.candidates.len() > rule.max {
-            // Find the `max`-th nearest on compact integer keys (distance
-            // bits, id), then keep the candidates up to it.
-            self.keys.clear();
-            self.keys.extend(self.candidates.iter().map(Candidate::key));
-            let (_, &mut limit, _) = self.keys.select_nth_unstable(rule.max - 1);
-            self.candidates.retain(|c| c.key() <= limit);
-            self.crowd_d2 = f64::from_bits((limit >> 64) as u64);
+            // Find the `max`-th nearest (distance, then id), then keep the
+            // candidates up to it.
+            let limit = self.kth_nearest(rule.max);
+            self.candidates.retain(|c| (c.d2.to_bits(), c.id) <= limit);
+            self.crowd_d2 = f64::from_bits(limit.0);
         } else if skipped {
             // Exactly `max` within the radius, more beyond: capped too.
             self.crowd_d2 = self.candidates.iter().map(|c| c.d2).fold(0.0, f64::max);
@@ -556,11 +556,12 @@ impl ViewScratch {
         if self.candidates.len() < want {
             return;
         }
-        self.keys.clear();
-        self.keys.extend(self.candidates.iter().map(Candidate::key));
-        let (_, &mut limit, _) = self.keys.select_nth_unstable(want - 1);
-        into.ranked
-            .extend(self.candidates.iter().filter(|c| c.key() <= limit));
+        let limit = self.kth_nearest(want);
+        into.ranked.extend(
+            self.candidates
+                .iter()
+                .filter(|c| (c.d2.to_bits(), c.id) <= limit),
+        );
         into.ranked.sort_unstable_by_key(Candidate::key);
     }
 
@@ -586,6 +587,32 @@ impl ViewScratch {
         );
         self.crowd_d2 = self.candidates.last().map_or(f64::INFINITY, |c| c.d2);
         self.classify(state, positions);
+    }
+
+    /// The `k`-th nearest of `candidates` (`1 <= k <= len`) as (squared
+    /// distance bits, id): a candidate is among the `k` nearest, ties by
+    /// smaller id, exactly when its pair is not above it. Selects on the
+    /// distances alone (8-byte keys, not the 16 of [`Candidate::key`]);
+    /// ids decide only among the candidates at the cut's distance, usually
+    /// one.
+    fn kth_nearest(&mut self, k: usize) -> (u64, PlayerId) {
+        self.dists.clear();
+        self.dists
+            .extend(self.candidates.iter().map(|c| c.d2.to_bits()));
+        let (below, &mut cut, _) = self.dists.select_nth_unstable(k - 1);
+        // Everyone nearer than the cut makes it; at the cut, the `room`
+        // smallest ids fill the rest.
+        let nearer = below.iter().filter(|&&d| d < cut).count();
+        let room = k - nearer;
+        self.tied.clear();
+        self.tied.extend(
+            self.candidates
+                .iter()
+                .filter(|c| c.d2.to_bits() == cut)
+                .map(|c| c.id),
+        );
+        let (_, &mut id, _) = self.tied.select_nth_unstable(room - 1);
+        (cut, id)
     }
 
     /// Stamps the marks of the viewer's baseline and membership.

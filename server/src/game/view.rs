@@ -125,26 +125,48 @@ pub(crate) struct TickPositions<'a> {
     pub(crate) before: &'a [Cents],
 }
 
-/// Per-slot mark for one viewer's computation.
+/// Per-slot mark for one viewer's computation: 8 bytes, so the marks of a
+/// large world stay in cache while viewers read them at random slots.
 #[derive(Debug, Clone, Copy, Default)]
 struct Mark {
     /// Valid only when equal to the scratch's current stamp.
-    stamp: u64,
-    /// Index in the viewer's `sent`, or `NOT_SENT`.
-    sent_idx: u32,
-    /// Whether the slot is in the viewer's membership.
-    member: bool,
+    stamp: u32,
+    /// The index in the viewer's `sent` (or `NOT_SENT`) in the low 31
+    /// bits; `MEMBER` set when the slot is in the viewer's membership.
+    bits: u32,
 }
 
-const NOT_SENT: u32 = u32::MAX;
+/// [`Mark::sent_idx`] of a slot the viewer was not sent.
+const NOT_SENT: u32 = 0x7fff_ffff;
+const MEMBER: u32 = 0x8000_0000;
+
+impl Mark {
+    fn new(stamp: u32, sent_idx: u32, member: bool) -> Self {
+        debug_assert!(sent_idx <= NOT_SENT);
+        Self {
+            stamp,
+            bits: sent_idx | if member { MEMBER } else { 0 },
+        }
+    }
+
+    /// Index in the viewer's `sent`, or `NOT_SENT`.
+    fn sent_idx(self) -> u32 {
+        self.bits & NOT_SENT
+    }
+
+    /// Whether the slot is in the viewer's membership.
+    fn member(self) -> bool {
+        self.bits & MEMBER != 0
+    }
+}
 
 /// Reusable buffers for computing views, one per world.
 #[derive(Debug, Default)]
 pub(crate) struct ViewScratch {
     /// Per-slot marks, valid when stamped with `stamp`.
     marks: Vec<Mark>,
-    /// Bumped once per viewer.
-    stamp: u64,
+    /// Bumped once per viewer ([`ViewScratch::next_stamp`]).
+    stamp: u32,
     /// The viewer's view this tick (after [`ViewScratch::compute`]).
     pub(crate) candidates: Vec<Candidate>,
     /// Cap selection scratch: candidates' squared distances as bits.
@@ -211,7 +233,7 @@ impl Area<'_> {
         &self,
         candidates: &mut Vec<Candidate>,
         marks: &[Mark],
-        stamp: u64,
+        stamp: u32,
         within: f64,
     ) -> bool {
         let reach = if FILTER {
@@ -238,7 +260,7 @@ impl Area<'_> {
         reach: f64,
         candidates: &mut Vec<Candidate>,
         marks: &[Mark],
-        stamp: u64,
+        stamp: u32,
         within: f64,
     ) -> bool {
         candidates.clear();
@@ -246,7 +268,7 @@ impl Area<'_> {
         let mut skipped = FILTER && reach < self.leave_radius;
         let member = |slot: u32| {
             let mark = marks[slot as usize];
-            mark.stamp == stamp && mark.member
+            mark.stamp == stamp && mark.member()
         };
         while let Some(row) = rows.next() {
             if !rows.last_had_stacks() {
@@ -541,7 +563,7 @@ impl ViewScratch {
         if self.marks.len() < grid.slots() {
             self.marks.resize(grid.slots(), Mark::default());
         }
-        self.stamp += 1;
+        self.next_stamp();
         let area = Area {
             grid,
             at,
@@ -615,36 +637,39 @@ impl ViewScratch {
         (cut, id)
     }
 
+    /// Starts a new viewer's marks: bumps the stamp, and on its wrap (once
+    /// in four billion viewers) clears every mark so none is taken as
+    /// current.
+    fn next_stamp(&mut self) {
+        if self.stamp == u32::MAX {
+            self.marks.fill(Mark::default());
+            self.stamp = 0;
+        }
+        self.stamp += 1;
+    }
+
     /// Stamps the marks of the viewer's baseline and membership.
     #[inline(always)]
     fn mark_baseline(&mut self, slots: usize, state: &ViewState) {
         if self.marks.len() < slots {
             self.marks.resize(slots, Mark::default());
         }
-        self.stamp += 1;
+        self.next_stamp();
         let stamp = self.stamp;
         let marks = &mut self.marks[..];
         for (i, &slot) in state.sent.iter().enumerate() {
             if slot == FREE {
                 continue;
             }
-            marks[slot as usize] = Mark {
-                stamp,
-                sent_idx: i as u32,
-                member: state.in_sync,
-            };
+            marks[slot as usize] = Mark::new(stamp, i as u32, state.in_sync);
         }
         if !state.in_sync {
             for &m in &state.members {
                 let mark = &mut marks[m as usize];
                 if mark.stamp == stamp {
-                    mark.member = true;
+                    mark.bits |= MEMBER;
                 } else {
-                    *mark = Mark {
-                        stamp,
-                        sent_idx: NOT_SENT,
-                        member: true,
-                    };
+                    *mark = Mark::new(stamp, NOT_SENT, true);
                 }
             }
         }
@@ -664,11 +689,18 @@ impl ViewScratch {
         self.enter_index.clear();
         self.matched.clear();
         self.matched.resize(state.sent.len(), false);
+        // Most candidates move: `moves` and `move_index` get room for all of
+        // them, written by index (no capacity check per move) and cut to
+        // what was written.
+        let room = self.candidates.len();
+        self.moves.resize(room, 0);
+        self.move_index.resize(room, 0);
+        let mut moved = 0;
         for (ci, c) in self.candidates.iter().enumerate() {
             let slot = c.slot as usize;
             let mark = marks[slot];
-            if mark.stamp == stamp && mark.sent_idx != NOT_SENT {
-                let idx = mark.sent_idx as usize;
+            if mark.stamp == stamp && mark.sent_idx() != NOT_SENT {
+                let idx = mark.sent_idx() as usize;
                 self.matched[idx] = true;
                 let held = if state.in_sync {
                     positions.before[slot]
@@ -676,13 +708,16 @@ impl ViewScratch {
                     state.sent_pos[idx]
                 };
                 if held != positions.now[slot] {
-                    self.moves.push(c.slot);
-                    self.move_index.push(mark.sent_idx);
+                    self.moves[moved] = c.slot;
+                    self.move_index[moved] = mark.sent_idx();
+                    moved += 1;
                 }
             } else {
                 self.enter.push(ci as u32);
             }
         }
+        self.moves.truncate(moved);
+        self.move_index.truncate(moved);
         self.leaves_and_enter_indices(state);
     }
 
@@ -880,6 +915,40 @@ mod tests {
             ids.sort_unstable();
             ids
         }
+    }
+
+    #[test]
+    fn a_wrapped_stamp_forgets_every_mark() {
+        // P (slot 1) is marked as held at stamp 1, leaves, and comes back
+        // in view just after the stamp wraps to 1 again: it must enter, as
+        // for a viewer whose stamp never wrapped.
+        let near = [(10, 100.0, 100.0), (11, 150.0, 100.0)];
+        let far = [(10, 100.0, 100.0), (11, 3000.0, 100.0)];
+        let mut wrapped = Run::default();
+        let mut plain = Run::default();
+        let mut step = |points: &[(u64, f64, f64)], stamp: Option<u32>| {
+            if let Some(stamp) = stamp {
+                wrapped.scratch.stamp = stamp;
+            }
+            let ids = wrapped.tick(points, RULE, true);
+            assert_eq!(ids, plain.tick(points, RULE, true));
+            let enters = |s: &ViewScratch| -> Vec<u32> {
+                s.enter
+                    .iter()
+                    .map(|&i| s.candidates[i as usize].slot)
+                    .collect()
+            };
+            assert_eq!(enters(&wrapped.scratch), enters(&plain.scratch));
+            assert_eq!(wrapped.scratch.moves, plain.scratch.moves);
+            assert_eq!(wrapped.scratch.leave, plain.scratch.leave);
+            ids
+        };
+        assert_eq!(step(&near, None), vec![11]);
+        assert!(step(&far, Some(0)).is_empty()); // P's mark: stamp 1
+        assert!(step(&far, Some(u32::MAX - 1)).is_empty());
+        assert_eq!(step(&near, None), vec![11]); // the stamp wrapped to 1
+        assert_eq!(wrapped.scratch.stamp, 1);
+        assert_eq!(wrapped.scratch.enter.len(), 1);
     }
 
     #[test]

@@ -575,11 +575,19 @@ impl<'a> Snapshot<'a> {
         const WINDOW: usize = 16;
         let mut at = out.len();
         out.resize(at + WINDOW * slots.len(), 0);
+        let behind = !wire.move_base.is_empty();
         for (k, (&slot, &index)) in slots.iter().zip(&wire.moves).enumerate() {
             let row = Moves::row(table, slot);
             let window: &mut [u8; WINDOW] = (&mut out[at..at + WINDOW])
                 .try_into()
                 .expect("a window of room per move");
+            if !behind && index < 0x80 {
+                // The common case: a one-byte index, then the shared delta.
+                window[0] = index as u8;
+                window[1..=MOVE_DELTA_MAX].copy_from_slice(&row.delta);
+                at += 1 + usize::from(row.delta_len);
+                continue;
+            }
             let n = uvarint_into(window, u64::from(index));
             at += if let Some(&(bx, by)) = wire.move_base.get(k) {
                 let n =

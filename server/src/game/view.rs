@@ -138,6 +138,7 @@ struct Mark {
 
 /// [`Mark::sent_idx`] of a slot the viewer was not sent.
 const NOT_SENT: u32 = 0x7fff_ffff;
+/// [`Mark`]'s flag: the slot is in the viewer's membership.
 const MEMBER: u32 = 0x8000_0000;
 
 impl Mark {

@@ -199,6 +199,12 @@ impl Candidate {
     fn key(&self) -> u128 {
         (u128::from(self.d2.to_bits()) << 64) | u128::from(self.id)
     }
+
+    /// The cap's order as a pair, as [`ViewScratch::kth_nearest`] gives
+    /// its cut.
+    fn rank(&self) -> (u64, PlayerId) {
+        (self.d2.to_bits(), self.id)
+    }
 }
 
 /// One viewer's neighbourhood query.
@@ -453,7 +459,7 @@ impl ViewScratch {
             // Find the `max`-th nearest (distance, then id), then keep the
             // candidates up to it.
             let limit = self.kth_nearest(rule.max);
-            self.candidates.retain(|c| (c.d2.to_bits(), c.id) <= limit);
+            self.candidates.retain(|c| c.rank() <= limit);
             self.crowd_d2 = f64::from_bits(limit.0);
         } else if skipped {
             // Exactly `max` within the radius, more beyond: capped too.
@@ -580,11 +586,8 @@ impl ViewScratch {
             return;
         }
         let limit = self.kth_nearest(want);
-        into.ranked.extend(
-            self.candidates
-                .iter()
-                .filter(|c| (c.d2.to_bits(), c.id) <= limit),
-        );
+        into.ranked
+            .extend(self.candidates.iter().filter(|c| c.rank() <= limit));
         into.ranked.sort_unstable_by_key(Candidate::key);
     }
 
